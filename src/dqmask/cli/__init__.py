@@ -1,0 +1,92 @@
+"""The ``dqmask`` command line.
+
+Each command lives in a module ``dqmask.cli.cmd_<name>`` that defines
+
+* ``register(subparsers) -> argparse.ArgumentParser`` adding its sub-parser, and
+* ``run(args) -> int`` returning the exit code;
+
+and optionally ``demo(workdir, sample, say) -> None`` used by ``make demo``.
+Commands are discovered, so adding one never edits this file.
+
+Exit codes: 0 success, 1 failure on some input (the others still processed), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from .. import __version__
+from ..errors import DqmaskError, InputError, UsageError
+from ._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, configure_logging, console_err
+
+__all__ = ["main", "build_parser", "command_modules"]
+
+log = logging.getLogger("dqmask")
+
+
+def command_modules() -> list[ModuleType]:
+    """The ``cmd_*`` modules in this package, in name order."""
+    mods = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            mods.append(importlib.import_module(f"{__name__}.{info.name}"))
+    return mods
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"dqmask: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dqmask",
+        description="Make, combine and apply pixel masks to JWST and HST images.",
+    )
+    parser.add_argument("--version", action="version", version=f"dqmask {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more output; tracebacks on errors")
+    common.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for mod in command_modules():
+        p = mod.register(sub, common)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dqmask`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args._run(args) or EXIT_OK)
+    except UsageError as exc:
+        console_err(f"dqmask: error: {exc}")
+        return EXIT_USAGE
+    except InputError as exc:
+        if args.verbose:
+            log.exception("traceback")
+        console_err(f"dqmask: {exc.oneline()}")
+        return EXIT_FAILURE
+    except DqmaskError as exc:
+        if args.verbose:
+            log.exception("traceback")
+        console_err(f"dqmask: {exc}")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        console_err("dqmask: interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Shared CLI plumbing: logging, one-line errors, output paths and the batch runner."""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
+
+__all__ = [
+    "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
+    "configure_logging", "console_err", "say", "add_output_options", "output_path",
+    "add_batch_options", "run_batch", "Outcome",
+]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+_stdout = Console(highlight=False, soft_wrap=True)
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_state = {"quiet": False, "verbose": 0}
+log = logging.getLogger("dqmask")
+
+
+def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """Route the ``dqmask`` logger (and warnings) to stderr through rich."""
+    _state.update(quiet=quiet, verbose=verbose)
+    level = logging.ERROR if quiet else logging.DEBUG if verbose >= 2 else (
+        logging.INFO if verbose else logging.WARNING)
+    root = logging.getLogger("dqmask")
+    root.handlers.clear()
+    handler = RichHandler(console=_stderr, show_time=False, show_path=False,
+                          rich_tracebacks=True, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    logging.captureWarnings(True)
+
+
+def console_err(message: str) -> None:
+    """One line on stderr, no markup."""
+    _stderr.print(message, markup=False, highlight=False)
+
+
+def say(message: str) -> None:
+    """A result line on stdout (silenced by ``--quiet``)."""
+    if not _state["quiet"]:
+        _stdout.print(message, markup=False, highlight=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Output paths
+# --------------------------------------------------------------------------------------------
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, in_place: bool = True,
+                       default_suffix: str | None = None) -> None:
+    """Add the mutually exclusive ``-o/--output``, ``--output-dir`` and ``--in-place``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-o", "--output", metavar="FILE",
+                       help="output file (only with a single input)")
+    group.add_argument("--output-dir", metavar="DIR", help="write outputs into DIR")
+    if in_place:
+        group.add_argument("--in-place", action="store_true",
+                           help="rewrite the input file (atomically)")
+    if default_suffix:
+        parser.set_defaults(_default_suffix=default_suffix)
+
+
+def output_path(args: argparse.Namespace, path: str, *, suffix: str | None = None,
+                n_inputs: int = 1) -> str:
+    """Where the result for input ``path`` goes, from ``-o``, ``--output-dir``, ``--in-place``.
+
+    Default: ``<root><suffix>.fits`` beside the input, where ``<root>`` is the input name
+    without ``.fits`` (and without ``.gz``).
+    """
+    suffix = suffix if suffix is not None else getattr(args, "_default_suffix", "_dqmask")
+    if getattr(args, "output", None):
+        if n_inputs != 1:
+            raise UsageError("-o/--output needs exactly one input; use --output-dir")
+        return args.output
+    if getattr(args, "in_place", False):
+        return path
+    name = os.path.basename(path)
+    for ext in (".gz", ".fits", ".fit", ".fts"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+    directory = getattr(args, "output_dir", None)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        return os.path.join(directory, os.path.basename(path).removesuffix(".gz"))
+    return os.path.join(os.path.dirname(path), f"{name}{suffix}.fits")
+
+
+# --------------------------------------------------------------------------------------------
+# Batch runner
+# --------------------------------------------------------------------------------------------
+
+
+def add_batch_options(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N`` (process pool) for commands that take many files."""
+    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="process files in N worker processes (default 1)")
+
+
+@dataclass
+class Outcome:
+    """What happened to one input of a batch."""
+
+    path: str
+    status: str  # "ok", "skipped", "failed"
+    message: str
+
+
+def _one(worker: Callable[[str], str | None], path: str, verbose: int = 0) -> Outcome:
+    try:
+        return Outcome(path, "ok", worker(path) or f"{path}: done")
+    except AlreadyDoneError as exc:
+        return Outcome(path, "skipped", str(exc))
+    except InputError as exc:
+        return Outcome(path, "failed", exc.oneline() + _tb(verbose))
+    except (DqmaskError, OSError, ValueError, TypeError, KeyError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return Outcome(path, "failed", f"{path}: {text}" + _tb(verbose))
+
+
+def _tb(verbose: int) -> str:
+    return ("\n" + traceback.format_exc().rstrip()) if verbose else ""
+
+
+def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
+              jobs: int = 1, label: str = "processing") -> int:
+    """Run ``worker(path)`` on every input; report each; return the exit code.
+
+    ``worker`` returns a one-line summary (printed on stdout) or raises. An
+    :class:`AlreadyDoneError` is reported and counts as success; any other error is printed
+    as ``dqmask: FILE: problem`` and the batch goes on; the exit code is 1 if any failed.
+    With ``jobs > 1`` the worker must be picklable (a module-level function or a
+    ``functools.partial`` of one).
+    """
+    outcomes: list[Outcome] = []
+    verbose = _state["verbose"]
+    show = len(paths) > 1 and not _state["quiet"]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_stderr, transient=True,
+                  disable=not show) as progress:
+        task = progress.add_task(label, total=len(paths))
+        for outcome in _iterate(paths, worker, jobs, verbose):
+            _report(outcome)
+            outcomes.append(outcome)
+            progress.advance(task)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed and len(paths) > 1:
+        console_err(f"dqmask: {len(failed)} of {len(paths)} inputs failed: "
+                    + ", ".join(o.path for o in failed))
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _iterate(paths: Sequence[str], worker, jobs: int, verbose: int) -> Iterable[Outcome]:
+    if jobs <= 1 or len(paths) <= 1:
+        for p in paths:
+            yield _one(worker, p, verbose)
+        return
+    with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_one, worker, p, verbose) for p in paths]
+        for fut, p in zip(futures, paths, strict=True):
+            try:
+                yield fut.result()
+            except Exception as exc:  # worker crashed (e.g. killed)
+                yield Outcome(p, "failed", f"{p}: worker failed ({exc})")
+
+
+def _report(outcome: Outcome) -> None:
+    if outcome.status == "failed":
+        console_err(f"dqmask: {outcome.message}")
+    elif outcome.status == "skipped":
+        if not _state["quiet"]:
+            console_err(f"dqmask: {outcome.message}")
+    else:
+        say(outcome.message)

@@ -1,0 +1,517 @@
+"""FITS reading, classification, atomic updates and provenance for JWST and HST files.
+
+* :func:`open_fits` opens memory-mapped and checks the file is complete FITS; every problem
+  becomes an :class:`~dqmask.errors.InputError` naming the file.
+* :func:`classify` tells what a file is from its header and structure (never its name).
+* :class:`FitsUpdate` edits some HDUs and writes the result atomically. HDUs whose data was
+  not replaced are copied as raw bytes (astropy's direct copy): SCI is never decoded, scaled
+  or converted; only the HDUs that change are re-encoded.
+* :func:`add_provenance` / :func:`has_record` keep dqmask's keyword record of each step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+
+from .. import __version__
+from ..errors import InputError
+from .atomic import atomic_output
+
+__all__ = [
+    "HDUKey",
+    "open_fits",
+    "get_hdu",
+    "require_keyword",
+    "Chip",
+    "FileInfo",
+    "classify",
+    "FitsUpdate",
+    "write_hdulist",
+    "add_provenance",
+    "has_record",
+    "step_records",
+    "params_digest",
+    "JWST_FGS_GUIDER_TYPES",
+]
+
+HDUKey = int | str | tuple[str, int]
+
+#: EXP_TYPE values of FGS guide-star products (GuiderRawModel; single 2-D DQ).
+JWST_FGS_GUIDER_TYPES = frozenset(
+    {"FGS_ACQ1", "FGS_ACQ2", "FGS_FINEGUIDE", "FGS_ID-IMAGE", "FGS_ID-STACK", "FGS_TRACK"}
+)
+
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
+
+
+# --------------------------------------------------------------------------------------------
+# Opening and checking
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.HDUList]:
+    """Open a FITS file read-only, memory-mapped, after checking it is complete.
+
+    Raises
+    ------
+    InputError
+        The file is missing, unreadable, not FITS, has a corrupt header or is truncated.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if os.path.isdir(path):
+        raise InputError(path, "is a directory, not a FITS file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)
+            hdul = fits.open(path, mode="readonly",
+                             memmap=None if memmap and not _compressed(path) else False,
+                             lazy_load_hdus=False)
+    except InputError:
+        raise
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    except AstropyUserWarning as exc:
+        raise InputError(path, f"truncated or corrupt FITS file ({exc})") from None
+    except Exception as exc:  # astropy raises OSError, ValueError, TypeError, IndexError...
+        raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
+    try:
+        _check_complete(hdul, path)
+        yield hdul
+    finally:
+        hdul.close()
+
+
+def _compressed(path: str) -> bool:
+    return path.lower().endswith(_COMPRESSED)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _check_complete(hdul: fits.HDUList, path: str) -> None:
+    if len(hdul) == 0:
+        raise InputError(path, "not a FITS file (no HDU)")
+    if _compressed(path):
+        return
+    size = os.path.getsize(path)
+    for i, hdu in enumerate(hdul):
+        info = hdul.fileinfo(i)
+        if info is None:
+            continue
+        needed = info["datLoc"] + _data_nbytes(hdu)
+        if needed > size:
+            raise InputError(
+                path, f"truncated FITS file: HDU {i} needs {needed} bytes, file has {size}"
+            )
+
+
+def _data_nbytes(hdu: fits.hdu.base._BaseHDU) -> int:
+    try:
+        return int(hdu._data_size)  # header-derived; does not read the data
+    except Exception:  # pragma: no cover - exotic HDU types
+        return 0
+
+
+def get_hdu(hdul: fits.HDUList, key: HDUKey, path: str | os.PathLike | None = None
+            ) -> fits.hdu.base._BaseHDU:
+    """The HDU ``key`` (index, EXTNAME, or (EXTNAME, EXTVER)), or a one-line InputError."""
+    try:
+        return hdul[key]
+    except (KeyError, IndexError):
+        name = key if not isinstance(key, tuple) else f"{key[0]},{key[1]}"
+        raise InputError(path or hdul.filename(), f"missing extension {name}") from None
+
+
+def require_keyword(header: fits.Header, key: str, path: str | os.PathLike | None,
+                    where: str = "primary header") -> Any:
+    """``header[key]``, or InputError ``missing keyword KEY in <where>``."""
+    if key not in header or header[key] is None:
+        raise InputError(path, f"missing keyword {key} in {where}")
+    value = header[key]
+    if isinstance(value, fits.card.Undefined):
+        raise InputError(path, f"keyword {key} has no value in {where}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Classification
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One HST chip (imset) or JWST science array.
+
+    Attributes
+    ----------
+    extver : int
+        EXTVER of the SCI extension (1-based).
+    sci : int
+        HDU index of SCI.
+    dq : int or None
+        HDU index of the matching DQ, if present and non-empty.
+    shape : tuple
+        SCI data shape (numpy order).
+    ccdchip : int or None
+        HST CCDCHIP keyword of the SCI header (ACS/WFC: SCI,1 is chip 2).
+    """
+
+    extver: int
+    sci: int
+    dq: int | None
+    shape: tuple[int, ...]
+    ccdchip: int | None = None
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What a file is, from its headers and HDU structure.
+
+    ``product`` is one of: JWST ``uncal``, ``ramp``, ``rate``, ``rateints``, ``cal``,
+    ``calints``, ``crf``, ``i2d``, ``mask_ref``; HST ``raw``, ``flt``, ``flc``, ``drz``,
+    ``drc``; or ``mask`` (a bare primary-HDU mask image) and ``unknown``.
+    """
+
+    path: str
+    telescope: str
+    instrument: str
+    detector: str
+    product: str
+    exp_type: str = ""
+    subarray: str = ""
+    substrt: tuple[int, int] | None = None  # (SUBSTRT1, SUBSTRT2), 1-based
+    subsize: tuple[int, int] | None = None  # (SUBSIZE1, SUBSIZE2)
+    chips: tuple[Chip, ...] = field(default_factory=tuple)
+    extnames: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_jwst(self) -> bool:
+        return self.telescope == "JWST"
+
+    @property
+    def is_hst(self) -> bool:
+        return self.telescope == "HST"
+
+    @property
+    def is_subarray(self) -> bool:
+        if self.is_jwst:
+            return self.subarray not in ("", "FULL", "GENERIC") or (
+                self.subsize is not None and self.subsize not in ((2048, 2048), (1032, 1024))
+            )
+        return self.subarray not in ("", "F", "FALSE", "FULL")
+
+    def describe(self) -> str:
+        """One line: ``JWST NIRCAM NRCA1 rate FULL 1 chip``."""
+        chips = f"{len(self.chips)} chip" + ("s" if len(self.chips) != 1 else "")
+        bits = [self.telescope, self.instrument, self.detector, self.product,
+                self.subarray or "-", chips]
+        return " ".join(b for b in bits if b)
+
+
+def _str(header: fits.Header, key: str) -> str:
+    value = header.get(key, "")
+    return "" if value is None or isinstance(value, fits.card.Undefined) else str(value).strip()
+
+
+def _int_or_none(header: fits.Header, key: str) -> int | None:
+    value = header.get(key)
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(path: str | os.PathLike) -> FileInfo:
+    """Classify a JWST or HST FITS file from its headers and HDU structure.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, or a file that is neither JWST nor HST data nor a bare mask image.
+    """
+    path = os.fspath(path)
+    with open_fits(path) as hdul:
+        return classify_hdulist(hdul, path)
+
+
+def classify_hdulist(hdul: fits.HDUList, path: str) -> FileInfo:
+    """:func:`classify` for an already open HDU list."""
+    primary = hdul[0].header
+    telescope = _str(primary, "TELESCOP").upper()
+    instrument = _str(primary, "INSTRUME").upper()
+    extnames = tuple(_str(h.header, "EXTNAME").upper() for h in hdul)
+    if telescope != "HST" and instrument in {"ACS", "WFC3", "STIS", "WFPC2", "NICMOS"}:
+        telescope = "HST"
+    if telescope == "JWST":
+        return _classify_jwst(hdul, path, primary, instrument, extnames)
+    if telescope == "HST":
+        return _classify_hst(hdul, path, primary, instrument, extnames)
+    if len(hdul) >= 1 and hdul[0].header.get("NAXIS", 0) >= 2:
+        return FileInfo(path, telescope, instrument, _str(primary, "DETECTOR").upper(), "mask",
+                        chips=(Chip(1, 0, None, _shape(hdul[0])),), extnames=extnames)
+    raise InputError(path, f"unsupported file: TELESCOP={telescope or 'missing'}, "
+                           f"not a JWST or HST product")
+
+
+def _shape(hdu: fits.hdu.base._BaseHDU) -> tuple[int, ...]:
+    naxis = int(hdu.header.get("NAXIS", 0))
+    return tuple(int(hdu.header.get(f"NAXIS{k}", 0)) for k in range(naxis, 0, -1))
+
+
+def _sci_chips(hdul: fits.HDUList, extnames: tuple[str, ...], dq_name: str = "DQ"
+               ) -> tuple[Chip, ...]:
+    chips = []
+    for i, hdu in enumerate(hdul):
+        if extnames[i] != "SCI":
+            continue
+        ver = int(hdu.header.get("EXTVER", 1) or 1)
+        dq = None
+        for j, other in enumerate(hdul):
+            if extnames[j] == dq_name and int(other.header.get("EXTVER", 1) or 1) == ver:
+                dq = j if other.header.get("NAXIS", 0) else None
+                break
+        chips.append(Chip(ver, i, dq, _shape(hdu), _int_or_none(hdu.header, "CCDCHIP")))
+    return tuple(chips)
+
+
+def _classify_jwst(hdul, path, primary, instrument, extnames) -> FileInfo:
+    detector = _str(primary, "DETECTOR").upper()
+    exp_type = _str(primary, "EXP_TYPE").upper()
+    x0, y0 = _int_or_none(primary, "SUBSTRT1"), _int_or_none(primary, "SUBSTRT2")
+    nx, ny = _int_or_none(primary, "SUBSIZE1"), _int_or_none(primary, "SUBSIZE2")
+    common = dict(
+        path=path, telescope="JWST", instrument=instrument, detector=detector,
+        exp_type=exp_type, subarray=_str(primary, "SUBARRAY").upper(),
+        substrt=(x0, y0) if x0 is not None and y0 is not None else None,
+        subsize=(nx, ny) if nx is not None and ny is not None else None,
+        extnames=extnames,
+    )
+    if _str(primary, "REFTYPE").upper() == "MASK":
+        return FileInfo(product="mask_ref", chips=_sci_chips(hdul, extnames), **common)
+    if "SCI" not in extnames:
+        raise InputError(path, "missing extension SCI")
+    chips = _sci_chips(hdul, extnames)
+    if "PIXELDQ" in extnames and not any(c.dq for c in chips):
+        chips = tuple(Chip(c.extver, c.sci, extnames.index("PIXELDQ"), c.shape) for c in chips)
+    sci = hdul[chips[0].sci]
+    ndim = len(chips[0].shape)
+    bitpix = int(sci.header.get("BITPIX", -32))
+    if ndim == 4:
+        product = "uncal" if bitpix > 0 or exp_type in JWST_FGS_GUIDER_TYPES else "ramp"
+    elif ndim == 3 and exp_type in JWST_FGS_GUIDER_TYPES and bitpix > 0:
+        product = "uncal"
+    elif "WHT" in extnames or _str(primary, "S_RESAMP") == "COMPLETE":
+        product = "i2d"
+    else:
+        calibrated = (_str(primary, "S_PHOTOM") == "COMPLETE"
+                      or "MJY" in _str(sci.header, "BUNIT").upper())
+        if ndim == 3:
+            product = "calints" if calibrated else "rateints"
+        elif not calibrated:
+            product = "rate"
+        elif _str(primary, "S_OUTLIR") == "COMPLETE":
+            product = "crf"
+        else:
+            product = "cal"
+    return FileInfo(product=product, chips=chips, **common)
+
+
+def _classify_hst(hdul, path, primary, instrument, extnames) -> FileInfo:
+    detector = _str(primary, "DETECTOR").upper()
+    chips = _sci_chips(hdul, extnames)
+    if not chips:
+        if primary.get("NAXIS", 0) >= 2:
+            chips = (Chip(1, 0, None, _shape(hdul[0])),)
+        else:
+            raise InputError(path, "missing extension SCI")
+    sci = hdul[chips[0].sci]
+    drizzled = "WHT" in extnames or "CTX" in extnames or sci.header.get("D001VER") is not None
+    cte = _str(primary, "PCTECORR").upper() == "COMPLETE"
+    if drizzled:
+        product = "drc" if cte else "drz"
+    elif int(sci.header.get("BITPIX", -32)) > 0 and _str(primary, "FLATCORR").upper() == "PERFORM":
+        product = "raw"
+    else:
+        product = "flc" if cte else "flt"
+    subarray = _str(primary, "SUBARRAY").upper()
+    if subarray in ("T", "TRUE"):
+        subarray = _str(primary, "APERTURE").upper() or "T"
+    elif subarray in ("F", "FALSE"):
+        subarray = "FULL"
+    return FileInfo(path=path, telescope="HST", instrument=instrument, detector=detector,
+                    product=product, exp_type=_str(primary, "OBSTYPE").upper(),
+                    subarray=subarray, chips=chips, extnames=extnames)
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance
+# --------------------------------------------------------------------------------------------
+
+_RECORD_PREFIX = "DQMR"  # DQMR0001 ... DQMR9999: "<step> <record>"
+
+
+def params_digest(params: Mapping[str, Any]) -> str:
+    """A stable 16-hex-digit digest of step parameters (canonical JSON, sha256)."""
+    text = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def step_records(header: fits.Header, step: str | None = None) -> list[tuple[str, str]]:
+    """The ``(step, record)`` pairs dqmask wrote into ``header``, oldest first."""
+    out = []
+    for key in header:
+        if len(key) == 8 and key.startswith(_RECORD_PREFIX) and key[4:].isdigit():
+            parts = str(header[key]).split()
+            if len(parts) == 2 and (step is None or parts[0] == step):
+                out.append((parts[0], parts[1]))
+    return out
+
+
+def has_record(header: fits.Header, step: str, record: str) -> bool:
+    """True if ``header`` holds exactly this step record (exact match, never a prefix)."""
+    return (step, record) in step_records(header, step)
+
+
+def add_provenance(header: fits.Header, step: str, params: Mapping[str, Any],
+                   record: str | None = None) -> str:
+    """Record a dqmask step in ``header``.
+
+    Adds ``DQM_VER`` (dqmask version), ``DQMRnnnn = '<step> <record>'`` (the idempotence
+    record later runs check with :func:`has_record`) and one HISTORY line with the parameters.
+
+    Parameters
+    ----------
+    header : Header
+        Usually the primary header; modified in place.
+    step : str
+        Step name without blanks (``dqinit``, ``apply``, ...).
+    params : mapping
+        Parameters, JSON-serialisable; go into HISTORY and the default record.
+    record : str, optional
+        Idempotence record; default :func:`params_digest` of ``params``.
+
+    Returns
+    -------
+    str
+        The record written.
+    """
+    if not step or any(c.isspace() for c in step):
+        raise ValueError(f"bad step name {step!r}")
+    record = record or params_digest(params)
+    n = 1 + max((int(k[4:]) for k in header
+                 if len(k) == 8 and k.startswith(_RECORD_PREFIX) and k[4:].isdigit()), default=0)
+    header["DQM_VER"] = (__version__, "dqmask version of the last write")
+    header[f"{_RECORD_PREFIX}{n:04d}"] = (f"{step} {record}", "dqmask step record")
+    shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    header.add_history(f"dqmask {__version__} {step}: {shown}" if shown
+                       else f"dqmask {__version__} {step}")
+    return record
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def write_hdulist(hdul: fits.HDUList, path: str | os.PathLike) -> None:
+    """Write an HDU list atomically to ``path`` (replacing any existing file)."""
+    with atomic_output(path) as fh:
+        hdul.writeto(fh, output_verify="silentfix")
+
+
+class FitsUpdate:
+    """Edit some HDUs of a FITS file and write the result atomically.
+
+    Only the HDUs whose data is replaced with :meth:`set_data` are re-encoded; every other
+    HDU's data is copied byte for byte from the input. Nothing is written if the ``with``
+    block raises or :meth:`cancel` is called, and the input is never modified in place.
+
+    Examples
+    --------
+    >>> with FitsUpdate("x_rate.fits") as up:                 # doctest: +SKIP
+    ...     dq = up.data("DQ") | flags
+    ...     up.set_data("DQ", dq)
+    ...     add_provenance(up.header(0), "apply", {"flags": flags})
+
+    Parameters
+    ----------
+    path : path-like
+        Input file.
+    out : path-like, optional
+        Output file; default: replace ``path`` (atomically).
+    """
+
+    def __init__(self, path: str | os.PathLike, out: str | os.PathLike | None = None) -> None:
+        self.path = os.fspath(path)
+        self.out = os.fspath(out) if out is not None else self.path
+        self._ctx = open_fits(self.path)
+        self.hdul: fits.HDUList | None = None
+        self._cancelled = False
+        self.changed: set[int] = set()
+
+    def __enter__(self) -> FitsUpdate:
+        self.hdul = self._ctx.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None and not self._cancelled:
+                self._write()
+        finally:
+            self._ctx.__exit__(exc_type, exc, tb)
+
+    def index(self, key: HDUKey) -> int:
+        """HDU index of ``key`` (InputError if missing)."""
+        hdu = get_hdu(self.hdul, key, self.path)
+        return self.hdul.index(hdu)
+
+    def header(self, key: HDUKey = 0) -> fits.Header:
+        """The header of HDU ``key``, to edit in place (marks the HDU changed)."""
+        i = self.index(key)
+        self.changed.add(i)
+        return self.hdul[i].header
+
+    def data(self, key: HDUKey) -> np.ndarray:
+        """A private copy of the data of HDU ``key`` (InputError if it has none)."""
+        hdu = self.hdul[self.index(key)]
+        if hdu.data is None:
+            raise InputError(self.path, f"extension {key} has no data")
+        return np.array(hdu.data, copy=True)
+
+    def peek(self, key: HDUKey) -> np.ndarray | None:
+        """The data of HDU ``key`` without copying (memory-mapped; do not modify)."""
+        return self.hdul[self.index(key)].data
+
+    def set_data(self, key: HDUKey, data: np.ndarray) -> None:
+        """Replace the data of HDU ``key``; dtype is kept as given (no float conversion)."""
+        i = self.index(key)
+        self.hdul[i].data = data
+        self.changed.add(i)
+
+    def append(self, hdu: fits.hdu.base._BaseHDU) -> None:
+        """Append a new HDU."""
+        self.hdul.append(hdu)
+        self.changed.add(len(self.hdul) - 1)
+
+    def cancel(self) -> None:
+        """Leave the output untouched when the block ends."""
+        self._cancelled = True
+
+    def _write(self) -> None:
+        write_hdulist(self.hdul, self.out)
