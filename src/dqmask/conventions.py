@@ -26,7 +26,7 @@ What is lossless and what is not
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -38,7 +38,7 @@ __all__ = ["Convention", "DEFAULT_DQ_FLAGS", "to_bad", "from_bad", "convert", "d
 DEFAULT_DQ_FLAGS = JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["OTHER_BAD_PIXEL"]
 
 
-class Convention(str, Enum):
+class Convention(StrEnum):
     """The mask conventions (see the module docstring for each one's meaning)."""
 
     BAD = "bad"
@@ -46,9 +46,6 @@ class Convention(str, Enum):
     BACKGROUND = "background"
     USER_MASK = "user_mask"
     DQ = "dq"
-
-    def __str__(self) -> str:  # argparse prints choices with str()
-        return self.value
 
 
 _DTYPES = {

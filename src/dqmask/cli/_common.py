@@ -6,7 +6,6 @@ import argparse
 import concurrent.futures as cf
 import logging
 import os
-import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass

@@ -1,0 +1,80 @@
+"""Timing and peak-memory helpers shared by the benchmarks.
+
+* :func:`best_time` - best wall time of N calls (``time.perf_counter``).
+* :func:`peak_rss` - peak resident memory of one call, measured in a forked child process
+  (``ru_maxrss`` of the child minus its size before the call), so C allocations, memory
+  maps that are touched and Python objects all count.
+* :func:`report` - print a table of name / time / peak memory and the ratios, and save it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
+    """Best wall-clock seconds of ``repeat`` calls of ``fn()``."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _child(fn: Callable[[], object], conn) -> None:
+    before = _rss_now()
+    fn()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    conn.send(max(peak - before, 0))
+    conn.close()
+
+
+def _rss_now() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss(fn: Callable[[], object]) -> int:
+    """Peak extra resident bytes used by one call of ``fn()`` (in a forked child)."""
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(fn, child))
+    proc.start()
+    value = parent.recv()
+    proc.join()
+    return int(value)
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def report(name: str, rows: list[tuple[str, float, int | None]], lines: list[str] | None = None
+           ) -> str:
+    """Format rows of (label, seconds, peak bytes) with ratios to the first row; save it."""
+    base_t, base_m = rows[0][1], rows[0][2]
+    out = [f"# {name}", f"{'run':<40s} {'time':>10s} {'peak mem':>12s} {'time ratio':>11s} "
+           f"{'mem ratio':>10s}"]
+    for label, t, m in rows:
+        tr = base_t / t if t else float("nan")
+        mr = (base_m / m) if (m and base_m) else float("nan")
+        out.append(f"{label:<40s} {t:>9.3f}s {fmt_bytes(m) if m is not None else '-':>12s} "
+                   f"{tr:>10.2f}x {mr:>9.2f}x")
+    out += lines or []
+    text = "\n".join(out)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.txt").write_text(text + "\n")
+    return text
