@@ -206,6 +206,7 @@ def _name_map(table: Mapping[str, int]) -> dict[str, int]:
 
 
 _INT_RE = re.compile(r"^[+-]?(0x[0-9a-f]+|0b[01]+|\d+)$", re.IGNORECASE)
+_BIT_RE = re.compile(r"^BIT(\d+)$", re.IGNORECASE)
 
 
 def parse_flags(spec: str | int | None, table: Mapping[str, int] = JWST_PIXEL) -> int:
@@ -215,7 +216,9 @@ def parse_flags(spec: str | int | None, table: Mapping[str, int] = JWST_PIXEL) -
 
     * an integer, in decimal, ``0x`` hex or ``0b`` binary: ``1073741825``, ``0x40000001``;
     * names or powers of two joined by ``+``, ``,`` or ``|``:
-      ``DO_NOT_USE+OTHER_BAD_PIXEL``, ``DO_NOT_USE,SATURATED``, ``4,8``;
+      ``DO_NOT_USE+OTHER_BAD_PIXEL``, ``DO_NOT_USE,SATURATED``, ``4,8``; ``BIT<n>`` (the
+      name :func:`decode` gives a bit the table does not name) and ``GOOD`` (0) are accepted,
+      so ``parse_flags(" + ".join(decode(v)))`` gives back ``v``;
     * a leading ``~`` to take the complement within the table's width: ``~4`` is every bit
       but 4, ``~DO_NOT_USE+NON_SCIENCE`` every bit but those two (astropy semantics).
 
@@ -270,16 +273,24 @@ def _parse_body(body: str, table: Mapping[str, int]) -> int:
         raise FlagSpecError(f"empty term in flag expression {body!r}")
     resolved: list[int] = []
     for term in terms:
+        bit = _BIT_RE.match(term)
         if _INT_RE.match(term):
             resolved.append(int(term, 0))
         elif term.upper() in names:
             resolved.append(names[term.upper()])
+        elif bit and int(bit.group(1)) < table_width(table):
+            resolved.append(1 << int(bit.group(1)))  # decode()'s name for an unnamed bit
         else:
             known = ", ".join(k for k in table if table[k])
             raise FlagSpecError(f"unknown flag name {term!r} (known: {known})")
+    # GOOD (0) adds nothing; duplicates are harmless (OR semantics) and would make astropy
+    # print a warning, so both are dropped before astropy sees the list.
+    distinct = sorted({v for v in resolved if v != 0})
+    if not distinct:
+        return 0
     try:
-        # astropy validates that every term is a single bit (or 0) and sums them.
-        return int(bitmask.interpret_bit_flags(",".join(str(v) for v in resolved)) or 0)
+        # astropy validates that every term is a single bit and sums them.
+        return int(bitmask.interpret_bit_flags(",".join(str(v) for v in distinct)) or 0)
     except (ValueError, TypeError) as exc:
         raise FlagSpecError(f"bad flag expression {body!r}: {exc}") from None
 
