@@ -329,7 +329,7 @@ def flag_counts(dq: np.ndarray, table: Mapping[str, int] = JWST_PIXEL) -> dict[s
         ``{name: count}`` in bit order, names as in :func:`decode`.
     """
     require_dq_dtype(dq)
-    width = min(dq.dtype.itemsize * 8, 32)
+    width = dq.dtype.itemsize * 8  # every bit of the dtype: none is silently dropped
     flat = dq.view(f"u{dq.dtype.itemsize}") if dq.dtype.kind == "i" else dq
     counts: dict[str, int] = {}
     for bit in range(width):
