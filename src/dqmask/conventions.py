@@ -30,7 +30,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from .flags import JWST_PIXEL, parse_flags, require_dq_dtype
+from .flags import JWST_PIXEL, FlagSpecError, parse_flags, require_dq_dtype
 
 __all__ = ["Convention", "DEFAULT_DQ_FLAGS", "to_bad", "from_bad", "convert", "dtype_of"]
 
@@ -114,7 +114,9 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
     flags : int or str, optional
         ``dq`` only: the value written on bad pixels. Default DO_NOT_USE+OTHER_BAD_PIXEL.
     dtype : dtype, optional
-        ``dq`` only: ``np.uint32`` (JWST, default) or ``np.int16`` (HST). Float is refused.
+        ``dq`` only: ``np.uint32`` (JWST, default) or ``np.int16`` (HST). Float is refused
+        (TypeError); flags wider than the dtype are refused (FlagSpecError), so with
+        ``np.int16`` give ``flags`` (the default JWST value needs 31 bits).
 
     Returns
     -------
@@ -130,8 +132,13 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
         if not np.issubdtype(out_dtype, np.integer):
             raise TypeError(f"a DQ mask must be integer, not {out_dtype}")
         value = _dq_flags(flags)
-        if out_dtype == np.int16 and value >= 1 << 15:
-            value -= 1 << 16  # same 16-bit pattern in a signed HST DQ
+        bits = out_dtype.itemsize * 8
+        if value >= 1 << bits:
+            raise FlagSpecError(f"flag value {value} does not fit in a {out_dtype} DQ array"
+                                + (" (give flags=, e.g. a 16-bit HST value)"
+                                   if flags is None else ""))
+        if out_dtype.kind == "i" and value >= 1 << (bits - 1):
+            value -= 1 << bits  # same bit pattern in a signed DQ (HST int16, bit 15)
         return np.where(bad, out_dtype.type(value), out_dtype.type(0))
     return (~bad).astype(_DTYPES[conv])
 
