@@ -377,7 +377,7 @@ def step_records(header: fits.Header, step: str | None = None) -> list[tuple[str
     out = []
     for key in header:
         if len(key) == 8 and key.startswith(_RECORD_PREFIX) and key[4:].isdigit():
-            parts = str(header[key]).split()
+            parts = str(header[key]).split(maxsplit=1)  # a record may contain blanks
             if len(parts) == 2 and (step is None or parts[0] == step):
                 out.append((parts[0], parts[1]))
     return out
@@ -414,6 +414,8 @@ def add_provenance(header: fits.Header, step: str, params: Mapping[str, Any],
     if not step or any(c.isspace() for c in step):
         raise ValueError(f"bad step name {step!r}")
     record = record or params_digest(params)
+    if record != record.strip() or "\n" in record:
+        raise ValueError(f"bad record {record!r}: no leading/trailing blanks or newlines")
     n = 1 + max((int(k[4:]) for k in header
                  if len(k) == 8 and k.startswith(_RECORD_PREFIX) and k[4:].isdigit()), default=0)
     header["DQM_VER"] = (__version__, "dqmask version of the last write")
