@@ -11,11 +11,15 @@
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,8 +112,11 @@ def _check_complete(hdul: fits.HDUList, path: str) -> None:
     if len(hdul) == 0:
         raise InputError(path, "not a FITS file (no HDU)")
     if _compressed(path):
-        return
-    size = os.path.getsize(path)
+        size = _uncompressed_size(path)
+        if size is None:
+            return
+    else:
+        size = os.path.getsize(path)
     for i, hdu in enumerate(hdul):
         info = hdul.fileinfo(i)
         if info is None:
@@ -119,6 +126,26 @@ def _check_complete(hdul: fits.HDUList, path: str) -> None:
             raise InputError(
                 path, f"truncated FITS file: HDU {i} needs {needed} bytes, file has {size}"
             )
+
+
+def _uncompressed_size(path: str) -> int | None:
+    """Decompress the whole stream (to nowhere) and return its length; None for .zip.
+
+    astropy stops quietly at the end of a cut gzip stream, so a truncated ``.fits.gz`` would
+    otherwise look like a shorter, complete file (e.g. a primary header alone).
+    """
+    openers = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    opener = next((f for ext, f in openers.items() if path.lower().endswith(ext)), None)
+    if opener is None:
+        return None
+    total = 0
+    try:
+        with opener(path, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                total += len(chunk)
+    except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise InputError(path, f"truncated or corrupt compressed file ({_short(exc)})") from None
+    return total
 
 
 def _data_nbytes(hdu: fits.hdu.base._BaseHDU) -> int:
