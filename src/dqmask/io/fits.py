@@ -47,6 +47,7 @@ __all__ = [
     "step_records",
     "params_digest",
     "JWST_FGS_GUIDER_TYPES",
+    "JWST_INSTRUMENTS",
 ]
 
 HDUKey = int | str | tuple[str, int]
@@ -317,7 +318,16 @@ def _sci_chips(hdul: fits.HDUList, extnames: tuple[str, ...], dq_name: str = "DQ
     return tuple(chips)
 
 
+#: JWST INSTRUME values dqmask knows.
+JWST_INSTRUMENTS = frozenset({"NIRCAM", "NIRSPEC", "NIRISS", "MIRI", "FGS"})
+
+
 def _classify_jwst(hdul, path, primary, instrument, extnames) -> FileInfo:
+    if not instrument:
+        raise InputError(path, "missing keyword INSTRUME in primary header")
+    if instrument not in JWST_INSTRUMENTS:
+        raise InputError(path, f"unsupported JWST instrument INSTRUME={instrument!r} "
+                               f"(known: {', '.join(sorted(JWST_INSTRUMENTS))})")
     detector = _str(primary, "DETECTOR").upper()
     exp_type = _str(primary, "EXP_TYPE").upper()
     x0, y0 = _int_or_none(primary, "SUBSTRT1"), _int_or_none(primary, "SUBSTRT2")
