@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 import numpy as np
 
-from ..flags import JWST_GROUP, TABLES, decode, flag_counts, parse_flags, table_for
+from ..errors import InputError
+from ..flags import (
+    JWST_GROUP,
+    TABLES,
+    FlagSpecError,
+    decode,
+    flag_counts,
+    parse_flags,
+    table_for,
+)
 from ..io.fits import classify_hdulist, open_fits
-from ._common import EXIT_OK, say
+from ._common import EXIT_FAILURE, EXIT_OK, console_err, say
+
+log = logging.getLogger("dqmask")
 
 DQ_EXTNAMES = ("DQ", "PIXELDQ", "GROUPDQ")
 
@@ -30,16 +42,37 @@ def register(sub, common) -> argparse.ArgumentParser:
     return p
 
 
+_PATH_SUFFIXES = (".fits", ".fit", ".fts", ".gz", ".fz", ".bz2", ".xz")
+
+
 def run(args: argparse.Namespace) -> int:
+    """Explain each item; a bad item is reported on one line and the others still run."""
+    code = EXIT_OK
     for item in args.items:
-        if os.path.exists(item):
-            _explain_file(item)
-        else:
-            table = TABLES[args.table or "jwst"]
-            value = parse_flags(item, table)
-            names = decode(value, table) or ["GOOD"]
-            say(f"{item} = {value} = " + " + ".join(names))
-    return EXIT_OK
+        try:
+            lines = _explain_file(item) if os.path.exists(item) else _explain_value(item, args)
+        except (InputError, FlagSpecError) as exc:
+            if args.verbose:
+                log.exception("traceback")
+            text = exc.oneline() if isinstance(exc, InputError) else f"{item}: {exc}"
+            console_err(f"dqmask: {text}")
+            code = EXIT_FAILURE
+            continue
+        for line in lines:
+            say(line)
+    return code
+
+
+def _explain_value(item: str, args: argparse.Namespace) -> list[str]:
+    table = TABLES[args.table or "jwst"]
+    try:
+        value = parse_flags(item, table)
+    except FlagSpecError:
+        if os.sep in item or item.lower().endswith(_PATH_SUFFIXES):
+            raise InputError(item, "no such file") from None  # a missing file, not a value
+        raise
+    names = decode(value, table) or ["GOOD"]
+    return [f"{item} = {value} = " + " + ".join(names)]
 
 
 def _dq_def_table(hdul) -> dict[str, int] | None:
@@ -49,10 +82,12 @@ def _dq_def_table(hdul) -> dict[str, int] | None:
     return {str(r["NAME"]).strip(): int(r["VALUE"]) for r in rows}
 
 
-def _explain_file(path: str) -> None:
+def _explain_file(path: str) -> list[str]:
+    """The lines ``explain`` prints for one file (nothing is printed if it raises)."""
+    lines = []
     with open_fits(path) as hdul:
         info = classify_hdulist(hdul, path)
-        say(f"{path}: {info.describe()}")
+        lines.append(f"{path}: {info.describe()}")
         table = _dq_def_table(hdul) or table_for(info.telescope, info.instrument, info.detector)
         found = False
         for i, hdu in enumerate(hdul):
@@ -61,12 +96,17 @@ def _explain_file(path: str) -> None:
                 continue
             found = True
             data = hdu.data
-            tab = JWST_GROUP if name == "GROUPDQ" else table
             ver = hdu.header.get("EXTVER", 1)
+            if not np.issubdtype(data.dtype, np.integer):
+                raise InputError(path, f"extension {name},{ver} has {data.dtype.name} data; "
+                                       f"a DQ array must be integer")
+            tab = JWST_GROUP if name == "GROUPDQ" else table
             flagged = int(np.count_nonzero(data))
-            say(f"  [{i}] {name},{ver} {data.dtype} {'x'.join(map(str, data.shape))}: "
-                f"{flagged} of {data.size} pixels flagged")
+            lines.append(f"  [{i}] {name},{ver} {data.dtype.name} {'x'.join(map(str, data.shape))}: "
+                         f"{flagged} of {data.size} pixels flagged")
             for flag, count in flag_counts(data, tab).items():
-                say(f"      {flag:<20s} {count:>12d}  ({100.0 * count / data.size:.3f}%)")
+                lines.append(f"      {flag:<20s} {count:>12d}  "
+                             f"({100.0 * count / data.size:.3f}%)")
         if not found:
-            say("  no DQ, PIXELDQ or GROUPDQ extension")
+            lines.append("  no DQ, PIXELDQ or GROUPDQ extension")
+    return lines
