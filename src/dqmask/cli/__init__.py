@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make, combine and apply pixel masks to JWST and HST images.",
     )
     parser.add_argument("--version", action="version", version=f"dqmask {__version__}")
+    # -v / -q are accepted before the command too (``dqmask -v explain ...``); separate dests
+    # because a sub-parser's defaults would overwrite the main parser's values.
+    parser.add_argument("-v", "--verbose", action="count", default=0, dest="_verbose_global",
+                        help="more output; tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", dest="_quiet_global",
+                        help="only errors")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0,
                         help="more output; tracebacks on errors")
@@ -67,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dqmask`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose = getattr(args, "verbose", 0) + args._verbose_global
+    args.quiet = getattr(args, "quiet", False) or args._quiet_global
     configure_logging(args.verbose, args.quiet)
     try:
         return int(args._run(args) or EXIT_OK)
