@@ -91,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.exception("traceback")
         console_err(f"dqmask: {exc}")
         return EXIT_FAILURE
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        if args.verbose:
+            log.exception("traceback")
+        problem = " ".join((exc.strerror or str(exc)).split())
+        console_err(f"dqmask: {exc.filename}: {problem}" if exc.filename
+                    else f"dqmask: {problem}")
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         console_err("dqmask: interrupted")
         return 130
