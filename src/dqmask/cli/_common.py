@@ -19,14 +19,14 @@ from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
 __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
     "configure_logging", "console_err", "say", "add_output_options", "output_path",
-    "add_batch_options", "run_batch", "Outcome",
+    "add_batch_options", "batch_options", "run_batch", "Outcome", "SCHEDULER_ENV",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 _stdout = Console(highlight=False, soft_wrap=True)
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-_state = {"quiet": False, "verbose": 0}
+_state: dict = {"quiet": False, "verbose": 0, "scheduler": None}
 log = logging.getLogger("dqmask")
 
 
@@ -106,10 +106,37 @@ def output_path(args: argparse.Namespace, path: str, *, suffix: str | None = Non
 # --------------------------------------------------------------------------------------------
 
 
+#: Environment variable giving the default ``--scheduler`` address.
+SCHEDULER_ENV = "DQMASK_SCHEDULER"
+
+
+class _SchedulerAction(argparse.Action):
+    """Store ``--scheduler`` and remember it for :func:`run_batch` calls that omit it."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        _state["scheduler"] = values
+
+
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
-    """``--jobs N`` (process pool) for commands that take many files."""
+    """``--jobs N`` (process pool) and ``--scheduler ADDRESS`` (dask) for multi-file commands.
+
+    Commands pass them on with ``run_batch(..., **batch_options(args))``. A ``--scheduler``
+    given on the command line also reaches a ``run_batch`` call that passes only ``jobs``.
+    """
+    # One parser per main(): forget any earlier in-process run.
+    _state["scheduler"] = os.environ.get(SCHEDULER_ENV) or None
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                         help="process files in N worker processes (default 1)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", action=_SchedulerAction,
+                        default=_state["scheduler"],
+                        help="run on a dask.distributed cluster, e.g. tcp://host:8786 "
+                             f"(default ${SCHEDULER_ENV}; needs the 'cluster' extra)")
+
+
+def batch_options(args: argparse.Namespace) -> dict:
+    """``{"jobs": ..., "scheduler": ...}`` from parsed :func:`add_batch_options` arguments."""
+    return {"jobs": getattr(args, "jobs", 1) or 1, "scheduler": getattr(args, "scheduler", None)}
 
 
 @dataclass
@@ -138,45 +165,98 @@ def _tb(verbose: int) -> str:
 
 
 def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
-              jobs: int = 1, label: str = "processing") -> int:
+              jobs: int = 1, label: str = "processing", scheduler: str | None = None) -> int:
     """Run ``worker(path)`` on every input; report each; return the exit code.
 
-    ``worker`` returns a one-line summary (printed on stdout) or raises. An
-    :class:`AlreadyDoneError` is reported and counts as success; any other error is printed
-    as ``dqmask: FILE: problem`` and the batch goes on; the exit code is 1 if any failed.
-    With ``jobs > 1`` the worker must be picklable (a module-level function or a
-    ``functools.partial`` of one).
+    ``worker`` returns a one-line summary (printed on stdout as each file finishes) or
+    raises. An :class:`AlreadyDoneError` (the file's header record says it was done) is
+    reported and counts as success. Every other error is collected and printed at the end as
+    ``dqmask: FILE: problem`` lines (in input order) followed, for several inputs, by
+    ``dqmask: N of M inputs failed``; the other inputs are still processed and the exit code
+    is 1 if any failed.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        Inputs, one task each.
+    worker : callable
+        ``worker(path) -> str | None``. With ``jobs > 1`` or a scheduler it must be picklable
+        (a module-level function or a ``functools.partial`` of one).
+    jobs : int
+        Worker processes (1: run here, in order).
+    label : str
+        Progress-bar text.
+    scheduler : str, optional
+        Address of a dask.distributed scheduler; overrides ``jobs``. dask is imported only
+        here. Default: the ``--scheduler`` given on the command line, if any.
     """
-    outcomes: list[Outcome] = []
+    scheduler = scheduler or _state.get("scheduler")
+    outcomes: dict[str, Outcome] = {}
     verbose = _state["verbose"]
     show = len(paths) > 1 and not _state["quiet"]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=_stderr, transient=True,
                   disable=not show) as progress:
         task = progress.add_task(label, total=len(paths))
-        for outcome in _iterate(paths, worker, jobs, verbose):
-            _report(outcome)
-            outcomes.append(outcome)
+        for index, outcome in _iterate(paths, worker, jobs, verbose, scheduler):
+            if outcome.status != "failed":
+                _report(outcome)
+            outcomes[index] = outcome
             progress.advance(task)
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [outcomes[i] for i in sorted(outcomes) if outcomes[i].status == "failed"]
+    for outcome in failed:
+        _report(outcome)
     if failed and len(paths) > 1:
         console_err(f"dqmask: {len(failed)} of {len(paths)} inputs failed: "
                     + ", ".join(o.path for o in failed))
     return EXIT_FAILURE if failed else EXIT_OK
 
 
-def _iterate(paths: Sequence[str], worker, jobs: int, verbose: int) -> Iterable[Outcome]:
-    if jobs <= 1 or len(paths) <= 1:
-        for p in paths:
-            yield _one(worker, p, verbose)
+def _iterate(paths: Sequence[str], worker, jobs: int, verbose: int, scheduler: str | None
+             ) -> Iterable[tuple[int, Outcome]]:
+    """``(input index, outcome)`` pairs, in completion order."""
+    if scheduler:
+        yield from _iterate_dask(paths, worker, verbose, scheduler)
         return
-    with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_one, worker, p, verbose) for p in paths]
-        for fut, p in zip(futures, paths, strict=True):
-            try:
-                yield fut.result()
-            except Exception as exc:  # worker crashed (e.g. killed)
-                yield Outcome(p, "failed", f"{p}: worker failed ({exc})")
+    if jobs <= 1 or len(paths) <= 1:
+        for i, p in enumerate(paths):
+            yield i, _one(worker, p, verbose)
+        return
+    with cf.ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
+        futures = {pool.submit(_one, worker, p, verbose): i for i, p in enumerate(paths)}
+        for fut in cf.as_completed(futures):
+            i = futures[fut]
+            yield i, _collect(fut.result, paths[i])
+
+
+def _collect(result: Callable[[], Outcome], path: str) -> Outcome:
+    try:
+        return result()
+    except Exception as exc:  # the worker process died, or the cluster lost the task
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return Outcome(path, "failed", f"{path}: worker failed ({text})")
+
+
+def _iterate_dask(paths: Sequence[str], worker, verbose: int, scheduler: str
+                  ) -> Iterable[tuple[int, Outcome]]:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise UsageError("--scheduler needs dask.distributed: "
+                         "pip install 'dqmask[cluster]'") from None
+    try:
+        client = Client(scheduler, set_as_default=False)  # distributed.comm.timeouts.connect
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(f"cannot reach the dask scheduler {scheduler}: "
+                         + (" ".join(str(exc).split()) or type(exc).__name__)) from None
+    with client:
+        futures = client.map(_one, [worker] * len(paths), list(paths),
+                             [verbose] * len(paths), pure=False)
+        index = {fut.key: i for i, fut in enumerate(futures)}
+        for fut in as_completed(futures, loop=client.loop):
+            i = index[fut.key]
+            yield i, _collect(fut.result, paths[i])
+            fut.release()
 
 
 def _report(outcome: Outcome) -> None:
