@@ -1,0 +1,405 @@
+"""DS9 region files -> pixel masks, through the ``regions`` package.
+
+What this module adds to ``regions``
+------------------------------------
+* **Frames**: ``image`` and the sky frames (``fk5``, ``icrs``, ``galactic``, ...) are parsed by
+  ``regions``; sky shapes are converted to pixels through the WCS of the image the mask is
+  for. The DS9 ``physical`` frame, which ``regions`` silently skips, is read here and
+  converted to image pixels with the IRAF keywords ``LTV1/2`` and ``LTM1_1 ... LTM2_2``
+  (``image = LTM @ physical + LTV``; identity when the keywords are absent, as in DS9).
+  A shape with no frame statement before it is ``physical``, as in DS9.
+* **Exclude regions**: a DS9 shape written ``-circle(...)`` (``meta['include'] = False``) is
+  subtracted, never added: ``mask = union(include shapes) & ~union(exclude shapes)``, over all
+  the files given (order does not matter).
+* **Off-image shapes**: a shape partly off the image contributes its on-image pixels, one
+  wholly off the image contributes nothing; both emit a :class:`RegionWarning` (never crash).
+* **Membership**: ``mode="center"`` (default, as DS9 and Crab.Toolkit.JWST): a pixel is in a
+  shape when its centre is; ``mode="exact"``: when any part of it is.
+
+Every mask returned is in the ``bad``-like boolean convention *True = inside the region*
+(``bool``, numpy ``(ny, nx)`` order). Pixel coordinates follow ``regions``: 0-based, pixel
+centres on integers (DS9 files are 1-based; the parser converts).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
+from astropy.wcs import WCS
+from regions import PixCoord, PixelRegion, Regions, SkyRegion
+
+from ..errors import InputError
+
+__all__ = [
+    "RegionWarning",
+    "RegionInfo",
+    "read_ds9",
+    "physical_to_image_matrix",
+    "region_layers",
+    "regions_to_mask",
+]
+
+PathLike = str | os.PathLike
+
+#: DS9 coordinate-system statements (a line holding only one of these sets the frame).
+_SKY_FRAMES = {"fk4", "fk5", "icrs", "galactic", "ecliptic", "j2000", "b1950", "wcs"}
+_PIXEL_FRAMES = {"image", "physical", "detector", "amplifier", "linear"}
+_FRAMES = _SKY_FRAMES | _PIXEL_FRAMES | {f"wcs{c}" for c in "abcdefghijklmnopqrstuvwxyz"}
+_NO_AREA = {"PointPixelRegion", "LinePixelRegion", "TextPixelRegion"}
+_MODES = ("center", "exact")
+
+
+class RegionWarning(UserWarning):
+    """A region that was skipped or clipped (off the image, no area, unsupported)."""
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """What one DS9 shape contributed to a mask.
+
+    Attributes
+    ----------
+    source : str
+        Region file.
+    index : int
+        1-based position of the shape among the file's usable shapes.
+    shape : str
+        ``polygon``, ``circle``, ...
+    include : bool
+        False for DS9 exclude shapes (``-polygon``).
+    n_total : int
+        Pixels inside the shape on an unbounded pixel grid.
+    n_on_image : int
+        Of those, pixels on the image.
+    """
+
+    source: str
+    index: int
+    shape: str
+    include: bool
+    n_total: int
+    n_on_image: int
+
+    @property
+    def status(self) -> str:
+        """``inside``, ``partial`` (clipped by the image edge) or ``off``."""
+        if self.n_on_image == 0:
+            return "off"
+        return "inside" if self.n_on_image == self.n_total else "partial"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _split_statements(line: str) -> list[str]:
+    """Split one DS9 line on ``;`` outside quotes, braces and parentheses; drop comments."""
+    out, buf, depth, quote = [], [], 0, ""
+    for ch in line:
+        if quote:
+            buf.append(ch)
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth = max(depth - 1, 0)
+        elif ch == "#" and depth == 0 and not "".join(buf).strip():
+            break  # a comment line (or '# text(...)', '# vector(...)': no area)
+        elif ch == ";" and depth == 0:
+            out.append("".join(buf).strip())
+            buf = []
+            continue
+        buf.append(ch)
+    out.append("".join(buf).strip())
+    return [s for s in out if s]
+
+
+def _classify_statements(text: str) -> tuple[list[str], list[str], list[str]]:
+    """Sort a DS9 file's statements: (global lines, regular shapes, physical shapes).
+
+    Regular shapes come back prefixed with their frame (``fk5;circle(...)``); physical ones
+    with ``image;`` so that ``regions`` parses them (they are converted afterwards).
+    """
+    globals_, regular, physical = [], [], []
+    frame = "physical"  # DS9's default when a file names no frame
+    for raw in text.splitlines():
+        for stmt in _split_statements(raw):
+            word = stmt.split("(")[0].split()[0].lower() if stmt.split() else ""
+            if word == "global":
+                globals_.append(stmt)
+            elif word in _FRAMES and "(" not in stmt:
+                frame = word
+            elif word.startswith("# region") or word == "version":
+                continue
+            elif frame == "physical":
+                physical.append("image;" + stmt)
+            else:
+                regular.append(f"{frame};{stmt}")
+    return globals_, regular, physical
+
+
+def _parse(path: str, globals_: list[str], statements: list[str]) -> list:
+    if not statements:
+        return []
+    text = "\n".join(["# Region file format: DS9 version 4.1", *globals_, *statements])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AstropyWarning)
+        try:
+            regs = list(Regions.parse(text, format="ds9"))
+        except Exception as exc:
+            raise InputError(path, f"not a readable DS9 region file ({_short(exc)})") from None
+    for w in caught:
+        warnings.warn(f"{path}: {' '.join(str(w.message).split())}", RegionWarning,
+                      stacklevel=3)
+    return regs
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def physical_to_image_matrix(header: fits.Header | None) -> tuple[np.ndarray, np.ndarray]:
+    """The IRAF physical -> image transform of a header: ``(LTM (2x2), LTV (2,))``.
+
+    ``image = LTM @ physical + LTV`` in DS9's 1-based pixel coordinates; identity and zero
+    when the keywords are absent.
+    """
+    h = header if header is not None else fits.Header()
+    ltm = np.array([[float(h.get("LTM1_1", 1.0)), float(h.get("LTM1_2", 0.0))],
+                    [float(h.get("LTM2_1", 0.0)), float(h.get("LTM2_2", 1.0))]])
+    ltv = np.array([float(h.get("LTV1", 0.0)), float(h.get("LTV2", 0.0))])
+    return ltm, ltv
+
+
+def _physical_to_image(region: PixelRegion, ltm: np.ndarray, ltv: np.ndarray,
+                       path: str) -> PixelRegion:
+    """Convert a region parsed as image-frame but written in DS9 ``physical`` coordinates."""
+    if np.allclose(ltm, np.eye(2)) and not ltv.any():
+        return region
+    scale = math.sqrt(abs(np.linalg.det(ltm)))
+    conformal = np.isclose(ltm[0, 1], 0) and np.isclose(ltm[1, 0], 0) and np.isclose(
+        abs(ltm[0, 0]), abs(ltm[1, 1]))
+
+    def point(p: PixCoord) -> PixCoord:
+        xy1 = np.stack([np.asarray(p.x, float) + 1.0, np.asarray(p.y, float) + 1.0])
+        img = np.tensordot(ltm, xy1, axes=1) + ltv.reshape((2,) + (1,) * (xy1.ndim - 1))
+        return PixCoord(img[0] - 1.0, img[1] - 1.0)
+
+    kwargs = {}
+    for name in region._params:
+        value = getattr(region, name)
+        if isinstance(value, PixCoord):
+            kwargs[name] = point(value)
+        elif name == "angle" or name == "text":
+            kwargs[name] = value
+        else:  # a length: radius, width, height, inner/outer radius...
+            if not conformal:
+                raise InputError(path, f"physical-frame {type(region).__name__} needs an "
+                                       f"isotropic, unrotated LTM; got {ltm.tolist()}")
+            kwargs[name] = value * scale
+    return type(region)(**kwargs, meta=region.meta, visual=region.visual)
+
+
+def read_ds9(path: PathLike, header: fits.Header | None = None) -> list:
+    """Read a DS9 region file into ``regions`` shapes.
+
+    Parameters
+    ----------
+    path : path-like
+        DS9 region file (any mix of frames, several shapes, ``-`` exclude shapes).
+    header : Header, optional
+        Header of the image the regions belong to: its LTV/LTM convert ``physical``
+        coordinates to image pixels (identity without it).
+
+    Returns
+    -------
+    list
+        ``PixelRegion`` (image and converted physical shapes) and ``SkyRegion`` objects;
+        ``region.meta['include']`` is False for exclude shapes.
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or malformed file.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8", errors="strict") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise InputError(path, "no such region file") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, not a region file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a readable DS9 region file ({_short(exc)})") from None
+    globals_, regular, physical = _classify_statements(text)
+    out = _parse(path, globals_, regular)
+    if physical:
+        ltm, ltv = physical_to_image_matrix(header)
+        out += [_physical_to_image(r, ltm, ltv, path) for r in _parse(path, globals_, physical)]
+    if not out:
+        warnings.warn(f"{path}: no region shapes found", RegionWarning, stacklevel=2)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Masks
+# --------------------------------------------------------------------------------------------
+
+
+def _celestial_wcs(header: fits.Header | None, wcs: WCS | None, path: str) -> WCS:
+    if wcs is not None:
+        return wcs.celestial if wcs.naxis > 2 else wcs
+    if header is None:
+        raise InputError(path, "sky-coordinate regions need the image's WCS; none given")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = WCS(header, naxis=2)
+    if not w.has_celestial:
+        raise InputError(path, "sky-coordinate regions need a celestial WCS; the image "
+                               "header has none")
+    return w
+
+
+def _to_pixel(region, header, wcs, path: str) -> PixelRegion:
+    if isinstance(region, PixelRegion):
+        return region
+    if not isinstance(region, SkyRegion):  # pragma: no cover - regions only returns these
+        raise InputError(path, f"unsupported region type {type(region).__name__}")
+    try:
+        return region.to_pixel(_celestial_wcs(header, wcs, path))
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(path, f"cannot convert {type(region).__name__} to pixels "
+                               f"({_short(exc)})") from None
+
+
+def _shape_name(region) -> str:
+    name = type(region).__name__
+    for tail in ("PixelRegion", "SkyRegion"):
+        name = name.removesuffix(tail)
+    return name.lower()
+
+
+def _paint(region: PixelRegion, out: np.ndarray, mode: str) -> tuple[int, int]:
+    """OR the region's pixels into ``out``; return (pixels in shape, pixels on image)."""
+    rmask = region.to_mask(mode=mode)
+    inside = np.asarray(rmask.data) > 0
+    total = int(np.count_nonzero(inside))
+    big, small = rmask.get_overlap_slices(out.shape)
+    if big is None:
+        return total, 0
+    part = inside[small]
+    out[big] |= part
+    return total, int(np.count_nonzero(part))
+
+
+def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
+                  header: fits.Header | None = None, wcs: WCS | None = None, *,
+                  mode: str = "center") -> tuple[np.ndarray, np.ndarray, list[RegionInfo]]:
+    """The include and exclude masks of DS9 region files for one image.
+
+    Parameters
+    ----------
+    paths : path-like or iterable of path-like
+        DS9 region files.
+    shape : (ny, nx)
+        Image shape (numpy order).
+    header : Header, optional
+        Image header: WCS for sky shapes (unless ``wcs`` is given) and LTV/LTM for
+        ``physical`` shapes.
+    wcs : astropy.wcs.WCS, optional
+        WCS for sky shapes (overrides the header's).
+    mode : {"center", "exact"}
+        Pixel membership (see module docstring).
+
+    Returns
+    -------
+    include, exclude : ndarray of bool, shape ``shape``
+        True = inside any include shape / inside any exclude shape.
+    infos : list of RegionInfo
+        One per usable shape, in file order.
+
+    Warns
+    -----
+    RegionWarning
+        For shapes partly or wholly off the image and shapes without area.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"unknown region mode {mode!r} (choose from {', '.join(_MODES)})")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    shape = tuple(int(n) for n in shape[-2:])
+    include = np.zeros(shape, dtype=bool)
+    exclude = np.zeros(shape, dtype=bool)
+    infos: list[RegionInfo] = []
+    for path in map(os.fspath, paths):
+        for i, region in enumerate(read_ds9(path, header), start=1):
+            info = _one_region(path, i, region, shape, header, wcs, mode, include, exclude)
+            if info is not None:
+                infos.append(info)
+    return include, exclude, infos
+
+
+def _one_region(path, i, region, shape, header, wcs, mode, include, exclude
+                ) -> RegionInfo | None:
+    name = _shape_name(region)
+    pix = _to_pixel(region, header, wcs, path)
+    if type(pix).__name__ in _NO_AREA:
+        warnings.warn(f"{path}: region {i} ({name}) has no area; ignored", RegionWarning,
+                      stacklevel=3)
+        return None
+    keep = bool(region.meta.get("include", True))
+    total, on = _paint(pix, include if keep else exclude, mode)
+    info = RegionInfo(path, i, name, keep, total, on)
+    size = f"{shape[0]}x{shape[1]}"
+    if info.status == "off":
+        warnings.warn(f"{path}: region {i} ({name}) lies entirely off the {size} image; "
+                      f"ignored", RegionWarning, stacklevel=3)
+    elif info.status == "partial":
+        warnings.warn(f"{path}: region {i} ({name}) extends beyond the {size} image; "
+                      f"{on} of {total} pixels used", RegionWarning, stacklevel=3)
+    return info
+
+
+def regions_to_mask(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
+                    header: fits.Header | None = None, wcs: WCS | None = None, *,
+                    mode: str = "center") -> np.ndarray:
+    """Boolean mask of DS9 region files: inside an include shape and in no exclude shape.
+
+    Parameters are those of :func:`region_layers`.
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = inside the regions (``union(include) & ~union(exclude)``).
+    """
+    include, exclude, _ = region_layers(paths, shape, header, wcs, mode=mode)
+    return include & ~exclude
+
+
+def frame_of(path: PathLike) -> set[str]:
+    """The DS9 frames a region file uses (``{'image'}``, ``{'fk5', 'physical'}``, ...)."""
+    frames: set[str] = set()
+    with open(os.fspath(path), encoding="utf-8", errors="replace") as fh:
+        for raw in fh:
+            for stmt in _split_statements(raw):
+                word = re.split(r"[\s;(]", stmt, maxsplit=1)[0].lower()
+                if word in _FRAMES and "(" not in stmt:
+                    frames.add(word)
+    return frames
