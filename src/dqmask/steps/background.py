@@ -1,0 +1,296 @@
+"""NSClean background masks at file level: ``png2fits``, ``fits2png``, ``background``.
+
+Masks are boolean in memory, **True = background** (pixels NSClean / jwst
+``clean_flicker_noise`` fit the 1/f noise on); on disk ``nsclean`` (uint8, 1 = background) or
+``jwst`` (``user_mask``: float32 SCI, 1.0 = background). Every input is checked before
+anything is written; outputs are written atomically and never over an input.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..algorithms import background as bgalg
+from ..errors import InputError, UsageError
+from ..flags import JWST_PIXEL
+from ..io.background_mask import FORMATS, read_background_mask, write_background_mask
+from ..io.fits import classify_hdulist, open_fits
+from ..io.png import read_png_rgb, write_png_rgb
+
+__all__ = ["Exposure", "load_exposure", "png2fits", "fits2png", "make_background",
+           "RATE_PRODUCTS", "UNUSABLE_FLAGS"]
+
+#: Products an automatic mask can be made from.
+RATE_PRODUCTS = frozenset({"rate", "rateints", "cal", "calints"})
+#: DQ bits that make a pixel unusable for background statistics.
+UNUSABLE_FLAGS = JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["REFERENCE_PIXEL"]
+
+#: Full detector shape (ny, nx) and whether the reference border includes rows.
+_DETECTORS = {"MIRI": ((1024, 1032), False)}
+_NIR_DETECTOR = (bgalg.NSCLEAN_SHAPE, True)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One rate-like input, read into memory.
+
+    Attributes
+    ----------
+    path : str
+    detector : str
+    data : ndarray of float32, (nplanes, ny, nx)
+        SCI (a 2-D rate is one plane; rateints one plane per integration).
+    usable : ndarray of bool, same shape
+        True = finite, non-zero, no DO_NOT_USE / REFERENCE_PIXEL flag, not a reference pixel.
+    """
+
+    path: str
+    detector: str
+    data: np.ndarray
+    usable: np.ndarray
+
+
+def _reference(info, shape: tuple[int, int]) -> np.ndarray:
+    """True = detector reference pixel (NIR: 4-pixel frame; MIRI: 4 columns each side)."""
+    detector_shape, rows = _DETECTORS.get(info.instrument, _NIR_DETECTOR)
+    origin = info.substrt or (1, 1)
+    if rows:
+        return bgalg.reference_pixels(shape, origin, detector_shape)
+    return _reference_columns(shape, origin, detector_shape)
+
+
+def _reference_columns(shape: tuple[int, int], origin: tuple[int, int],
+                       detector_shape: tuple[int, int], border: int = 4) -> np.ndarray:
+    cols = np.arange(origin[0] - 1, origin[0] - 1 + shape[1])
+    ref_cols = (cols < border) | (cols >= detector_shape[1] - border)
+    return np.broadcast_to(ref_cols[None, :], shape).copy()
+
+
+def load_exposure(path: str | os.PathLike) -> Exposure:
+    """Read a JWST rate / rateints / cal / calints file for background masking.
+
+    Raises
+    ------
+    InputError
+        Not a JWST rate-like product, no SCI, SCI not 2-D/3-D.
+    """
+    path = os.fspath(path)
+    with open_fits(path) as hdul:
+        info = classify_hdulist(hdul, path)
+        if not info.is_jwst or info.product not in RATE_PRODUCTS:
+            raise InputError(path, f"is a {info.describe()}, not a JWST rate, rateints, cal "
+                                   f"or calints file")
+        chip = info.chips[0]
+        sci = np.asarray(hdul[chip.sci].data, dtype=np.float32)
+        if sci.ndim not in (2, 3):
+            raise InputError(path, f"SCI is {sci.ndim}-D; expected a 2-D or 3-D rate image")
+        dq = None if chip.dq is None else np.asarray(hdul[chip.dq].data)
+        if dq is not None and dq.shape[-2:] != sci.shape[-2:]:
+            raise InputError(path, f"DQ shape {dq.shape} does not match SCI {sci.shape}")
+    data = sci.reshape((-1,) + sci.shape[-2:])
+    if dq is not None:
+        dq = np.broadcast_to(dq, sci.shape).reshape(data.shape)
+    usable = bgalg.usable_pixels(data, dq, _reference(info, data.shape[-2:]), UNUSABLE_FLAGS)
+    return Exposure(path, info.detector, data, usable)
+
+
+def _check_output(out: str, inputs: list[str], force: bool) -> None:
+    for src in inputs:
+        if os.path.exists(out) and os.path.samefile(out, src):
+            raise UsageError(f"output {out} is also an input; choose another name")
+    if os.path.exists(out) and not force:
+        raise UsageError(f"{out} exists (use --force to replace it)")
+    if os.path.isdir(out):
+        raise UsageError(f"output {out} is a directory")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown mask format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+def _summary(out: str, background: np.ndarray, fmt: str) -> str:
+    n = int(np.count_nonzero(background))
+    return (f"{out}: {n} of {background.size} pixels background "
+            f"({100.0 * n / background.size:.1f}%), {fmt} format")
+
+
+# --------------------------------------------------------------------------------------------
+# png2fits / fits2png
+# --------------------------------------------------------------------------------------------
+
+
+def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
+             fmt: str = "nsclean", shape: tuple[int, int] | None = bgalg.NSCLEAN_SHAPE,
+             force: bool = False) -> str:
+    """Convert a painted PNG into a background mask, as NSClean's ``png2fits``.
+
+    Pure red (FF0000; 16-bit: FFFF0000 0000) = background; the ``border`` frame is forced
+    False; PNG top row -> last FITS row.
+
+    Parameters
+    ----------
+    png, out : path-like
+        Painted picture; output FITS mask (``fmt`` layout, True/1 = background).
+    border : int
+        Reference-pixel border forced False (NSClean: 4).
+    fmt : {"nsclean", "jwst"}
+        Output layout.
+    shape : (height, width) or None
+        Expected picture size; None accepts any size.
+    force : bool
+        Replace an existing output.
+
+    Returns
+    -------
+    str
+        One-line summary.
+    """
+    png, out = os.fspath(png), os.fspath(out)
+    _check_format(fmt)
+    if border < 0:
+        raise UsageError(f"--border must be >= 0, got {border}")
+    _check_output(out, [png], force)
+    rgb, max_value = read_png_rgb(png, shape)
+    background = bgalg.png_to_background(rgb, max_value, border)
+    params = {"png": os.path.basename(png), "border": border, "format": fmt}
+    write_background_mask(out, background, fmt, step="png2fits", params=params,
+                          png2fits_history=True)
+    return _summary(out, background, fmt)
+
+
+def fits2png(rate: str | os.PathLike, out: str | os.PathLike, *,
+             mask: str | os.PathLike | None = None, force: bool = False) -> str:
+    """Write the zscale grayscale picture of a rate image to paint on.
+
+    Parameters
+    ----------
+    rate : path-like
+        JWST rate / rateints / cal file (integrations are combined).
+    out : path-like
+        PNG to write, in the orientation :func:`png2fits` reads back.
+    mask : path-like, optional
+        Background mask (either layout, True/1 = background), drawn pure red.
+    force : bool
+        Replace an existing output.
+
+    Returns
+    -------
+    str
+        One-line summary.
+    """
+    rate, out = os.fspath(rate), os.fspath(out)
+    _check_output(out, [rate] + ([os.fspath(mask)] if mask else []), force)
+    exposure = load_exposure(rate)
+    background = None
+    if mask is not None:
+        background = read_background_mask(mask).background
+        if background.ndim != 2:
+            raise InputError(mask, f"per-integration mask {background.shape} cannot be drawn "
+                                   f"in one picture; give a 2-D mask")
+        if background.shape != exposure.data.shape[-2:]:
+            raise InputError(mask, f"mask shape {background.shape} does not match "
+                                   f"{rate} image shape {exposure.data.shape[-2:]}")
+    image = bgalg.combine_exposures(exposure.data, np.isfinite(exposure.data))
+    rgb = bgalg.render_png(image, background)
+    text = {"Software": "dqmask fits2png",
+            "Description": f"zscale picture of {os.path.basename(rate)}; top row = last FITS "
+                           f"row; paint background pure red FF0000, then dqmask png2fits"}
+    write_png_rgb(out, rgb, text)
+    drawn = "" if background is None else f", {int(background.sum())} background pixels red"
+    return f"{out}: {rgb.shape[1]}x{rgb.shape[0]} picture of {rate}{drawn}"
+
+
+# --------------------------------------------------------------------------------------------
+# Automatic background masks
+# --------------------------------------------------------------------------------------------
+
+
+def _load_all(paths: list[str]) -> list[Exposure]:
+    exposures = [load_exposure(p) for p in paths]
+    first = exposures[0]
+    for exp in exposures[1:]:
+        if exp.detector != first.detector:
+            raise InputError(exp.path, f"detector {exp.detector} differs from "
+                                       f"{first.detector} of {first.path}: one mask per detector")
+        if exp.data.shape[-2:] != first.data.shape[-2:]:
+            raise InputError(exp.path, f"image shape {exp.data.shape[-2:]} differs from "
+                                       f"{first.data.shape[-2:]} of {first.path}")
+    return exposures
+
+
+def _stack_planes(exposures: list[Exposure], plane: int | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    if plane is None:
+        data = np.concatenate([e.data for e in exposures])
+        usable = np.concatenate([e.usable for e in exposures])
+    else:
+        data = np.stack([e.data[plane] for e in exposures])
+        usable = np.stack([e.usable[plane] for e in exposures])
+    return data, usable
+
+
+def background_from_exposures(exposures: list[Exposure], *, n_sigma: float = 2.0,
+                              grow: int = 0, min_region: int = 5,
+                              per_integration: bool = False) -> np.ndarray:
+    """The automatic mask from loaded exposures.
+
+    Returns
+    -------
+    ndarray of bool
+        True = background; (ny, nx), or (nints, ny, nx) with ``per_integration``. A pixel is
+        background only if usable in every combined plane.
+    """
+    planes: list[int | None] = [None]
+    if per_integration:
+        nints = {e.data.shape[0] for e in exposures}
+        if len(nints) != 1:
+            raise UsageError("--per-integration needs inputs with the same number of "
+                             f"integrations (got {sorted(nints)})")
+        planes = list(range(nints.pop()))
+    masks = []
+    for plane in planes:
+        data, usable = _stack_planes(exposures, plane)
+        image = bgalg.combine_exposures(data, usable)
+        masks.append(bgalg.automatic_background(image, usable.all(axis=0), n_sigma, grow,
+                                                min_region))
+    return masks[0] if not per_integration else np.stack(masks)
+
+
+def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
+                    n_sigma: float = 2.0, grow: int = 0, min_region: int = 5,
+                    fmt: str = "nsclean", per_integration: bool = False,
+                    force: bool = False) -> str:
+    """Write an automatic background mask from rate-like files of one detector.
+
+    Combines the inputs (per-pixel sigma-clipped mean), excludes NaN, zero, DO_NOT_USE and
+    reference pixels, clips with jwst's rule (median + ``n_sigma`` sigma above, 3 sigma below,
+    from 3-sigma-clipped stats) and grows the signal regions by ``grow`` pixels.
+
+    Returns
+    -------
+    str
+        One-line summary.
+    """
+    paths = [os.fspath(p) for p in rates]
+    out = os.fspath(out)
+    _check_format(fmt)
+    if not paths:
+        raise UsageError("give at least one rate file")
+    if n_sigma < 0 or grow < 0:
+        raise UsageError("--n-sigma and --grow must be >= 0")
+    if per_integration and fmt == "nsclean":
+        raise UsageError("--per-integration writes one mask per integration: use --format jwst")
+    _check_output(out, paths, force)
+    exposures = _load_all(paths)
+    background = background_from_exposures(exposures, n_sigma=n_sigma, grow=grow,
+                                            min_region=min_region,
+                                            per_integration=per_integration)
+    params = {"inputs": len(paths), "n_sigma": n_sigma, "grow": grow,
+              "min_region": min_region, "format": fmt, "per_integration": per_integration}
+    write_background_mask(out, background, fmt, step="background", params=params,
+                          like=paths[0] if fmt == "jwst" else None)
+    return _summary(out, background, fmt)
