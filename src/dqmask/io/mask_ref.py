@@ -1,0 +1,397 @@
+"""JWST MASK reference files and user-supplied DQ files: read and write.
+
+MASK reference file (CRDS ``REFTYPE = MASK``, spec ``dq_init.md`` 2.2 and 7)::
+
+    HDU 0 PRIMARY   TELESCOP, REFTYPE=MASK, INSTRUME, DETECTOR, SUBARRAY, SUBSTRT1/2,
+                    SUBSIZE1/2, FASTAXIS/SLOWAXIS (+ EXP_TYPE for FGS, READPATT for NIRSpec)
+    HDU 1 DQ        uint32 image (BITPIX 32, BZERO 2**31), values *compressed* by DQ_DEF
+    HDU 2 DQ_DEF    table BIT int32, VALUE uint32, NAME 40A, DESCRIPTION 80A
+
+Two value spaces are kept apart: :class:`MaskRef` holds the on-disk ``raw_dq`` (``dq``
+compressed) and gives the standard flags only through :meth:`MaskRef.standard` (``dq``
+standard, JWST pixel flags), never depending on construction order.
+
+User DQ file (jwst ``user_supplied_dq``): a primary HDU with a 2-D (or, for superstripe data,
+3-D) integer image of standard JWST pixel flags, read like ``astropy.io.fits.getdata``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+
+from ..algorithms.dq_init import (
+    DqDefReport,
+    Subarray,
+    compress_dq,
+    decompress_dq,
+    dq_def_report,
+    dq_def_rows,
+)
+from ..errors import InputError
+from ..flags import JWST_PIXEL, decode
+from .fits import open_fits, write_hdulist
+
+__all__ = [
+    "MaskRef",
+    "read_mask_ref",
+    "read_mask_ref_cached",
+    "write_mask_ref",
+    "identity_dq_def",
+    "read_user_dq",
+    "write_user_dq",
+    "subarray_from_header",
+]
+
+_U32_MAX = 0xFFFFFFFF
+
+
+def _opt_int(header: fits.Header, key: str) -> int | None:
+    value = header.get(key)
+    if value is None or isinstance(value, (fits.card.Undefined, str)):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _opt_str(header: fits.Header, key: str) -> str:
+    value = header.get(key)
+    if value is None or isinstance(value, fits.card.Undefined):
+        return ""
+    return str(value).strip()
+
+
+def subarray_from_header(header: fits.Header) -> Subarray:
+    """SUBSTRT1/2, SUBSIZE1/2, FASTAXIS/SLOWAXIS, SUBARRAY of a primary header."""
+    return Subarray(
+        xstart=_opt_int(header, "SUBSTRT1"), ystart=_opt_int(header, "SUBSTRT2"),
+        xsize=_opt_int(header, "SUBSIZE1"), ysize=_opt_int(header, "SUBSIZE2"),
+        fastaxis=_opt_int(header, "FASTAXIS"), slowaxis=_opt_int(header, "SLOWAXIS"),
+        name=_opt_str(header, "SUBARRAY") or None,
+    )
+
+
+@dataclass(frozen=True)
+class MaskRef:
+    """A MASK reference file in memory.
+
+    Attributes
+    ----------
+    path : str
+        File read (``""`` for one built in memory).
+    raw_dq : ndarray of uint32
+        ``dq`` compressed: the on-disk DQ values, meaning given by ``dq_def``.
+    dq_def : list of (value, name)
+        DQ_DEF rows in table order (BIT is not used by the mapping).
+    subarray : Subarray
+        Keywords as found (missing ones stay ``None``).
+    instrument, detector, exp_type, readpatt, reftype, filename : str
+        Header values (upper case; ``""`` when absent).
+    header : Header
+        The primary header (copy).
+    """
+
+    path: str
+    raw_dq: np.ndarray
+    dq_def: list[tuple[int, str]]
+    subarray: Subarray
+    instrument: str = ""
+    detector: str = ""
+    exp_type: str = ""
+    readpatt: str = ""
+    reftype: str = ""
+    filename: str = ""
+    header: fits.Header = field(default_factory=fits.Header, repr=False, compare=False)
+
+    def standard(self, raw: np.ndarray | None = None, *, warn: bool = True) -> np.ndarray:
+        """``raw`` (default the whole ``raw_dq``, ``dq`` compressed) as ``dq`` standard flags.
+
+        Exactly stdatamodels' MaskModel load mapping (faithful: unknown names and bits with
+        no DQ_DEF row are dropped; see :meth:`report`).
+        """
+        return decompress_dq(self.raw_dq if raw is None else raw, self.dq_def, warn=warn)
+
+    def report(self) -> DqDefReport:
+        """What the faithful mapping drops (unknown DQ_DEF names, undefined on-disk bits)."""
+        return dq_def_report(self.raw_dq, self.dq_def)
+
+
+def read_mask_ref(path: str | os.PathLike) -> MaskRef:
+    """Read a MASK reference file (DQ memory-mapped, then copied; DQ_DEF; keywords).
+
+    Raises
+    ------
+    InputError
+        Not FITS, REFTYPE is not MASK, no 2-D integer DQ extension.
+    """
+    path = os.fspath(path)
+    with open_fits(path) as hdul:
+        primary = hdul[0].header
+        reftype = _opt_str(primary, "REFTYPE").upper()
+        if reftype != "MASK":
+            raise InputError(path, f"not a MASK reference file (REFTYPE={reftype or 'missing'})")
+        names = [(h.name or "").upper() for h in hdul]
+        if "DQ" not in names:
+            raise InputError(path, "MASK reference file has no DQ extension")
+        hdu = hdul["DQ"]
+        if hdu.header.get("NAXIS", 0) < 2 or hdu.data is None:
+            raise InputError(path, "MASK reference DQ extension is not a 2-D image")
+        if not np.issubdtype(hdu.data.dtype, np.integer):
+            raise InputError(path, f"MASK reference DQ is {hdu.data.dtype}, not integer")
+        raw = np.array(hdu.data, dtype=np.uint32, copy=True)
+        rows = _read_dq_def(hdul, path) if "DQ_DEF" in names else []
+        return MaskRef(
+            path=path, raw_dq=raw, dq_def=rows, subarray=subarray_from_header(primary),
+            instrument=_opt_str(primary, "INSTRUME").upper(),
+            detector=_opt_str(primary, "DETECTOR").upper(),
+            exp_type=_opt_str(primary, "EXP_TYPE").upper(),
+            readpatt=_opt_str(primary, "READPATT").upper(),
+            reftype=reftype, filename=_opt_str(primary, "FILENAME"),
+            header=primary.copy(),
+        )
+
+
+def _read_dq_def(hdul: fits.HDUList, path: str) -> list[tuple[int, str]]:
+    table = hdul["DQ_DEF"].data
+    if table is None:
+        return []
+    missing = {"VALUE", "NAME"} - {n.upper() for n in table.dtype.names}
+    if missing:
+        raise InputError(path, f"DQ_DEF table lacks column(s) {', '.join(sorted(missing))}")
+    return dq_def_rows(table)
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str, mtime_ns: int, size: int) -> MaskRef:
+    return read_mask_ref(path)
+
+
+def read_mask_ref_cached(path: str | os.PathLike) -> MaskRef:
+    """:func:`read_mask_ref`, cached per process while the file is unchanged (batches)."""
+    path = os.path.abspath(os.fspath(path))
+    try:
+        st = os.stat(path)
+    except OSError:
+        return read_mask_ref(path)
+    return _cached(path, st.st_mtime_ns, st.st_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing MASK files
+# --------------------------------------------------------------------------------------------
+
+_DESCRIPTIONS = {
+    "DO_NOT_USE": "Bad pixel. Do not use.",
+    "REFERENCE_PIXEL": "Reference pixel",
+    "NON_SCIENCE": "Pixel not on science portion of detector",
+    "DEAD": "Dead pixel",
+    "HOT": "Hot pixel",
+    "WARM": "Warm pixel",
+    "LOW_QE": "Low quantum efficiency",
+    "RC": "RC pixel",
+    "TELEGRAPH": "Telegraph pixel",
+    "NONLINEAR": "Pixel highly nonlinear",
+    "OPEN": "Open pixel (counts move to adjacent pixels)",
+    "ADJ_OPEN": "Adjacent to open pixel",
+    "OTHER_BAD_PIXEL": "A catch-all flag",
+}
+
+
+def identity_dq_def(dq_standard: np.ndarray) -> list[tuple[int, str]]:
+    """DQ_DEF rows mapping each standard flag present in ``dq_standard`` to itself."""
+    present = int(np.bitwise_or.reduce(np.unique(dq_standard), initial=0))
+    return [(1 << b, decode(1 << b, JWST_PIXEL)[0]) for b in range(32) if present >> b & 1]
+
+
+def _dq_def_hdu(rows: Sequence[tuple[int, str]], descriptions: Mapping[str, str]
+                ) -> fits.BinTableHDU:
+    values = np.array([v for v, _ in rows], dtype=np.uint32)
+    bits = np.array([int(v).bit_length() - 1 if v else 0 for v, _ in rows], dtype=np.int32)
+    names = [n for _, n in rows]
+    desc = [descriptions.get(n, _DESCRIPTIONS.get(n, "")) for n in names]
+    cols = [
+        fits.Column(name="BIT", format="J", array=bits),
+        fits.Column(name="VALUE", format="J", bzero=2**31, array=values),
+        fits.Column(name="NAME", format="40A", array=np.array(names, dtype="S40")),
+        fits.Column(name="DESCRIPTION", format="80A", array=np.array(desc, dtype="S80")),
+    ]
+    return fits.BinTableHDU.from_columns(cols, name="DQ_DEF")
+
+
+def write_mask_ref(path: str | os.PathLike, dq_standard: np.ndarray, *,
+                   instrument: str, detector: str,
+                   dq_def: Sequence[tuple[int, str]] | None = None,
+                   subarray: str = "GENERIC", substrt: tuple[int, int] = (1, 1),
+                   subsize: tuple[int, int] | None = None,
+                   fastaxis: int | None = None, slowaxis: int | None = None,
+                   exp_type: str | None = None, readpatt: str | None = None,
+                   descriptions: Mapping[str, str] | None = None,
+                   keywords: Mapping[str, Any] | None = None) -> list[tuple[int, str]]:
+    """Write a MASK reference file that jwst (MaskModel / DQInitStep) reads back unchanged.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file (written atomically).
+    dq_standard : ndarray of unsigned int, 2-D
+        ``dq`` standard: JWST pixel flags in the reference frame (rows, columns).
+    instrument, detector : str
+        INSTRUME and DETECTOR (CRDS selectors; dqmask checks them against exposures).
+    dq_def : sequence of (value, name), optional
+        Compression table: row ``(v, NAME)`` stores standard flag NAME as on-disk bit(s)
+        ``v``. Default: identity rows for the flags present. Names must be standard
+        mnemonics (an unknown name would be dropped on load).
+    subarray, substrt, subsize, fastaxis, slowaxis, exp_type, readpatt
+        Header keywords; ``subsize`` defaults to the array shape (columns, rows).
+    descriptions : mapping, optional
+        DESCRIPTION column by NAME.
+    keywords : mapping, optional
+        More primary-header cards (AUTHOR, PEDIGREE, USEAFTER, DESCRIP...).
+
+    Returns
+    -------
+    list of (value, name)
+        The DQ_DEF rows written.
+
+    Raises
+    ------
+    TypeError
+        ``dq_standard`` is not an integer array.
+    ValueError
+        Not 2-D, negative or over-32-bit values, unknown DQ_DEF names, or standard flags set
+        that no DQ_DEF row stores (they would be lost).
+    """
+    dq = np.asarray(dq_standard)
+    if not np.issubdtype(dq.dtype, np.integer):
+        raise TypeError(f"MASK DQ must be an integer array, not {dq.dtype}")
+    if dq.ndim != 2:
+        raise ValueError(f"MASK DQ must be 2-D, got shape {dq.shape}")
+    if dq.size and (int(dq.min()) < 0 or int(dq.max()) > _U32_MAX):
+        raise ValueError("MASK DQ values must fit in uint32 (no negatives)")
+    dq = dq.astype(np.uint32, copy=False)
+    rows = list(dq_def) if dq_def is not None else identity_dq_def(dq)
+    rows = [(int(v) & _U32_MAX, str(n).strip()) for v, n in rows]
+    unknown = [n for _, n in rows if n not in JWST_PIXEL]
+    if unknown:
+        raise ValueError(f"DQ_DEF names not in the JWST flag table: {', '.join(unknown)}")
+    stored = 0
+    for _, n in rows:
+        stored |= JWST_PIXEL[n]
+    present = int(np.bitwise_or.reduce(np.unique(dq), initial=0))
+    if present & ~stored:
+        lost = decode(present & ~stored, JWST_PIXEL)
+        raise ValueError(f"flags set in the mask but absent from DQ_DEF: {', '.join(lost)}")
+    raw = compress_dq(dq, rows) if rows else dq.copy()
+    primary = fits.PrimaryHDU()
+    _primary_keywords(primary.header, dq.shape, instrument, detector, subarray, substrt,
+                      subsize, fastaxis, slowaxis, exp_type, readpatt, path)
+    for key, value in (keywords or {}).items():
+        primary.header[key] = value
+    hdul = fits.HDUList([primary, fits.ImageHDU(raw, name="DQ"),
+                         _dq_def_hdu(rows, descriptions or {})])
+    write_hdulist(hdul, path)
+    return rows
+
+
+def _primary_keywords(h: fits.Header, shape, instrument, detector, subarray, substrt, subsize,
+                      fastaxis, slowaxis, exp_type, readpatt, path) -> None:
+    ny, nx = shape
+    subsize = subsize or (nx, ny)
+    h["DATE"] = (np.datetime64("now", "ms").astype(str), "Date this file was created (UTC)")
+    h["FILENAME"] = (os.path.basename(os.fspath(path)), "Name of the file")
+    h["DATAMODL"] = ("MaskModel", "Type of data model")
+    h["TELESCOP"] = ("JWST", "Telescope used to acquire the data")
+    h["REFTYPE"] = ("MASK", "Type of reference file")
+    h["INSTRUME"] = (instrument.upper(), "Instrument used to acquire the data")
+    h["DETECTOR"] = (detector.upper(), "Name of detector used to acquire the data")
+    if exp_type:
+        h["EXP_TYPE"] = (exp_type.upper(), "Type of data in the exposure")
+    if readpatt:
+        h["READPATT"] = (readpatt.upper(), "Readout pattern")
+    h["SUBARRAY"] = (subarray.upper(), "Subarray used")
+    h["SUBSTRT1"] = (int(substrt[0]), "Starting pixel in axis 1 direction")
+    h["SUBSTRT2"] = (int(substrt[1]), "Starting pixel in axis 2 direction")
+    h["SUBSIZE1"] = (int(subsize[0]), "Number of pixels in axis 1 direction")
+    h["SUBSIZE2"] = (int(subsize[1]), "Number of pixels in axis 2 direction")
+    if fastaxis is not None:
+        h["FASTAXIS"] = (int(fastaxis), "Fast readout axis direction")
+    if slowaxis is not None:
+        h["SLOWAXIS"] = (int(slowaxis), "Slow readout axis direction")
+    h["USEAFTER"] = ("2000-01-01T00:00:00", "Use after date of the reference file")
+    h["PEDIGREE"] = ("DUMMY", "The pedigree of the reference file")
+    h["AUTHOR"] = ("dqmask", "Author of the reference file")
+    h["DESCRIP"] = ("MASK reference written by dqmask", "Description of the reference file")
+
+
+# --------------------------------------------------------------------------------------------
+# User-supplied DQ
+# --------------------------------------------------------------------------------------------
+
+
+def read_user_dq(path: str | os.PathLike) -> np.ndarray:
+    """Read a user DQ file the way jwst does (``fits.getdata(path)``).
+
+    The primary HDU's data, or, if the primary is empty, extension 1's; EXTNAME is not
+    consulted (astropy/jwst behaviour).
+
+    Returns
+    -------
+    ndarray
+        As stored (not cast, not validated: see
+        :func:`dqmask.algorithms.dq_init.merge_user_dq`); meant as ``dq`` standard flags.
+
+    Raises
+    ------
+    InputError
+        Not FITS, or no data in the primary HDU nor extension 1.
+    """
+    path = os.fspath(path)
+    with open_fits(path) as hdul:
+        for hdu in hdul[:2]:
+            if hdu.header.get("NAXIS", 0) and isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)):
+                if hdu.data is not None:
+                    return np.array(hdu.data, copy=True)
+        raise InputError(path, "No data in this HDU. (user DQ: neither the primary HDU nor "
+                               "extension 1 holds an image)")
+
+
+def write_user_dq(path: str | os.PathLike, dq: np.ndarray) -> None:
+    """Write a user-supplied DQ file for jwst ``--user_supplied_dq`` / ``dqmask dqinit``.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file (atomic). A primary HDU only, uint32 (BITPIX 32, BZERO 2**31).
+    dq : ndarray of integer (or bool)
+        ``dq`` standard: JWST pixel flags, shape of the science frame (SUBSIZE2 x SUBSIZE1,
+        3200 rows for IRS2) or (N, ny, nx) for superstripe data. Booleans become
+        DO_NOT_USE where True.
+
+    Raises
+    ------
+    TypeError
+        Float (or other non-integer) input: convert explicitly first.
+    ValueError
+        Not 2-D or 3-D, negative values or values above 2**32 - 1.
+    """
+    a = np.asarray(dq)
+    if a.dtype.kind == "b":
+        a = np.where(a, np.uint32(JWST_PIXEL["DO_NOT_USE"]), np.uint32(0))
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"user DQ must be an integer array of flags, not {a.dtype}; convert "
+                        f"it explicitly (e.g. from a boolean mask) first")
+    if a.ndim not in (2, 3):
+        raise ValueError(f"user DQ must be 2-D (or 3-D for superstripe data), got {a.shape}")
+    if a.size and (int(a.min()) < 0 or int(a.max()) > _U32_MAX):
+        raise ValueError("user DQ values must fit in uint32 (no negatives)")
+    primary = fits.PrimaryHDU(a.astype(np.uint32, copy=False))
+    primary.header["DQ_CONV"] = ("standard", "values are standard JWST pixel DQ flags")
+    write_hdulist(fits.HDUList([primary]), path)
