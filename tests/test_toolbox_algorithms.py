@@ -9,13 +9,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from matplotlib.path import Path as MplPath
 
-from dqmask.algorithms.combine import combine, ordered_outlines, outlines
+from dqmask.algorithms.combine import combine, outlines, region_outlines
 from dqmask.algorithms.morphology import FOOTPRINTS, grow
 from dqmask.conventions import Convention, convert, from_bad, to_bad
 
 SHAPE = (9, 11)
 masks = arrays(bool, SHAPE)
-small_masks = arrays(bool, st.tuples(st.integers(1, 12), st.integers(1, 12)))
 FAST = settings(max_examples=60, deadline=None)
 
 
@@ -83,36 +82,58 @@ def test_dq_to_dq_keeps_every_bit(dq):
     assert np.array_equal(out, dq)
 
 
-def _rasterise(bad: np.ndarray) -> np.ndarray:
-    """Paint ordered outlines by pixel centre: outer True, holes False, in order."""
-    out = np.zeros(bad.shape, bool)
-    yy, xx = np.mgrid[: bad.shape[0], : bad.shape[1]]
+def _rasterise(found) -> np.ndarray:
+    """Paint outlines by pixel centre: outer polygons True, then holes False."""
+    out = np.zeros(SHAPE_R, bool)
+    yy, xx = np.mgrid[: SHAPE_R[0], : SHAPE_R[1]]
     centres = np.column_stack([xx.ravel() + 0.5, yy.ravel() + 0.5])
-    for o in ordered_outlines(bad):
-        inside = MplPath(o.vertices.astype(float)).contains_points(centres).reshape(bad.shape)
+    for o in sorted(found, key=lambda o: o.hole):
+        inside = MplPath(o.vertices.astype(float)).contains_points(centres).reshape(SHAPE_R)
         out[inside] = not o.hole
     return out
 
 
+SHAPE_R = (12, 12)
+
+
 @settings(max_examples=150, deadline=None)
-@given(small_masks)
-def test_outlines_rasterise_back_exactly(m):
-    assert np.array_equal(_rasterise(m), m)
+@given(arrays(bool, SHAPE_R))
+def test_region_outlines_union_is_the_mask(m):
+    found = region_outlines(m)
+    assert not any(o.hole for o in found)
+    assert np.array_equal(_rasterise(found), m)
 
 
-def test_outlines_of_a_square_with_a_hole_and_an_island():
-    m = np.zeros((9, 9), bool)
+@settings(max_examples=100, deadline=None)
+@given(arrays(bool, SHAPE_R))
+def test_outlines_with_holes_rasterise_back(m):
+    # holes may hold islands: those are their own outer polygons, painted after the holes
+    found = outlines(m)
+    out = np.zeros(SHAPE_R, bool)
+    yy, xx = np.mgrid[: SHAPE_R[0], : SHAPE_R[1]]
+    centres = np.column_stack([xx.ravel() + 0.5, yy.ravel() + 0.5])
+    for o in found:
+        inside = MplPath(o.vertices.astype(float)).contains_points(centres).reshape(SHAPE_R)
+        out ^= inside  # even-odd over all loops
+    assert np.array_equal(out, m)
+
+
+def test_square_with_a_hole_and_an_island():
+    m = np.zeros(SHAPE_R, bool)
     m[1:8, 1:8] = True
     m[2:7, 2:7] = False
     m[4, 4] = True  # island in the hole
-    found = ordered_outlines(m)
-    assert [(o.hole, o.vertices.tolist()) for o in found] == [
+    found = outlines(m)
+    assert sorted((o.hole, o.vertices.tolist()) for o in found) == [
         (False, [[1, 1], [8, 1], [8, 8], [1, 8]]),
-        (True, [[2, 7], [7, 7], [7, 2], [2, 2]]),
         (False, [[4, 4], [5, 4], [5, 5], [4, 5]]),
+        (True, [[2, 7], [7, 7], [7, 2], [2, 2]]),
     ]
-    assert found[0].ds9()[:2] == (1.5, 1.5)
-    assert np.array_equal(_rasterise(m), m)
+    bands = region_outlines(m)
+    # the ring is cut at the hole's rows 2 and 7: bottom bar, two side bars, top bar, island
+    assert len(bands) == 5
+    assert bands[0].ds9()[:2] == (1.5, 1.5)
+    assert np.array_equal(_rasterise(bands), m)
 
 
 def test_diagonal_pixels_are_separate_polygons():

@@ -24,9 +24,9 @@ Outlines
 every vertex is a pixel corner, so rasterising the polygons again by pixel centre (DS9 /
 ``regions`` ``mode='center'``) gives back exactly the mask. Bad pixels are 4-connected
 (pixels touching only at a corner are separate polygons that share that corner); holes are
-returned as separate polygons flagged ``hole=True``. :func:`ordered_outlines` sorts them so
-that applying them *in order* -- outer boundary includes, holes exclude, later polygons
-overriding earlier ones -- reproduces the mask, also for islands inside holes.
+returned as separate polygons flagged ``hole=True``. :func:`region_outlines` gives instead
+hole-free polygons (components with holes cut into horizontal bands) whose plain union is the
+mask, which is what a DS9 region file can express.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["OPERATIONS", "combine", "Outline", "outlines", "ordered_outlines"]
+__all__ = ["OPERATIONS", "combine", "Outline", "outlines", "region_outlines"]
 
 OPERATIONS = ("or", "and", "not")
 
@@ -160,8 +160,7 @@ def outlines(bad: np.ndarray) -> list[Outline]:
     Returns
     -------
     list of Outline
-        One outer polygon per 4-connected bad component and one per hole, in no particular
-        order (see :func:`ordered_outlines`).
+        One outer polygon per 4-connected bad component and one per hole, in tracing order.
     """
     bad = np.asarray(bad, dtype=bool)
     if bad.ndim != 2:
@@ -193,29 +192,55 @@ def outlines(bad: np.ndarray) -> list[Outline]:
     return result
 
 
-def ordered_outlines(bad: np.ndarray) -> list[Outline]:
-    """:func:`outlines` in an order that rebuilds the mask when applied sequentially.
+def _shifted(found: list[Outline], dx: int, dy: int, label: int | None = None) -> list[Outline]:
+    shift = np.array([dx, dy], dtype=np.int64)
+    return [Outline(o.vertices + shift, o.hole, o.label if label is None else label)
+            for o in found]
 
-    Components are sorted by decreasing bounding-box area, each outer boundary followed by its
-    holes. A component inside a hole of another has a strictly smaller bounding box, so it
-    comes after that hole: painting outer polygons True and holes False in this order, by
-    pixel centre, reproduces ``bad`` exactly.
+
+def region_outlines(bad: np.ndarray) -> list[Outline]:
+    """Hole-free pixel-edge polygons whose union is exactly the bad region.
+
+    DS9 and the ``regions`` package have no polygon with holes, and dqmask reads region files
+    as ``union(include) & ~union(exclude)``, which cannot rebuild an island inside a hole. So
+    every component that has holes is cut into horizontal bands at the first and past-the-last
+    row of each of its holes; inside such a band no hole is enclosed, so each band piece is a
+    plain polygon. Components without holes keep their single outline.
 
     Parameters
     ----------
     bad : ndarray of bool, 2-D
         ``bad`` convention (True = bad).
+
+    Returns
+    -------
+    list of Outline
+        All with ``hole=False``; rasterising them by pixel centre and OR-ing gives ``bad``.
+        Sorted by component, then from bottom to top.
     """
-    found = outlines(bad)
-    if not found:
+    bad = np.asarray(bad, dtype=bool)
+    if bad.ndim != 2:
+        raise ValueError(f"outlines need a 2-D mask, got {bad.ndim}-D")
+    if not bad.any():
         return []
-    labels, _ = ndimage.label(np.asarray(bad, dtype=bool))
+    eight = np.ones((3, 3), dtype=bool)
+    labels, _ = ndimage.label(bad)
+    holes, _ = ndimage.label(ndimage.binary_fill_holes(bad, structure=eight) & ~bad,
+                             structure=eight)
+    cuts: dict[int, set[int]] = {}
+    for hole_id, sl in enumerate(ndimage.find_objects(holes), start=1):
+        top, col = sl[0].start, sl[1].start
+        first = col + int(np.argmax(holes[top, sl[1]] == hole_id))
+        owner = int(labels[top - 1, first])  # the bad pixel just above the hole's top pixel
+        cuts.setdefault(owner, set()).update((sl[0].start, sl[0].stop))
+    result = outlines(np.isin(labels, list(cuts), invert=True) & bad)
     boxes = ndimage.find_objects(labels)
-    area = {i + 1: (s[0].stop - s[0].start) * (s[1].stop - s[1].start)
-            for i, s in enumerate(boxes)}
-
-    def key(o: Outline) -> tuple[int, int, int, tuple[int, int]]:
-        first = (int(o.vertices[:, 1].min()), int(o.vertices[:, 0].min()))
-        return (-area[o.label], o.label, int(o.hole), first)
-
-    return sorted(found, key=key)
+    for owner, rows in cuts.items():
+        box = boxes[owner - 1]
+        piece = labels[box] == owner
+        y0, x0 = box[0].start, box[1].start
+        edges = sorted({0, piece.shape[0], *(r - y0 for r in rows)})
+        for lo, hi in zip(edges[:-1], edges[1:], strict=False):
+            result += _shifted(outlines(piece[lo:hi]), x0, y0 + lo, owner)
+    return sorted(result, key=lambda o: (o.label, int(o.vertices[:, 1].min()),
+                                         int(o.vertices[:, 0].min())))
