@@ -1,0 +1,247 @@
+"""Error policy and CLI basics: one-line errors on a malformed corpus, exit codes, --help.
+
+Every malformed input must give exit code 1, exactly one line ``dqmask: FILE: problem`` on
+stderr (a traceback only with -v), and must be byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+
+import dqmask.cli.cmd_explain as cmd_explain
+from dqmask import __version__
+from dqmask.cli import build_parser, command_modules
+from dqmask.errors import AlreadyDoneError, InputError, UsageError
+from dqmask.io.fits import classify
+from malformed import Case, build_corpus
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+CASE_NAMES = [
+    "text_file", "empty_file", "truncated_header", "truncated_data", "missing_end", "garbage",
+    "garbage_extension", "jwst_primary_only", "jwst_missing_sci", "hst_missing_sci",
+    "jwst_float_dq", "hst_float_dq", "table_no_telescop", "directory", "nonexistent",
+    "gzip_corrupt", "gzip_truncated", "unsupported_telescope", "unsupported_instrument",
+    "nan_naxis", "bad_bitpix", "permission_denied",
+]
+#: Cases that are valid FITS a program can classify; only a DQ consumer rejects them.
+CLASSIFIABLE = {"jwst_float_dq", "hst_float_dq"}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Case]:
+    cases = build_corpus(tmp_path_factory.mktemp("malformed"))
+    yield cases
+    cases["permission_denied"].path.chmod(0o600)  # let pytest clean up
+
+
+def _state(path: Path) -> str:
+    """Content digest of a file, or what the path is when it is not a readable file."""
+    if path.is_dir():
+        return "dir:" + ",".join(sorted(os.listdir(path)))
+    if not path.exists():
+        return "absent"
+    st = path.stat()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() + f":{st.st_mode:o}"
+    except PermissionError:
+        return f"unreadable:{st.st_size}:{st.st_mtime_ns}:{st.st_mode:o}"
+
+
+def _skip_if_root_reads(case: Case) -> None:
+    if case.name == "permission_denied" and IS_ROOT:
+        pytest.skip("running as root: a mode-000 file is still readable "
+                    "(covered by test_permission_denied_simulated)")
+
+
+def test_corpus_is_big_enough(corpus):
+    assert len(corpus) >= 15
+    assert sorted(corpus) == sorted(CASE_NAMES)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_explain_malformed_one_line_exit_1_untouched(corpus, run_cli, name):
+    case = corpus[name]
+    _skip_if_root_reads(case)
+    before = _state(case.path)
+    code, out, err = run_cli("explain", case.path)
+    assert code == 1, (out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"dqmask: {case.path}: "), lines[0]
+    problem = lines[0][len(f"dqmask: {case.path}: "):]
+    assert problem.strip() and case.problem in problem.lower(), problem
+    assert "Traceback" not in err
+    assert out == ""
+    assert _state(case.path) == before
+
+
+@pytest.mark.parametrize("name", sorted(set(CASE_NAMES) - CLASSIFIABLE))
+def test_classify_raises_input_error(corpus, name):
+    case = corpus[name]
+    _skip_if_root_reads(case)
+    with pytest.raises(InputError) as err:
+        classify(case.path)
+    assert err.value.path == os.fspath(case.path)
+    assert "\n" not in err.value.oneline()
+
+
+def test_verbose_shows_traceback_and_still_one_error_line(corpus, run_cli):
+    case = corpus["truncated_data"]
+    before = _state(case.path)
+    for argv in (("explain", "-v", case.path), ("-v", "explain", case.path)):
+        code, _, err = run_cli(*argv)
+        assert code == 1
+        assert "Traceback" in err
+        assert err.rstrip().splitlines()[-1].startswith(f"dqmask: {case.path}: truncated")
+    assert _state(case.path) == before
+
+
+def test_all_bad_inputs_reported_and_good_ones_still_processed(corpus, run_cli):
+    items = [c.path for n, c in corpus.items()
+             if not (n == "permission_denied" and IS_ROOT)]
+    code, out, err = run_cli("explain", "1073741825", *items, "3")
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == len(items)
+    assert [ln.split(": ")[1] for ln in lines] == [str(p) for p in items]
+    assert "1073741825 = 1073741825 = DO_NOT_USE + OTHER_BAD_PIXEL" in out
+    assert "3 = 3 = DO_NOT_USE + SATURATED" in out
+
+
+def test_permission_denied_simulated(tmp_path, monkeypatch, run_cli):
+    """astropy refusing to open the file with EACCES (what a non-root user meets)."""
+    path = tmp_path / "locked.fits"
+    fits.PrimaryHDU().writeto(path)
+    before = _state(path)
+
+    def refuse(name, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", os.fspath(name))
+
+    monkeypatch.setattr(fits, "open", refuse)
+    code, out, err = run_cli("explain", path)
+    assert code == 1 and out == ""
+    assert err.splitlines() == [f"dqmask: {path}: permission denied"]
+    assert _state(path) == before
+
+
+def test_bad_flag_value_is_one_line(run_cli):
+    code, out, err = run_cli("explain", "NOT_A_FLAG")
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith("dqmask: NOT_A_FLAG: unknown flag name 'NOT_A_FLAG'")
+
+
+# --------------------------------------------------------------------------------------------
+# Exit codes from main()
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [
+    (),
+    ("no-such-command",),
+    ("explain",),
+    ("explain", "--table", "nope", "4"),
+    ("explain", "--bogus-option", "4"),
+    ("--bogus-option",),
+])
+def test_usage_errors_exit_2(run_cli, argv):
+    code, out, err = run_cli(*argv)
+    assert code == 2
+    assert "dqmask: error:" in err or "usage:" in err
+    assert "Traceback" not in err
+
+
+def test_usage_error_raised_by_a_command_exits_2(run_cli, monkeypatch):
+    def bad_usage(args):
+        raise UsageError("-o/--output needs exactly one input")
+
+    monkeypatch.setattr(cmd_explain, "run", bad_usage)
+    code, _, err = run_cli("explain", "4")
+    assert code == 2
+    assert err.splitlines() == ["dqmask: error: -o/--output needs exactly one input"]
+
+
+def test_oserror_from_a_command_is_one_line(run_cli, monkeypatch):
+    def cannot_write(args):
+        raise PermissionError(13, "Permission denied", "/nowhere/out.fits")
+
+    monkeypatch.setattr(cmd_explain, "run", cannot_write)
+    code, _, err = run_cli("explain", "4")
+    assert code == 1
+    assert err.splitlines() == ["dqmask: /nowhere/out.fits: Permission denied"]
+
+
+def test_version(run_cli):
+    code, out, err = run_cli("--version")
+    assert code == 0
+    assert out.strip() == f"dqmask {__version__}"
+
+
+def test_quiet_silences_results(run_cli):
+    assert run_cli("explain", "-q", "3")[:2] == (0, "")
+    assert run_cli("-q", "explain", "3")[:2] == (0, "")
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_every_command_module_registers_a_command():
+    modules = command_modules()
+    assert modules and all(m.__name__.rsplit(".", 1)[1].startswith("cmd_") for m in modules)
+    assert "explain" in _subcommands()
+    assert len(_subcommands()) >= len(modules)
+    for mod in modules:
+        assert callable(mod.register) and callable(mod.run), mod.__name__
+
+
+def _subcommand_names() -> list[str]:
+    # At collection time: a command module that fails to import must not hide every other
+    # test of this file; test_every_command_module_registers_a_command reports it instead.
+    try:
+        return sorted(_subcommands())
+    except Exception:
+        return ["explain"]
+
+
+@pytest.mark.parametrize("name", _subcommand_names())
+def test_every_command_help_exits_0(run_cli, name):
+    code, out, err = run_cli(name, "--help")
+    assert code == 0, err
+    assert re.search(rf"usage: dqmask {re.escape(name)}\b", out), out[:200]
+    assert "-v, --verbose" in out and "-q, --quiet" in out  # built with parents=[common]
+
+
+def test_main_help_lists_every_command(run_cli):
+    code, out, _ = run_cli("--help")
+    assert code == 0
+    for name in _subcommands():
+        assert name in out
+
+
+# --------------------------------------------------------------------------------------------
+# Exceptions
+# --------------------------------------------------------------------------------------------
+
+
+def test_input_error_is_always_one_line():
+    exc = InputError("a/b.fits", "line one\n  line two\ttabbed ")
+    assert exc.oneline() == "a/b.fits: line one line two tabbed"
+    assert str(exc) == exc.oneline()
+    assert InputError(None, "no file").oneline() == "no file"
+    assert InputError(Path("x.fits"), "p").path == "x.fits"
+
+
+def test_already_done_error_message():
+    exc = AlreadyDoneError(Path("f.fits"), "apply")
+    assert str(exc) == "f.fits: already processed by dqmask apply; skipped (use --force)"
+    assert exc.step == "apply"
