@@ -202,9 +202,9 @@ def _claw(shape: tuple[int, int], amplitude: float) -> tuple[np.ndarray, np.ndar
     cy, cx = 1.25 * ny, 0.25 * nx
     r = np.hypot(yy - cy, xx - cx)
     theta = np.arctan2(yy - cy, xx - cx)
-    radius, width = 0.75 * ny, 0.035 * min(shape) + 1.5
+    radius, width = 0.75 * ny, 0.015 * min(shape) + 1.5
     radial = np.exp(-0.5 * ((r - radius) / width) ** 2)
-    centre, span = -np.pi / 2 + 0.15, 0.55
+    centre, span = -np.pi / 2 + 0.15, 0.8
     angular = np.clip(1.0 - np.abs(theta - centre) / span, 0.0, 1.0)
     profile = (radial * angular * (1.0 + 0.3 * np.sin(theta * 23.0))).astype(_FLOAT)
     return amplitude * profile, profile > 0.25
@@ -275,8 +275,8 @@ def _striping(rng: np.random.Generator, shape: tuple[int, int], amplitude: float
     kernel = np.ones(9) / 9.0
     walk = np.stack([np.convolve(walk[:, k], kernel, mode="same") for k in range(namps)], 1)
     walk -= walk.mean(axis=0)
-    walk *= amplitude / (walk.std() + 1e-12)
-    walk += 0.5 * amplitude * rng.standard_normal((n_lines, namps))
+    walk *= 0.35 * amplitude / (walk.std() + 1e-12)
+    walk += amplitude * rng.standard_normal((n_lines, namps))
     width = (nx if axis == 1 else ny) // namps
     strip = np.repeat(walk, width, axis=1)
     full = np.zeros((n_lines, nx if axis == 1 else ny))
