@@ -330,7 +330,9 @@ def flag_counts(dq: np.ndarray, table: Mapping[str, int] = JWST_PIXEL) -> dict[s
     """
     require_dq_dtype(dq)
     width = dq.dtype.itemsize * 8  # every bit of the dtype: none is silently dropped
-    flat = dq.view(f"u{dq.dtype.itemsize}") if dq.dtype.kind == "i" else dq
+    # Same bits, unsigned, SAME BYTE ORDER (a native "u2" view of big-endian ">i2" data read
+    # from a FITS file would swap the bytes and count bit 4 as bit 12).
+    flat = dq.view(dq.dtype.str.replace("i", "u")) if dq.dtype.kind == "i" else dq
     counts: dict[str, int] = {}
     for bit in range(width):
         n = int(np.count_nonzero(flat & flat.dtype.type(1 << bit)))
