@@ -286,13 +286,21 @@ def test_flag_counts_uint32(dq):
 
 @PROPS
 @given(st.sampled_from(sorted(HST_TABLES)),
-       hnp.arrays(np.int16, hnp.array_shapes(max_dims=2, max_side=8)))
+       hnp.arrays(st.sampled_from([np.dtype("<i2"), np.dtype(">i2")]),
+                  hnp.array_shapes(max_dims=2, max_side=8)))
 def test_flag_counts_int16(table_name, dq):
+    """Native and big-endian (as read from FITS) int16 DQ give the same, right counts."""
     table = HST_TABLES[table_name]
+    dtype = dq.dtype
     counts = flag_counts(dq, table)
     assert counts == _direct_counts(dq, table)
-    assert dq.dtype == np.int16
+    assert dq.dtype == dtype
     assert counts.get("BIT15", 0) == int(np.sum(dq < 0))
+
+
+def test_flag_counts_big_endian_int16_from_fits():
+    dq = np.array([16, 4096, -32768, 16], dtype=">i2")
+    assert flag_counts(dq, ACS) == {"HOTPIX": 2, "DRIZ_CR": 1, "BIT15": 1}
 
 
 @PROPS
