@@ -1,0 +1,502 @@
+"""drizzlepac's static mask, bit for bit: stsci.imagestats statistics and the low-pixel mask.
+
+drizzlepac (``staticMask.addMember``) flags, per chip, every pixel below
+``mode - static_sig * rms`` where ``mode`` and ``rms`` come from
+``stsci.imagestats.ImageStats(data, nclip=3, fields="mode", lower=nanmin, upper=nanmax)``.
+This module reproduces those numbers exactly (same float32 arithmetic, same seeding of the
+clipped min/max from the first pixel, same histogram with its bin-width quirk, same numpy
+types, hence the same comparison precision) while running vectorised in numpy.
+
+Exact sums without a C loop
+---------------------------
+imagestats sums the clipped pixels *sequentially* in double precision. Here the sums are
+computed with numpy (pairwise) together with a rigorous bound on how far any sequential
+double sum can be from it; when the float32 result (mean or stddev) is the same at both ends
+of that interval it is the reference result. Only in the rare ambiguous case is the
+sequential sum reproduced literally (chunked ``np.add.accumulate``).
+
+Mask conventions
+----------------
+* ``good``: int16, 1 = good, 0 = bad (the drizzlepac static-mask file).
+* ``bad``: bool, True = bad.
+* ``dq``: integer bitfield, never cast to a narrower or floating type.
+
+Differences from drizzlepac (``finite_only=True``, the default of :func:`chip_statistics`)
+---------------------------------------------------------------------------------------
+Non-finite pixels never enter the statistics and the clipped min/max are seeded from the
+first *finite* pixel. Results are identical whenever drizzlepac succeeds; drizzlepac raises
+when a chip's first pixel is NaN or any pixel is +-Inf, where this module still works.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.nddata import bitmask
+
+from ..flags import require_dq_dtype
+
+__all__ = [
+    "StatsError",
+    "ClipStats",
+    "imagestats",
+    "chip_statistics",
+    "threshold",
+    "low_pixels",
+    "update_good",
+    "dq_bad",
+    "DEFAULT_SIG",
+]
+
+#: drizzlepac's default ``static_sig``.
+DEFAULT_SIG = 4.0
+
+_F32 = np.float32
+_U = 2.0**-53  # unit roundoff of double
+_TINY = 10.0 * float(np.finfo(np.float32).eps)  # imagestats' one-bin limit
+_SEQ_CHUNK = 1 << 20
+
+
+class StatsError(ValueError):
+    """imagestats cannot compute statistics (no pixel left in the clip range)."""
+
+
+@dataclass(frozen=True)
+class ClipStats:
+    """The ImageStats(fields="mode") results drizzlepac uses.
+
+    Attributes
+    ----------
+    npix, mean, stddev, min, max
+        From the last clipping pass (``stddev`` is drizzlepac's ``rms``). Python floats
+        holding float32 values, as imagestats returns them.
+    nbins : int
+        Histogram length; drizzlepac ignores the chip when it is below 2.
+    hwidth : float
+        ``binwidth * stddev`` (the width the mode formula uses).
+    histogram : ndarray of uint32
+        Bin counts.
+    mode : float or numpy.float64
+        Histogram mode. Its *type* is kept as imagestats produces it (``numpy.float64`` for
+        an interior peak, ``float`` otherwise) because numpy then compares float32 pixels
+        with the threshold in float64 or in float32 respectively.
+    """
+
+    npix: int
+    mean: float
+    stddev: float
+    min: float
+    max: float
+    nbins: int
+    hwidth: float
+    histogram: np.ndarray
+    mode: float
+
+
+# --------------------------------------------------------------------------------------------
+# Sequential double sums, reproduced exactly
+# --------------------------------------------------------------------------------------------
+
+
+def _sequential_sum(values: np.ndarray) -> float:
+    """``s = 0.0; for v in values: s += v`` in double, exactly as a C loop does it."""
+    total = 0.0
+    for start in range(0, values.size, _SEQ_CHUNK):
+        chunk = values[start:start + _SEQ_CHUNK].astype(np.float64)
+        chunk[0] += total
+        total = float(np.add.accumulate(chunk)[-1])
+    return total
+
+
+def _sum_bound(n: int, abs_sum: float) -> float:
+    """Bound on |sequential sum - numpy sum| of ``n`` float32 values summed in double."""
+    return (1.01 * n + 512.0) * _U * abs_sum * 1.01
+
+
+def _f32_of_sum(values: np.ndarray, finish, abs_sum=None) -> np.float32:
+    """``finish(S)`` rounded to float32, where S is the sequential double sum of ``values``.
+
+    ``finish`` must be monotonic non-decreasing; ``abs_sum`` is sum(|values|) (computed
+    when not given).
+    """
+    total = float(np.add.reduce(values, dtype=np.float64))
+    if abs_sum is None:
+        abs_sum = float(np.add.reduce(np.abs(values), dtype=np.float64))
+    err = _sum_bound(values.size, abs_sum)
+    low, high = _F32(finish(total - err)), _F32(finish(total + err))
+    if low == high or (math.isnan(low) and math.isnan(high)):
+        return low
+    return _F32(finish(_sequential_sum(values)))
+
+
+def _clipped_mean(values: np.ndarray, vmin: float, vmax: float) -> np.float32:
+    """float32(sequential double sum / n), as imagestats' computeMean."""
+    n = values.size
+    if vmin >= 0.0 or vmax <= 0.0:  # one sign: sum(|v|) = |sum(v)|, no extra pass
+        total = float(np.add.reduce(values, dtype=np.float64))
+        err = _sum_bound(n, abs(total))
+        low, high = _F32((total - err) / n), _F32((total + err) / n)
+        if low == high:
+            return low
+        return _F32(_sequential_sum(values) / n)
+    return _f32_of_sum(values, lambda s: s / n)
+
+
+def _clipped_stddev(values: np.ndarray, mean: np.float32) -> np.float32:
+    """imagestats' stddev: sqrt(sum float32((v - mean)**2) / (n - 1)), float32 result."""
+    n = values.size
+    if n == 0:
+        return _F32(0.0)
+    terms = np.subtract(values, mean)
+    np.multiply(terms, terms, out=terms)
+    if n == 1:
+        return _F32(math.nan)
+    total = float(np.add.reduce(terms, dtype=np.float64))
+
+    def finish(s: float) -> float:
+        return math.sqrt(max(s, 0.0) / (n - 1))
+
+    if not math.isfinite(total):
+        return _F32(math.sqrt(total / (n - 1))) if total > 0 else _F32(math.nan)
+    return _f32_of_sum(terms, finish, abs_sum=total)
+
+
+# --------------------------------------------------------------------------------------------
+# The clipping passes
+# --------------------------------------------------------------------------------------------
+
+
+class _Pool:
+    """The pixels imagestats iterates over, with a cached subset for nested clip ranges.
+
+    ``values`` holds every non-NaN pixel (finite only with ``finite_only``) in file order;
+    NaN never satisfies a range test, so dropping it changes nothing except the first pixel,
+    which is kept separately as ``first``.
+    """
+
+    def __init__(self, flat: np.ndarray, finite_only: bool) -> None:
+        vmin, vmax = np.minimum.reduce(flat), np.maximum.reduce(flat)
+        self.flat = flat
+        self.global_min, self.global_max = vmin, vmax
+        clean = math.isfinite(vmin) and math.isfinite(vmax)
+        if clean:
+            self.values = flat
+            self.first = flat[0]
+        else:
+            keep = np.isfinite(flat) if finite_only else ~np.isnan(flat)
+            self.values = flat[keep]
+            if finite_only:
+                self.first = self.values[0] if self.values.size else _F32(math.nan)
+            else:
+                self.first = flat[0]
+        self.subset = self.values
+        self.range = (-np.inf, np.inf)
+
+    def finite_range(self) -> tuple[np.float32, np.float32]:
+        """min and max of the kept values (NaN, NaN when none)."""
+        if self.values.size == 0:
+            return _F32(math.nan), _F32(math.nan)
+        if self.values is self.flat:
+            return self.global_min, self.global_max
+        return np.minimum.reduce(self.values), np.maximum.reduce(self.values)
+
+    def select(self, c0: np.float32, c1: np.float32) -> np.ndarray:
+        """Pixels v with c0 <= v <= c1, in file order."""
+        r0, r1 = self.range
+        base = self.subset if (c0 >= r0 and c1 <= r1) else self.values
+        inside = (base >= c0) & (base <= c1)
+        chosen = base if inside.all() else base[inside]
+        self.subset, self.range = chosen, (c0, c1)
+        return chosen
+
+    def candidates(self, lo: np.float32, hi: np.float32) -> np.ndarray:
+        """A subset containing every pixel v with lo <= v < hi (file order not needed)."""
+        r0, r1 = self.range
+        return self.subset if (lo >= r0 and hi <= r1) else self.values
+
+
+def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32):
+    """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max, selected)."""
+    sel = pool.select(c0, c1)
+    n = int(sel.size)
+    x0 = pool.first
+    tmin = c0 if c0 > x0 else x0  # seeding quirk: first pixel, clip limit
+    tmax = c1 if c1 < x0 else x0
+    if n == 0:
+        return 0, math.nan, 0.0, float(tmin), float(tmax), sel
+    smin, smax = np.minimum.reduce(sel), np.maximum.reduce(sel)
+    vmin = tmin if math.isnan(tmin) else min(tmin, smin)
+    vmax = tmax if math.isnan(tmax) else max(tmax, smax)
+    mean = _clipped_mean(sel, float(smin), float(smax))
+    # second loop: pixels in [vmin, vmax] == the selected pixels (vmin >= c0, vmax <= c1)
+    stddev = _F32(0.0) if math.isnan(vmin) else _clipped_stddev(sel, mean)
+    return n, float(mean), float(stddev), float(vmin), float(vmax), sel
+
+
+# --------------------------------------------------------------------------------------------
+# Histogram and mode
+# --------------------------------------------------------------------------------------------
+
+
+def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float) -> np.ndarray:
+    """stsci.imagestats histogram1d(values, nbins, dz, zero).histogram (uint32)."""
+    width, lo = _F32(dz), _F32(zero)
+    with np.errstate(all="ignore"):
+        hi = lo + width * _F32(nbins)
+        scale = _F32(1.0) / width
+    top = hi  # C: min(maxValue, lo + width*nbins): the same float32 expression
+    inside = values[(values >= lo) & (values < top)]
+    with np.errstate(all="ignore"):
+        idx = np.subtract(inside, lo)
+        np.multiply(idx, scale, out=idx)
+    index = idx.astype(np.intp)
+    np.minimum(index, nbins, out=index)  # nbins: imagestats' discarded scratch slot
+    counts = np.bincount(index, minlength=nbins + 1)[:nbins]
+    return counts.astype(np.uint32)
+
+
+def _nbins(vmin: float, vmax: float, hwidth: float) -> tuple[int, float]:
+    drange = vmax - vmin
+    if hwidth < _TINY or abs(drange) < _TINY or hwidth > drange:
+        return 1, drange
+    nbins = int((vmax - vmin) / hwidth) + 1
+    return nbins, float(vmax - vmin) / float(nbins - 1)
+
+
+def _mode(bins: np.ndarray, nbins: int, vmin: float, hwidth: float):
+    """imagestats' mode, with the same Python/numpy types (see ClipStats.mode)."""
+    if nbins == 1:
+        return vmin + 0.5 * hwidth
+    if nbins == 2:
+        if bins[0] > bins[1]:
+            return vmin + 0.5 * hwidth
+        if bins[0] < bins[1]:
+            return vmin + 1.5 * hwidth
+        return vmin + hwidth
+    peak = int(np.argmax(bins))
+    if peak == 0:
+        return vmin + 0.5 * hwidth
+    if peak == nbins - 1:
+        return vmin + (nbins - 0.5) * hwidth
+    dh1 = bins[peak] - bins[peak - 1]
+    dh2 = bins[peak] - bins[peak + 1]
+    denom = dh1 + dh2
+    if denom == 0:
+        return vmin + (peak + 0.5) * hwidth
+    pos = peak + 1 + (0.5 * (int(dh1) - int(dh2)) / denom)  # numpy.float64, as upstream
+    return vmin + ((pos - 0.5) * hwidth)
+
+
+# --------------------------------------------------------------------------------------------
+# Public statistics
+# --------------------------------------------------------------------------------------------
+
+
+def _as_flat_float32(data: np.ndarray) -> np.ndarray:
+    arr = np.asanyarray(data)
+    if arr.size == 0:
+        raise StatsError("Not enough data points to compute statistics.")
+    if arr.dtype != np.float32:  # includes big-endian float32, as imagestats
+        arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr).ravel()
+
+
+def _check_limits(lower, upper, gmin, gmax):
+    if lower is None:
+        lower = gmin
+    elif lower > gmax:
+        raise StatsError("Lower data cutoff is larger than maximum pixel value. "
+                         "Not enough data points to compute statistics.")
+    elif upper is not None and lower > upper:
+        raise StatsError("Lower data cutoff must be smaller than upper cutoff limit.")
+    if upper is None:
+        upper = gmax
+    elif upper < gmin:
+        raise StatsError("Upper data cutoff is smaller than minimum pixel value. "
+                         "Not enough data points to compute statistics.")
+    return lower, upper
+
+
+def _to_f32(value) -> np.float32:
+    with np.errstate(over="ignore"):
+        return _F32(value)
+
+
+def imagestats(data: np.ndarray, *, lower=None, upper=None, nclip: int = 0,
+               lsig: float = 3.0, usig: float = 3.0, binwidth: float = 0.1,
+               finite_only: bool = False) -> ClipStats:
+    """``stsci.imagestats.ImageStats(data, fields="mode", ...)``, reproduced exactly.
+
+    Parameters
+    ----------
+    data : ndarray
+        Image (any shape, any real dtype; converted to float32 like imagestats).
+    lower, upper : float, optional
+        Data cutoffs (default: the global min / max, which are NaN if any pixel is NaN).
+    nclip, lsig, usig, binwidth
+        As in imagestats.
+    finite_only : bool
+        False: behave exactly like imagestats, including its failures (a NaN first pixel,
+        Inf pixels). True: ignore non-finite pixels entirely (default cutoffs become the
+        finite min / max, the first finite pixel seeds the min/max).
+
+    Returns
+    -------
+    ClipStats
+
+    Raises
+    ------
+    StatsError
+        No pixel left within the clip range (imagestats' ValueError), bad parameters.
+    """
+    if nclip < 0:
+        raise StatsError("'nclip' must be a non-negative integer.")
+    if lsig <= 0.0 or usig <= 0.0 or binwidth <= 0.0:
+        raise StatsError("'lsig', 'usig' and 'binwidth' must be positive numbers.")
+    pool = _Pool(_as_flat_float32(data), finite_only)
+    gmin, gmax = pool.global_min, pool.global_max
+    if finite_only:
+        gmin, gmax = pool.finite_range()
+    lower, upper = _check_limits(lower, upper, gmin, gmax)
+    cmin, cmax = lower, upper
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for it in range(nclip + 1):
+            npix, mean, stddev, vmin, vmax, _ = _compute_mean(pool, _to_f32(cmin), _to_f32(cmax))
+            if npix <= 0:
+                raise StatsError("Not enough data points to compute statistics.")
+            if it < nclip:
+                cmin = max(lower, mean - lsig * stddev)
+                cmax = min(upper, mean + usig * stddev)
+        hwidth = binwidth * stddev
+        nbins, dz = _nbins(vmin, vmax, hwidth)
+        lo32 = _F32(vmin)
+        hi32 = lo32 + _F32(dz) * _F32(nbins)
+        hist = _histogram(pool.candidates(lo32, hi32), nbins, dz, vmin)
+        mode = _mode(hist, nbins, vmin, hwidth)
+    return ClipStats(npix, mean, stddev, vmin, vmax, nbins, hwidth, hist, mode)
+
+
+def chip_statistics(data: np.ndarray, *, finite_only: bool = True) -> ClipStats:
+    """The statistics drizzlepac's static mask takes of one chip.
+
+    ``ImageStats(data, nclip=3, fields="mode", lower=nanmin(data), upper=nanmax(data))``.
+    With ``finite_only`` (default) NaN/Inf pixels are ignored, so a NaN first pixel or an
+    Inf pixel no longer aborts (see the module docstring); otherwise identical.
+
+    Parameters
+    ----------
+    data : ndarray
+        SCI array of one chip (float32 as in HST flt/flc files; other dtypes accepted).
+
+    Raises
+    ------
+    StatsError
+        No usable pixel (all NaN, or imagestats' own failures when ``finite_only=False``).
+    """
+    if finite_only:
+        return imagestats(data, nclip=3, finite_only=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lower, upper = np.nanmin(data), np.nanmax(data)
+    return imagestats(data, nclip=3, lower=lower, upper=upper)
+
+
+# --------------------------------------------------------------------------------------------
+# The mask
+# --------------------------------------------------------------------------------------------
+
+
+def threshold(stats: ClipStats, sig: float = DEFAULT_SIG):
+    """``mode - sig * rms``, with drizzlepac's types (a numpy.float64 or a float)."""
+    return stats.mode - (sig * stats.stddev)
+
+
+def _float32_ceiling(value: float) -> np.float32:
+    """Smallest float32 >= value: for float32 x, ``x < value`` iff ``x < ceiling``."""
+    with np.errstate(over="ignore"):
+        ceil = _F32(value)
+    if float(ceil) < value:
+        ceil = np.nextafter(ceil, _F32(np.inf))
+    return ceil
+
+
+def low_pixels(data: np.ndarray, thr) -> np.ndarray:
+    """Pixels below the threshold, compared exactly as numpy compares ``data < thr``.
+
+    Parameters
+    ----------
+    data : ndarray
+        SCI array (any real dtype).
+    thr : float or numpy.float64
+        From :func:`threshold`. A numpy.float64 threshold is compared in float64 (numpy's
+        promotion), a Python float in the data's float32 precision.
+
+    Returns
+    -------
+    ndarray of bool
+        ``bad``: True where ``data < thr``. NaN pixels are never below (good).
+    """
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize == 4 and isinstance(thr, np.float64):
+        if math.isnan(thr):
+            return np.zeros(arr.shape, dtype=bool)
+        return np.less(arr, _float32_ceiling(float(thr)))  # same answer, float32 speed
+    return np.less(arr, thr)
+
+
+def update_good(good: np.ndarray, data: np.ndarray, stats: ClipStats,
+                sig: float = DEFAULT_SIG) -> int:
+    """AND one chip's low-pixel mask into a static mask, in place (drizzlepac addMember).
+
+    Parameters
+    ----------
+    good : ndarray of int16
+        ``good`` convention (1 = good, 0 = bad), same shape as ``data``; updated in place.
+    data : ndarray
+        SCI array of the chip.
+    stats : ClipStats
+        :func:`chip_statistics` of ``data``.
+    sig : float
+        drizzlepac ``static_sig``.
+
+    Returns
+    -------
+    int
+        Pixels this chip flags (below the threshold); 0 when the chip is skipped because
+        its clipped data fall in fewer than 2 histogram bins (drizzlepac does the same).
+    """
+    if stats.nbins < 2:
+        return 0
+    bad = low_pixels(data, threshold(stats, sig))
+    good[bad] = 0
+    return int(np.count_nonzero(bad))
+
+
+def dq_bad(dq: np.ndarray, bits: int | str | None) -> np.ndarray:
+    """DQ pixels AstroDrizzle would reject with ``final_bits = bits``.
+
+    ``bitfield_to_boolean_mask`` semantics (a pixel is good iff ``dq & ~bits == 0``; a
+    leading ``~`` inverts the listed bits; ``None`` means every pixel is good), but on the
+    full-width DQ: no cast to uint16, so no bit is lost.
+
+    Parameters
+    ----------
+    dq : ndarray of integer dtype
+        DQ bitfield (HST int16, or wider).
+    bits : int, str or None
+        Bits to *ignore* (treat as good), as drizzlepac's ``final_bits``.
+
+    Returns
+    -------
+    ndarray of bool
+        ``bad``: True = rejected.
+    """
+    require_dq_dtype(dq)
+    if bits is None:
+        return np.zeros(np.shape(dq), dtype=bool)
+    return bitmask.bitfield_to_boolean_mask(dq, ignore_flags=bits, good_mask_value=False,
+                                            dtype=bool)
