@@ -469,9 +469,17 @@ def add_provenance(header: fits.Header, step: str, params: Mapping[str, Any],
 
 
 def write_hdulist(hdul: fits.HDUList, path: str | os.PathLike) -> None:
-    """Write an HDU list atomically to ``path`` (replacing any existing file)."""
+    """Write an HDU list atomically to ``path`` (replacing any existing file).
+
+    A ``path`` ending in ``.gz`` is written gzip-compressed, so that a file updated in place
+    keeps the format its name announces.
+    """
     with atomic_output(path) as fh:
-        hdul.writeto(fh, output_verify="silentfix")
+        if os.fspath(path).lower().endswith(".gz"):
+            with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+                hdul.writeto(gz, output_verify="silentfix")
+        else:
+            hdul.writeto(fh, output_verify="silentfix")
 
 
 class FitsUpdate:
