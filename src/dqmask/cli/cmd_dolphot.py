@@ -1,0 +1,337 @@
+"""``dqmask nircammask | nirissmask | acsmask | wfc3mask | splitgroups | dolphot``.
+
+DOLPHOT's preparation utilities with DOLPHOT's own flag spellings. As in DOLPHOT, the
+arguments are read left to right and a flag applies to every file *after* it
+(``dqmask acsmask a_flt.fits -keepcr b_flt.fits``: -keepcr is used for b only). Each flag
+also has a ``--long-option`` form, with the value after ``=`` or as the next argument.
+Options that are not DOLPHOT's (``--output-dir``, ``--pam-dir``, ``--dry-run``, ``--jobs``)
+apply to every file wherever they appear. Files are rewritten in place (atomically) unless
+``--output-dir`` is given; a file already prepared (DOL_* tag) is left untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import DqmaskError, UsageError
+from ..steps import dolphot as step
+from ._common import EXIT_OK, configure_logging, run_batch
+from ._common import say as _say
+
+# flag name -> (MaskOptions field, value or None when the flag takes one, parser of the value)
+_Flag = tuple[str, object, Callable[[str], object] | None]
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"not a number: {text!r}") from None
+
+
+def _int(text: str) -> int:
+    return int(_float(text))  # DOLPHOT parses -ncombine with atof, stores an int
+
+
+def _offsets(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return int(parts[0]), int(parts[1])
+    except ValueError:
+        raise UsageError(f'Cannot parse subarray definition "{text}"') from None
+
+
+_FLAGS: dict[str, _Flag] = {
+    "etctime": ("etctime", True, None),
+    "noetctime": ("etctime", False, None),
+    "no-etctime": ("etctime", False, None),
+    "estnoise": ("estnoise", True, None),
+    "keepcr": ("keepcr", True, None),
+    "keep-cr": ("keepcr", True, None),
+    "keepsat": ("keepsat", True, None),
+    "keep-sat": ("keepsat", True, None),
+    "usewht": ("usewht", True, None),
+    "use-wht": ("usewht", True, None),
+    "maskflat": ("maskflat", True, None),
+    "mask-flat": ("maskflat", True, None),
+    "exptime": ("exptime", None, _float),
+    "ncombine": ("ncombine", None, _int),
+    "gain": ("gain", None, _float),
+    "rdnoise": ("rdnoise", None, _float),
+    "saturated-equals": ("saturated_rule", "equals", None),
+    "bad-first": ("precedence", "bad", None),
+}
+for _name in ("wfc1", "wfc2", "hrc", "uvis1", "uvis2", "ir"):
+    _FLAGS[f"{_name}sub"] = ("subarray", _name, _offsets)
+    _FLAGS[f"{_name}-sub"] = ("subarray", _name, _offsets)
+
+_JWST = {"etctime", "noetctime", "no-etctime", "estnoise", "exptime", "ncombine", "gain",
+         "rdnoise", "saturated-equals", "bad-first"}
+_ACS = {"keepcr", "keep-cr", "keepsat", "keep-sat", "exptime", "ncombine", "usewht", "use-wht",
+        "wfc1sub", "wfc2sub", "hrcsub", "wfc1-sub", "wfc2-sub", "hrc-sub"}
+_WFC3 = {"keepcr", "keep-cr", "keepsat", "keep-sat", "exptime", "ncombine", "usewht", "use-wht",
+         "maskflat", "mask-flat", "uvis1sub", "uvis2sub", "irsub", "uvis1-sub", "uvis2-sub",
+         "ir-sub"}
+ALLOWED = {"nircammask": _JWST, "nirissmask": _JWST, "acsmask": _ACS, "wfc3mask": _WFC3,
+           "splitgroups": set(), "dolphot": _JWST | _ACS | _WFC3}
+
+_GLOBAL_VALUE = {"output-dir": "output_dir", "pam-dir": "pam_dir", "jobs": "jobs", "j": "jobs"}
+_GLOBAL_BOOL = {"dry-run": "dry_run"}
+
+_DESCRIPTIONS = {
+    "nircammask": "Prepare JWST NIRCam cal/crf/i2d images for DOLPHOT: DN conversion, "
+                  "x AREA, bad/saturated pixels past BADPIX/SATURATE, DOLPHOT cards.",
+    "nirissmask": "Prepare JWST NIRISS cal/crf/i2d images for DOLPHOT (as nircammask).",
+    "acsmask": "Prepare HST ACS flt/flc/crj/drz/drc images for DOLPHOT (DQ masking, "
+               "pixel-area correction, cards).",
+    "wfc3mask": "Prepare HST WFC3 UVIS/IR flt/flc/drz/drc images for DOLPHOT.",
+    "splitgroups": "Split multi-extension FITS files into <name>.chip<N>.fits, one image each.",
+    "dolphot": "Prepare each file with the DOLPHOT mask routine its header calls for "
+               "(nircammask, nirissmask, acsmask or wfc3mask).",
+}
+
+
+@dataclass
+class Plan:
+    """What the command line asks: files with their options, and run-wide settings."""
+
+    files: list[tuple[str, step.MaskOptions]] = field(default_factory=list)
+    output_dir: str | None = None
+    pam_dir: str | None = None
+    dry_run: bool = False
+    jobs: int = 1
+    verbose: int = 0
+    quiet: bool = False
+
+
+def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool = False
+                 ) -> Plan:
+    """Read the arguments left to right, DOLPHOT style.
+
+    A DOLPHOT flag (``-keepcr``, ``-exptime=100``, ``--keep-cr``, ``--exptime 100``) changes
+    the options of every later file; run-wide options may stand anywhere.
+
+    Raises
+    ------
+    UsageError
+        Unknown flag, bad value, flag after the last file, no file.
+    """
+    plan = Plan(verbose=verbose, quiet=quiet)
+    options = step.MaskOptions()
+    pending: list[str] = []
+    allowed = ALLOWED[command]
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        i += 1
+        if tok in ("-v", "--verbose"):
+            plan.verbose += 1
+            continue
+        if tok in ("-q", "--quiet"):
+            plan.quiet = True
+            continue
+        if not tok.startswith("-") or tok == "-":
+            plan.files.append((tok, options))
+            pending.clear()
+            continue
+        long_form = tok.startswith("--")
+        body = tok[2:] if long_form else tok[1:]
+        name, eq, value = body.partition("=")
+        key = name.lower()
+        if key in _GLOBAL_BOOL:
+            setattr(plan, _GLOBAL_BOOL[key], True)
+            continue
+        if key in _GLOBAL_VALUE:
+            if not eq:
+                if i >= len(tokens):
+                    raise UsageError(f"{tok} needs a value")
+                value, i = tokens[i], i + 1
+            setattr(plan, _GLOBAL_VALUE[key],
+                    _int(value) if key in ("jobs", "j") else value)
+            continue
+        if key not in _FLAGS or key not in allowed:
+            raise UsageError(f"unknown option {tok} for {command}")
+        field_name, fixed, parse = _FLAGS[key]
+        if parse is None:
+            if eq:
+                raise UsageError(f"{tok}: flag takes no value")
+            options = replace(options, **{field_name: fixed})
+        else:
+            if not eq:
+                if not long_form or i >= len(tokens):
+                    raise UsageError(f"{tok} needs a value ({tok}=VALUE)")
+                value, i = tokens[i], i + 1
+            parsed = parse(value)
+            if field_name == "subarray":
+                parsed = (str(fixed), *parsed)
+            options = replace(options, **{field_name: parsed})
+        pending.append(tok)
+    if not plan.files:
+        raise UsageError(f"{command}: no input files")
+    if pending:
+        raise UsageError(f"{' '.join(pending)} after the last file applies to no file "
+                         "(DOLPHOT flags apply to the files after them)")
+    return plan
+
+
+class _Tokens(argparse.Action):
+    """Append the option (as ``-flag`` or ``-flag=value``) or the files to ``tokens``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        tokens = list(getattr(namespace, "tokens", None) or [])
+        if option_string is None:
+            tokens.extend(values)
+        elif values is None or values == []:
+            tokens.append(option_string)
+        else:
+            tokens.append(f"{option_string}={values}")
+        namespace.tokens = tokens
+
+
+def _flag(p: argparse.ArgumentParser, dolphot: str | None, long: str, help: str,
+          metavar: str | None = None) -> None:
+    names = [n for n in (dolphot, long) if n]
+    if metavar is None:
+        p.add_argument(*names, nargs=0, action=_Tokens, dest="tokens", help=help)
+    else:
+        p.add_argument(*names, action=_Tokens, dest="tokens", metavar=metavar, help=help)
+
+
+def _parser(sub, common, command: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        command, parents=[common], help=_DESCRIPTIONS[command].split(":")[0].split(" (")[0],
+        description=_DESCRIPTIONS[command] + "  Flags apply to the files after them, as in "
+                    "DOLPHOT; files are rewritten in place atomically unless --output-dir.",
+    )
+    p.set_defaults(tokens=None, _run=run, _dolphot_command=command)
+    allowed = ALLOWED[command]
+    if command == "splitgroups":
+        _flag(p, None, "--output-dir", "write the chip files into DIR", "DIR")
+    else:
+        _flag(p, None, "--output-dir", "write prepared copies into DIR instead of rewriting "
+                                       "the inputs in place", "DIR")
+    _flag(p, None, "--dry-run", "do everything but write")
+    _flag(p, "-j", "--jobs", "worker processes (default 1)", "N")
+    if allowed & _JWST:
+        _flag(p, "-etctime", "--etctime", "JWST cal/crf: exposure time = ETC time "
+                                          "(TMEASURE; the DOLPHOT 3.x default)")
+        _flag(p, "-noetctime", "--no-etctime", "JWST cal/crf: exposure time = EFFEXPTM")
+        _flag(p, "-estnoise", "--estnoise", "JWST: read noise from VAR_RNOISE")
+        _flag(p, None, "--gain", "JWST: gain (e-/DN) instead of the detector table", "E_PER_DN")
+        _flag(p, None, "--rdnoise", "JWST: read noise (e-) instead of the detector table", "E")
+        _flag(p, None, "--saturated-equals", "JWST: saturated = DQ == 2 (default: DQ & 2)")
+        _flag(p, None, "--bad-first", "JWST: a pixel both bad and saturated is bad "
+                                      "(default: saturated)")
+    if allowed & _ACS or allowed & _WFC3:
+        _flag(p, "-keepcr", "--keep-cr", "HST: keep cosmic-ray flagged pixels")
+        _flag(p, "-keepsat", "--keep-sat", "HST: keep saturated pixels")
+        _flag(p, "-usewht", "--use-wht", "HST drizzled: bad where WHT <= 0 (default CTX == 0)")
+        _flag(p, None, "--pam-dir", "DOLPHOT data root with acs/data/wfc1_pam.fits ... and "
+                                    "wfc3/data/UVIS1wfc3_map.fits ... (default: pixel area "
+                                    "from the image's SIP distortion)", "DIR")
+    if allowed & (_ACS | _WFC3 | _JWST):
+        _flag(p, "-exptime", "--exptime", "override the exposure time (s)", "SEC")
+        _flag(p, "-ncombine", "--ncombine", "override the number of combined images", "N")
+    if allowed & _WFC3:
+        _flag(p, "-maskflat", "--mask-flat", "WFC3/IR: mask DQ 512 (bad flat)")
+    for chip in ("wfc1", "wfc2", "hrc", "uvis1", "uvis2", "ir"):
+        if f"{chip}sub" in allowed:
+            _flag(p, f"-{chip}sub", f"--{chip}-sub",
+                  f"force a {chip.upper()} subarray at offset X,Y of the full chip", "X,Y")
+    p.add_argument("items", nargs=argparse.REMAINDER, action=_Tokens, metavar="FILE",
+                   help="FITS files (.fits or .fits.gz), flags in between")
+    return p
+
+
+def register(sub, common) -> argparse.ArgumentParser:
+    """Add nircammask, nirissmask, acsmask, wfc3mask, splitgroups and dolphot."""
+    p = None
+    for command in ("nircammask", "nirissmask", "acsmask", "wfc3mask", "splitgroups",
+                    "dolphot"):
+        p = _parser(sub, common, command)
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+
+def _prepare_one(path: str, *, routine: str, options: step.MaskOptions,
+                 output_dir: str | None, pam_dir: str | None, dry_run: bool) -> str:
+    out = None
+    if output_dir:
+        out = os.path.join(output_dir, os.path.basename(path))
+    return step.prepare_file(path, routine, options, output=out, pam_dir=pam_dir,
+                             dry_run=dry_run)
+
+
+def _split_one(path: str, *, output_dir: str | None, dry_run: bool) -> str:
+    outs = step.splitgroups(path, output_dir, dry_run=dry_run)
+    verb = "would write" if dry_run else "wrote"
+    return f"{path}: {verb} " + ", ".join(outs)
+
+
+def _dispatch(path: str, *, per_file: dict, **kw) -> str:
+    routine, options = per_file[path]
+    return _prepare_one(path, routine=routine, options=options, **kw)
+
+
+def run(args: argparse.Namespace) -> int:
+    command = args._dolphot_command
+    plan = parse_tokens(list(args.tokens or []), command, args.verbose, args.quiet)
+    if (plan.verbose, plan.quiet) != (args.verbose, args.quiet):
+        configure_logging(plan.verbose, plan.quiet)
+    paths = [p for p, _ in plan.files]
+    if len(set(paths)) != len(paths):
+        raise UsageError("a file is named twice; each file is prepared once")
+    if plan.output_dir and not plan.dry_run:
+        os.makedirs(plan.output_dir, exist_ok=True)
+    if command == "splitgroups":
+        worker = functools.partial(_split_one, output_dir=plan.output_dir, dry_run=plan.dry_run)
+        return run_batch(paths, worker, jobs=plan.jobs, label="splitgroups")
+    routine = "auto" if command == "dolphot" else command
+    per_file = {p: (routine, o) for p, o in plan.files}
+    worker = functools.partial(_dispatch, per_file=per_file, output_dir=plan.output_dir,
+                               pam_dir=plan.pam_dir, dry_run=plan.dry_run)
+    return run_batch(paths, worker, jobs=plan.jobs, label=command)
+
+
+# --------------------------------------------------------------------------------------------
+# make demo
+# --------------------------------------------------------------------------------------------
+
+_DEMO = (("nircam_cal", ["-noetctime"]), ("nircam_i2d", []), ("niriss_cal", []),
+         ("acs_wfc_flt", []), ("wfc3_uvis_flt", []), ("wfc3_ir_flt", []))
+
+
+def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) -> None:
+    """Copy the samples into ``workdir/dolphot`` and prepare them in place, then split."""
+    from . import main
+
+    out = Path(workdir) / "dolphot"
+    out.mkdir(parents=True, exist_ok=True)
+    for key, flags in _DEMO:
+        if key not in samples:
+            say(f"dolphot demo: no sample {key}; skipped")
+            continue
+        target = out / Path(samples[key]).name
+        shutil.copyfile(samples[key], target)
+        say(f"$ dqmask dolphot {' '.join(flags + [str(target)])}")
+        try:
+            code = main(["dolphot", *flags, str(target)])
+        except (DqmaskError, OSError) as exc:  # a demo never stops the others
+            say(f"  failed: {exc}")
+            continue
+        if code == EXIT_OK and key in ("acs_wfc_flt", "wfc3_uvis_flt"):
+            say(f"$ dqmask splitgroups {target}")
+            main(["splitgroups", str(target)])
+    _say("dolphot demo done")
