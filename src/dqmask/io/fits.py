@@ -561,4 +561,10 @@ class FitsUpdate:
         self._cancelled = True
 
     def _write(self) -> None:
+        for i in sorted(self.changed):
+            header = self.hdul[i].header
+            if "CHECKSUM" in header or "DATASUM" in header:
+                # keep the file verifiable (CRDS reference files carry checksums); only the
+                # HDUs that changed get new sums, the others are copied with theirs
+                self.hdul[i].add_checksum()
         write_hdulist(self.hdul, self.out)
