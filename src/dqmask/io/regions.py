@@ -261,27 +261,28 @@ def read_ds9(path: PathLike, header: fits.Header | None = None) -> list:
 # --------------------------------------------------------------------------------------------
 
 
-def _celestial_wcs(header: fits.Header | None, wcs: WCS | None, path: str) -> WCS:
+def _celestial_wcs(header: fits.Header | None, wcs: WCS | None, path: str,
+                   fobj: fits.HDUList | None = None) -> WCS:
     if wcs is not None:
         return wcs.celestial if wcs.naxis > 2 else wcs
     if header is None:
         raise InputError(path, "sky-coordinate regions need the image's WCS; none given")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        w = WCS(header, naxis=2)
+        w = WCS(header, fobj, naxis=2)
     if not w.has_celestial:
         raise InputError(path, "sky-coordinate regions need a celestial WCS; the image "
                                "header has none")
     return w
 
 
-def _to_pixel(region, header, wcs, path: str) -> PixelRegion:
+def _to_pixel(region, header, wcs, path: str, fobj=None) -> PixelRegion:
     if isinstance(region, PixelRegion):
         return region
     if not isinstance(region, SkyRegion):  # pragma: no cover - regions only returns these
         raise InputError(path, f"unsupported region type {type(region).__name__}")
     try:
-        return region.to_pixel(_celestial_wcs(header, wcs, path))
+        return region.to_pixel(_celestial_wcs(header, wcs, path, fobj))
     except InputError:
         raise
     except Exception as exc:
@@ -311,7 +312,8 @@ def _paint(region: PixelRegion, out: np.ndarray, mode: str) -> tuple[int, int]:
 
 def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
                   header: fits.Header | None = None, wcs: WCS | None = None, *,
-                  mode: str = "center") -> tuple[np.ndarray, np.ndarray, list[RegionInfo]]:
+                  mode: str = "center", fobj: fits.HDUList | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[RegionInfo]]:
     """The include and exclude masks of DS9 region files for one image.
 
     Parameters
@@ -327,6 +329,8 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
         WCS for sky shapes (overrides the header's).
     mode : {"center", "exact"}
         Pixel membership (see module docstring).
+    fobj : HDUList, optional
+        The open file of ``header``, for HST lookup-table distortions (D2IMARR, WCSDVARR).
 
     Returns
     -------
@@ -350,16 +354,18 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     infos: list[RegionInfo] = []
     for path in map(os.fspath, paths):
         for i, region in enumerate(read_ds9(path, header), start=1):
-            info = _one_region(path, i, region, shape, header, wcs, mode, include, exclude)
+            info = _one_region(path, i, region, shape, (header, wcs, fobj), mode, include,
+                               exclude)
             if info is not None:
                 infos.append(info)
     return include, exclude, infos
 
 
-def _one_region(path, i, region, shape, header, wcs, mode, include, exclude
+def _one_region(path, i, region, shape, frame, mode, include, exclude
                 ) -> RegionInfo | None:
     name = _shape_name(region)
-    pix = _to_pixel(region, header, wcs, path)
+    header, wcs, fobj = frame
+    pix = _to_pixel(region, header, wcs, path, fobj)
     if type(pix).__name__ in _NO_AREA:
         warnings.warn(f"{path}: region {i} ({name}) has no area; ignored", RegionWarning,
                       stacklevel=3)
@@ -379,7 +385,7 @@ def _one_region(path, i, region, shape, header, wcs, mode, include, exclude
 
 def regions_to_mask(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
                     header: fits.Header | None = None, wcs: WCS | None = None, *,
-                    mode: str = "center") -> np.ndarray:
+                    mode: str = "center", fobj: fits.HDUList | None = None) -> np.ndarray:
     """Boolean mask of DS9 region files: inside an include shape and in no exclude shape.
 
     Parameters are those of :func:`region_layers`.
@@ -389,7 +395,7 @@ def regions_to_mask(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     ndarray of bool, shape ``shape``
         True = inside the regions (``union(include) & ~union(exclude)``).
     """
-    include, exclude, _ = region_layers(paths, shape, header, wcs, mode=mode)
+    include, exclude, _ = region_layers(paths, shape, header, wcs, mode=mode, fobj=fobj)
     return include & ~exclude
 
 

@@ -296,7 +296,7 @@ def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions) -> list[
         for i, chip in enumerate(chips):
             header = hdul[chip.sci].header
             bads[i] |= regions_to_mask(opts.region_paths, chip.shape[-2:], header,
-                                       mode=opts.region_mode)
+                                       mode=opts.region_mode, fobj=hdul)
     if opts.grow:
         bads = [grow(b, opts.grow) for b in bads]
     return bads
@@ -306,7 +306,7 @@ def _check_target(info: FileInfo) -> None:
     if not (info.is_jwst or info.is_hst):
         raise InputError(info.path, "not a JWST or HST product; apply needs a DQ extension")
     for chip in info.chips:
-        if chip.dq is None:
+        if chip.dq is None and info.product != "i2d":
             raise InputError(info.path, f"no DQ extension for SCI,{chip.extver}")
 
 
@@ -342,7 +342,7 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     ----------
     target : path-like
         JWST rate / rateints / cal / calints / crf (DQ per SCI) or HST flt / flc (DQ per
-        chip) file. Never modified unless ``output`` is the same path.
+        chip) file; a JWST i2d (no DQ, as jwst writes it) gets a new uint32 DQ extension. Never modified unless ``output`` is the same path.
     output : path-like
         Where the result goes (may equal ``target``: atomic in-place rewrite).
     opts : ApplyOptions
@@ -390,12 +390,18 @@ def _write(target: str, output: str, info: FileInfo, bads: Sequence[np.ndarray],
         for chip, bad in zip(info.chips, bads, strict=True):
             if not bad.any():
                 continue
-            dq = up.peek(chip.dq)
-            new = alg.or_flags(dq, bad, flags)
-            changed = alg.newly_flagged(dq, new)
-            if changed:
-                up.set_data(chip.dq, new)
-                newly += changed
+            if chip.dq is None:  # i2d: jwst writes none; add one (stdatamodels reads it)
+                dq = np.zeros(chip.shape[-2:], dtype=np.uint32)
+                new = alg.or_flags(dq, bad, flags)
+                up.append(fits.ImageHDU(new, name="DQ", ver=chip.extver))
+                newly += alg.newly_flagged(dq, new)
+            else:
+                dq = up.peek(chip.dq)
+                new = alg.or_flags(dq, bad, flags)
+                changed = alg.newly_flagged(dq, new)
+                if changed:
+                    up.set_data(chip.dq, new)
+                    newly += changed
             if opts.zero_data:
                 up.set_data(chip.sci, alg.zero_where(up.peek(chip.sci), bad))
         add_provenance(up.header(0), STEP, _params(opts, flags, stats), record)
