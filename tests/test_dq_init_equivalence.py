@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pytest
 from astropy.io import fits
+
 from conftest import shared_file
 from test_dq_init_support import (
     assert_same_as_jwst,

@@ -6,6 +6,9 @@ import logging
 
 import numpy as np
 import pytest
+
+from dqmask.errors import InputError
+from dqmask.steps.dq_init import dq_init_file
 from test_dq_init_support import (
     jwst_dqinit,
     messages,
@@ -13,9 +16,6 @@ from test_dq_init_support import (
     write_exposure,
     write_raw_mask,
 )
-
-from dqmask.errors import InputError
-from dqmask.steps.dq_init import dq_init_file
 
 pytest.importorskip("jwst")
 

@@ -7,9 +7,8 @@ import logging
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import shared_file
-from test_dq_init_support import messages
 
+from conftest import shared_file
 from dqmask.algorithms import dq_init as alg
 from dqmask.errors import InputError
 from dqmask.io.mask_ref import (
@@ -18,6 +17,7 @@ from dqmask.io.mask_ref import (
     write_mask_ref,
     write_user_dq,
 )
+from test_dq_init_support import messages
 
 # --------------------------------------------------------------------------------------------
 # DQ_DEF mapping
