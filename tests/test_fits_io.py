@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import mmap
 import os
@@ -609,3 +610,60 @@ def test_write_hdulist_roundtrip(tmp_path):
         assert back["DQ"].data.dtype == np.uint32
         assert back["DQ"].data.tolist() == [[0, 1, 2], [3, 4, 5]]
     assert _no_temp_files(tmp_path)
+
+
+def test_update_of_gzipped_file_stays_gzipped(copy_of, tmp_path):
+    plain = copy_of("acs_flt")
+    gz = tmp_path / "acs_flt.fits.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    with FitsUpdate(gz) as up:
+        dq = up.data(("DQ", 2))
+        dq[4, 4] = 256
+        up.set_data(("DQ", 2), dq)
+    assert gz.read_bytes()[:2] == b"\x1f\x8b"
+    raw = gzip.decompress(gz.read_bytes())
+    assert raw[:6] == b"SIMPLE" and len(raw) % 2880 == 0
+    assert classify(gz).product == "flt"
+    with fits.open(gz) as hdul:
+        assert hdul["DQ", 2].data[4, 4] == 256 and hdul["DQ", 2].data.dtype.kind == "i"
+
+
+def test_update_refreshes_checksums_of_changed_hdus(tmp_path):
+    path = tmp_path / "with_sums.fits"
+    hdul = fits.HDUList([fits.PrimaryHDU(),
+                         fits.ImageHDU(np.zeros((6, 6), np.uint32), name="DQ"),
+                         fits.ImageHDU(np.ones((6, 6), np.float32), name="SCI")])
+    hdul[0].header["TELESCOP"] = "JWST"
+    hdul.writeto(path, checksum=True)
+    before = hdu_bytes(path)
+    with FitsUpdate(path) as up:
+        up.set_data("DQ", np.full((6, 6), 1 << 31, np.uint32))
+        add_provenance(up.header(0), "apply", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # astropy warns on a checksum mismatch
+        with fits.open(path, checksum=True) as back:
+            assert back["DQ"].data[0, 0] == 1 << 31
+            assert "DQMR0001" in back[0].header
+    after = hdu_bytes(path)
+    assert after[2][2:] == before[2][2:]  # untouched SCI: same header (sums) and data
+
+
+def test_stdatamodels_reads_updated_reference_file(tmp_path):
+    src = shared_file("jwst_nircam_mask_0026_nrca1_MASK_ref.fits")
+    path = tmp_path / src.name
+    shutil.copyfile(src, path)
+    with FitsUpdate(path) as up:
+        dq = up.data("DQ")
+        dq[10, 10] = 4  # raw value 4 is DEAD in this file's DQ_DEF
+        up.set_data("DQ", dq)
+        add_provenance(up.header(0), "test", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with dm.MaskModel(str(path)) as model:  # maps raw DQ through DQ_DEF
+            assert model.dq.dtype == np.uint32
+            assert model.dq[10, 10] == dm.dqflags.pixel["DEAD"]
+            assert len(model.dq_def) == 13
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with fits.open(path, checksum=True) as back:
+            assert back["DQ"].data[10, 10] == 4
