@@ -936,14 +936,16 @@ def make_nircam_uncal(path: PathLike, *, ngroups: int = 10, nints: int = 1,
 
 
 def make_nircam_i2d(path: PathLike, *, shape: tuple[int, int] = (2200, 2300),
-                    seed: int = 0, nexp: int = 2) -> Path:
+                    seed: int = 0, nexp: int = 2, detector: str = "NRCA1") -> Path:
     """Write a NIRCam ``_i2d`` mosaic (ImageModel with SCI, ERR, CON, WHT, VAR_*).
 
     ``nexp`` dithered, rotated detector footprints; WHT = sum of exposure times of the
     exposures covering a pixel (0 outside, SCI/ERR NaN there), CON int32 (1 x ny x nx) bit
     k set where exposure k contributes; a few star cores where every input was DO_NOT_USE
     have WHT 0 and SCI NaN. S_RESAMP and S_PHOTOM COMPLETE, MJy/sr; no DQ extension (as
-    jwst writes i2d).
+    jwst writes i2d). DETECTOR is ``detector`` (all inputs from one detector; pass
+    ``"MULTIPLE"`` for a multi-detector mosaic). EFFEXPTM / XPOSURE are the sum over the
+    ``nexp`` exposures.
     """
     from stdatamodels.jwst import datamodels
 
@@ -954,7 +956,7 @@ def make_nircam_i2d(path: PathLike, *, shape: tuple[int, int] = (2200, 2300),
     side = 0.84 * min(shape)
     wht = np.zeros(shape, _FLOAT)
     con = np.zeros((1,) + shape, np.int32)
-    filt, photmjsr, pixar = _nircam_phot("NRCA1")
+    filt, photmjsr, pixar = _nircam_phot(detector if detector != "MULTIPLE" else "NRCA1")
     t = _timing("MEDIUM8", 2048, 2048, 10, 1)
     ang = np.radians(12.0)
     c, s = np.cos(ang), np.sin(ang)
@@ -987,10 +989,9 @@ def make_nircam_i2d(path: PathLike, *, shape: tuple[int, int] = (2200, 2300),
     model.meta.bunit_data = "MJy/sr"
     model.meta.bunit_err = "MJy/sr"
     sub = ("FULL", 1, 1, 2048, 2048)
-    _fill_jwst_meta(model, instrument="NIRCAM", detector="MULTIPLE", exp_type="NRC_IMAGE",
-                    sub=sub, readpatt="MEDIUM8", ngroups=10, nints=1, filt=filt,
-                    pupil="CLEAR")
-    model.meta.instrument.detector = "MULTIPLE"
+    _fill_jwst_meta(model, instrument="NIRCAM", detector=detector.upper(),
+                    exp_type="NRC_IMAGE", sub=sub, readpatt="MEDIUM8", ngroups=10, nints=1,
+                    filt=filt, pupil="CLEAR")
     model.meta.exposure.exposure_time = round(t["exposure_time"] * nexp, 4)
     model.meta.exposure.effective_exposure_time = round(t["exposure_time"] * nexp, 4)
     _photometry(model, photmjsr, pixar)
