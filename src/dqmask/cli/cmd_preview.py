@@ -1,0 +1,75 @@
+"""``dqmask preview``: PNG quick-look of an image with its mask overlaid, per chip."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UsageError
+from ..steps.preview import DEFAULT_COLOR, preview_file
+from ._common import EXIT_OK, say
+
+
+def _color(text: str) -> tuple[int, int, int]:
+    named = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255),
+             "magenta": (255, 0, 255), "cyan": (0, 255, 255), "yellow": (255, 255, 0)}
+    if text.lower() in named:
+        return named[text.lower()]
+    hexa = text.lstrip("#")
+    if len(hexa) == 6:
+        try:
+            return tuple(int(hexa[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"not a colour: {text!r} (a name or #rrggbb)")
+
+
+def register(sub, common) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "preview", parents=[common],
+        help="PNG quick-look: zscaled image with the mask overlaid, per chip",
+        description="Draw each chip zscaled in grey with masked pixels in the overlay colour. "
+                    "Large images are block-reduced (mean image, any-bad mask) so memory "
+                    "stays bounded. With --before ORIG: a before/after pair; without --mask "
+                    "or --dq the overlay is the pixels whose DQ changed.")
+    p.add_argument("file", metavar="FILE", help="image to draw (rate, cal, i2d, flt, drz...)")
+    p.add_argument("--mask", metavar="M",
+                   help="mask to overlay: PATH[CHIP]@CONVENTION or a DS9 .reg file")
+    p.add_argument("--dq", metavar="FLAGS", nargs="?", const="any", default=None,
+                   help="overlay the file's DQ where DQ & FLAGS (no value: any flag)")
+    p.add_argument("--mask-dq", metavar="FLAGS", default=None,
+                   help="dq-convention --mask files: bits that make a pixel bad (default any)")
+    p.add_argument("--before", metavar="ORIG", help="original file: draw a before/after pair")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="PNG to write")
+    p.add_argument("--max-size", type=int, default=1024, metavar="PX",
+                   help="longest side of a chip panel in pixels (default 1024)")
+    p.add_argument("--color", type=_color, default=DEFAULT_COLOR,
+                   help="overlay colour: name or #rrggbb (default red)")
+    p.add_argument("--alpha", type=float, default=0.5,
+                   help="overlay opacity in (0, 1] (default 0.5; 1 = pure colour)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_size < 16:
+        raise UsageError("--max-size must be at least 16")
+    if not 0 < args.alpha <= 1:
+        raise UsageError("--alpha must be in (0, 1]")
+    result = preview_file(args.file, args.output, mask=args.mask, dq=args.dq,
+                          before=args.before, flags=args.mask_dq, max_size=args.max_size,
+                          color=args.color, alpha=args.alpha)
+    say(result.summary())
+    return EXIT_OK
+
+
+def demo(workdir: Path, samples: dict[str, Path], say) -> None:
+    """Preview a sample rate file with its DO_NOT_USE pixels."""
+    from . import main
+
+    rate = samples.get("nircam_rate")
+    if rate is None:
+        say("preview demo: no nircam_rate sample; skipped")
+        return
+    out = Path(workdir) / "preview_rate.png"
+    say(f"$ dqmask preview {rate} --dq DO_NOT_USE -o {out}")
+    main(["preview", str(rate), "--dq", "DO_NOT_USE", "-o", str(out)])
