@@ -642,6 +642,8 @@ def _hst_read_noise(hdul, path, chip: _HstChip, kind: str, history: list[str]) -
         return rn
     readnse = {k: (primary.get(k) if primary.get(k) is not None else sci_header.get(k))
                for k in ("READNSEA", "READNSEB", "READNSEC", "READNSED")}
+    if primary.get("CCDAMP") is None:
+        raise InputError(path, "missing keyword CCDAMP in primary header")
     try:
         return alg.hst_read_noise(str(primary.get("CCDAMP", "")),
                                   readnse, None if kind == "drz" else chip.chip)
@@ -867,6 +869,8 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
         The files written (or that would be, with ``dry_run``).
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
     base = split_name(path)
     if output_dir is not None:
         os.makedirs(output_dir, exist_ok=True)
