@@ -158,6 +158,11 @@ def _one(worker: Callable[[str], str | None], path: str, verbose: int = 0) -> Ou
     except (DqmaskError, OSError, ValueError, TypeError, KeyError) as exc:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return Outcome(path, "failed", f"{path}: {text}" + _tb(verbose))
+    except Exception as exc:  # a bug met on this input: report it, go on with the others
+        text = " ".join(str(exc).split())
+        return Outcome(path, "failed", f"{path}: internal error ({type(exc).__name__}"
+                       + (f": {text}" if text else "") + "); -v shows the traceback"
+                       + _tb(verbose))
 
 
 def _tb(verbose: int) -> str:
