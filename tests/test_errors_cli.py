@@ -245,3 +245,43 @@ def test_already_done_error_message():
     exc = AlreadyDoneError(Path("f.fits"), "apply")
     assert str(exc) == "f.fits: already processed by dqmask apply; skipped (use --force)"
     assert exc.step == "apply"
+
+
+# --------------------------------------------------------------------------------------------
+# run_batch: per-file errors, the others still processed
+# --------------------------------------------------------------------------------------------
+
+
+def _batch_worker(path: str) -> str:
+    if path == "bad-input":
+        raise InputError(path, "truncated FITS file")
+    if path == "bug":
+        raise RuntimeError("unexpected\nstate")
+    if path == "done":
+        raise AlreadyDoneError(path, "apply")
+    return f"{path}: ok"
+
+
+def test_run_batch_reports_each_failure_and_goes_on(capsys):
+    from dqmask.cli._common import configure_logging, run_batch
+
+    configure_logging(0, False)
+    code = run_batch(["a", "bad-input", "bug", "done", "b"], _batch_worker)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.splitlines() == ["a: ok", "b: ok"]
+    lines = err.splitlines()
+    assert "dqmask: bad-input: truncated FITS file" in lines
+    assert ("dqmask: bug: internal error (RuntimeError: unexpected state); "
+            "-v shows the traceback") in lines
+    assert "dqmask: done: already processed by dqmask apply; skipped (use --force)" in lines
+    assert "Traceback" not in err
+
+
+def test_run_batch_all_ok_exit_0(capsys):
+    from dqmask.cli._common import configure_logging, run_batch
+
+    configure_logging(0, False)
+    assert run_batch(["a", "done"], _batch_worker) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines() == ["a: ok"]
