@@ -346,6 +346,16 @@ def _classify_jwst(hdul, path, primary, instrument, extnames) -> FileInfo:
     chips = _sci_chips(hdul, extnames)
     if "PIXELDQ" in extnames and not any(c.dq for c in chips):
         chips = tuple(Chip(c.extver, c.sci, extnames.index("PIXELDQ"), c.shape) for c in chips)
+    for chip in chips:
+        if len(chip.shape) < 2:
+            raise InputError(path, f"extension SCI,{chip.extver} has no image data "
+                                   f"(NAXIS={len(chip.shape)})")
+        if chip.dq is not None:
+            dq_shape = _shape(hdul[chip.dq])
+            if dq_shape[-2:] != chip.shape[-2:]:
+                raise InputError(path, f"extension {extnames[chip.dq]} shape "
+                                       f"{'x'.join(map(str, dq_shape))} does not match SCI "
+                                       f"shape {'x'.join(map(str, chip.shape))}")
     sci = hdul[chips[0].sci]
     ndim = len(chips[0].shape)
     bitpix = int(sci.header.get("BITPIX", -32))
@@ -567,4 +577,10 @@ class FitsUpdate:
                 # keep the file verifiable (CRDS reference files carry checksums); only the
                 # HDUs that changed get new sums, the others are copied with theirs
                 self.hdul[i].add_checksum()
+        for hdu in self.hdul:
+            if not hdu._data_loaded:
+                # astropy decodes and re-encodes every scaled image (BZERO: uint16 SCI,
+                # uint32 DQ) it writes unless told not to; data never loaded is unchanged,
+                # so keep it a raw byte copy.
+                hdu._data_needs_rescale = False
         write_hdulist(self.hdul, self.out)
