@@ -170,9 +170,10 @@ def _guess(data: np.ndarray, header: fits.Header, primary: fits.Header) -> tuple
         return "seed", "Crab.Toolkit.JWST seed / zeroonemask keywords (MPIXAREA/SMOOTH)"
     kind, is_model = data.dtype.kind, "DATAMODL" in primary or (
         str(primary.get("TELESCOP", "")).strip().upper() == "JWST")
-    if kind == "b" or data.dtype == np.uint8:
-        return "background", f"{data.dtype} image without keywords (NSClean: 1 = background)"
-    if data.dtype == np.int16:
+    size = data.dtype.itemsize
+    if kind == "b" or (kind == "u" and size == 1):
+        return "background", f"{data.dtype.name} image without keywords (NSClean: 1 = background)"
+    if kind == "i" and size == 2:
         return "good", "int16 image (drizzlepac static mask: 1 = good)"
     if kind == "f":
         if is_model:
@@ -181,8 +182,8 @@ def _guess(data: np.ndarray, header: fits.Header, primary: fits.Header) -> tuple
     if kind in "iu":
         values = np.unique(data)
         if values.size <= 2 and set(values.tolist()) <= {0, 1}:
-            return "bad", f"{data.dtype} image of 0/1 (1 = bad)"
-        return "dq", f"{data.dtype} image with values beyond 0/1 (DQ bitfield)"
+            return "bad", f"{data.dtype.name} image of 0/1 (1 = bad)"
+        return "dq", f"{data.dtype.name} image with values beyond 0/1 (DQ bitfield)"
     raise ValueError(f"cannot tell the convention of a {data.dtype} image")
 
 
