@@ -476,7 +476,7 @@ def update_good(good: np.ndarray, data: np.ndarray, stats: ClipStats,
     return int(np.count_nonzero(bad))
 
 
-def dq_bad(dq: np.ndarray, bits: int | str | None) -> np.ndarray:
+def dq_bad(dq: np.ndarray, bits: int | str | None, *, flip: bool = False) -> np.ndarray:
     """DQ pixels AstroDrizzle would reject with ``final_bits = bits``.
 
     ``bitfield_to_boolean_mask`` semantics (a pixel is good iff ``dq & ~bits == 0``; a
@@ -488,7 +488,10 @@ def dq_bad(dq: np.ndarray, bits: int | str | None) -> np.ndarray:
     dq : ndarray of integer dtype
         DQ bitfield (HST int16, or wider).
     bits : int, str or None
-        Bits to *ignore* (treat as good), as drizzlepac's ``final_bits``.
+        Bits to *ignore* (treat as good), as drizzlepac's ``final_bits`` (an integer or
+        astropy's string forms ``"4,8"``, ``"~4"``).
+    flip : bool
+        Invert ``bits`` (the ``~`` form): only the listed bits make a pixel bad.
 
     Returns
     -------
@@ -498,5 +501,5 @@ def dq_bad(dq: np.ndarray, bits: int | str | None) -> np.ndarray:
     require_dq_dtype(dq)
     if bits is None:
         return np.zeros(np.shape(dq), dtype=bool)
-    return bitmask.bitfield_to_boolean_mask(dq, ignore_flags=bits, good_mask_value=False,
-                                            dtype=bool)
+    return bitmask.bitfield_to_boolean_mask(dq, ignore_flags=bits, flip_bits=flip or None,
+                                            good_mask_value=False, dtype=bool)
