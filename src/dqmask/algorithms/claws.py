@@ -24,6 +24,9 @@ Differences from Crab.Toolkit.JWST (all deliberate):
 * DQ-flagged and NaN pixels inside an include region never enter the statistics (Crab
   forces every pixel inside the include regions to valid).
 * DS9 exclude shapes are honoured (see :mod:`dqmask.io.regions`).
+* When no valid pixel lies within ``sigma * rms`` of the pass-1 background (e.g.
+  ``ignore_background`` on an image whose sky is far from 0), pass 1's statistics are kept
+  (Crab's rms becomes NaN and it detects nothing).
 * When ``Background2D`` cannot work (every box more than half masked, typical for thin
   polygons), a global sigma-clipped median / std of the valid pixels is used instead of
   crashing, and a note says so.
@@ -229,8 +232,14 @@ def detect_bright(image: np.ndarray, valid: np.ndarray, sigma: float,
     bkg, _, rms = background_and_rms(image, valid, boxes[0], ignore_background, notes)
     with np.errstate(invalid="ignore"):
         nonbright = (bkg - sigma * rms < image) & (image < bkg + sigma * rms)
-    bkg, rms_map, rms = background_and_rms(image, valid & nonbright, boxes[1],
-                                           ignore_background, notes)
+    if (valid & nonbright).any():
+        bkg, rms_map, rms = background_and_rms(image, valid & nonbright, boxes[1],
+                                               ignore_background, notes)
+    else:  # Crab gets NaN here and detects nothing
+        rms_map = np.full(image.shape, rms)
+        if notes is not None:
+            notes.append("no valid pixel within +-sigma*rms of the pass-1 background (is the "
+                         "sky far from 0 with --ignore-background?); pass-1 statistics used")
     with np.errstate(invalid="ignore"):
         bright = image > bkg + sigma * rms
     return bright, bkg, rms_map, rms
