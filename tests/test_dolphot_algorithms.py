@@ -338,3 +338,9 @@ def test_sip_pixel_area_matches_astropy_wcs():
     nominal = alg.sip_pixel_area((2, 2), (1.0, 1.0), cd, {}, {}, nominal_scale=0.05)
     expect = abs(np.linalg.det(cd)) * 3600**2 / 0.05**2
     assert nominal[0, 0] == pytest.approx(expect, rel=1e-6)
+
+
+def test_hst_dq_big_endian_int16_read_by_value():
+    dq = np.array([2048, 8, -32768], dtype=">i2")  # as astropy gives a FITS DQ
+    bad, sat = alg.acs_dq_masks(dq)
+    assert sat.tolist() == [True, False, False] and bad.tolist() == [False, True, False]

@@ -512,7 +512,7 @@ def _bits(dq: np.ndarray) -> np.ndarray:
     """HST DQ as its unsigned 16-bit pattern (int16 bit 15 is 32768, never negative)."""
     require_dq_dtype(dq)
     if dq.dtype.kind == "i" and dq.dtype.itemsize == 2:
-        return dq.view(np.uint16)
+        return dq.view(dq.dtype.str.replace("i", "u"))  # keeps the byte order (FITS: >i2)
     return dq.astype(np.uint32, copy=False)
 
 
