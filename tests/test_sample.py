@@ -113,8 +113,8 @@ def test_rate_is_cal_before_photom(small):
         np.testing.assert_array_equal(cal["DQ"].data, rate["DQ"].data)
 
 
-def test_jwst_full_frame_reference_border(tmp_path):
-    path = sample.make_nircam_rate(tmp_path / "r_rate.fits", shape=(2048, 2048), seed=3)
+def test_jwst_full_frame_reference_border(small):
+    path = small["nirspec_ifu_rate"]  # always full frame
     with fits.open(path) as hdul:
         dq = hdul["DQ"].data
         sci = hdul["SCI"].data
@@ -125,6 +125,7 @@ def test_jwst_full_frame_reference_border(tmp_path):
         assert np.all(dq[ref] & DNU)
         assert np.all(np.isnan(sci[ref]))
         assert hdul[0].header["SUBARRAY"] == "FULL"
+        assert sci.shape == sample.JWST_FULL
 
 
 def test_subarray_border_only_where_overlapping(small):
@@ -315,12 +316,22 @@ def test_hst_two_chip(small, key, shape, ccdchips):
             assert not np.isnan(sci.data).any()
 
 
-def test_full_size_acs_chips(tmp_path):
-    # full-size geometry (the default shape): 2048 x 4096 per chip, SCI,1 = WFC2
-    path = sample.make_acs_wfc_flt(tmp_path / "full_flt.fits")
-    info = classify(path)
-    assert [(c.shape, c.ccdchip) for c in info.chips] == [((2048, 4096), 2),
-                                                          ((2048, 4096), 1)]
+def test_full_size_defaults():
+    # full-size geometry without writing 170 MB: the scene default shapes
+    assert sample.ACS_WFC_CHIP == (2048, 4096) and sample.WFC3_UVIS_CHIP == (2051, 4096)
+    assert sample.WFC3_IR_SHAPE == (1014, 1014) and sample.JWST_FULL == (2048, 2048)
+    assert sample._subarray(None, None) == ("FULL", 1, 1, 2048, 2048)
+    assert sample._subarray((160, 160), None) == ("SUB160", 1889, 1, 160, 160)
+    with pytest.raises(ValueError):
+        sample._subarray(None, ("BAD", 2000, 1, 160, 160))
+
+
+def test_subarray_border_far_corner(tmp_path):
+    path = sample.make_nircam_rate(tmp_path / "c_rate.fits",
+                                   subarray=("SUB64", 1985, 1985, 64, 64))
+    with fits.open(path) as hdul:
+        ref = (hdul["DQ"].data & REF) != 0
+    assert ref[-4:].all() and ref[:, -4:].all() and not ref[:-4, :-4].any()
 
 
 def test_hst_saturated_and_bleeding():

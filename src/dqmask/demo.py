@@ -59,7 +59,8 @@ def _explain(console: Console, samples: dict[str, Path]) -> None:
 
 def run_demo(outdir: str | Path, *, small: bool = False, verbose: bool = False,
              modules: Sequence[ModuleType] | None = None,
-             console: Console | None = None) -> int:
+             console: Console | None = None,
+             samples: dict[str, Path] | None = None) -> int:
     """Run the whole demo into ``outdir``; return the exit code (0 ok, 1 some step failed).
 
     Parameters
@@ -75,6 +76,9 @@ def run_demo(outdir: str | Path, *, small: bool = False, verbose: bool = False,
         Command modules to take hooks from (default: :func:`dqmask.cli.command_modules`).
     console : rich Console, optional
         Where to print.
+    samples : dict, optional
+        Already written samples (as :func:`dqmask.sample.make_all` returns) to use instead of
+        writing new ones.
     """
     console = console or Console(highlight=False)
     out = Path(outdir)
@@ -83,7 +87,8 @@ def run_demo(outdir: str | Path, *, small: bool = False, verbose: bool = False,
 
     console.rule(f"dqmask {__version__} demo: samples")
     t0 = time.perf_counter()
-    samples = sample.make_all(out / "samples", small=small)
+    if samples is None:
+        samples = sample.make_all(out / "samples", small=small)
     elapsed = time.perf_counter() - t0
     _sample_table(console, samples, elapsed, small)
 

@@ -1456,8 +1456,10 @@ def make_all(outdir: PathLike, *, small: bool = False, seed: int = 0) -> dict[st
     """Write one file of each kind into ``outdir``; return ``{key: path}``.
 
     Keys: :data:`SAMPLE_KEYS`. Full size by default; ``small=True`` writes quick, small
-    versions (NIRCam SUB320 corner subarray, 256 x 256 NIRISS / NIRSpec, 128 x 256 HST
-    chips, 256 x 256 WFC3/IR, a 300 x 320 i2d, 4-group uncal).
+    versions (NIRCam SUB320 corner subarray, 256 x 256 NIRISS, 128 x 256 HST chips,
+    256 x 256 WFC3/IR, a 300 x 320 i2d, 4-group uncal). The NIRSpec IFU rate is always full
+    frame (IFU exposures are; NSClean masks are 2048 x 2048); a smaller one is available with
+    :func:`make_nirspec_ifu_rate` ``shape=``.
 
     Parameters
     ----------
@@ -1494,8 +1496,9 @@ def make_all(outdir: PathLike, *, small: bool = False, seed: int = 0) -> dict[st
                                         else (2200, 2300), seed=seed)
     res["niriss_cal"] = make_niriss_cal(p["niriss_cal"], seed=seed,
                                         shape=(256, 256) if small else JWST_FULL)
-    res["nirspec_ifu_rate"] = make_nirspec_ifu_rate(p["nirspec_ifu_rate"], seed=seed,
-                                                    shape=(256, 256) if small else JWST_FULL)
+    # NIRSpec IFU exposures are always full frame (NSClean masks are 2048 x 2048): full
+    # frame even when small
+    res["nirspec_ifu_rate"] = make_nirspec_ifu_rate(p["nirspec_ifu_rate"], seed=seed)
     hst_chip = (128, 256) if small else None
     res["acs_wfc_flt"] = make_acs_wfc_flt(p["acs_wfc_flt"], shape=hst_chip, seed=seed)
     res["wfc3_uvis_flt"] = make_wfc3_uvis_flt(p["wfc3_uvis_flt"], shape=hst_chip, seed=seed)
