@@ -577,10 +577,38 @@ class FitsUpdate:
                 # keep the file verifiable (CRDS reference files carry checksums); only the
                 # HDUs that changed get new sums, the others are copied with theirs
                 self.hdul[i].add_checksum()
+        stream = not _compressed(self.path)
         for hdu in self.hdul:
             if not hdu._data_loaded:
                 # astropy decodes and re-encodes every scaled image (BZERO: uint16 SCI,
                 # uint32 DQ) it writes unless told not to; data never loaded is unchanged,
                 # so keep it a raw byte copy.
                 hdu._data_needs_rescale = False
+                if stream and hdu._data_offset is not None and hdu._data_size:
+                    # and stream that copy through a small buffer instead of astropy's
+                    # memory map (which maps, and counts in RSS, the whole of SCI)
+                    hdu._writedata_direct_copy = _raw_copier(self.path, hdu._data_offset,
+                                                             hdu._data_size)
         write_hdulist(self.hdul, self.out)
+
+
+_COPY_CHUNK = 4 << 20
+
+
+def _raw_copier(src: str, offset: int, size: int):
+    """A replacement for astropy's ``_writedata_direct_copy``: ``size`` bytes at ``offset``."""
+
+    def copy(fileobj) -> int:
+        with open(src, "rb") as fh:
+            fh.seek(offset)
+            left = size
+            while left:
+                chunk = fh.read(min(left, _COPY_CHUNK))
+                if not chunk:
+                    raise InputError(src, f"truncated FITS file: data ends before byte "
+                                          f"{offset + size}")
+                fileobj.write(chunk)
+                left -= len(chunk)
+        return size
+
+    return copy
