@@ -58,6 +58,7 @@ __all__ = [
     "make_wfc3_ir_flt",
     "make_all",
     "SAMPLE_KEYS",
+    "main",
 ]
 
 PathLike = str | os.PathLike
@@ -876,7 +877,8 @@ def make_nircam_rateints(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
 
 
 def make_nircam_uncal(path: PathLike, *, ngroups: int = 10, nints: int = 1,
-                      subarray: SubarraySpec | None = None, detector: str = "NRCA1",
+                      subarray: SubarraySpec | None = None,
+                      shape: tuple[int, int] | None = None, detector: str = "NRCA1",
                       seed: int = 0, readpatt: str = "MEDIUM8",
                       saturation_dn: float = 58000.0) -> Path:
     """Write a NIRCam ``_uncal`` file (Level1bModel, SCI uint16, nints x ngroups x ny x nx).
@@ -894,6 +896,8 @@ def make_nircam_uncal(path: PathLike, *, ngroups: int = 10, nints: int = 1,
         Ramp dimensions.
     subarray : (name, xstart, ystart, xsize, ysize), optional
         Subarray (default FULL 2048 x 2048).
+    shape : (ny, nx), optional
+        Instead of ``subarray``: a corner subarray ``SUB<n>`` of this shape.
     detector : str
         NIRCam detector.
     seed : int
@@ -905,7 +909,7 @@ def make_nircam_uncal(path: PathLike, *, ngroups: int = 10, nints: int = 1,
     """
     from stdatamodels.jwst import datamodels
 
-    sub = _subarray(None, subarray)
+    sub = _subarray(shape, subarray)
     shp = (sub[4], sub[3])
     scene = jwst_image_scene(shp, seed=seed, detector=detector, xstart=sub[1], ystart=sub[2])
     t = _timing(readpatt, sub[3], sub[4], ngroups, nints)
@@ -1505,3 +1509,22 @@ def make_all(outdir: PathLike, *, small: bool = False, seed: int = 0) -> dict[st
     res["wfc3_ir_flt"] = make_wfc3_ir_flt(p["wfc3_ir_flt"], seed=seed,
                                           shape=(256, 256) if small else WFC3_IR_SHAPE)
     return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dqmask.sample OUTDIR [--small] [--seed N]``: write every sample."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dqmask.sample",
+                                     description="Write generated JWST/HST sample files.")
+    parser.add_argument("outdir")
+    parser.add_argument("--small", action="store_true", help="small, fast files")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    for key, path in make_all(args.outdir, small=args.small, seed=args.seed).items():
+        print(f"{key:18s} {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
