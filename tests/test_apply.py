@@ -207,8 +207,23 @@ def test_backup_keeps_the_first_original(tmp_path, run_cli):
     orig = tmp_path / "d_rate_orig.fits"
     assert backup_path(rate) == str(orig) and digest(orig) == original
     assert digest(rate) != original
-    code, _, _ = run_cli("apply", rate, "--mask", mask, "--in-place", "--backup", "--flags", "1")
-    assert code == 0 and digest(orig) == original
+    code, out, _ = run_cli("apply", rate, "--mask", mask, "--in-place", "--backup", "--flags", "1")
+    assert code == 0 and digest(orig) == original and "already exists; kept" in out
+
+
+def test_compressed_in_place_is_refused(tmp_path, run_cli):
+    import gzip
+
+    rate = make_rate(tmp_path / "q_rate.fits")
+    gz = tmp_path / "q_rate.fits.gz"
+    gz.write_bytes(gzip.compress(rate.read_bytes()))
+    before = digest(gz)
+    mask = write_mask(tmp_path / "m.fits", claw().astype(np.uint8), DQMCONV="bad")
+    code, _, err = run_cli("apply", gz, "--mask", mask, "--in-place")
+    assert code == 1 and "compressed" in err and digest(gz) == before
+    code, _, err = run_cli("apply", gz, "--mask", mask, "--output-dir", tmp_path / "o")
+    assert code == 0, err
+    assert ((getdq(tmp_path / "o" / "q_rate.fits") & DNU) != 0)[claw()].all()
 
 
 def test_shape_mismatch_is_an_error_and_nothing_is_written(tmp_path, run_cli):

@@ -364,6 +364,9 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     target, output = os.fspath(target), os.fspath(output)
     if opts.mask is None and not opts.region_paths:
         raise InputError(None, "apply needs a mask file or region files")
+    if output.lower().endswith((".gz", ".bz2", ".zip", ".xz")):
+        raise InputError(output, "cannot write a compressed output; use -o/--output-dir with "
+                                 "a .fits name")
     with open_fits(target) as hdul:
         info = classify_hdulist(hdul, target)
         _check_target(info)
@@ -376,12 +379,18 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     if stats.fraction > opts.max_fraction:
         raise InputError(target, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
                                  f"above --max-fraction {opts.max_fraction:g}; refused")
-    backup = _make_backup(target) if opts.backup and output == target else None
+    notes = ["SCI zeroed under the mask"] if opts.zero_data else []
+    backup = None
+    if opts.backup and output == target:
+        backup = _make_backup(target)
+        if backup is None:
+            notes.append(f"backup {backup_path(target)} already exists; kept")
+    elif opts.backup:
+        notes.append("--backup not needed: the input is not modified")
     newly = _write(target, output, info, bads, flags, opts, stats, record)
     table = table_for(info.telescope, info.instrument, info.detector)
     return ApplyResult(target, output, flags, decode(flags, table), stats.masked, stats.total,
-                       newly, record, backup, len(info.chips),
-                       ["SCI zeroed under the mask"] if opts.zero_data else [])
+                       newly, record, backup, len(info.chips), notes)
 
 
 def _write(target: str, output: str, info: FileInfo, bads: Sequence[np.ndarray], flags: int,
