@@ -1,0 +1,226 @@
+"""Batch scale and large-mosaic memory of the toolbox.
+
+1. ``dqmask apply`` on 50 full-frame (2048x2048) NIRCam rate files with a DS9 claw region,
+   ``--jobs 1`` vs ``--jobs 2``: wall time (one run each; the speed-up is the ratio) and
+   peak memory (the runner process and the largest worker).
+2. A 20000x20000 float32 i2d mosaic (SCI + WHT, 3.2 GB on disk, written in strips):
+   peak resident memory of ``dqmask preview`` (with and without a region overlay) and of
+   ``dqmask apply`` (a region; jwst writes no DQ in i2d, apply adds one). The target is
+   < 2 GiB; times are reported, not judged.
+
+Run: ``python -m benchmarks.bench_toolbox`` (needs ~8 GB of free disk in the temp folder).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from benchmarks._util import fmt_bytes, report
+
+N_FILES = 50
+MOSAIC = 20000
+GIB = 1 << 30
+REGION = ("# Region file format: DS9 version 4.1\nimage\n"
+          "polygon(300,400,900,520,1100,900,700,1000,350,800)\n-circle(700,700,60)\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring: wall time and peak RSS of the process and of its worker processes
+# --------------------------------------------------------------------------------------------
+
+
+def _rss_now() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _child(fn: Callable[[], object], conn) -> None:
+    before = _rss_now()
+    t0 = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - t0
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    conn.send((seconds, max(own, 0), workers))
+    conn.close()
+
+
+def measure(fn: Callable[[], object]) -> tuple[float, int, int]:
+    """(seconds, extra peak RSS of the process, peak RSS of its largest worker) of ``fn()``,
+    run in a forked child so that nothing earlier counts."""
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(fn, child))
+    proc.start()
+    value = parent.recv()
+    proc.join()
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+
+
+def make_batch(folder: Path, n: int = N_FILES) -> list[Path]:
+    """``n`` full-frame NIRCam rate files (PRIMARY, SCI, DQ, ASDF of a sample rate file),
+    each with its own cosmic-ray JUMP_DET flags."""
+    from dqmask.flags import JWST_PIXEL
+    from dqmask.sample import make_nircam_rate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    template = make_nircam_rate(folder / "template_rate.fits", seed=11)
+    with fits.open(template) as h:
+        hdus = [h[0].copy(), h["SCI"].copy(), h["DQ"].copy(), h["ASDF"].copy()]
+        hdus[1].data = np.array(h["SCI"].data)
+        base = np.array(h["DQ"].data)
+        hdus[3].data = h["ASDF"].data.copy()
+    template.unlink()
+    rng = np.random.default_rng(5)
+    paths = []
+    for k in range(n):
+        dq = base.copy()
+        ys, xs = rng.integers(0, 2048, size=(2, 200))
+        dq[ys, xs] |= JWST_PIXEL["JUMP_DET"]
+        hdus[2].data = dq
+        path = folder / f"jw01234001001_01101_{k + 1:05d}_nrca1_rate.fits"
+        fits.HDUList(hdus).writeto(path)
+        paths.append(path)
+    return paths
+
+
+def _card_block(header: fits.Header) -> bytes:
+    return header.tostring().encode("ascii")
+
+
+def write_mosaic(path: Path, size: int = MOSAIC, strip: int = 500) -> Path:
+    """A JWST NIRCam i2d-like mosaic: empty primary (S_RESAMP COMPLETE), SCI float32 MJy/sr
+    (noise, stars, NaN outside a tilted footprint) and WHT float32 (0 outside), written strip
+    by strip so that this process never holds the whole image."""
+    primary = fits.Header()
+    primary.update(SIMPLE=True, BITPIX=8, NAXIS=0, EXTEND=True, TELESCOP="JWST",
+                   INSTRUME="NIRCAM", DETECTOR="MULTIPLE", EXP_TYPE="NRC_IMAGE",
+                   S_RESAMP="COMPLETE", S_PHOTOM="COMPLETE")
+    rng = np.random.default_rng(1)
+    stars = rng.integers(0, size, size=(2, size * size // 20000))
+
+    def ext(name: str, unit: str) -> fits.Header:
+        h = fits.Header()
+        h.update(XTENSION="IMAGE", BITPIX=-32, NAXIS=2, NAXIS1=size, NAXIS2=size, PCOUNT=0,
+                 GCOUNT=1, EXTNAME=name, BUNIT=unit)
+        return h
+
+    def rows(r0: int, r1: int, which: str) -> np.ndarray:
+        y, x = np.mgrid[r0:r1, 0:size]
+        inside = np.abs((x - size / 2) * 0.98 + (y - size / 2) * 0.2) < 0.45 * size
+        if which == "WHT":
+            return np.where(inside, np.float32(1200.0), np.float32(0.0)).astype(">f4")
+        sci = rng.normal(0.1, 0.02, (r1 - r0, size)).astype(np.float32)
+        sel = (stars[0] >= r0) & (stars[0] < r1)
+        sci[stars[0][sel] - r0, stars[1][sel]] += 50.0
+        sci[~inside] = np.nan
+        return sci.astype(">f4")
+
+    with open(path, "wb") as fh:
+        fh.write(_card_block(primary))
+        for name, unit in (("SCI", "MJy/sr"), ("WHT", "")):
+            fh.write(_card_block(ext(name, unit)))
+            written = 0
+            for r0 in range(0, size, strip):
+                block = rows(r0, min(size, r0 + strip), name).tobytes()
+                fh.write(block)
+                written += len(block)
+            fh.write(b"\0" * (-written % 2880))
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+# --------------------------------------------------------------------------------------------
+
+
+def _apply_batch(paths: list[Path], region: Path, out: Path, jobs: int) -> Callable[[], None]:
+    def run() -> None:
+        from dqmask.cli import main
+
+        shutil.rmtree(out, ignore_errors=True)
+        code = main(["apply", *map(str, paths), "--region", str(region), "--output-dir",
+                     str(out), "--jobs", str(jobs), "-q"])
+        assert code == 0, code
+    return run
+
+
+def bench_batch(work: Path) -> tuple[list[tuple[str, float, int]], list[str]]:
+    paths = make_batch(work / "in")
+    region = work / "claw.reg"
+    region.write_text(REGION)
+    rows, lines = [], []
+    for jobs in (1, 2):
+        out = work / f"out{jobs}"
+        seconds, own, workers = measure(_apply_batch(paths, region, out, jobs))
+        peak = max(own, workers)
+        rows.append((f"apply 50 full-frame rate --jobs {jobs}", seconds, peak))
+        lines.append(f"  --jobs {jobs}: {seconds:.1f} s, {N_FILES / seconds:.2f} files/s, "
+                     f"runner +{fmt_bytes(own)}, largest worker {fmt_bytes(workers)}")
+        shutil.rmtree(out, ignore_errors=True)
+    speedup = rows[0][1] / rows[1][1]
+    lines.append(f"  speed-up --jobs 2 vs --jobs 1: {speedup:.2f}x on {os.cpu_count()} cores "
+                 f"(load average {os.getloadavg()[0]:.1f} at the end)")
+    shutil.rmtree(work / "in", ignore_errors=True)
+    return rows, lines
+
+
+def bench_mosaic(work: Path) -> tuple[list[tuple[str, float, int]], list[str]]:
+    from dqmask.steps.apply import ApplyOptions, apply_to_file
+    from dqmask.steps.preview import preview_file
+
+    work.mkdir(parents=True, exist_ok=True)
+    mosaic = write_mosaic(work / "mosaic_i2d.fits")
+    region = work / "mosaic.reg"
+    region.write_text("# Region file format: DS9 version 4.1\nimage\n"
+                      "polygon(5000,6000,9000,6500,12000,11000,7000,12500)\n")
+    runs = {
+        "preview 20000^2 i2d": lambda: preview_file(mosaic, work / "m.png"),
+        "preview 20000^2 i2d --mask region": lambda: preview_file(
+            mosaic, work / "m2.png", mask=str(region)),
+        "apply 20000^2 i2d --region": lambda: apply_to_file(
+            mosaic, work / "m_masked.fits", ApplyOptions(region_paths=(str(region),))),
+    }
+    rows, lines = [], []
+    for label, fn in runs.items():
+        try:
+            seconds, own, _ = measure(fn)
+        except Exception as exc:  # report, do not hide, a failing run
+            lines.append(f"  {label}: FAILED ({exc})")
+            continue
+        rows.append((label, seconds, own))
+        verdict = "OK" if own < 2 * GIB else "ABOVE 2 GiB"
+        lines.append(f"  {label}: peak +{fmt_bytes(own)} ({verdict})")
+    return rows, lines
+
+
+def main() -> None:
+    base = Path(os.environ.get("DQMASK_BENCH_TMP", tempfile.gettempdir()))
+    work = Path(tempfile.mkdtemp(prefix="dqmask-bench-toolbox-", dir=base))
+    try:
+        batch_rows, batch_lines = bench_batch(work / "batch")
+        mosaic_rows, mosaic_lines = bench_mosaic(work / "mosaic")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report("bench_toolbox", batch_rows + mosaic_rows,
+           ["", "batch:"] + batch_lines + ["", "20000x20000 mosaic (target < 2 GiB):"]
+           + mosaic_lines)
+
+
+if __name__ == "__main__":
+    main()
