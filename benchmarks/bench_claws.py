@@ -80,6 +80,7 @@ def _crab_apply(rates: list[Path], mask_path: Path, outdir: Path) -> None:
     from stdatamodels.jwst import datamodels
 
     mask = fits.getdata(mask_path) > 1e-6
+    warnings.filterwarnings("ignore", message="The history attribute")
     for rate in rates:
         with datamodels.ImageModel(str(rate)) as model:
             model.dq[mask] |= np.uint32(1115947011)
@@ -138,7 +139,8 @@ def main() -> None:
             rows.append((label, best_time(fn, repeat=1), peak_rss(fn)))
         size = rate0.stat().st_size
         report("claws_apply", rows, [f"{N_RATES} full-frame NIRCam rate files of "
-                                     f"{fmt_bytes(size)} each, --zero-data, new output files"])
+                                     f"{fmt_bytes(size)} each, --zero-data, new output files",
+                                     "peak memory of --jobs 2 is the parent process only"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
