@@ -41,6 +41,7 @@ from ..flags import JWST_PIXEL, require_dq_dtype
 __all__ = [
     "safedown", "safeup", "fitsnum", "card_image", "tag_image", "card_number",
     "CARD_KEYWORDS", "CardValues", "insertcards", "Prepared", "settle", "dolphot_usable",
+    "usable_bounds",
     "DetectorNoise", "JWST_DETECTORS", "jwst_detector_noise", "jwst_tag",
     "jwst_masks", "jwst_exposure_time", "jwst_to_dn", "jwst_estnoise", "jwst_prepare",
     "ACS_CTMULT", "WFC3_CTMULT", "acs_dq_masks", "wfc3_dq_masks", "hst_read_noise",
@@ -182,15 +183,35 @@ class Prepared:
     notes: list[str]
 
 
-def dolphot_usable(values: np.ndarray, badpix: float, saturate: float) -> np.ndarray:
-    """DOLPHOT's rule: True where ``badpix < value < saturate``.
+def usable_bounds(badpix: float, saturate: float) -> tuple[np.float32, np.float32]:
+    """The float32 interval ``[lo, hi]`` of values DOLPHOT uses.
 
-    Tested both with the thresholds in double and rounded to float32, so that the answer
-    holds whichever precision DOLPHOT compares in.
+    A float32 value ``v`` is used iff ``badpix < v < saturate`` both with the thresholds in
+    double and rounded to float32 (whichever precision DOLPHOT compares in); for float32
+    ``v`` that is exactly ``lo <= v <= hi`` with the two float32 bounds returned here.
     """
+    def above(t: float) -> np.float32:  # smallest float32 > t
+        c = f32(t)
+        return c if float(c) > t else np.nextafter(c, f32(np.inf))
+
+    def below(t: float) -> np.float32:  # largest float32 < t
+        c = f32(t)
+        return c if float(c) < t else np.nextafter(c, f32(-np.inf))
+
     lo64, hi64 = float(badpix), float(saturate)
-    lo32, hi32 = f32(lo64), f32(hi64)
-    return (values > lo64) & (values < hi64) & (values > lo32) & (values < hi32)
+    lo = max(above(lo64), np.nextafter(f32(lo64), f32(np.inf)))
+    hi = min(below(hi64), np.nextafter(f32(hi64), f32(-np.inf)))
+    return f32(lo), f32(hi)
+
+
+def dolphot_usable(values: np.ndarray, badpix: float, saturate: float) -> np.ndarray:
+    """DOLPHOT's rule on float32 values: True where ``badpix < value < saturate``.
+
+    Holds with the thresholds compared in double and in float32 (see :func:`usable_bounds`).
+    NaN is never usable.
+    """
+    lo, hi = usable_bounds(badpix, saturate)
+    return (values >= lo) & (values <= hi)
 
 
 def settle(values: np.ndarray, bad: np.ndarray, sat: np.ndarray, badpix: float,
@@ -215,21 +236,22 @@ def settle(values: np.ndarray, bad: np.ndarray, sat: np.ndarray, badpix: float,
         ``float32(safeup(saturate))``; afterwards ``dolphot_usable(values) == ~(bad | sat)``
         holds for every pixel (checked; ``AssertionError`` otherwise).
     """
-    good = ~(bad | sat)
-    inside = dolphot_usable(values, badpix, saturate)
-    out_high = good & ~inside & (values >= min(float(saturate), float(f32(saturate))))
-    out_low = good & ~inside & ~out_high  # NaN and values <= badpix
-    moved = int(np.count_nonzero(out_high) + np.count_nonzero(out_low))
-    sat |= out_high
-    bad |= out_low
+    lo, hi = usable_bounds(badpix, saturate)
     low_value, high_value = f32(safedown(badpix)), f32(safeup(saturate))
-    values[bad] = low_value
-    values[sat] = high_value
-    if not (low_value < f32(badpix) and low_value < badpix
-            and high_value > f32(saturate) and high_value > saturate):
+    if not (low_value < lo and high_value > hi and lo <= hi):
         raise ValueError(f"thresholds BADPIX={badpix} SATURATE={saturate} leave no room")
-    usable = dolphot_usable(values, badpix, saturate)
-    if not np.array_equal(usable, ~(bad | sat)):  # pragma: no cover - guarded above
+    masked = bad | sat
+    inside = (values >= lo) & (values <= hi)
+    out = ~masked & ~inside
+    moved = int(np.count_nonzero(out))
+    if moved:
+        out_high = out & (values > hi)
+        sat |= out_high
+        bad |= out & ~out_high  # NaN and values <= badpix
+        masked = bad | sat
+    np.copyto(values, low_value, where=bad)
+    np.copyto(values, high_value, where=sat)
+    if not np.array_equal((values >= lo) & (values <= hi), ~masked):  # pragma: no cover
         raise AssertionError("DOLPHOT would classify some pixels differently from the masks")
     return values, bad, sat, moved
 
@@ -431,10 +453,19 @@ def jwst_to_dn(sci: np.ndarray, photmjsr: float, exptime: float,
     ndarray of float32
         DN.
     """
-    dn = np.multiply(sci, np.float64(exptime) / np.float64(photmjsr), dtype=np.float64)
-    if area is not None:
-        dn *= area
-    return dn.astype(np.float32)
+    factor = np.float64(exptime) / np.float64(photmjsr)
+    if sci.ndim != 2:
+        dn = np.multiply(sci, factor, dtype=np.float64)
+        if area is not None:
+            dn *= area
+        return dn.astype(np.float32)
+    out = np.empty(sci.shape, dtype=np.float32)
+    for rows in _row_blocks(*sci.shape):
+        dn = np.multiply(sci[rows], factor, dtype=np.float64)
+        if area is not None:
+            dn *= area[rows]
+        out[rows] = dn
+    return out
 
 
 def jwst_estnoise(var_rnoise: np.ndarray, usable: np.ndarray, photmjsr: float, exptime: float,
@@ -512,7 +543,8 @@ def _bits(dq: np.ndarray) -> np.ndarray:
     """HST DQ as its unsigned 16-bit pattern (int16 bit 15 is 32768, never negative)."""
     require_dq_dtype(dq)
     if dq.dtype.kind == "i" and dq.dtype.itemsize == 2:
-        return dq.view(dq.dtype.str.replace("i", "u"))  # keeps the byte order (FITS: >i2)
+        # same bits as unsigned, in native byte order (FITS data are big-endian)
+        return dq.view(dq.dtype.str.replace("i", "u")).astype(np.uint16)
     return dq.astype(np.uint32, copy=False)
 
 
@@ -529,14 +561,19 @@ def acs_dq_masks(dq: np.ndarray, *, masksat: bool = True, maskcr: bool = True
     bad, sat : ndarray of bool
         Disjoint; saturated wins.
     """
+    sat_bits = 2048 | (256 if masksat else 0)
+    bad_bits = 1727 | (12288 if maskcr else 0)
+    return _split_bits(dq, bad_bits, sat_bits)
+
+
+def _split_bits(dq: np.ndarray, bad_bits: int, sat_bits: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(bad, sat): any of ``sat_bits`` -> saturated; else any of ``bad_bits`` -> bad."""
     d = _bits(dq)
-    sat = (d & 2048) != 0
-    if masksat:
-        sat |= (d & 256) != 0
-    bad = (d & 1727) != 0
-    if maskcr:
-        bad |= (d & 12288) != 0
-    return bad & ~sat, sat
+    sat = (d & d.dtype.type(sat_bits)) != 0
+    bad = (d & d.dtype.type(bad_bits)) != 0
+    bad &= ~sat
+    return bad, sat
 
 
 def wfc3_dq_masks(dq: np.ndarray, *, ir: bool, masksat: bool = True, maskcr: bool = True,
@@ -547,18 +584,10 @@ def wfc3_dq_masks(dq: np.ndarray, *, ir: bool, masksat: bool = True, maskcr: boo
     always, IR with ``-maskflat``), 1024 (UVIS only), 4096|8192 unless ``-keepcr``;
     64 and 16384 ignored.
     """
-    d = _bits(dq)
-    sat = (d & 2048) != 0
-    if masksat:
-        sat |= (d & 256) != 0
-    bad = (d & 191) != 0
-    if maskflat or not ir:
-        bad |= (d & 512) != 0
-    if not ir:
-        bad |= (d & 1024) != 0
-    if maskcr:
-        bad |= (d & 12288) != 0
-    return bad & ~sat, sat
+    sat_bits = 2048 | (256 if masksat else 0)
+    bad_bits = 191 | (512 if (maskflat or not ir) else 0) | (0 if ir else 1024) | (
+        12288 if maskcr else 0)
+    return _split_bits(dq, bad_bits, sat_bits)
 
 
 _CHIP_AMPS = {"WFC1": "AB", "WFC2": "CD", "UVIS1": "AB", "UVIS2": "CD"}
@@ -639,24 +668,41 @@ def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam
     """
     dmin = float(f32(safedown(goodmin)))
     dmax = float(f32(safeup(goodmax)))
-    rest = ~(dq_bad | dq_sat)
-    thr_sat = rest & (sci >= dmax) if masksat else np.zeros(sci.shape, dtype=bool)
-    thr_bad = rest & ~thr_sat & ~(sci > dmin)  # <= DMIN, and NaN
-    sat = dq_sat | thr_sat
-    bad = dq_bad | thr_bad
     dmin2, dmax2 = _widen_pam_pass(*_widen_mask_pass(dmin, dmax))
-    ratio = pam.astype(np.float64) / float(mult)
-    values = np.multiply(sci, ratio, dtype=np.float64).astype(np.float32)
     if exptime_mult is not None:
         if not exptime_mult > 0:
             raise ValueError(f"exposure time {exptime_mult} is not positive")
-        values = np.multiply(values, float(exptime_mult), dtype=np.float64).astype(np.float32)
         dmin2 = float(f32(dmin2 * float(exptime_mult)))
         dmax2 = float(f32(dmax2 * float(exptime_mult)))
     badpix, saturate = card_number(dmin2), card_number(dmax2)
-    values, bad, sat, moved = settle(values, bad, sat, badpix, saturate)
+    values = np.empty(sci.shape, dtype=np.float32)
+    bad = np.empty(sci.shape, dtype=bool)
+    sat = np.empty(sci.shape, dtype=bool)
+    moved = 0
+    for rows in _row_blocks(sci.shape[0], sci.shape[-1]):
+        s = sci[rows]
+        b, t = dq_bad[rows], dq_sat[rows]
+        rest = ~(b | t)
+        if masksat:
+            thr_sat = rest & (s >= f32(dmax))
+            t = t | thr_sat
+            rest &= ~thr_sat
+        b = b | (rest & ~(s > f32(dmin)))  # <= DMIN, and NaN
+        v = np.multiply(s, pam[rows].astype(np.float64) / float(mult), dtype=np.float64)
+        if exptime_mult is not None:
+            v = np.multiply(v.astype(np.float32), float(exptime_mult), dtype=np.float64)
+        v = v.astype(np.float32)
+        v, b, t, n = settle(v, b, t, badpix, saturate)
+        values[rows], bad[rows], sat[rows] = v, b, t
+        moved += n
     notes = [f"{moved} good pixels outside the thresholds after PAM scaling masked"] if moved else []
     return Prepared(values, bad, sat, badpix, saturate, notes)
+
+
+def _row_blocks(ny: int, nx: int, target: int = 1 << 18) -> list[slice]:
+    """Row slices of about ``target`` pixels (cache-sized blocks for the pixel loops)."""
+    step = max(1, target // max(nx, 1))
+    return [slice(y, min(ny, y + step)) for y in range(0, ny, step)]
 
 
 def hst_drz_prepare(sci: np.ndarray, *, factor: float, ctx: np.ndarray | None = None,
@@ -753,31 +799,32 @@ def sip_pixel_area(shape: tuple[int, int], crpix: tuple[float, float], cd: np.nd
     ndarray of float32
         Relative pixel area, ``shape``.
     """
+    from scipy.signal import convolve2d
+
     ny, nx = shape
     au, av = _sip_terms(a)
     bu, bv = _sip_terms(b)
     n = max(au.shape[0], bu.shape[0], 1)
 
-    def pad(m: np.ndarray) -> np.ndarray:
+    def pad(m: np.ndarray, one: bool = False) -> np.ndarray:
         out = np.zeros((n, n))
         out[: m.shape[0], : m.shape[1]] = m
+        if one:
+            out[0, 0] += 1.0
         return out
 
-    au, av, bu, bv = (pad(m) for m in (au, av, bu, bv))
-    u = np.arange(nx, dtype=np.float64) + 1.0 - float(crpix[0])
-    upow = np.vander(u, n, increasing=True)  # (nx, n): u^p
-    scale = 1.0
+    fu, fv, gu, gv = pad(au, True), pad(av), pad(bu), pad(bv, True)
+    # det(I + J_SIP) is itself a polynomial: its coefficients [q, p] of v^q u^p
+    det = convolve2d(fu, gv) - convolve2d(fv, gu)
     if nominal_scale is not None:
-        scale = abs(float(np.linalg.det(np.asarray(cd, dtype=np.float64)))) * 3600.0**2 / (
+        det *= abs(float(np.linalg.det(np.asarray(cd, dtype=np.float64)))) * 3600.0**2 / (
             float(nominal_scale) ** 2)
+    m = det.shape[0]
+    u = np.arange(nx, dtype=np.float64) + 1.0 - float(crpix[0])
+    upow_t = np.vander(u, m, increasing=True).T  # (m, nx): u^p
+    right = det @ upow_t  # (m, nx): sum_p det[q, p] u^p
     out = np.empty(shape, dtype=np.float32)
-    for y0 in range(0, ny, rows_per_chunk):
-        y1 = min(ny, y0 + rows_per_chunk)
-        v = np.arange(y0, y1, dtype=np.float64) + 1.0 - float(crpix[1])
-        vpow = np.vander(v, n, increasing=True)  # (rows, n): v^q
-        fu = 1.0 + vpow @ au @ upow.T
-        fv = vpow @ av @ upow.T
-        gu = vpow @ bu @ upow.T
-        gv = 1.0 + vpow @ bv @ upow.T
-        out[y0:y1] = (fu * gv - fv * gu) * scale
+    for rows in _row_blocks(ny, nx, max(rows_per_chunk, 1) * nx):
+        v = np.arange(rows.start, rows.stop, dtype=np.float64) + 1.0 - float(crpix[1])
+        out[rows] = np.vander(v, m, increasing=True) @ right
     return out
