@@ -22,7 +22,6 @@ from pathlib import Path
 from ..errors import DqmaskError, UsageError
 from ..steps import dolphot as step
 from ._common import EXIT_OK, configure_logging, run_batch
-from ._common import say as _say
 
 # flag name -> (MaskOptions field, value or None when the flag takes one, parser of the value)
 _Flag = tuple[str, object, Callable[[str], object] | None]
@@ -311,10 +310,24 @@ def run(args: argparse.Namespace) -> int:
 
 _DEMO = (("nircam_cal", ["-noetctime"]), ("nircam_i2d", []), ("niriss_cal", []),
          ("acs_wfc_flt", []), ("wfc3_uvis_flt", []), ("wfc3_ir_flt", []))
+_FULL = {"WFC": ((2048, 4096), "-wfc2sub=0,0"), "UVIS": ((2051, 4096), "-uvis2sub=0,0"),
+         "IR": ((1014, 1014), "-irsub=0,0")}
+
+
+def _demo_flags(path: Path, flags: list[str]) -> list[str]:
+    """Small HST samples are not a DOLPHOT format: force a subarray at the chip origin."""
+    from astropy.io import fits
+
+    with fits.open(path) as h:
+        det = str(h[0].header.get("DETECTOR", "")).upper()
+        shape = h["SCI", 1].data.shape if "SCI" in h else None
+    if det in _FULL and shape is not None and shape != _FULL[det][0]:
+        return [*flags, _FULL[det][1]]
+    return flags
 
 
 def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) -> None:
-    """Copy the samples into ``workdir/dolphot`` and prepare them in place, then split."""
+    """Copy the samples into ``workdir/dolphot`` and prepare the copies in place, then split."""
     from . import main
 
     out = Path(workdir) / "dolphot"
@@ -325,7 +338,8 @@ def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) ->
             continue
         target = out / Path(samples[key]).name
         shutil.copyfile(samples[key], target)
-        say(f"$ dqmask dolphot {' '.join(flags + [str(target)])}")
+        flags = _demo_flags(target, flags)
+        say(f"$ dqmask dolphot {' '.join([*flags, str(target)])}")
         try:
             code = main(["dolphot", *flags, str(target)])
         except (DqmaskError, OSError) as exc:  # a demo never stops the others
@@ -334,4 +348,5 @@ def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) ->
         if code == EXIT_OK and key in ("acs_wfc_flt", "wfc3_uvis_flt"):
             say(f"$ dqmask splitgroups {target}")
             main(["splitgroups", str(target)])
-    _say("dolphot demo done")
+        say(f"$ dqmask dolphot {target}   # a second run is refused, file unchanged")
+        main(["dolphot", str(target)])
