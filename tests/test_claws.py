@@ -174,7 +174,7 @@ def test_thin_region_falls_back_instead_of_crashing():
     thin = np.zeros(image.shape, bool)
     thin[70:73, 20:160] = True  # every Background2D box is > 50% masked
     det = detect(image, thin, None, dq, DetectParams(sigma=3.0))
-    assert det.notes and "Background2D failed" in det.notes[0]
+    assert det.notes and "Background2D impossible" in det.notes[0]
     assert not (det.detected & ~thin).any()
 
 

@@ -204,8 +204,11 @@ def background_and_rms(image: np.ndarray, use: np.ndarray, box: int,
             return back_map, rms_map, float(np.nanmean(rms_map))
         except ValueError as exc:
             if notes is not None:
-                notes.append(f"Background2D failed ({' '.join(str(exc).split())}); "
-                             f"used the global sigma-clipped median and std instead")
+                why = " ".join(str(exc).split()).split(" (")[0]
+                note = (f"Background2D impossible with box {box} ({why}); the global "
+                        f"sigma-clipped median and std were used")
+                if note not in notes:
+                    notes.append(note)
             _, median, std = _clipped(image, use)
             return np.full(image.shape, median), np.full(image.shape, std), std
     _, _, std = _clipped(image, use)

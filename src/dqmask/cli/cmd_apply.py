@@ -103,9 +103,14 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     if rate is None:
         say("apply demo: no nircam_rate sample; skipped")
         return
+    from astropy.io import fits
+
+    from ..steps.claws import arc_polygon
+
     reg = Path(workdir) / "apply_demo_claw.reg"
-    reg.write_text("# Region file format: DS9 version 4.1\nimage\n"
-                   "polygon(40,60,120,90,150,160,90,150,50,110)\n-circle(95,115,8)\n")
+    shape = fits.getdata(rate, "SCI").shape
+    reg.write_text(arc_polygon(shape, half_width=0.02 * min(shape) + 4)
+                   + f"-circle({shape[1] * 0.45:.1f},{shape[0] * 0.52:.1f},5)\n")
     out = Path(workdir) / "apply_demo_rate.fits"
     say(f"$ dqmask apply {rate} --region {reg} -o {out}")
     main(["apply", str(rate), "--region", str(reg), "-o", str(out)])

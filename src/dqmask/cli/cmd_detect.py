@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..algorithms.claws import DetectParams
 from ..errors import UsageError
-from ..steps.claws import DEFAULT_SUFFIX, detect_file
+from ..steps.claws import DEFAULT_SUFFIX, arc_polygon, detect_file
 from ._common import say
 
 
@@ -72,14 +72,19 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     if cal is None:
         say("detect demo: no nircam_cal sample; skipped")
         return
+    from astropy.io import fits
+
     workdir = Path(workdir)
     reg = workdir / "detect_demo_claw.reg"
-    reg.write_text("# Region file format: DS9 version 4.1\nimage\n"
-                   "polygon(30,40,160,70,190,200,60,170)\n")
-    say(f"$ dqmask detect {cal} --include-region {reg} --sigma 2 --smooth 1 "
-        f"--output-dir {workdir} --overwrite")
-    main(["detect", str(cal), "--include-region", str(reg), "--sigma", "2", "--smooth", "1",
-          "--output-dir", str(workdir), "--overwrite"])
+    shape = fits.getdata(cal, "SCI").shape
+    reg.write_text(arc_polygon(shape))  # hugs the sample's claw
+    say(f"drew {reg.name}: a polygon around the claw of {Path(cal).name}")
+    # the sample claw is faint and wide: a large box keeps it out of the background
+    opts = ["--sigma", "1.5", "--minpixarea", "10", "--smooth", "2",
+            "--box-size", str(max(min(shape) // 3, 16)), "--output-dir", str(workdir),
+            "--overwrite"]
+    say(f"$ dqmask detect {cal} --include-region {reg} {' '.join(opts)}")
+    main(["detect", str(cal), "--include-region", str(reg), *opts])
     if rate is None:
         return
     name = Path(cal).name.removesuffix(".gz").removesuffix(".fits")

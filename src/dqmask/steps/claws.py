@@ -34,7 +34,7 @@ from ..io.fits import add_provenance, open_fits, write_hdulist
 from ..io.regions import region_layers
 
 __all__ = ["STEP", "DEFAULT_SUFFIX", "DetectResult", "read_image", "output_names",
-           "detect_file"]
+           "detect_file", "arc_polygon"]
 
 STEP = "detect"
 DEFAULT_SUFFIX = "_seed_image"
@@ -204,3 +204,22 @@ def _write(det: Detection, header: fits.Header, params: DetectParams, outs: dict
         data, conv = arrays[role]
         hdu = fits.PrimaryHDU(data, header=_header(header, conv, params, prov))
         write_hdulist(fits.HDUList([hdu]), path)
+
+
+def arc_polygon(shape: tuple[int, int], *, centre: tuple[float, float] = (1.25, 0.25),
+                radius: float = 0.75, half_width: float | None = None,
+                angles: tuple[float, float] = (-2.22, -0.62), n: int = 24) -> str:
+    """A DS9 image-frame polygon hugging an arc (the shape of a NIRCam claw), for demos.
+
+    The arc is centred at ``(centre[0] * ny, centre[1] * nx)`` with radius ``radius * ny``,
+    like the claw of :mod:`dqmask.sample`; the polygon spans ``half_width`` pixels on each
+    side (default ``0.06 * min(shape) + 6``).
+    """
+    ny, nx = shape
+    cy, cx, r = centre[0] * ny, centre[1] * nx, radius * ny
+    w = 0.06 * min(shape) + 6 if half_width is None else half_width
+    theta = np.linspace(angles[0], angles[1], n)
+    outer = [(cx + (r + w) * np.cos(t), cy + (r + w) * np.sin(t)) for t in theta]
+    inner = [(cx + (r - w) * np.cos(t), cy + (r - w) * np.sin(t)) for t in theta[::-1]]
+    pts = ",".join(f"{x + 1:.2f},{y + 1:.2f}" for x, y in outer + inner)  # DS9 is 1-based
+    return f"# Region file format: DS9 version 4.1\nimage\npolygon({pts})\n"
