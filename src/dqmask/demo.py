@@ -80,7 +80,8 @@ def run_demo(outdir: str | Path, *, small: bool = False, verbose: bool = False,
         Already written samples (as :func:`dqmask.sample.make_all` returns) to use instead of
         writing new ones.
     """
-    console = console or Console(highlight=False)
+    if console is None:  # wide enough for the sample table when output is not a terminal
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 130)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []

@@ -391,7 +391,7 @@ def jwst_image_scene(shape: tuple[int, int] = JWST_FULL, *, seed: int = 0,
     warm = _pick(rng, shape, 3.0e-4)
     dq[warm] |= _J["WARM"]
     sci[warm] += rng.uniform(0.5, 3.0, int(warm.sum())).astype(_FLOAT)
-    jump = _pick(rng, shape, 4.0e-3)
+    jump = _pick(rng, shape, 1.5e-2)
     for _ in range(max(1, int(round(2 * area_frac + 0.5)))):
         r = rng.uniform(4, 9)
         jump |= _disc(shape, rng.uniform(0, ny), rng.uniform(0, nx), r)
@@ -522,7 +522,7 @@ def nirspec_ifu_scene(shape: tuple[int, int] = JWST_FULL, *, seed: int = 0,
     dq = np.zeros(shape, np.uint32)
     dead = _pick(rng, shape, 1.5e-4)
     hot = _pick(rng, shape, 1.0e-4)
-    jump = _pick(rng, shape, 3.0e-3)
+    jump = _pick(rng, shape, 1.5e-2)
     dq[dead] |= _J["DEAD"] | _DNU
     dq[hot] |= _J["HOT"] | _DNU
     dq[jump] |= _J["JUMP_DET"]
@@ -852,7 +852,7 @@ def make_nircam_rateints(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
         noise = first.err * rng.standard_normal(shp, dtype=_FLOAT)
         sci = first.model + noise
         dq = first.dq & ~np.uint32(_J["JUMP_DET"])
-        jump = _pick(rng, shp, 4.0e-3)
+        jump = _pick(rng, shp, 1.5e-2)
         dq[jump] |= _J["JUMP_DET"]
         sci[(dq & _DNU) != 0] = bad_value
         sci[_pick(rng, shp, 0.0, minimum=4, where=dq == 0)] = np.nan
@@ -1069,7 +1069,7 @@ def hst_ccd_scene(shape: tuple[int, int] = ACS_WFC_CHIP, *, seed: int = 0,
                   sky: float = 80.0, read_noise: float = 4.2, full_well: float = 84700.0,
                   atod_limit: float = 131000.0, psf_sigma: float = 1.0,
                   star_density: float = 2.5e-4, n_bright: int | None = None,
-                  cr_density: float = 3.0e-4, nan_pixels: int = 0) -> Scene:
+                  cr_density: float = 8.0e-3, nan_pixels: int = 0) -> Scene:
     """An HST CCD flt chip in electrons (ACS/WFC or WFC3/UVIS), with its truth.
 
     Contents: sky with Poisson + read noise, a faint exponential-disc galaxy (diffuse
@@ -1191,7 +1191,7 @@ def wfc3_ir_scene(shape: tuple[int, int] = WFC3_IR_SHAPE, *, seed: int = 0,
     nsat = np.clip((78000.0 / np.maximum(stars_img + 1.1, 1e-3) / (exptime / nsamp)), 1, nsamp)
     samp[saturated] = nsat[saturated].astype(np.int16)
     time[saturated] = (samp[saturated] * (exptime / nsamp)).astype(_FLOAT)
-    cosmic = _pick(rng, shape, 8.0e-4)
+    cosmic = _pick(rng, shape, 5.0e-3)
     dq[cosmic] |= f["DATAREJECT"]
     samp[cosmic] = np.maximum(samp[cosmic] - 1, 1)
     blobs = np.zeros(shape, bool)
