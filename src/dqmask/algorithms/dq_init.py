@@ -71,7 +71,6 @@ DETECTOR_FULL_SIZE = 2048
 FGS_GUIDE_EXP_TYPES = frozenset(
     {"fgs_acq1", "fgs_acq2", "fgs_fineguide", "fgs_id-image", "fgs_id-stack", "fgs_track"}
 )
-_DO_NOT_USE = np.uint32(JWST_PIXEL["DO_NOT_USE"])
 _IRS2_ROWS = 3200
 
 
@@ -192,16 +191,18 @@ def _map_values(values: np.ndarray, pairs: Iterable[tuple[int, int]], dtype: np.
 
 
 def _dynamic_map(dq: np.ndarray, rows: Sequence[tuple[int, str]], compress: bool,
-                 mnemonics: Mapping[str, int], warn: bool) -> np.ndarray:
+                 mnemonics: Mapping[str, int], warn: bool, inplace: bool) -> np.ndarray:
     dq = np.asarray(dq)
     if not rows:
-        return dq.copy()
+        return dq if inplace else dq.copy()
     known = _known_rows(rows, mnemonics, warn)
     pairs = [(std, plane) if compress else (plane, std) for plane, std in known]
     # Every row maps 0 to 0, so only non-zero pixels need work: map their distinct values.
-    flat = dq.reshape(-1)
+    if inplace and not dq.flags.c_contiguous:
+        raise ValueError("in-place DQ_DEF mapping needs a C-contiguous array")
+    out = dq if inplace else np.zeros(dq.shape, dtype=dq.dtype)
+    flat = out.reshape(-1) if inplace else dq.reshape(-1)
     nz = np.flatnonzero(flat)
-    out = np.zeros(dq.shape, dtype=dq.dtype)
     if nz.size:
         uniq, inverse = np.unique(flat[nz], return_inverse=True)
         out.reshape(-1)[nz] = _map_values(uniq, pairs, dq.dtype)[inverse]
@@ -209,7 +210,8 @@ def _dynamic_map(dq: np.ndarray, rows: Sequence[tuple[int, str]], compress: bool
 
 
 def decompress_dq(dq: np.ndarray, dq_def: object, *,
-                  mnemonics: Mapping[str, int] = JWST_PIXEL, warn: bool = True) -> np.ndarray:
+                  mnemonics: Mapping[str, int] = JWST_PIXEL, warn: bool = True,
+                  inplace: bool = False) -> np.ndarray:
     """On-disk (compressed) MASK values to standard JWST flags, as stdatamodels does on load.
 
     Parameters
@@ -223,15 +225,17 @@ def decompress_dq(dq: np.ndarray, dq_def: object, *,
         Standard flag table (default ``JWST_PIXEL``); names match exactly, case-sensitively.
     warn : bool
         Log upstream's warning for each row whose NAME is not a standard mnemonic.
+    inplace : bool
+        Overwrite ``dq`` (C-contiguous) instead of allocating the result.
 
     Returns
     -------
     ndarray
-        ``dq`` standard, same shape and dtype as ``dq`` (a new array). Bits with no DQ_DEF row
+        ``dq`` standard, same shape and dtype as ``dq`` (a new array unless ``inplace``). Bits with no DQ_DEF row
         and rows with unknown names are dropped, exactly as upstream (see
         :func:`dq_def_report` to learn what was dropped).
     """
-    return _dynamic_map(dq, dq_def_rows(dq_def), False, mnemonics, warn)
+    return _dynamic_map(dq, dq_def_rows(dq_def), False, mnemonics, warn, inplace)
 
 
 def compress_dq(dq: np.ndarray, dq_def: object, *,
@@ -250,7 +254,7 @@ def compress_dq(dq: np.ndarray, dq_def: object, *,
     ndarray
         ``dq`` compressed (same shape and dtype). Standard flags no row names are dropped.
     """
-    return _dynamic_map(dq, dq_def_rows(dq_def), True, mnemonics, warn)
+    return _dynamic_map(dq, dq_def_rows(dq_def), True, mnemonics, warn, False)
 
 
 @dataclass(frozen=True)
@@ -287,9 +291,11 @@ def dq_def_report(dq: np.ndarray, dq_def: object, *,
     for value, name in rows:
         if name in mnemonics:
             covered |= value
-    present = int(np.bitwise_or.reduce(np.unique(np.asarray(dq)), initial=0))
+    dq = np.asarray(dq)
+    values, counts = np.unique(dq[dq != 0], return_counts=True)  # flagged pixels only
+    present = int(np.bitwise_or.reduce(values, initial=0))
     lost = present & ~covered & 0xFFFFFFFF
-    pixels = int(np.count_nonzero(np.asarray(dq) & np.asarray(dq).dtype.type(lost))) if lost else 0
+    pixels = int(counts[(values & values.dtype.type(lost)) != 0].sum()) if lost else 0
     return DqDefReport(unknown, lost, pixels)
 
 
@@ -782,8 +788,8 @@ def ensure_dq_arrays(kind: ExposureKind, data_shape: tuple[int, ...],
     return out
 
 
-def apply_mask(kind: ExposureKind, mask: np.ndarray, arrays: dict[str, np.ndarray]
-               ) -> dict[str, np.ndarray]:
+def apply_mask(kind: ExposureKind, mask: np.ndarray, arrays: dict[str, np.ndarray],
+               fresh: Iterable[str] = ()) -> dict[str, np.ndarray]:
     """OR the mask into the exposure's DQ arrays, in place (spec 4.7).
 
     Parameters
@@ -796,20 +802,33 @@ def apply_mask(kind: ExposureKind, mask: np.ndarray, arrays: dict[str, np.ndarra
         ``dq`` standard, science frame, from :func:`mask_for_science`.
     arrays : dict
         From :func:`ensure_dq_arrays`; modified in place and returned.
+    fresh : iterable of str
+        Names in ``arrays`` that are new all-zero arrays. Their result is known without
+        touching them: ``dq``/``pixeldq`` become ``mask`` itself (0 | mask), a ramp's
+        ``groupdq`` becomes a read-only broadcast of one (ny, nx) DO_NOT_USE plane. Saves
+        memory on raw files (GROUPDQ of a full-frame 10-group ramp is 40 MiB).
 
     Raises
     ------
     ValueError
         Superstripe GROUPDQ whose integration count is not a multiple of N.
     """
+    fresh = set(fresh)
+    name = "dq" if kind is ExposureKind.GUIDER else "pixeldq"
+    if name in fresh:
+        arrays[name] = mask
+    else:
+        arrays[name] |= mask
     if kind is ExposureKind.GUIDER:
-        arrays["dq"] |= mask
         return arrays
-    arrays["pixeldq"] |= mask
     gdq = arrays["groupdq"]
-    dnu = (mask & _DO_NOT_USE).astype(np.uint8)
+    # bit 0 survives the cast to uint8, so this is (mask & DO_NOT_USE) without a uint32 temp
+    dnu = np.bitwise_and(mask, JWST_PIXEL["DO_NOT_USE"], dtype=np.uint8, casting="unsafe")
     if kind is ExposureKind.RAMP:
-        gdq |= dnu
+        if "groupdq" in fresh:
+            arrays["groupdq"] = np.broadcast_to(dnu, gdq.shape)
+        else:
+            gdq |= dnu
         return arrays
     n = mask.shape[0]
     nints = gdq.shape[0]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..io.fits import write_hdulist
-from ..io.mask_ref import read_mask_ref_cached, write_mask_ref, write_user_dq
+from ..io.mask_ref import read_mask_ref, write_mask_ref, write_user_dq
 from ..steps.dq_init import dq_init_file
 from ._common import add_batch_options, add_output_options, output_path, run_batch
 
@@ -57,7 +57,7 @@ def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | No
 def run(args: argparse.Namespace) -> int:
     if args.output and len(args.inputs) != 1:
         raise UsageError("-o/--output needs exactly one input; use --output-dir")
-    read_mask_ref_cached(args.mask)  # a bad MASK fails once, before any input
+    read_mask_ref(args.mask)  # a bad MASK fails once, before any input
     outs = {p: output_path(args, p, suffix=SUFFIX, n_inputs=len(args.inputs))
             for p in args.inputs}
     same = [p for p, o in outs.items() if not args.in_place and _same_file(p, o)]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -41,7 +40,6 @@ from .fits import open_fits, write_hdulist
 __all__ = [
     "MaskRef",
     "read_mask_ref",
-    "read_mask_ref_cached",
     "write_mask_ref",
     "identity_dq_def",
     "read_user_dq",
@@ -142,11 +140,12 @@ def read_mask_ref(path: str | os.PathLike) -> MaskRef:
         if "DQ" not in names:
             raise InputError(path, "MASK reference file has no DQ extension")
         hdu = hdul["DQ"]
-        if hdu.header.get("NAXIS", 0) < 2 or hdu.data is None:
+        if hdu.header.get("NAXIS", 0) < 2 or not isinstance(hdu, fits.ImageHDU):
             raise InputError(path, "MASK reference DQ extension is not a 2-D image")
-        if not np.issubdtype(hdu.data.dtype, np.integer):
-            raise InputError(path, f"MASK reference DQ is {hdu.data.dtype}, not integer")
-        raw = np.array(hdu.data, dtype=np.uint32, copy=True)
+        if int(hdu.header.get("BITPIX", 0)) < 0:
+            raise InputError(path, f"MASK reference DQ is floating point "
+                                   f"(BITPIX={hdu.header['BITPIX']}), not integer")
+        raw = _read_uint32(hdul, names.index("DQ"), path)
         rows = _read_dq_def(hdul, path) if "DQ_DEF" in names else []
         return MaskRef(
             path=path, raw_dq=raw, dq_def=rows, subarray=subarray_from_header(primary),
@@ -159,6 +158,26 @@ def read_mask_ref(path: str | os.PathLike) -> MaskRef:
         )
 
 
+def _read_uint32(hdul: fits.HDUList, index: int, path: str) -> np.ndarray:
+    """An integer image as a new native uint32 array (the usual BITPIX 32 + BZERO 2**31 one
+    is read straight from the file: one array, no memory map, no scaling temporaries)."""
+    hdu = hdul[index]
+    h = hdu.header
+    shape = tuple(int(h[f"NAXIS{k}"]) for k in range(int(h["NAXIS"]), 0, -1))
+    info = hdul.fileinfo(index)
+    plain = (int(h["BITPIX"]) == 32 and h.get("BSCALE", 1) == 1 and h.get("BZERO") == 2**31
+             and info is not None and not path.lower().endswith((".gz", ".bz2", ".zip")))
+    if not plain:
+        return np.array(hdu.data, dtype=np.uint32, copy=True)
+    count = int(np.prod(shape))
+    data = np.fromfile(path, dtype=">u4", count=count, offset=info["datLoc"])
+    if data.size != count:
+        raise InputError(path, "truncated MASK reference DQ extension")
+    data = data.byteswap(inplace=True).view(np.uint32)
+    data ^= np.uint32(2**31)  # int32 on disk + BZERO 2**31 = the same bits, top bit flipped
+    return data.reshape(shape)
+
+
 def _read_dq_def(hdul: fits.HDUList, path: str) -> list[tuple[int, str]]:
     table = hdul["DQ_DEF"].data
     if table is None:
@@ -167,21 +186,6 @@ def _read_dq_def(hdul: fits.HDUList, path: str) -> list[tuple[int, str]]:
     if missing:
         raise InputError(path, f"DQ_DEF table lacks column(s) {', '.join(sorted(missing))}")
     return dq_def_rows(table)
-
-
-@lru_cache(maxsize=4)
-def _cached(path: str, mtime_ns: int, size: int) -> MaskRef:
-    return read_mask_ref(path)
-
-
-def read_mask_ref_cached(path: str | os.PathLike) -> MaskRef:
-    """:func:`read_mask_ref`, cached per process while the file is unchanged (batches)."""
-    path = os.path.abspath(os.fspath(path))
-    try:
-        st = os.stat(path)
-    except OSError:
-        return read_mask_ref(path)
-    return _cached(path, st.st_mtime_ns, st.st_size)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from astropy.io import fits
 
 from ..algorithms import dq_init as alg
 from ..errors import AlreadyDoneError, InputError
-from ..flags import JWST_PIXEL, decode
+from ..flags import JWST_PIXEL
 from ..io.fits import FitsUpdate, add_provenance, get_hdu
-from ..io.mask_ref import MaskRef, read_mask_ref_cached, read_user_dq, subarray_from_header
+from ..io.mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
 
 __all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "stripes_from_header", "STEP"]
 
@@ -142,7 +142,8 @@ def _science_mask(path: str, primary: fits.Header, data_shape: tuple[int, ...],
             log.warning("MASK %s: %d pixels carry on-disk bits %d with no DQ_DEF row; "
                         "dropped, as jwst does", os.path.basename(mask.path),
                         report.pixels_losing_bits, report.undefined_bits)
-        standard = mask.standard(raw)  # the DQ_DEF mapping commutes with cutting
+        # the DQ_DEF mapping is per pixel and maps 0 to 0, so it commutes with the cut
+        standard = alg.decompress_dq(raw, mask.dq_def, inplace=True)
         return alg.merge_user_dq(standard, user_dq, validate=validate)
     except ValueError as exc:
         raise InputError(path, str(exc)) from None
@@ -157,21 +158,60 @@ def _existing(hdul: fits.HDUList, names: list[str]) -> dict[str, np.ndarray | No
     return out
 
 
+class _RepeatedPlane(np.ndarray):
+    """A read-only broadcast of one (ny, nx) plane that astropy writes plane by plane.
+
+    Its values are exactly those of the broadcast view; only ``tofile`` differs (numpy writes
+    a non-contiguous array element by element: seconds for a 40 MiB GROUPDQ).
+    """
+
+    def tofile(self, fid, sep: str = "", format: str = "%s") -> None:  # noqa: A002
+        plane = np.ascontiguousarray(self[(0,) * (self.ndim - 2)]).view(np.ndarray)
+        for _ in range(int(np.prod(self.shape[:-2]))):
+            plane.tofile(fid, sep, format)
+
+
+def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None) -> fits.ImageHDU:
+    """An ImageHDU for a DQ array, encoded without astropy's temporaries.
+
+    uint32 arrays (owned by this step) are turned in place into their on-disk form (int32
+    big-endian, top bit flipped) with BZERO = 2**31: astropy would otherwise allocate two
+    full-size copies to do the same. A broadcast GROUPDQ is written plane by plane.
+    """
+    if data.dtype == np.uint32 and data.flags.writeable and data.flags.c_contiguous:
+        data ^= np.uint32(2**31)
+        data = data.byteswap(inplace=True).view(">i4")
+    elif not data.flags.writeable and data.ndim > 2 and not any(data.strides[:-2]):
+        data = data.view(_RepeatedPlane)
+    header = fits.Header()
+    if old is not None:  # keep the cards of a replaced extension (EXTVER, BUNIT...)
+        skip = {"XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "BZERO", "BSCALE", "EXTEND",
+                "CHECKSUM", "DATASUM", "SIMPLE"}
+        for card in old.cards:
+            if card.keyword not in skip and not card.keyword.startswith("NAXIS"):
+                header.append(card)
+    hdu = fits.ImageHDU(data, header=header, name=name)
+    if data.dtype == np.dtype(">i4"):
+        hdu.header["BZERO"] = 2**31
+        hdu.header["BSCALE"] = 1
+    return hdu
+
+
 def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
-    names = [(h.name or "").upper() for h in up.hdul]
     for name, data in arrays.items():
         ext = name.upper()
-        if ext in names:
-            hdu = up.hdul[names.index(ext)]
-            if isinstance(hdu, fits.ImageHDU):
-                up.set_data(ext, data)
-                continue
-            del up.hdul[names.index(ext)]  # not an image: replace it
-            names = [(h.name or "").upper() for h in up.hdul]
-        at = names.index("ASDF") if "ASDF" in names else len(up.hdul)
-        up.hdul.insert(at, fits.ImageHDU(data, name=ext))
-        up.changed.add(at)
         names = [(h.name or "").upper() for h in up.hdul]
+        old = None
+        if ext in names:
+            at = names.index(ext)
+            old = up.hdul[at].header if isinstance(up.hdul[at], fits.ImageHDU) else None
+            del up.hdul[at]
+        else:
+            at = names.index("ASDF") if "ASDF" in names else len(up.hdul)
+        up.hdul.insert(at, _image_hdu(ext, data, old))
+        if old is None:
+            up.changed = {i + 1 if i >= at else i for i in up.changed}
+        up.changed.add(at)
 
 
 def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
@@ -212,7 +252,8 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
     """
     path = os.fspath(path)
     out = os.fspath(out) if out is not None else path
-    ref = mask if isinstance(mask, MaskRef) else read_mask_ref_cached(mask)
+    ref = mask if isinstance(mask, MaskRef) else read_mask_ref(mask)
+    ref_path = ref.path
     user = read_user_dq(user_dq) if isinstance(user_dq, (str, os.PathLike)) else user_dq
     if user is not None:
         log.info("User-supplied DQ %s given. Adding it to DQ initialization.",
@@ -230,26 +271,30 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
         if not ignore_detector:
             _check_pairing(path, primary, ref)
         mask_array = _science_mask(path, primary, data_shape, ref, user, not faithful)
+        ref = None  # the cut is a copy: let a MASK read here go before the big arrays come
         names = list(alg.default_dq_shapes(kind, data_shape, _int(primary, "SSTR_NST")))
         existing = _existing(up.hdul, names)
         arrays = alg.ensure_dq_arrays(kind, data_shape, existing, _int(primary, "SSTR_NST"))
-        created = tuple(n.upper() for n in names
+        created = tuple(n for n in names
                         if existing[n] is None or existing[n].shape != arrays[n].shape)
+        flagged = int(np.count_nonzero(mask_array))
+        dnu = int(np.count_nonzero(np.bitwise_and(mask_array, JWST_PIXEL["DO_NOT_USE"],
+                                                  dtype=np.uint8, casting="unsafe")))
         try:
-            alg.apply_mask(kind, mask_array, arrays)
+            alg.apply_mask(kind, mask_array, arrays, fresh=created)
         except ValueError as exc:
             raise InputError(path, str(exc)) from None
+        mask_shape = tuple(mask_array.shape)
+        del mask_array  # may now be PIXELDQ itself, which the write encodes in place
         _write_arrays(up, arrays)
         primary = up.header(0)
         primary["S_DQINIT"] = ("COMPLETE", "Data Quality Initialization")
-        primary["R_MASK"] = os.path.abspath(ref.path) if ref.path else "N/A"
+        primary["R_MASK"] = os.path.abspath(ref_path) if ref_path else "N/A"
         add_provenance(primary, STEP, {
-            "mask": os.path.basename(ref.path) if ref.path else "array",
+            "mask": os.path.basename(ref_path) if ref_path else "array",
             "user_dq": (os.path.basename(os.fspath(user_dq))
                         if isinstance(user_dq, (str, os.PathLike)) else
                         ("array" if user is not None else None)),
         })
-    dnu = int(np.count_nonzero(mask_array & np.uint32(JWST_PIXEL["DO_NOT_USE"])))
-    log.debug("mask flags: %s", decode(int(np.bitwise_or.reduce(mask_array, axis=None))))
-    return DqInitResult(path, out, kind, tuple(mask_array.shape),
-                        int(np.count_nonzero(mask_array)), dnu, created)
+    return DqInitResult(path, out, kind, mask_shape, flagged, dnu,
+                        tuple(n.upper() for n in created))
