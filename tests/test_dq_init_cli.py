@@ -171,3 +171,43 @@ def test_output_opens_in_stdatamodels_and_jwst_agrees(run_cli, tmp_path, mask):
         np.testing.assert_array_equal(ours.pixeldq, ref.pixeldq)
         np.testing.assert_array_equal(ours.groupdq, ref.groupdq)
         np.testing.assert_array_equal(ours.data, ref.data)
+
+
+def test_na_mask_records_skipped(run_cli, tmp_path, exposure):
+    code, _, err = run_cli("dqinit", exposure, "--mask", "N/A", "-o", tmp_path / "na.fits")
+    assert code == 0
+    assert "No MASK reference file found" in err
+    with fits.open(tmp_path / "na.fits") as hdul:
+        assert hdul[0].header["S_DQINIT"] == "SKIPPED"
+        assert hdul[0].header["R_MASK"] == "N/A"
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI"]
+
+
+def test_replaced_pixeldq_keeps_its_cards_and_superstripe_opens(run_cli, tmp_path, mask):
+    from stdatamodels.jwst import datamodels
+
+    old = fits.ImageHDU(np.full((3, 20, 64), 8, np.uint32), name="PIXELDQ")
+    old.header["MYCARD"] = "kept"
+    keys = dict(MSTR_RD1=4, MSTR_SK1=0, MSTR_RD2=0, MSTR_SK2=0, MSTR_RPT=0, MSTR_ILV=0,
+                SSTR_STP=16, SSTR_NST=3, SUBARRAY="SUB160STRIPE4_DHS")
+    exp = write_exposure(tmp_path / "ss_uncal.fits", (3, 2, 20, 64), keys=keys,
+                         extra_hdus=[old])
+    code, _, err = run_cli("dqinit", exp, "--mask", mask)
+    assert code == 0, err
+    out = tmp_path / "ss_uncal_dqinit.fits"
+    with fits.open(out) as hdul:
+        assert hdul["PIXELDQ"].header["MYCARD"] == "kept"
+        assert np.all(hdul["PIXELDQ"].data & 8)
+    with datamodels.SuperstripeRampModel(str(out)) as model:
+        assert model.pixeldq.shape == (3, 20, 64)
+        assert model.meta.cal_step.dq_init == "COMPLETE"
+
+
+def test_demo_hook(tmp_path):
+    from dqmask.cli.cmd_dqinit import demo
+
+    lines: list[str] = []
+    demo(tmp_path, {}, lines.append)
+    assert any("dqinit" in ln and "DO_NOT_USE" in ln for ln in lines)
+    with fits.open(tmp_path / "demo_nircam_uncal_dqinit.fits") as hdul:
+        assert hdul["GROUPDQ"].data[0, 0, 10:20, 10:20].all()  # the user DQ box

@@ -31,7 +31,8 @@ def register(sub, common) -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JWST raw exposures (*_uncal.fits)")
     p.add_argument("--mask", required=True, metavar="MASK_REF",
-                   help="MASK reference file (REFTYPE=MASK, e.g. jwst_nircam_mask_0026.fits)")
+                   help="MASK reference file (REFTYPE=MASK, e.g. jwst_nircam_mask_0026.fits); "
+                        "N/A records S_DQINIT=SKIPPED like jwst when CRDS has no MASK")
     p.add_argument("--user-dq", metavar="FILE",
                    help="user-supplied DQ file (primary HDU, integer flags, science shape), "
                         "OR-ed in like jwst's user_supplied_dq")
@@ -57,7 +58,8 @@ def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | No
 def run(args: argparse.Namespace) -> int:
     if args.output and len(args.inputs) != 1:
         raise UsageError("-o/--output needs exactly one input; use --output-dir")
-    read_mask_ref(args.mask)  # a bad MASK fails once, before any input
+    if args.mask.strip().upper() != "N/A":
+        read_mask_ref(args.mask)  # a bad MASK fails once, before any input
     outs = {p: output_path(args, p, suffix=SUFFIX, n_inputs=len(args.inputs))
             for p in args.inputs}
     same = [p for p, o in outs.items() if not args.in_place and _same_file(p, o)]

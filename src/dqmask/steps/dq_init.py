@@ -214,6 +214,24 @@ def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
         up.changed.add(at)
 
 
+def _skip(path: str, out: str, force: bool) -> DqInitResult:
+    """jwst's ``N/A`` MASK: warn, record ``S_DQINIT = 'SKIPPED'``, leave the DQ alone."""
+    log.info("Using MASK reference file N/A")
+    log.warning("No MASK reference file found")
+    log.warning("DQ initialization step will be skipped")
+    with FitsUpdate(path, out) as up:
+        primary = up.hdul[0].header
+        if _str(primary, "S_DQINIT").upper() == "COMPLETE" and not force:
+            raise DqInitDone(path)
+        kind = alg.exposure_kind(_str(primary, "EXP_TYPE"), _int(primary, "SSTR_NST"))
+        shape = _shape(get_hdu(up.hdul, "SCI", path))
+        primary = up.header(0)
+        primary["S_DQINIT"] = ("SKIPPED", "Data Quality Initialization")
+        primary["R_MASK"] = "N/A"
+        add_provenance(primary, STEP, {"mask": "N/A", "user_dq": None})
+    return DqInitResult(path, out, kind, tuple(shape[-2:]), 0, 0, ())
+
+
 def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
                  out: str | os.PathLike | None = None, *,
                  user_dq: str | os.PathLike | np.ndarray | None = None, force: bool = False,
@@ -225,7 +243,8 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
     path : path-like
         Exposure (``*_uncal.fits`` ramp, superstripe ramp, or FGS guider product).
     mask : path-like or MaskRef
-        MASK reference file (``REFTYPE = MASK``).
+        MASK reference file (``REFTYPE = MASK``), or ``"N/A"`` (as CRDS returns when no
+        MASK applies): then only ``S_DQINIT = 'SKIPPED'`` is recorded, as jwst does.
     out : path-like, optional
         Output file; default: rewrite ``path`` atomically.
     user_dq : path-like or ndarray, optional
@@ -252,6 +271,8 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
     """
     path = os.fspath(path)
     out = os.fspath(out) if out is not None else path
+    if isinstance(mask, str) and mask.strip().upper() == "N/A":
+        return _skip(path, out, force)
     ref = mask if isinstance(mask, MaskRef) else read_mask_ref(mask)
     ref_path = ref.path
     user = read_user_dq(user_dq) if isinstance(user_dq, (str, os.PathLike)) else user_dq
