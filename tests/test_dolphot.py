@@ -461,3 +461,26 @@ def test_demo_hook(tmp_path):
     assert fits.getheader(tmp_path / "work" / "dolphot" / "nrc_cal.fits", 1)["DOL_NIRC"] == 1
     assert "DOL_NIRC" not in fits.getheader(sample, 1)
     assert any("dqmask dolphot" in line for line in lines)
+
+
+def test_cli_forms_dry_run_gz_and_jobs(tmp_path, run_cli):
+    sci = np.full((2, 2), 1.0, f32)
+    dq = np.zeros((2, 2), np.uint32)
+    a = jwst_cal(tmp_path / "a_cal.fits", sci, dq)
+    before = a.read_bytes()
+    code, out, err = run_cli("nircammask", "--dry-run", "-exptime", "100", a)
+    assert code == 0, err
+    assert "would prepare" in out and "EXPTIME=100" in out and a.read_bytes() == before
+    b = jwst_cal(tmp_path / "b_cal.fits", sci, dq)
+    code, out, err = run_cli("nircammask", a, "-NOETCTIME", b, "--exptime", "50")
+    assert code == 2 and "applies to no file" in err  # checked before anything is written
+    assert a.read_bytes() == before
+    gz = tmp_path / "g_cal.fits.gz"
+    gz.write_bytes(gzip.compress(b.read_bytes()))
+    code, out, err = run_cli("nircammask", "-j", "2", a, "-NOETCTIME", b, gz)
+    assert code == 0, err
+    assert fits.getheader(a, 1)["EXPTIME"] == 268.4
+    assert fits.getheader(b, 1)["EXPTIME"] == 311.4
+    assert gz.read_bytes()[:2] == b"\x1f\x8b"  # still gzip
+    with fits.open(gz) as h:
+        assert h[1].header["DOL_NIRC"] == 1 and h[1].data[0, 0] == f32(1.0 / 0.5 * 311.4)

@@ -141,8 +141,7 @@ def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool 
             plan.files.append((tok, options))
             pending.clear()
             continue
-        long_form = tok.startswith("--")
-        body = tok[2:] if long_form else tok[1:]
+        body = tok[2:] if tok.startswith("--") else tok[1:]
         name, eq, value = body.partition("=")
         key = name.lower()
         if key in _GLOBAL_BOOL:
@@ -165,7 +164,7 @@ def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool 
             options = replace(options, **{field_name: fixed})
         else:
             if not eq:
-                if not long_form or i >= len(tokens):
+                if i >= len(tokens):
                     raise UsageError(f"{tok} needs a value ({tok}=VALUE)")
                 value, i = tokens[i], i + 1
             parsed = parse(value)
@@ -207,8 +206,10 @@ def _flag(p: argparse.ArgumentParser, dolphot: str | None, long: str, help: str,
 def _parser(sub, common, command: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
         command, parents=[common], help=_DESCRIPTIONS[command].split(":")[0].split(" (")[0],
-        description=_DESCRIPTIONS[command] + "  Flags apply to the files after them, as in "
-                    "DOLPHOT; files are rewritten in place atomically unless --output-dir.",
+        description=_DESCRIPTIONS[command] + (
+            "  Inputs are never modified." if command == "splitgroups" else
+            "  Flags apply to the files after them, as in DOLPHOT; files are rewritten in "
+            "place atomically unless --output-dir; a file already prepared is left alone."),
     )
     p.set_defaults(tokens=None, _run=run, _dolphot_command=command)
     allowed = ALLOWED[command]
@@ -219,7 +220,7 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
                                        "the inputs in place", "DIR")
     _flag(p, None, "--dry-run", "do everything but write")
     _flag(p, "-j", "--jobs", "worker processes (default 1)", "N")
-    if allowed & _JWST:
+    if "estnoise" in allowed:
         _flag(p, "-etctime", "--etctime", "JWST cal/crf: exposure time = ETC time "
                                           "(TMEASURE; the DOLPHOT 3.x default)")
         _flag(p, "-noetctime", "--no-etctime", "JWST cal/crf: exposure time = EFFEXPTM")
@@ -229,17 +230,17 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
         _flag(p, None, "--saturated-equals", "JWST: saturated = DQ == 2 (default: DQ & 2)")
         _flag(p, None, "--bad-first", "JWST: a pixel both bad and saturated is bad "
                                       "(default: saturated)")
-    if allowed & _ACS or allowed & _WFC3:
+    if "keepcr" in allowed:
         _flag(p, "-keepcr", "--keep-cr", "HST: keep cosmic-ray flagged pixels")
         _flag(p, "-keepsat", "--keep-sat", "HST: keep saturated pixels")
         _flag(p, "-usewht", "--use-wht", "HST drizzled: bad where WHT <= 0 (default CTX == 0)")
         _flag(p, None, "--pam-dir", "DOLPHOT data root with acs/data/wfc1_pam.fits ... and "
                                     "wfc3/data/UVIS1wfc3_map.fits ... (default: pixel area "
                                     "from the image's SIP distortion)", "DIR")
-    if allowed & (_ACS | _WFC3 | _JWST):
+    if "exptime" in allowed:
         _flag(p, "-exptime", "--exptime", "override the exposure time (s)", "SEC")
         _flag(p, "-ncombine", "--ncombine", "override the number of combined images", "N")
-    if allowed & _WFC3:
+    if "maskflat" in allowed:
         _flag(p, "-maskflat", "--mask-flat", "WFC3/IR: mask DQ 512 (bad flat)")
     for chip in ("wfc1", "wfc2", "hrc", "uvis1", "uvis2", "ir"):
         if f"{chip}sub" in allowed:
