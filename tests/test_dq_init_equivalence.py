@@ -259,3 +259,20 @@ def test_misshaped_pixeldq_and_groupdq_replaced_like_jwst(tmp_path, full_mask, c
     assert "Setting input pixel DQ to default array" in messages(caplog)
     assert "Setting input group DQ to default array" in messages(caplog)
     assert got["PIXELDQ"].shape == (64, 64)
+
+
+def test_substripe_without_sstr_nst_differs_from_jwst_on_purpose(tmp_path, full_mask):
+    """jwst 3.0 crashes (TypeError, ``None > 0``) on MSTR_* data lacking SSTR_NST; dqmask
+    reads a missing SSTR_NST as 0 and gives what jwst gives with SSTR_NST = 0."""
+    from test_dq_init_support import jwst_dqinit, ours
+
+    mstr = dict(STRIPES["substripe"]["mstr"])
+    without = {k: v for k, v in mstr.items() if k != "SSTR_NST"}
+    a = write_exposure(tmp_path / "no_nst_uncal.fits", (1, 2, 28, 64), keys=without)
+    b = write_exposure(tmp_path / "nst0_uncal.fits", (1, 2, 28, 64), keys=mstr)
+    with pytest.raises(TypeError):
+        jwst_dqinit(a, full_mask)
+    got = ours(a, full_mask, tmp_path / "a_out.fits")
+    want = jwst_dqinit(b, full_mask)
+    for name in ("PIXELDQ", "GROUPDQ"):
+        np.testing.assert_array_equal(got[name], want[name])
