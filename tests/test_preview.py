@@ -153,3 +153,17 @@ def test_block_helpers():
     bad = np.zeros((3, 5), bool)
     bad[2, 4] = True
     assert block_any(bad, 2).tolist() == [[False, False, False], [False, False, True]]
+
+
+def test_many_files_jobs_and_a_corrupt_one(tmp_path, run_cli):
+    files = [_jwst(tmp_path / f"m{k}_rate.fits", _noise((30, 40), k), np.ones((30, 40)))
+             for k in range(3)]
+    files[1].write_bytes(files[1].read_bytes()[:4000])  # truncated
+    out = tmp_path / "png"
+    code, stdout, err = run_cli("preview", *files, "--dq", "--output-dir", out, "--jobs", "2")
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["m0_rate_preview.png", "m2_rate_preview.png"]
+    assert err.strip().splitlines()[-1] == f"dqmask: 1 of 3 inputs failed: {files[1]}"
+    assert stdout.count("1200 masked pixels drawn") == 2
+    with Image.open(out / "m0_rate_preview.png") as im:
+        assert im.size == (56, 68)  # 40 + 2 gaps of 8; 30 + title 22 + 2 gaps of 8
