@@ -297,3 +297,21 @@ def test_real_cutout_detect_then_apply_end_to_end(tmp_path, run_cli):
     code, _, err = run_cli("apply", out_file, "--mask", mask_path, "--in-place")
     assert code == 0 and "already processed" in err
     assert hashlib.sha256(out_file.read_bytes()).hexdigest() == first
+
+
+@pytest.mark.filterwarnings("ignore::dqmask.io.regions.RegionWarning")  # arcs cross the edge
+def test_demo_hooks_run_on_small_samples(tmp_path):
+    from dqmask.cli import cmd_apply, cmd_detect
+    from dqmask.sample import make_nircam_cal, make_nircam_rate
+
+    samples = {"nircam_cal": make_nircam_cal(tmp_path / "s_cal.fits", shape=(320, 320)),
+               "nircam_rate": make_nircam_rate(tmp_path / "s_rate.fits", shape=(320, 320))}
+    lines: list[str] = []
+    cmd_detect.demo(tmp_path, samples, lines.append)
+    cmd_apply.demo(tmp_path, samples, lines.append)
+    mask = fits.getdata(tmp_path / "s_cal_seed_image_zeroonemask.fits").astype(bool)
+    assert 0.01 < mask.mean() < 0.2
+    dq = fits.getdata(tmp_path / "detect_demo_rate.fits", "DQ")
+    assert ((dq & 1073741825) == 1073741825)[mask].all()
+    assert ((fits.getdata(tmp_path / "apply_demo_rate.fits", "DQ") & 1073741824) != 0).any()
+    assert any("dqmask detect" in line for line in lines)

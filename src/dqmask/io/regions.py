@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -398,14 +397,3 @@ def regions_to_mask(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     include, exclude, _ = region_layers(paths, shape, header, wcs, mode=mode, fobj=fobj)
     return include & ~exclude
 
-
-def frame_of(path: PathLike) -> set[str]:
-    """The DS9 frames a region file uses (``{'image'}``, ``{'fk5', 'physical'}``, ...)."""
-    frames: set[str] = set()
-    with open(os.fspath(path), encoding="utf-8", errors="replace") as fh:
-        for raw in fh:
-            for stmt in _split_statements(raw):
-                word = re.split(r"[\s;(]", stmt, maxsplit=1)[0].lower()
-                if word in _FRAMES and "(" not in stmt:
-                    frames.add(word)
-    return frames
