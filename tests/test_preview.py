@@ -160,7 +160,7 @@ def test_many_files_jobs_and_a_corrupt_one(tmp_path, run_cli):
              for k in range(3)]
     files[1].write_bytes(files[1].read_bytes()[:4000])  # truncated
     out = tmp_path / "png"
-    code, stdout, err = run_cli("preview", *files, "--dq", "--output-dir", out, "--jobs", "2")
+    code, stdout, err = run_cli("preview", *files, "--dq", "any", "--output-dir", out, "--jobs", "2")
     assert code == 1
     assert sorted(p.name for p in out.iterdir()) == ["m0_rate_preview.png", "m2_rate_preview.png"]
     assert err.strip().splitlines()[-1] == f"dqmask: 1 of 3 inputs failed: {files[1]}"

@@ -39,8 +39,8 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="image(s) to draw (rate, cal, i2d, flt, drz...)")
     p.add_argument("--mask", metavar="M",
                    help="mask to overlay: PATH[CHIP]@CONVENTION or a DS9 .reg file")
-    p.add_argument("--dq", metavar="FLAGS", nargs="?", const="any", default=None,
-                   help="overlay the file's DQ where DQ & FLAGS (no value: any flag)")
+    p.add_argument("--dq", metavar="FLAGS", default=None,
+                   help="overlay the file's DQ where DQ & FLAGS ('any': any flag set)")
     p.add_argument("--mask-dq", metavar="FLAGS", default=None,
                    help="dq-convention --mask files: bits that make a pixel bad (default any)")
     p.add_argument("--before", metavar="ORIG", help="original file: draw a before/after pair")
