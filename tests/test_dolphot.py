@@ -484,3 +484,30 @@ def test_cli_forms_dry_run_gz_and_jobs(tmp_path, run_cli):
     assert gz.read_bytes()[:2] == b"\x1f\x8b"  # still gzip
     with fits.open(gz) as h:
         assert h[1].header["DOL_NIRC"] == 1 and h[1].data[0, 0] == f32(1.0 / 0.5 * 311.4)
+
+
+def test_drizzled_keywords_from_hdrtab_and_3d_context(tmp_path, run_cli):
+    sci = np.array([[1.0, 2.0], [3.0, 4.0]], f32)
+    ctx = np.zeros((2, 2, 2), np.int32)
+    ctx[1, 0, 0] = 1  # context only in the second plane: good
+    ctx[0, 1, 1] = 1
+    ctx[1, 0, 1] = 1
+    path = hst_drz(tmp_path / "h_drz.fits", "ACS", "WFC", sci, np.ones((2, 2), f32), ctx,
+                   hdrtab={"CCDAMP": "ABCD", "READNSEA": 4.0, "READNSEB": 5.0,
+                           "READNSEC": 6.0, "READNSED": 8.0})
+    assert "CCDAMP" not in fits.getheader(path)
+    code, _, err = run_cli("acsmask", path)
+    assert code == 0, err
+    h, v = fits.getheader(path, 1), fits.getdata(path, 1)
+    assert h["RDNOISE"] == round(5.75 * np.sqrt(2), 6)  # 4-amp mean from HDRTAB; CRSPLIT 2
+    assert v[1, 0] <= h["BADPIX"]  # no context in any plane
+    assert v[0, 0] == f32(1.0 * 500.0 / 0.951763)
+
+
+def test_wfc3_irsub_offsets(tmp_path, run_cli):
+    path = hst_flt(tmp_path / "s_flt.fits", "WFC3", "IR", [_flt_chip((64, 64), 1.0)],
+                   [np.zeros((64, 64))], aperture="IRSUB64-FIX", primary={"NSAMP": 5})
+    code, _, err = run_cli("wfc3mask", path)
+    assert code == 0, err
+    h = fits.getheader(path, 1)
+    assert h["DOL_WFC3"] == 0 and h["DOL_OFFX"] == 480 and h["DOL_OFFY"] == 480

@@ -131,19 +131,26 @@ def hst_flt(path: Path, instrument: str, detector: str, scis: list[np.ndarray],
 
 
 def hst_drz(path: Path, instrument: str, detector: str, sci: np.ndarray, wht: np.ndarray,
-            ctx: np.ndarray, *, primary: dict | None = None) -> Path:
-    """An HST drz: SCI (e-/s), WHT, CTX (int32, 2-D or 3-D), HDRTAB."""
+            ctx: np.ndarray, *, primary: dict | None = None, hdrtab: dict | None = None) -> Path:
+    """An HST drz: SCI (e-/s), WHT, CTX (int32, 2-D or 3-D), HDRTAB.
+
+    ``hdrtab`` keys move from the primary header to HDRTAB columns (as astrodrizzle does).
+    """
     cards = dict(HST_PRIMARY)
     cards.update({"INSTRUME": instrument, "DETECTOR": detector, "APERTURE": detector})
     cards.update(primary or {})
+    for key in hdrtab or {}:
+        cards.pop(key, None)
     h = fits.Header()
     h["EXTNAME"] = "SCI"
     hdus = [_primary(cards), fits.ImageHDU(np.asarray(sci, np.float32), header=h),
             fits.ImageHDU(np.asarray(wht, np.float32), name="WHT"),
             fits.ImageHDU(np.asarray(ctx, np.int32), name="CTX"),
-            fits.BinTableHDU.from_columns([fits.Column("ROOTNAME", "9A",
-                                                       array=np.array(["j0001"]))],
-                                          name="HDRTAB")]
+            fits.BinTableHDU.from_columns(
+                [fits.Column("ROOTNAME", "9A", array=np.array(["j0001", "j0002"]))]
+                + [fits.Column(k, "D" if isinstance(v, float) else "8A",
+                               array=np.array([v, v])) for k, v in (hdrtab or {}).items()],
+                name="HDRTAB")]
     fits.HDUList(hdus).writeto(path, overwrite=True)
     return path
 

@@ -491,17 +491,40 @@ def _shape(hdu) -> tuple[int, ...]:
     return tuple(int(hdu.header.get(f"NAXIS{k}", 0)) for k in range(n, 0, -1))
 
 
+def _either(hdul: fits.HDUList, key: str, header: fits.Header | None = None):
+    """``key`` from the primary header, else ``header`` (a SCI header), else row 0 of an
+    astrodrizzle HDRTAB (DOLPHOT's ``eitherstring``/``eitherdouble``); None if absent."""
+    for head in (hdul[0].header, header):
+        if head is not None and head.get(key) is not None:
+            value = head[key]
+            if not isinstance(value, fits.card.Undefined):
+                return value
+    for hdu in hdul[1:]:
+        if (str(hdu.header.get("EXTNAME", "")).strip().upper() == "HDRTAB"
+                and isinstance(hdu, fits.BinTableHDU) and hdu.data is not None
+                and len(hdu.data) and key in hdu.columns.names):
+            value = hdu.data[key][0]
+            if isinstance(value, bytes):
+                value = value.decode("ascii", "replace")
+            if isinstance(value, str):
+                value = value.strip()
+            elif hasattr(value, "item"):
+                value = value.item()
+            return None if value == "" else value
+    return None
+
+
 def _hst_check(hdul: fits.HDUList, path: str, routine: str) -> tuple[str, str]:
     primary = hdul[0].header
     want = "ACS" if routine == "acsmask" else "WFC3"
     tel = str(primary.get("TELESCOP", "")).strip().upper()
-    inst = str(primary.get("INSTRUME", "")).strip().upper()
-    ftype = str(primary.get("FILETYPE", "SCI")).strip().upper()
+    inst = str(_either(hdul, "INSTRUME") or "").strip().upper()
+    ftype = str(_either(hdul, "FILETYPE") or "SCI").strip().upper()
     if tel != "HST" or inst != want or ftype != "SCI":
         raise InputError(path, f"format error (FILETYPE={ftype}, TELESCOP={tel or '?'}, "
                                f"INSTRUME={inst or '?'}): not an HST {want} science file")
-    return str(primary.get("DETECTOR", "")).strip().upper(), \
-        str(primary.get("APERTURE", "")).strip().upper()
+    return str(_either(hdul, "DETECTOR") or "").strip().upper(), \
+        str(_either(hdul, "APERTURE") or "").strip().upper()
 
 
 def _classify_hst(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions
@@ -617,17 +640,14 @@ def _hst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions
 def _ncombine(hdul, path, acs: bool, options: MaskOptions) -> tuple[int, str]:
     if options.ncombine and options.ncombine > 0:
         return int(options.ncombine), f"NCOMBINE {int(options.ncombine)} from -ncombine"
-    primary = hdul[0].header
     if acs:
         n = 1
         for key in ("NRPTEXP", "CRSPLIT"):
-            value = primary.get(key)
+            value = _either(hdul, key)
             n *= int(value) if isinstance(value, (int, float)) and value >= 1 else 1
         return n, f"NCOMBINE {n} = NRPTEXP * CRSPLIT"
     scis = _sci_indices(hdul)
-    value = primary.get("NCOMBINE")
-    if value is None and scis:
-        value = hdul[scis[0]].header.get("NCOMBINE")
+    value = _either(hdul, "NCOMBINE", hdul[scis[0]].header if scis else None)
     if not isinstance(value, (int, float)) or value < 1:
         return 1, "NCOMBINE not found or < 1; assuming data came from single image"
     return int(value), ""
@@ -640,12 +660,13 @@ def _hst_read_noise(hdul, path, chip: _HstChip, kind: str, history: list[str]) -
         rn = alg.wfc3_ir_read_noise(primary["NSAMP"])
         history.append(f"read noise {rn:.6g} e- from NSAMP={primary['NSAMP']} (DOLPHOT 3.1)")
         return rn
-    readnse = {k: (primary.get(k) if primary.get(k) is not None else sci_header.get(k))
+    readnse = {k: _either(hdul, k, sci_header)
                for k in ("READNSEA", "READNSEB", "READNSEC", "READNSED")}
-    if primary.get("CCDAMP") is None:
-        raise InputError(path, "missing keyword CCDAMP in primary header")
+    ccdamp = _either(hdul, "CCDAMP", sci_header)
+    if ccdamp is None:
+        raise InputError(path, "missing keyword CCDAMP (primary, SCI header or HDRTAB)")
     try:
-        return alg.hst_read_noise(str(primary.get("CCDAMP", "")),
+        return alg.hst_read_noise(str(ccdamp),
                                   readnse, None if kind == "drz" else chip.chip)
     except ValueError as exc:
         raise InputError(path, f"format error: {exc}") from None
