@@ -456,3 +456,13 @@ def test_real_mask_reference_dq_planes(tmp_path):
     m = read_mask(shared_file("jwst_nircam_mask_0026_nrca1_MASK_ref.fits"),
                   mask_flags="DO_NOT_USE")
     assert m.convention == "dq" and m.planes[0].sum() == 7401
+
+
+def test_dry_run_writes_nothing(tmp_path, run_cli):
+    rate = make_rate(tmp_path / "r_rate.fits")
+    before = digest(rate)
+    mask = write_mask(tmp_path / "m.fits", claw().astype(np.uint8), DQMCONV="bad")
+    code, out, _ = run_cli("apply", rate, "--mask", mask, "--in-place", "--dry-run", "--backup")
+    n = int(claw().sum())
+    assert code == 0 and "dry run: nothing written" in out and f"{n} newly flagged" in out
+    assert digest(rate) == before and sorted(os.listdir(tmp_path)) == ["m.fits", "r_rate.fits"]

@@ -55,6 +55,8 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="with --in-place, keep the original as <name>_orig.fits (kept once)")
     p.add_argument("--region-mode", choices=("center", "exact"), default="center",
                    help="region membership: pixel centre inside (default) or any overlap")
+    p.add_argument("--dry-run", action="store_true",
+                   help="report what would be flagged; write nothing")
     p.add_argument("--force", action="store_true",
                    help="apply even if the file records this exact mask already")
     add_output_options(p, in_place=True, default_suffix=DEFAULT_SUFFIX)
@@ -86,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             f"{sum(int(p.sum()) for p in mask.planes)} bad pixels in {len(mask.planes)} plane(s)")
     opts = ApplyOptions(flags=args.flags, zero_data=args.zero_data, grow=args.grow,
                         max_fraction=args.max_fraction, backup=args.backup, force=args.force,
+                        dry_run=args.dry_run,
                         region_paths=tuple(args.region), region_mode=args.region_mode,
                         mask=mask)
     args_out = {"output": args.output, "output_dir": args.output_dir,

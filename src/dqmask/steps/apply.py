@@ -102,6 +102,7 @@ class ApplyOptions:
     max_fraction: float = 0.5
     backup: bool = False
     force: bool = False
+    dry_run: bool = False
     region_paths: tuple[str, ...] = ()
     region_mode: str = "center"
     mask: LoadedMask | None = None
@@ -306,6 +307,8 @@ def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions) -> list[
 def _check_target(info: FileInfo) -> None:
     if not (info.is_jwst or info.is_hst):
         raise InputError(info.path, "not a JWST or HST product; apply needs a DQ extension")
+    if not info.chips:
+        raise InputError(info.path, f"no SCI extension to flag ({info.product})")
     for chip in info.chips:
         if chip.dq is None and info.product != "i2d":
             raise InputError(info.path, f"no DQ extension for SCI,{chip.extver}")
@@ -375,10 +378,16 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
         record = alg.mask_record(bads, flags, "zero" if opts.zero_data else None)
         if has_record(hdul[0].header, STEP, record) and not opts.force:
             raise AlreadyDoneError(target, STEP)
+        preview = _count_new(hdul, info, bads, flags) if opts.dry_run else 0
     stats = alg.mask_stats(bads)
     if stats.fraction > opts.max_fraction:
         raise InputError(target, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
                                  f"above --max-fraction {opts.max_fraction:g}; refused")
+    table = table_for(info.telescope, info.instrument, info.detector)
+    if opts.dry_run:
+        return ApplyResult(target, output, flags, decode(flags, table), stats.masked,
+                           stats.total, preview, record, None, len(info.chips),
+                           ["dry run: nothing written"])
     notes = ["SCI zeroed under the mask"] if opts.zero_data else []
     backup = None
     if opts.backup and output == target:
@@ -388,9 +397,21 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     elif opts.backup:
         notes.append("--backup not needed: the input is not modified")
     newly = _write(target, output, info, bads, flags, opts, stats, record)
-    table = table_for(info.telescope, info.instrument, info.detector)
     return ApplyResult(target, output, flags, decode(flags, table), stats.masked, stats.total,
                        newly, record, backup, len(info.chips), notes)
+
+
+def _count_new(hdul: fits.HDUList, info: FileInfo, bads: Sequence[np.ndarray],
+               flags: int) -> int:
+    """Pixels whose DQ would change (a chip without DQ counts every masked pixel)."""
+    total = 0
+    for chip, bad in zip(info.chips, bads, strict=True):
+        if chip.dq is None:
+            total += int(np.count_nonzero(bad))
+        elif bad.any():
+            dq = hdul[chip.dq].data
+            total += alg.newly_flagged(dq, alg.or_flags(dq, bad, flags))
+    return total
 
 
 def _write(target: str, output: str, info: FileInfo, bads: Sequence[np.ndarray], flags: int,
