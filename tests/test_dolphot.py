@@ -511,3 +511,15 @@ def test_wfc3_irsub_offsets(tmp_path, run_cli):
     assert code == 0, err
     h = fits.getheader(path, 1)
     assert h["DOL_WFC3"] == 0 and h["DOL_OFFX"] == 480 and h["DOL_OFFY"] == 480
+
+
+def test_read_only_input_is_not_replaced(cal, run_cli, tmp_path):
+    import os
+
+    path = cal[0]
+    os.chmod(path, 0o444)
+    before = path.read_bytes()
+    code, _, err = run_cli("nircammask", path)
+    assert code == 1 and "read-only" in err and path.read_bytes() == before
+    code, _, err = run_cli("nircammask", "--output-dir", tmp_path / "o", path)
+    assert code == 0 and fits.getheader(tmp_path / "o" / path.name, 1)["BUNIT"] == "DN"

@@ -173,6 +173,8 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
     path = os.fspath(path)
     options = options or MaskOptions()
     out = os.fspath(output) if output is not None else path
+    if out == path and not dry_run and _read_only(path):
+        raise InputError(path, "file is read-only; not rewritten in place (use --output-dir)")
     with open_fits(path) as hdul:
         if routine == "auto":
             _guard_any(hdul, path)
@@ -196,6 +198,19 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
             f"SATURATE={alg.fitsnum(first.saturate).strip()} "
             f"EXPTIME={first.exptime:g} GAIN={first.gain:g} RDNOISE={first.rdnoise:.4g}; "
             f"{bad} bad, {sat} saturated pixels")
+
+
+def _read_only(path: str) -> bool:
+    """True if the user protected the file: no write bit at all, or no write access.
+
+    An atomic rename could replace even a read-only file; a protected original is never
+    rewritten in place (also when running as root).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (mode & 0o222) or not os.access(path, os.W_OK)
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,10 +239,13 @@ def _guard_any(hdul: fits.HDUList, path: str) -> None:
 _SCALING = ("BSCALE", "BZERO", "BLANK")
 
 
-def _sci_header(header: fits.Header) -> fits.Header:
+def _sci_header(header: fits.Header, bunit: str | None = None) -> fits.Header:
+    """SCI header for float32 data; BUNIT updated (if present) when the units changed."""
     out = header.copy()
     for key in _SCALING:
         out.remove(key, ignore_missing=True, remove_all=True)
+    if bunit is not None and "BUNIT" in out:
+        out["BUNIT"] = (bunit, "units after DOLPHOT preparation")
     return out
 
 
@@ -369,7 +387,7 @@ def _jwst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOption
                            epoch=_epoch(primary, path), airmass=0.0,
                            exptime0=exptime / ncombine)
     tag = alg.jwst_tag(info.instrument, info.detector, product)
-    plan = ChipPlan(_sci_header(sci_hdu.header), prepared, cards, tag, history=history,
+    plan = ChipPlan(_sci_header(sci_hdu.header, "DN"), prepared, cards, tag, history=history,
                     label=info.detector)
     return [plan], f"{info.detector} {product}"
 
@@ -632,8 +650,9 @@ def _hst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions
                                airmass=0.0, exptime0=exptime / ncombine)
         tag = (TAGS[routine], chip.tag, _HST_TAG_COMMENT[routine])
         offset = chip.offset if chip.off_cards else (0, 0)
-        plans.append(ChipPlan(_sci_header(sci_hdu.header), prepared, cards, tag, offset,
-                              history, chip.chip))
+        per_second = kind == "drz" or chip.chip == "IR"
+        head = _sci_header(sci_hdu.header, "ELECTRONS" if per_second else None)
+        plans.append(ChipPlan(head, prepared, cards, tag, offset, history, chip.chip))
     return plans, f"{kind} {'+'.join(c.chip for c in chips)}"
 
 
