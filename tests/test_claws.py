@@ -123,6 +123,51 @@ def test_detection_equals_the_reference_algorithm(params, seed):
     assert not (det.detected & (~include | exclude)).any()
 
 
+def crab_reference(image, include, exclude, *, sigma, smooth, minpixarea, ignore_background):
+    """Crab.Toolkit.JWST as the spec describes it (§2.3-2.4): the include region makes every
+    pixel inside it valid; minpixarea counts the 8 neighbours (zero padding)."""
+    valid = include & ~exclude
+    n = min(image.shape)
+
+    def stats(use, box):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if ignore_background:
+                return 0.0, sigma_clipped_stats(image, mask=~use)[2]
+            b = Background2D(image, box, mask=~use, exclude_percentile=50)
+            return b.background, np.nanmean(b.background_rms)
+
+    bkg, rms = stats(valid, n // 10)
+    with np.errstate(invalid="ignore"):
+        nonbright = (bkg - sigma * rms < image) & (image < bkg + sigma * rms)
+        bkg, rms = stats(valid & nonbright, n // 30)
+        arr = ((image > bkg + sigma * rms) & include & ~exclude).astype(int)
+    padded = np.pad(arr, 1)
+    ny, nx = arr.shape
+    n8 = sum(padded[1 + dy: 1 + dy + ny, 1 + dx: 1 + dx + nx]
+             for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
+    arr = arr * (n8 >= minpixarea)
+    seed = arr.astype(float)
+    if smooth > 0:
+        seed = convolve(seed, Gaussian2DKernel(x_stddev=smooth))
+        seed[seed < 1e-3] = 0
+    return seed, (seed > 0).astype(int)
+
+
+@pytest.mark.parametrize("params", [
+    dict(sigma=2.0, smooth=1.0, minpixarea=1, ignore_background=True),  # the claws recipe
+    dict(sigma=3.0, smooth=0.0, minpixarea=2, ignore_background=False),
+], ids=["recipe", "background"])
+def test_compat_crab_equals_the_crab_reference(params):
+    image, include, exclude, dq = scene(4, sky=0.0 if params["ignore_background"] else 0.5)
+    ref_seed, ref_mask = crab_reference(image.astype(float), include, exclude, **params)
+    det = detect(image, include, exclude, dq, DetectParams(**params, compat="crab"))
+    np.testing.assert_array_equal(det.zeroonemask, ref_mask)
+    np.testing.assert_allclose(det.seed, ref_seed, rtol=0, atol=1e-12)
+    ours = detect(image, include, exclude, dq, DetectParams(**params))
+    assert not np.array_equal(ours.zeroonemask, det.zeroonemask)  # the modes differ
+
+
 def test_detection_finds_the_arc_not_the_sky():
     image, include, exclude, dq = scene(3)
     det = detect(image, include, exclude, dq, DetectParams(sigma=3.0, minpixarea=4))
@@ -242,6 +287,23 @@ def test_cli_writes_seed_and_zeroonemask(tmp_path, run_cli):
     assert code == 1 and "output exists" in err
     assert run_cli("detect", cal, "--include-region", reg, "--output-dir", tmp_path / "out",
                    "--overwrite")[0] == 0
+
+
+def test_cli_compat_crab_outputs_and_exclude_shapes(tmp_path, run_cli):
+    image, _, _, dq = scene(2)
+    cal = _write_cal(tmp_path / "z_cal.fits", image, dq)
+    reg = tmp_path / "claw.reg"
+    reg.write_text("image\nbox(60.5,60.5,40,40,0)\n-box(60.5,60.5,10,10,0)\n")
+    for mode in ("crab", "dqmask"):
+        code, _, err = run_cli("detect", cal, "--include-region", reg, "--ignore-background",
+                               "--sigma", "0.5", "--compat", mode, "--output-suffix", f"_{mode}")
+        assert code == 0, err
+    crab = fits.getdata(tmp_path / "z_cal_crab_zeroonemask.fits")
+    ours = fits.getdata(tmp_path / "z_cal_dqmask_zeroonemask.fits")
+    assert crab.dtype == np.dtype(">i8") and ours.dtype == np.uint8
+    assert fits.getdata(tmp_path / "z_cal_crab.fits").dtype == np.dtype(">f8")
+    hole = (slice(56, 65), slice(56, 65))
+    assert crab[hole].all() and not ours[hole].any()  # Crab ignores DS9 '-' shapes
 
 
 def test_cli_errors(tmp_path, run_cli):

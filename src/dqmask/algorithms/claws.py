@@ -17,7 +17,7 @@ The algorithm of Crab.Toolkit.JWST ``util_detect_source_and_create_seed_image.py
    outside the image), values below 1e-3 set to 0; no smoothing: the 0/1 detection itself.
 8. ``zeroonemask = seed > 0``.
 
-Differences from Crab.Toolkit.JWST (all deliberate):
+Differences from Crab.Toolkit.JWST (all deliberate; ``compat="crab"`` restores the first two):
 
 * ``minpixarea`` is a **connected-area** threshold (Crab counts the 8 neighbours of each
   pixel, so its ``--minpixarea 1`` removes isolated pixels; here use 2 for that).
@@ -59,7 +59,9 @@ __all__ = [
     "background_and_rms",
     "detect_bright",
     "drop_small_pieces",
+    "neighbour_filter",
     "smooth_mask",
+    "COMPAT_MODES",
     "detect",
 ]
 
@@ -69,6 +71,10 @@ STATS_BAD_FLAGS = (JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["SATURATED"] | JWST_PIX
                    | JWST_PIXEL["NON_SCIENCE"] | JWST_PIXEL["OTHER_BAD_PIXEL"])
 #: Seed values below this are set to 0 after smoothing.
 SMOOTH_CUTOFF = 1e-3
+#: ``dqmask`` (default, corrected) or ``crab`` (Crab.Toolkit.JWST parity: inside the include
+#: regions every pixel is valid for the statistics, DQ and NaN notwithstanding; ``minpixarea``
+#: is the 8-neighbour count of ``neighbour_filter``).
+COMPAT_MODES = ("dqmask", "crab")
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class DetectParams:
         Threshold ``sigma * rms`` above zero instead of above a Background2D map.
     box_size : int or None
         Background2D box for both passes; None = ``min(ny, nx) // 10`` then ``// 30``.
+    compat : {"dqmask", "crab"}
+        ``crab``: Crab.Toolkit.JWST parity (see :data:`COMPAT_MODES`).
     """
 
     sigma: float = 3.0
@@ -94,6 +102,7 @@ class DetectParams:
     minpixarea: int = 1
     ignore_background: bool = False
     box_size: int | None = None
+    compat: str = "dqmask"
 
 
 @dataclass
@@ -277,6 +286,26 @@ def drop_small_pieces(mask: np.ndarray, minpixarea: int) -> np.ndarray:
     return keep[labels]
 
 
+def neighbour_filter(mask: np.ndarray, minpixarea: int) -> np.ndarray:
+    """Crab.Toolkit.JWST's ``minpixarea``: keep pixels with >= N detected 8-neighbours.
+
+    The pixel itself is not counted; outside the image counts as not detected. 1 removes
+    isolated pixels, 9 removes everything; <= 0 keeps everything.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        True = detected.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if minpixarea <= 0:
+        return mask.copy()
+    ring = np.ones((3, 3), dtype=np.int32)
+    ring[1, 1] = 0
+    n8 = ndimage.correlate(mask.astype(np.int32), ring, mode="constant", cval=0)
+    return mask & (n8 >= minpixarea)
+
+
 def smooth_mask(mask: np.ndarray, smooth: float, cutoff: float = SMOOTH_CUTOFF) -> np.ndarray:
     """Soft seed: ``mask`` convolved with a normalised Gaussian, values < ``cutoff`` -> 0.
 
@@ -334,7 +363,13 @@ def detect(image: np.ndarray, include: np.ndarray | None = None,
     if image.ndim != 2:
         raise ValueError(f"detection needs a 2-D image, got {image.ndim}-D")
     notes: list[str] = []
-    valid = valid_pixels(image, dq, include, exclude)
+    if params.compat not in COMPAT_MODES:
+        raise ValueError(f"unknown compat mode {params.compat!r}")
+    crab = params.compat == "crab"
+    if crab and include is not None:  # Crab: inside the include regions -> valid
+        valid = include & ~exclude if exclude is not None else include.copy()
+    else:
+        valid = valid_pixels(image, dq, include, exclude)
     bright, bkg, rms_map, rms = detect_bright(image, valid, params.sigma,
                                               box_sizes(image.shape, params.box_size),
                                               params.ignore_background, notes)
@@ -342,7 +377,8 @@ def detect(image: np.ndarray, include: np.ndarray | None = None,
         bright &= include
     if exclude is not None:
         bright &= ~exclude
-    detected = drop_small_pieces(bright, params.minpixarea)
+    detected = (neighbour_filter(bright, params.minpixarea) if crab
+                else drop_small_pieces(bright, params.minpixarea))
     seed = smooth_mask(detected, params.smooth)
     return Detection(seed, (seed > 0).astype(np.uint8), detected, valid, bkg, rms_map, rms,
                      notes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..algorithms.claws import DetectParams
+from ..algorithms.claws import COMPAT_MODES, DetectParams
 from ..errors import UsageError
 from ..steps.claws import DEFAULT_SUFFIX, arc_polygon, detect_file
 from ._common import say
@@ -37,6 +37,10 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="threshold SIGMA x rms above zero (no Background2D)")
     p.add_argument("--box-size", type=int, default=None, metavar="N",
                    help="Background2D box for both passes (default size/10 then size/30)")
+    p.add_argument("--compat", choices=COMPAT_MODES, default="dqmask",
+                   help="crab: Crab.Toolkit.JWST parity (include region overrides DQ/NaN "
+                        "validity, minpixarea = 8-neighbour count, '-' shapes not excluded, "
+                        "float64/int64 outputs)")
     p.add_argument("--output-suffix", default=DEFAULT_SUFFIX, metavar="S",
                    help=f"output name suffix (default {DEFAULT_SUFFIX})")
     p.add_argument("--output-dir", metavar="DIR", help="default: beside the image")
@@ -56,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.box_size is not None and args.box_size < 1:
         raise UsageError("--box-size must be >= 1")
     params = DetectParams(sigma=args.sigma, smooth=args.smooth, minpixarea=args.minpixarea,
-                          ignore_background=args.ignore_background, box_size=args.box_size)
+                          ignore_background=args.ignore_background, box_size=args.box_size,
+                          compat=args.compat)
     result = detect_file(args.image, args.include_region, args.exclude_region, params,
                          suffix=args.output_suffix, output_dir=args.output_dir,
                          save_intermediate=args.save_intermediate, overwrite=args.overwrite)

@@ -16,7 +16,9 @@ file                               dtype      content
 
 ``X`` is the input name without ``.fits`` / ``.fits.gz``, ``S`` the suffix (default
 ``_seed_image``). Every output is a primary HDU carrying the SCI header (so its WCS), the
-Crab-compatible ``MPIXAREA`` / ``SMOOTH`` keywords and a dqmask provenance record.
+Crab-compatible ``MPIXAREA`` / ``SMOOTH`` keywords and a dqmask provenance record. With
+``compat="crab"`` the arrays are float64 / int64 as Crab.Toolkit.JWST writes them, and DS9
+exclude (``-``) shapes inside the region files count as ordinary shapes, as there.
 """
 
 from __future__ import annotations
@@ -135,11 +137,12 @@ def _header(sci_header: fits.Header, convention: str, params: DetectParams,
     return h
 
 
-def _region_masks(paths: Sequence[str], shape, header) -> np.ndarray | None:
+def _region_masks(paths: Sequence[str], shape, header, crab: bool = False
+                  ) -> np.ndarray | None:
     if not paths:
         return None
     inside, holes, _ = region_layers(paths, shape, header)
-    return inside & ~holes
+    return (inside | holes) if crab else (inside & ~holes)  # Crab ignores DS9 '-' shapes
 
 
 def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
@@ -173,8 +176,9 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
             if os.path.exists(path):
                 raise InputError(path, "output exists; use --overwrite")
     data, header, dq = read_image(image)
-    include = _region_masks(list(map(os.fspath, include_regions)), data.shape, header)
-    exclude = _region_masks(list(map(os.fspath, exclude_regions)), data.shape, header)
+    crab = params.compat == "crab"
+    include = _region_masks(list(map(os.fspath, include_regions)), data.shape, header, crab)
+    exclude = _region_masks(list(map(os.fspath, exclude_regions)), data.shape, header, crab)
     if include is not None and not include.any():
         raise InputError(include_regions[0], f"the include regions cover no pixel of {image}")
     try:
@@ -193,11 +197,14 @@ def _write(det: Detection, header: fits.Header, params: DetectParams, outs: dict
             "exclude": ",".join(os.path.basename(os.fspath(p)) for p in exclude_regions),
             "sigma": params.sigma, "smooth": params.smooth, "minpixarea": params.minpixarea,
             "ignore_background": params.ignore_background, "rms": round(det.rms, 8)}
-    arrays = {"seed": (det.seed.astype(np.float32), "seed"),
-              "zeroonemask": (det.zeroonemask, "bad"),
-              "bkg2d": (det.background.astype(np.float32), "none"),
-              "rms2d": (det.rms_map.astype(np.float32), "none"),
-              "valid_pixels": (det.valid.astype(np.uint8), "good")}
+    if params.compat != "dqmask":
+        prov["compat"] = params.compat
+    real, flag = (np.float64, np.int64) if params.compat == "crab" else (np.float32, np.uint8)
+    arrays = {"seed": (det.seed.astype(real), "seed"),
+              "zeroonemask": (det.zeroonemask.astype(flag), "bad"),
+              "bkg2d": (det.background.astype(real), "none"),
+              "rms2d": (det.rms_map.astype(real), "none"),
+              "valid_pixels": (det.valid.astype(flag), "good")}
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
     for role, path in outs.items():
