@@ -334,6 +334,19 @@ def test_subarray_border_far_corner(tmp_path):
     assert ref[-4:].all() and ref[:, -4:].all() and not ref[:-4, :-4].any()
 
 
+@pytest.mark.parametrize("key,camera", [("acs_wfc_flt", "ACS/WFC"),
+                                        ("wfc3_uvis_flt", "WFC3/UVIS")])
+def test_hst_truth_matches_file(small, key, camera):
+    with fits.open(small[key]) as hdul:
+        for ver in (1, 2):
+            ccdchip = hdul["SCI", ver].header["CCDCHIP"]
+            scene = sample.hst_chip_scene(camera, ccdchip, shape=(128, 256))
+            np.testing.assert_array_equal(hdul["DQ", ver].data, scene.dq)
+            np.testing.assert_array_equal(hdul["SCI", ver].data, scene.sci)
+            assert np.all(scene.dq[scene.truth["saturated"]] & ACS["SATPIXEL"])
+            assert np.all(scene.dq[scene.truth["cosmic_ray"]] & ACS["DRIZ_CR"])
+
+
 def test_hst_saturated_and_bleeding():
     scene = sample.hst_ccd_scene((256, 256), seed=2, tag="t")
     sat = scene.truth["saturated"]

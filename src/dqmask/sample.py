@@ -45,6 +45,7 @@ __all__ = [
     "nirspec_ifu_footprint",
     "nirspec_ifu_scene",
     "hst_ccd_scene",
+    "hst_chip_scene",
     "wfc3_ir_scene",
     "make_nircam_cal",
     "make_nircam_rate",
@@ -1343,12 +1344,38 @@ def _goodminmax(sci: np.ndarray, dq: np.ndarray) -> tuple[float, float, int]:
     return float(vals.min()), float(vals.max()), int(vals.size)
 
 
+def hst_chip_scene(camera: str, ccdchip: int, *, shape: tuple[int, int] | None = None,
+                   seed: int = 0, nan_pixels: int = 0) -> Scene:
+    """The :func:`hst_ccd_scene` of one chip of a generated two-chip flt, with its truth.
+
+    Parameters
+    ----------
+    camera : {"ACS/WFC", "WFC3/UVIS"}
+        Which generator.
+    ccdchip : {1, 2}
+        CCDCHIP of the chip (SCI,1 is CCDCHIP 2, SCI,2 is CCDCHIP 1).
+    shape, seed, nan_pixels
+        As given to :func:`make_acs_wfc_flt` / :func:`make_wfc3_uvis_flt`.
+
+    Returns
+    -------
+    Scene
+        Exactly the SCI / ERR / DQ written for that chip.
+    """
+    det = _HST_DET[camera]
+    flags = ACS if camera.startswith("ACS") else WFC3_UVIS
+    chip_shape = tuple(shape) if shape is not None else det["chip"]
+    return hst_ccd_scene(chip_shape, seed=seed, tag=f"{camera}-{ccdchip}", flags=flags,
+                         sky=det["sky"], read_noise=float(np.mean(det["rn"])),
+                         full_well=det["full_well"], atod_limit=det["atod_limit"],
+                         nan_pixels=nan_pixels)
+
+
 def _hst_two_chip(key: str, path: PathLike, *, shape: tuple[int, int] | None, seed: int,
                   cte: bool, nan_pixels: int) -> Path:
     det = _HST_DET[key]
     instrument, detector = key.split("/")
     chip_shape = tuple(shape) if shape is not None else det["chip"]
-    flags = ACS if instrument == "ACS" else WFC3_UVIS
     hdus: list[fits.hdu.base._BaseHDU] = [_hst_primary(
         instrument=instrument, detector=detector, aperture=detector, rootname=det["rootname"],
         filters=det["filters"], exptime=det["exptime"], gain=det["gain"], rn=det["rn"],
@@ -1356,10 +1383,8 @@ def _hst_two_chip(key: str, path: PathLike, *, shape: tuple[int, int] | None, se
         extra={"PHOTMODE": det["photmode"], "PHOTFLAM": det["photflam"],
                "PHOTPLAM": det["photplam"], "PHOTZPT": -21.1})]
     for extver, ccdchip in ((1, 2), (2, 1)):
-        scene = hst_ccd_scene(chip_shape, seed=seed, tag=f"{key}-{ccdchip}", flags=flags,
-                              sky=det["sky"], read_noise=float(np.mean(det["rn"])),
-                              full_well=det["full_well"], atod_limit=det["atod_limit"],
-                              nan_pixels=nan_pixels)
+        scene = hst_chip_scene(key, ccdchip, shape=chip_shape, seed=seed,
+                               nan_pixels=nan_pixels)
         gmin, gmax, ngood = _goodminmax(scene.sci, scene.dq)
         sci_extra = {"CCDCHIP": (ccdchip, "CCD chip (1 or 2)"),
                      "NCOMBINE": (1, "number of image sets combined during CR rejecti"),
