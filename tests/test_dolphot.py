@@ -523,3 +523,15 @@ def test_read_only_input_is_not_replaced(cal, run_cli, tmp_path):
     assert code == 1 and "read-only" in err and path.read_bytes() == before
     code, _, err = run_cli("nircammask", "--output-dir", tmp_path / "o", path)
     assert code == 0 and fits.getheader(tmp_path / "o" / path.name, 1)["BUNIT"] == "DN"
+
+
+def test_split_chip_of_prepared_file_is_refused(tmp_path, run_cli):
+    path = hst_flt(tmp_path / "c_flt.fits", "ACS", "WFC", [_flt_chip((20, 30))],
+                   [np.zeros((20, 30))])
+    assert run_cli("acsmask", "-wfc1sub=0,0", path)[0] == 0
+    assert run_cli("splitgroups", path)[0] == 0
+    chip = tmp_path / "c_flt.chip1.fits"
+    before = chip.read_bytes()
+    code, _, err = run_cli("acsmask", "-wfc1sub=0,0", chip)
+    assert code == 0 and "DOL_ACS in the primary header" in err
+    assert chip.read_bytes() == before

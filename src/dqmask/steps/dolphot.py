@@ -92,9 +92,10 @@ class MaskOptions:
 class AlreadyPrepared(AlreadyDoneError):
     """The file already carries the routine's DOL_* tag; it was left untouched."""
 
-    def __init__(self, path: str | os.PathLike, routine: str, tag: str) -> None:
+    def __init__(self, path: str | os.PathLike, routine: str, tag: str,
+                 where: str = "extension 1") -> None:
         super().__init__(path, routine)
-        self.args = (f"{self.path}: already run through {routine} ({tag} in extension 1); "
+        self.args = (f"{self.path}: already run through {routine} ({tag} in {where}); "
                      f"left unchanged",)
 
     def __str__(self) -> str:
@@ -219,17 +220,17 @@ def _read_only(path: str) -> bool:
 
 
 def _guard(hdul: fits.HDUList, path: str, routine: str) -> None:
+    """Refuse a file the routine already prepared: its tag in extension 1 (DOLPHOT 2.0) or
+    in the primary header (3.1, and ``splitgroups`` chips of a prepared file)."""
     tag = TAGS[routine]
-    for hdu in hdul[1:2]:
-        if tag in hdu.header:
-            raise AlreadyPrepared(path, routine, tag)
+    for index, where in ((1, "extension 1"), (0, "the primary header")):
+        if index < len(hdul) and tag in hdul[index].header:
+            raise AlreadyPrepared(path, routine, tag, where)
 
 
 def _guard_any(hdul: fits.HDUList, path: str) -> None:
-    if len(hdul) > 1:
-        for routine, tag in TAGS.items():
-            if tag in hdul[1].header:
-                raise AlreadyPrepared(path, routine, tag)
+    for routine in TAGS:
+        _guard(hdul, path, routine)
 
 
 # --------------------------------------------------------------------------------------------
