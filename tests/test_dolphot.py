@@ -535,3 +535,25 @@ def test_split_chip_of_prepared_file_is_refused(tmp_path, run_cli):
     code, _, err = run_cli("acsmask", "-wfc1sub=0,0", chip)
     assert code == 0 and "DOL_ACS in the primary header" in err
     assert chip.read_bytes() == before
+
+
+def test_sip_area_on_real_acs_header():
+    from astropy.wcs import WCS
+
+    from dqmask.steps.dolphot import _sip_coeffs
+
+    src = shared_file("hst_acs_wfc_j94f05bgq_flt_ZEROED_DATA.fits.gz")
+    with fits.open(src) as h:
+        head = h["SCI", 2].header
+        w = WCS(head, h, relax=True)
+    a, b = _sip_coeffs(head, "A"), _sip_coeffs(head, "B")
+    assert len(a) >= 5 and head["A_ORDER"] == 4
+    cd = np.array([[head["CD1_1"], head["CD1_2"]], [head["CD2_1"], head["CD2_2"]]])
+    pam = alg.sip_pixel_area((2048, 4096), (head["CRPIX1"], head["CRPIX2"]), cd, a, b)
+    for x, y in [(0, 0), (4095, 2047), (2000, 100), (300, 1900)]:
+        e = 1e-2
+        pts = np.array([[x - e, y], [x + e, y], [x, y - e], [x, y + e]], float) + 1.0
+        foc = w.sip_pix2foc(pts, 1)
+        jac = np.array([(foc[1] - foc[0]) / (2 * e), (foc[3] - foc[2]) / (2 * e)]).T
+        assert pam[y, x] == pytest.approx(np.linalg.det(jac), rel=1e-6)
+    assert 0.9 < pam.min() < pam.max() < 1.1
