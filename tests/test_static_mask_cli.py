@@ -184,3 +184,16 @@ def test_demo_hook(acs, tmp_path):
     assert lines[0].startswith("$ dqmask static")
     assert sum("[SCI," in ln for ln in lines) == 2
     assert len(list((tmp_path / "demo" / "static").glob("*_staticMask.fits"))) == 2
+
+
+def test_jobs_give_identical_masks_and_summaries(run_cli, acs, tmp_path):
+    code1, out1, _ = run_cli("static", *acs, "--output-name", "j_drz", "--output-dir",
+                             tmp_path / "a")
+    code2, out2, _ = run_cli("static", *acs, "--output-name", "j_drz", "--output-dir",
+                             tmp_path / "b", "-j", "3")
+    assert code1 == code2 == 0
+    assert out1.replace(str(tmp_path / "a"), "") == out2.replace(str(tmp_path / "b"), "")
+    for c in (1, 2):
+        name = f"j_50x70_{c}_staticMask.fits"
+        np.testing.assert_array_equal(fits.getdata(tmp_path / "a" / name),
+                                      fits.getdata(tmp_path / "b" / name))

@@ -58,6 +58,7 @@ _F32 = np.float32
 _U = 2.0**-53  # unit roundoff of double
 _TINY = 10.0 * float(np.finfo(np.float32).eps)  # imagestats' one-bin limit
 _SEQ_CHUNK = 1 << 20
+_BLOCK = 1 << 16  # pixels per cache-sized block
 
 
 class StatsError(ValueError):
@@ -112,56 +113,138 @@ def _sequential_sum(values: np.ndarray) -> float:
 
 
 def _sum_bound(n: int, abs_sum: float) -> float:
-    """Bound on |sequential sum - numpy sum| of ``n`` float32 values summed in double."""
-    return (1.01 * n + 512.0) * _U * abs_sum * 1.01
+    """Bound on |sequential sum - blocked numpy sum| of ``n`` float32 values in double.
 
-
-def _f32_of_sum(values: np.ndarray, finish, abs_sum=None) -> np.float32:
-    """``finish(S)`` rounded to float32, where S is the sequential double sum of ``values``.
-
-    ``finish`` must be monotonic non-decreasing; ``abs_sum`` is sum(|values|) (computed
-    when not given).
+    Sequential summation errs by at most (n-1) u sum|v|; numpy's blocked pairwise sum by far
+    less than (n/_BLOCK + 2 log2(_BLOCK) + 16) u sum|v|. Both are covered with margin.
     """
-    total = float(np.add.reduce(values, dtype=np.float64))
-    if abs_sum is None:
-        abs_sum = float(np.add.reduce(np.abs(values), dtype=np.float64))
-    err = _sum_bound(values.size, abs_sum)
+    return (1.01 * n + 1024.0) * _U * abs_sum * 1.01
+
+
+def _robust_f32(total: float, abs_bound: float, n: int, finish, exact) -> np.float32:
+    """float32(finish(S)) for the sequential sum S, known to be within the bound of ``total``.
+
+    ``finish`` is monotonic non-decreasing; ``exact()`` computes S literally (rarely needed).
+    """
+    err = _sum_bound(n, abs_bound)
     low, high = _F32(finish(total - err)), _F32(finish(total + err))
-    if low == high or (math.isnan(low) and math.isnan(high)):
+    if low == high:
         return low
-    return _F32(finish(_sequential_sum(values)))
+    return _F32(finish(exact()))
 
 
-def _clipped_mean(values: np.ndarray, vmin: float, vmax: float) -> np.float32:
+# --------------------------------------------------------------------------------------------
+# Cache-sized blocks: one read of the data per sweep
+# --------------------------------------------------------------------------------------------
+
+
+class _Scratch:
+    """Block-sized scratch arrays (reused; they stay in the CPU cache)."""
+
+    def __init__(self) -> None:
+        self.f = np.empty(_BLOCK, np.float32)
+        self.a = np.empty(_BLOCK, bool)
+        self.b = np.empty(_BLOCK, bool)
+
+
+def _inside(block: np.ndarray, lo, hi, scratch: _Scratch, *, open_top: bool = False
+            ) -> np.ndarray:
+    """Boolean of lo <= v <= hi (v < hi with ``open_top``) for one block (a scratch view)."""
+    m, t = scratch.a[:block.size], scratch.b[:block.size]
+    np.greater_equal(block, lo, out=m)
+    (np.less if open_top else np.less_equal)(block, hi, out=t)
+    np.logical_and(m, t, out=m)
+    return m
+
+
+@dataclass
+class _Selection:
+    """Pixels of a range, in file order, with their count, double sum, min and max."""
+
+    values: np.ndarray
+    total: float
+    vmin: float
+    vmax: float
+
+
+def _select_sweep(base: np.ndarray, c0, c1, scratch: _Scratch) -> _Selection:
+    """Copy the pixels with c0 <= v <= c1 out of ``base`` (order kept), summing as it goes."""
+    out = np.empty(base.size, np.float32)
+    n, total, vmin, vmax = 0, 0.0, math.inf, -math.inf
+    for start in range(0, base.size, _BLOCK):
+        block = base[start:start + _BLOCK]
+        mask = _inside(block, c0, c1, scratch)
+        k = int(np.count_nonzero(mask))
+        if k == 0:
+            continue
+        chosen = block if k == block.size else block[mask]
+        out[n:n + k] = chosen
+        n += k
+        total += float(np.add.reduce(chosen, dtype=np.float64))
+        vmin = min(vmin, float(np.minimum.reduce(chosen)))
+        vmax = max(vmax, float(np.maximum.reduce(chosen)))
+    return _Selection(out[:n], total, vmin, vmax)
+
+
+def _blocked_sum(values: np.ndarray) -> float:
+    total = 0.0
+    for start in range(0, values.size, _BLOCK):
+        total += float(np.add.reduce(values[start:start + _BLOCK], dtype=np.float64))
+    return total
+
+
+def _squares_sum(values: np.ndarray, mean: np.float32, scratch: _Scratch) -> float:
+    """sum over v of float32(float32(v - mean) ** 2), in double (blocked)."""
+    total = 0.0
+    for start in range(0, values.size, _BLOCK):
+        block = values[start:start + _BLOCK]
+        d = scratch.f[:block.size]
+        np.subtract(block, mean, out=d)
+        np.multiply(d, d, out=d)
+        total += float(np.add.reduce(d, dtype=np.float64))
+    return total
+
+
+def _squares(values: np.ndarray, mean: np.float32) -> np.ndarray:
+    d = np.subtract(values, mean)
+    np.multiply(d, d, out=d)
+    return d
+
+
+def _clipped_mean(sel: _Selection) -> np.float32:
     """float32(sequential double sum / n), as imagestats' computeMean."""
-    n = values.size
-    if vmin >= 0.0 or vmax <= 0.0:  # one sign: sum(|v|) = |sum(v)|, no extra pass
-        total = float(np.add.reduce(values, dtype=np.float64))
-        err = _sum_bound(n, abs(total))
-        low, high = _F32((total - err) / n), _F32((total + err) / n)
-        if low == high:
-            return low
-        return _F32(_sequential_sum(values) / n)
-    return _f32_of_sum(values, lambda s: s / n)
+    values, n, total = sel.values, sel.values.size, sel.total
+    if sel.vmin >= 0.0 or sel.vmax <= 0.0:  # one sign: sum(|v|) = |sum(v)|
+        bound = abs(total)
+    else:  # sum(|v|) <= |total| + 2 n |extreme of the minority sign|
+        bound = abs(total) + 2.0 * n * (-sel.vmin if total >= 0 else sel.vmax)
+
+    def finish(s: float) -> float:
+        return s / n
+
+    mean = _robust_f32(total, bound, n, finish, lambda: math.nan)
+    if not math.isnan(mean) or math.isnan(total):
+        return mean
+    exact_bound = _blocked_sum(np.abs(values))
+    return _robust_f32(total, exact_bound, n, finish, lambda: _sequential_sum(values))
 
 
-def _clipped_stddev(values: np.ndarray, mean: np.float32) -> np.float32:
+def _clipped_stddev(values: np.ndarray, mean: np.float32, scratch: _Scratch) -> np.float32:
     """imagestats' stddev: sqrt(sum float32((v - mean)**2) / (n - 1)), float32 result."""
     n = values.size
     if n == 0:
         return _F32(0.0)
-    terms = np.subtract(values, mean)
-    np.multiply(terms, terms, out=terms)
     if n == 1:
-        return _F32(math.nan)
-    total = float(np.add.reduce(terms, dtype=np.float64))
+        return _F32(math.nan)  # C: 0/0
+    total = _squares_sum(values, mean, scratch)
+    if not math.isfinite(total):
+        return _F32(math.sqrt(total / (n - 1))) if total > 0 else _F32(math.nan)
 
     def finish(s: float) -> float:
         return math.sqrt(max(s, 0.0) / (n - 1))
 
-    if not math.isfinite(total):
-        return _F32(math.sqrt(total / (n - 1))) if total > 0 else _F32(math.nan)
-    return _f32_of_sum(terms, finish, abs_sum=total)
+    return _robust_f32(total, total, n, finish,
+                       lambda: _sequential_sum(_squares(values, mean)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,8 +252,20 @@ def _clipped_stddev(values: np.ndarray, mean: np.float32) -> np.float32:
 # --------------------------------------------------------------------------------------------
 
 
+class _Level:
+    """A subset of the pool: every kept pixel v with lo <= v <= hi, in file order."""
+
+    __slots__ = ("sel", "lo", "hi")
+
+    def __init__(self, sel: _Selection, lo, hi) -> None:
+        self.sel, self.lo, self.hi = sel, lo, hi
+
+    def covers(self, lo, hi) -> bool:
+        return self.lo <= lo and hi <= self.hi
+
+
 class _Pool:
-    """The pixels imagestats iterates over, with a cached subset for nested clip ranges.
+    """The pixels imagestats iterates over, with cached subsets for nested clip ranges.
 
     ``values`` holds every non-NaN pixel (finite only with ``finite_only``) in file order;
     NaN never satisfies a range test, so dropping it changes nothing except the first pixel,
@@ -179,61 +274,66 @@ class _Pool:
 
     def __init__(self, flat: np.ndarray, finite_only: bool) -> None:
         vmin, vmax = np.minimum.reduce(flat), np.maximum.reduce(flat)
-        self.flat = flat
         self.global_min, self.global_max = vmin, vmax
-        clean = math.isfinite(vmin) and math.isfinite(vmax)
-        if clean:
-            self.values = flat
-            self.first = flat[0]
+        if math.isfinite(vmin) and math.isfinite(vmax):
+            values, first = flat, flat[0]
         else:
-            keep = np.isfinite(flat) if finite_only else ~np.isnan(flat)
-            self.values = flat[keep]
+            values = flat[np.isfinite(flat) if finite_only else ~np.isnan(flat)]
+            first = flat[0]
             if finite_only:
-                self.first = self.values[0] if self.values.size else _F32(math.nan)
+                first = values[0] if values.size else _F32(math.nan)
+            if values.size:
+                vmin, vmax = np.minimum.reduce(values), np.maximum.reduce(values)
             else:
-                self.first = flat[0]
-        self.subset = self.values
-        self.range = (-np.inf, np.inf)
+                vmin = vmax = _F32(math.nan)
+        self.first = first
+        self.finite_min, self.finite_max = vmin, vmax
+        self.scratch = _Scratch()
+        self._total: float | None = None
+        self.levels = [_Level(_Selection(values, math.nan, float(vmin), float(vmax)),
+                              -np.inf, np.inf)]
 
     def finite_range(self) -> tuple[np.float32, np.float32]:
         """min and max of the kept values (NaN, NaN when none)."""
-        if self.values.size == 0:
-            return _F32(math.nan), _F32(math.nan)
-        if self.values is self.flat:
-            return self.global_min, self.global_max
-        return np.minimum.reduce(self.values), np.maximum.reduce(self.values)
+        return self.finite_min, self.finite_max
 
-    def select(self, c0: np.float32, c1: np.float32) -> np.ndarray:
-        """Pixels v with c0 <= v <= c1, in file order."""
-        r0, r1 = self.range
-        base = self.subset if (c0 >= r0 and c1 <= r1) else self.values
-        inside = (base >= c0) & (base <= c1)
-        chosen = base if inside.all() else base[inside]
-        self.subset, self.range = chosen, (c0, c1)
-        return chosen
+    def _smallest_covering(self, lo, hi) -> _Level:
+        for level in reversed(self.levels):
+            if level.covers(lo, hi):
+                return level
+        return self.levels[0]
+
+    def select(self, c0: np.float32, c1: np.float32) -> _Selection:
+        """The pixels v with c0 <= v <= c1, in file order, with sum, min and max."""
+        base = self._smallest_covering(c0, c1).sel
+        if base.values.size and c0 <= base.vmin and base.vmax <= c1:
+            if math.isnan(base.total):
+                base.total = _blocked_sum(base.values)
+            return base
+        sel = _select_sweep(base.values, c0, c1, self.scratch)
+        self.levels = self.levels[:1] + self.levels[-1:] + [_Level(sel, c0, c1)]
+        return sel
 
     def candidates(self, lo: np.float32, hi: np.float32) -> np.ndarray:
         """A subset containing every pixel v with lo <= v < hi (file order not needed)."""
-        r0, r1 = self.range
-        return self.subset if (lo >= r0 and hi <= r1) else self.values
+        return self._smallest_covering(lo, hi).sel.values
 
 
 def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32):
-    """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max, selected)."""
+    """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max)."""
     sel = pool.select(c0, c1)
-    n = int(sel.size)
+    n = int(sel.values.size)
     x0 = pool.first
     tmin = c0 if c0 > x0 else x0  # seeding quirk: first pixel, clip limit
     tmax = c1 if c1 < x0 else x0
     if n == 0:
-        return 0, math.nan, 0.0, float(tmin), float(tmax), sel
-    smin, smax = np.minimum.reduce(sel), np.maximum.reduce(sel)
-    vmin = tmin if math.isnan(tmin) else min(tmin, smin)
-    vmax = tmax if math.isnan(tmax) else max(tmax, smax)
-    mean = _clipped_mean(sel, float(smin), float(smax))
+        return 0, math.nan, 0.0, float(tmin), float(tmax)
+    vmin = tmin if math.isnan(tmin) else min(tmin, _F32(sel.vmin))
+    vmax = tmax if math.isnan(tmax) else max(tmax, _F32(sel.vmax))
+    mean = _clipped_mean(sel)
     # second loop: pixels in [vmin, vmax] == the selected pixels (vmin >= c0, vmax <= c1)
-    stddev = _F32(0.0) if math.isnan(vmin) else _clipped_stddev(sel, mean)
-    return n, float(mean), float(stddev), float(vmin), float(vmax), sel
+    stddev = _F32(0.0) if math.isnan(vmin) else _clipped_stddev(sel.values, mean, pool.scratch)
+    return n, float(mean), float(stddev), float(vmin), float(vmax)
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,21 +341,51 @@ def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32):
 # --------------------------------------------------------------------------------------------
 
 
-def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float) -> np.ndarray:
-    """stsci.imagestats histogram1d(values, nbins, dz, zero).histogram (uint32)."""
+def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float,
+               scratch: _Scratch | None = None) -> np.ndarray:
+    """stsci.imagestats histogram1d(values, nbins, dz, zero).histogram (uint32).
+
+    Pixels v with lo <= v < lo + width*nbins go to bin int(f * (v - lo)), all in float32
+    (lo = float32(zero), width = float32(dz), f = 1/width); index nbins is discarded.
+    """
     width, lo = _F32(dz), _F32(zero)
     with np.errstate(all="ignore"):
-        hi = lo + width * _F32(nbins)
+        top = lo + width * _F32(nbins)
         scale = _F32(1.0) / width
-    top = hi  # C: min(maxValue, lo + width*nbins): the same float32 expression
-    inside = values[(values >= lo) & (values < top)]
-    with np.errstate(all="ignore"):
-        idx = np.subtract(inside, lo)
-        np.multiply(idx, scale, out=idx)
-    index = idx.astype(np.intp)
-    np.minimum(index, nbins, out=index)  # nbins: imagestats' discarded scratch slot
-    counts = np.bincount(index, minlength=nbins + 1)[:nbins]
-    return counts.astype(np.uint32)
+    scratch = scratch or _Scratch()
+    slots = nbins + 1
+    paired = slots * slots <= np.iinfo(np.uint16).max
+    counts = np.zeros(slots * slots if paired else slots, np.int64)
+    for start in range(0, values.size, _BLOCK):
+        block = values[start:start + _BLOCK]
+        chosen = block[_inside(block, lo, top, scratch, open_top=True)]
+        with np.errstate(all="ignore"):
+            np.subtract(chosen, lo, out=chosen)
+            np.multiply(chosen, scale, out=chosen)
+        _count_block(chosen, nbins, paired, counts)
+    if paired:
+        grid = counts.reshape(slots, slots)
+        counts = grid.sum(axis=1) + grid.sum(axis=0)  # first and second pixel of each pair
+    return counts[:nbins].astype(np.uint32)
+
+
+def _count_block(positions: np.ndarray, nbins: int, paired: bool, counts: np.ndarray) -> None:
+    """Add the bin counts of int(positions) (float32 >= 0; index nbins discarded later)."""
+    if positions.size == 0:
+        return
+    slots = nbins + 1
+    if not paired:
+        index = np.minimum(positions.astype(np.intp), nbins)
+        counts += np.bincount(index, minlength=slots)[:slots]
+        return
+    index = positions.astype(np.uint16)  # truncation toward zero, as C's (int)
+    np.minimum(index, np.uint16(nbins), out=index)
+    half = index.size // 2
+    pairs = index[0:2 * half:2] * np.uint16(slots)  # two pixels per bincount entry
+    pairs += index[1:2 * half:2]
+    counts += np.bincount(pairs, minlength=slots * slots)
+    if index.size % 2:  # odd pixel: paired with the discarded slot nbins
+        counts[int(index[-1]) * slots + nbins] += 1
 
 
 def _nbins(vmin: float, vmax: float, hwidth: float) -> tuple[int, float]:
@@ -365,7 +495,7 @@ def imagestats(data: np.ndarray, *, lower=None, upper=None, nclip: int = 0,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for it in range(nclip + 1):
-            npix, mean, stddev, vmin, vmax, _ = _compute_mean(pool, _to_f32(cmin), _to_f32(cmax))
+            npix, mean, stddev, vmin, vmax = _compute_mean(pool, _to_f32(cmin), _to_f32(cmax))
             if npix <= 0:
                 raise StatsError("Not enough data points to compute statistics.")
             if it < nclip:
@@ -375,7 +505,7 @@ def imagestats(data: np.ndarray, *, lower=None, upper=None, nclip: int = 0,
         nbins, dz = _nbins(vmin, vmax, hwidth)
         lo32 = _F32(vmin)
         hi32 = lo32 + _F32(dz) * _F32(nbins)
-        hist = _histogram(pool.candidates(lo32, hi32), nbins, dz, vmin)
+        hist = _histogram(pool.candidates(lo32, hi32), nbins, dz, vmin, pool.scratch)
         mode = _mode(hist, nbins, vmin, hwidth)
     return ClipStats(npix, mean, stddev, vmin, vmax, nbins, hwidth, hist, mode)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -204,35 +205,64 @@ def _shape(header: fits.Header) -> tuple[int, ...]:
 def _native(array: np.ndarray) -> np.ndarray:
     """The array in native byte order (values and dtype kind unchanged)."""
     if array.dtype.isnative:
-        return np.asarray(array)
+        return np.array(array)  # a copy: the file is closed after reading
     return array.astype(array.dtype.newbyteorder("="))
 
 
-def _process_chip(hdul: fits.HDUList, item: _Work, good: np.ndarray, sig: float,
-                  out_path: str) -> ChipSummary:
-    data = _native(hdul[item.chip.sci].data)
-    dq_flagged = 0
-    if item.dq_bits is not None:
-        value, flip = item.dq_bits
-        dq = _native(hdul[item.chip.dq].data)
-        bad = sm.dq_bad(dq, value, flip=flip)
-        dq_flagged = int(np.count_nonzero(bad))
-        good[bad] = 0
+@dataclass
+class _ChipOutcome:
+    """One chip's contribution: pixels to mark bad (``bad`` convention) and its summary."""
+
+    item: _Work
+    summary: ChipSummary
+    low: np.ndarray | None  # bool, True = below the threshold
+    dq: np.ndarray | None  # bool, True = rejected by --dq-bits
+
+
+def _process_chip(item: _Work, sig: float, out_path: str) -> _ChipOutcome:
+    """Read one chip, compute its statistics and its bad pixels (thread-safe: own file handle)."""
+    with open_fits(item.path) as hdul:
+        data = _native(hdul[item.chip.sci].data)
+        dq_bad = None
+        if item.dq_bits is not None:
+            value, flip = item.dq_bits
+            dq_bad = sm.dq_bad(_native(hdul[item.chip.dq].data), value, flip=flip)
+    dq_flagged = 0 if dq_bad is None else int(np.count_nonzero(dq_bad))
+    path, ver = item.path, item.chip.extver
     try:
         stats = sm.chip_statistics(data)
     except sm.StatsError as exc:
-        log.warning("%s[SCI,%d]: no statistics (%s); chip does not contribute",
-                    item.path, item.chip.extver, exc)
-        return ChipSummary(item.path, item.chip.extver, out_path, None, None, 0, dq_flagged,
-                           "no finite pixels")
+        log.warning("%s[SCI,%d]: no statistics (%s); chip does not contribute", path, ver, exc)
+        summary = ChipSummary(path, ver, out_path, None, None, 0, dq_flagged, "no finite pixels")
+        return _ChipOutcome(item, summary, None, dq_bad)
     if stats.nbins < 2:
         log.warning("%s[SCI,%d]: clipped data fall in one histogram bin (constant image?); "
-                    "chip does not contribute, as in drizzlepac", item.path, item.chip.extver)
-        return ChipSummary(item.path, item.chip.extver, out_path, None, None, 0, dq_flagged,
-                           "clipped data in one histogram bin")
-    flagged = sm.update_good(good, data, stats, sig)
-    return ChipSummary(item.path, item.chip.extver, out_path, stats, sm.threshold(stats, sig),
-                       flagged, dq_flagged)
+                    "chip does not contribute, as in drizzlepac", path, ver)
+        summary = ChipSummary(path, ver, out_path, None, None, 0, dq_flagged,
+                              "clipped data in one histogram bin")
+        return _ChipOutcome(item, summary, None, dq_bad)
+    thr = sm.threshold(stats, sig)
+    low = sm.low_pixels(data, thr)
+    summary = ChipSummary(path, ver, out_path, stats, thr, int(np.count_nonzero(low)),
+                          dq_flagged)
+    return _ChipOutcome(item, summary, low, dq_bad)
+
+
+def _outcomes(plan: list[_Work], sig: float, output_dir: str, jobs: int):
+    """Chip outcomes in plan order; ``jobs`` > 1 computes chips in parallel threads."""
+    outs = [os.path.join(output_dir, w.key) for w in plan]
+    if jobs <= 1 or len(plan) <= 1:
+        for item, out in zip(plan, outs, strict=True):
+            yield _process_chip(item, sig, out)
+        return
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending = []
+        for item, out in zip(plan, outs, strict=True):
+            pending.append(pool.submit(_process_chip, item, sig, out))
+            if len(pending) > jobs:  # bounded memory: at most jobs + 1 chips in flight
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
 
 
 def _write_mask(path: str, good: np.ndarray, params: dict, sources: list[str]) -> None:
@@ -246,7 +276,7 @@ def _write_mask(path: str, good: np.ndarray, params: dict, sources: list[str]) -
 def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEFAULT_SIG,
                       output_name: str | None = None, legacy_names: bool = False,
                       chips: Sequence[int] | None = None, output_dir: str | os.PathLike = ".",
-                      dq_bits: str | int | None = None) -> StaticMaskResult:
+                      dq_bits: str | int | None = None, jobs: int = 1) -> StaticMaskResult:
     """Make drizzlepac static masks for HST images and write them.
 
     Parameters
@@ -269,6 +299,9 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         Also mark DQ-flagged pixels bad, as AstroDrizzle does at drizzle time with
         ``final_bits = dq_bits`` (names or numbers; ``~`` inverts). Default: static
         pixels only, exactly drizzlepac's file.
+    jobs : int
+        Chips computed in parallel threads (numpy releases the GIL); the result does not
+        depend on it (AND is order-independent).
 
     Returns
     -------
@@ -293,16 +326,17 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
     masks: dict[str, np.ndarray] = {}
     sources: dict[str, list[str]] = {}
     result = StaticMaskResult()
-    for path in dict.fromkeys(w.path for w in plan):
-        with open_fits(path) as hdul:
-            for item in (w for w in plan if w.path == path):
-                out = os.path.join(os.fspath(output_dir), item.key)
-                if item.key not in masks:
-                    masks[item.key] = np.ones(item.chip.shape, dtype=np.int16)
-                    result.outputs.append(out)
-                    sources[item.key] = []
-                sources[item.key].append(path)
-                result.chips.append(_process_chip(hdul, item, masks[item.key], sig, out))
+    for outcome in _outcomes(plan, sig, os.fspath(output_dir), jobs):
+        key = outcome.item.key
+        if key not in masks:
+            masks[key] = np.ones(outcome.item.chip.shape, dtype=np.int16)
+            result.outputs.append(outcome.summary.output)
+            sources[key] = []
+        sources[key].append(outcome.item.path)
+        for bad in (outcome.dq, outcome.low):
+            if bad is not None:
+                masks[key][bad] = 0  # AND into the static mask (good convention)
+        result.chips.append(outcome.summary)
     params = {"sig": sig, "dq_bits": dq_bits, "names": "legacy" if legacy_names else "current"}
     for out in result.outputs:
         key = os.path.basename(out)

@@ -1,0 +1,148 @@
+"""static: dqmask vs drizzlepac's staticMask on four full-size ACS/WFC flt files.
+
+Each file has 2 chips of 2048 x 4096 float32 (``dqmask.sample.make_acs_wfc_flt``: sky, stars,
+cosmic rays, bad pixels). Both sides make the AstroDrizzle product's two combined masks
+(``<root>_2048x4096_{1,2}_staticMask.fits``) from the files on disk:
+
+* drizzlepac: ``processInput.createImageObjectList`` + ``staticMask.createStaticMask``
+  (what AstroDrizzle runs for its static-mask step);
+* drizzlepac, step only: ``createStaticMask`` timed alone on freshly built image objects;
+* dqmask: ``make_static_masks(..., output_name=...)`` (reads, checks, computes, writes
+  atomically with fsync), single-threaded.
+
+The masks are checked to be identical before timing. Run:
+``python -m benchmarks.bench_static_mask``. Target: >= 4x faster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ._util import best_time, fmt_bytes, peak_rss, report
+
+N_FILES = 4
+PRODUCT = "jbench010_drz.fits"
+CONFIG = {"STEP 1: STATIC MASK": {"static": True, "static_sig": 4.0}}
+
+
+def make_inputs(folder: Path) -> list[Path]:
+    """Four full-size ACS/WFC flt files (cached in ``folder``)."""
+    from dqmask.sample import make_acs_wfc_flt
+
+    paths = []
+    for i in range(N_FILES):
+        path = folder / f"jbench0{i}q_flt.fits"
+        if not path.exists():
+            make_acs_wfc_flt(path, seed=100 + i)
+        paths.append(path)
+    return paths
+
+
+def _instrument_pars() -> dict:
+    return {"proc_unit": "native", "gain": "", "gnkeyword": "", "rdnoise": "", "rnkeyword": "",
+            "exptime": "", "expkeyword": ""}
+
+
+def _image_objects(names: list[str]):
+    from drizzlepac import processInput
+
+    return processInput.createImageObjectList(names, instrpars=_instrument_pars(), group=None,
+                                              output=PRODUCT)
+
+
+def run_drizzlepac(inputs: list[Path], workdir: Path) -> None:
+    """AstroDrizzle's static-mask step from files: image objects + createStaticMask."""
+    from drizzlepac import staticMask
+
+    old = os.getcwd()
+    os.chdir(workdir)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            images = _image_objects([p.name for p in inputs])
+            staticMask.createStaticMask(images, CONFIG)
+        for image in images:
+            image.close()
+    finally:
+        os.chdir(old)
+
+
+def time_drizzlepac_step(inputs: list[Path], workdir: Path, repeat: int) -> float:
+    """Best time of createStaticMask alone (image objects built untimed, fresh each time)."""
+    from drizzlepac import staticMask
+
+    best = float("inf")
+    old = os.getcwd()
+    os.chdir(workdir)
+    try:
+        for _ in range(repeat):
+            with contextlib.redirect_stdout(io.StringIO()):
+                images = _image_objects([p.name for p in inputs])
+                t0 = time.perf_counter()
+                staticMask.createStaticMask(images, CONFIG)
+                best = min(best, time.perf_counter() - t0)
+            for image in images:
+                image.close()
+    finally:
+        os.chdir(old)
+    return best
+
+
+def run_ours(inputs: list[Path], outdir: Path) -> None:
+    from dqmask.steps.static_mask import make_static_masks
+
+    make_static_masks(inputs, output_name=PRODUCT, output_dir=outdir)
+
+
+def _same_outputs(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.glob("*_staticMask.fits"))
+    if names != sorted(p.name for p in b.glob("*_staticMask.fits")) or len(names) != 2:
+        return False
+    return all(np.array_equal(fits.getdata(a / n), fits.getdata(b / n)) for n in names)
+
+
+def main(repeat: int = 3) -> str:
+    logging.getLogger("drizzlepac").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="dqmask-bench-static-") as tmp:
+        tmp = Path(tmp)
+        inputs = make_inputs(tmp)
+        dp_dir, our_dir = tmp / "drizzlepac", tmp / "dqmask"
+        dp_dir.mkdir()
+        for p in inputs:  # drizzlepac opens its inputs in update mode: give it copies
+            shutil.copy(p, dp_dir / p.name)
+        dp_inputs = [dp_dir / p.name for p in inputs]
+        run_drizzlepac(dp_inputs, dp_dir)
+        run_ours(inputs, our_dir)
+        identical = _same_outputs(dp_dir, our_dir)
+        t_dp = best_time(lambda: run_drizzlepac(dp_inputs, dp_dir), repeat)
+        t_step = time_drizzlepac_step(dp_inputs, dp_dir, repeat)
+        t_ours = best_time(lambda: run_ours(inputs, our_dir), repeat)
+        m_dp = peak_rss(lambda: run_drizzlepac(dp_inputs, dp_dir))
+        m_ours = peak_rss(lambda: run_ours(inputs, our_dir))
+    rows = [
+        ("drizzlepac image objects + createStaticMask", t_dp, m_dp),
+        ("drizzlepac createStaticMask only", t_step, None),
+        ("dqmask static", t_ours, m_ours),
+    ]
+    lines = [
+        f"inputs: {N_FILES} ACS/WFC flt, 2 x 2048x4096 float32 each; best of {repeat}",
+        f"masks identical: {identical}",
+        f"speed-up vs drizzlepac (from files): {t_dp / t_ours:.2f}x; "
+        f"vs createStaticMask alone: {t_step / t_ours:.2f}x (target >= 4x)",
+        f"peak memory: drizzlepac {fmt_bytes(m_dp)}, dqmask {fmt_bytes(m_ours)} "
+        f"(ratio {m_dp / m_ours:.2f}x less)",
+    ]
+    return report("static_mask", rows, lines)
+
+
+if __name__ == "__main__":
+    main()
