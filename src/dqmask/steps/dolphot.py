@@ -174,7 +174,8 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
     path = os.fspath(path)
     options = options or MaskOptions()
     out = os.fspath(output) if output is not None else path
-    if out == path and not dry_run and _read_only(path):
+    in_place = os.path.abspath(out) == os.path.abspath(path)
+    if in_place and not dry_run and _read_only(path):
         raise InputError(path, "file is read-only; not rewritten in place (use --output-dir)")
     with open_fits(path) as hdul:
         if routine == "auto":
@@ -188,11 +189,11 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
             plans, kind = _hst_plans(hdul, path, routine, options, pam_dir)
     hdus = _assemble(primary, plans, routine, options, pam_dir)
     if not dry_run:
-        _write(hdus, out)
+        _write(hdus, out, path)
     bad = sum(int(np.count_nonzero(p.prepared.bad)) for p in plans)
     sat = sum(int(np.count_nonzero(p.prepared.sat)) for p in plans)
     first = plans[0].cards
-    where = "in place" if out == path else f"-> {out}"
+    where = "in place" if in_place else f"-> {out}"
     verb = "would prepare" if dry_run else "prepared"
     return (f"{path}: {routine} {verb} {kind} {where}: {len(plans)} image(s), "
             f"BADPIX={alg.fitsnum(first.badpix).strip()} "
@@ -286,13 +287,19 @@ def _assemble(primary: fits.Header, plans: list[ChipPlan], routine: str, options
     return fits.HDUList(hdus)
 
 
-def _write(hdul: fits.HDUList, out: str) -> None:
+def _write(hdul: fits.HDUList, out: str, path: str) -> None:
+    """Write atomically (gzip-compressed for ``.gz``); a header astropy cannot make standard
+    (after its silent fixes) is an InputError and nothing is replaced."""
+    try:
+        hdul.verify("silentfix")
+    except fits.VerifyError as exc:
+        raise InputError(path, f"header cannot be written as standard FITS: {exc}") from None
     with atomic_output(out) as fh:
         if out.lower().endswith(".gz"):
             with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
-                hdul.writeto(gz, output_verify="exception")
+                hdul.writeto(gz, output_verify="silentfix")
         else:
-            hdul.writeto(fh, output_verify="exception")
+            hdul.writeto(fh, output_verify="silentfix")
 
 
 # --------------------------------------------------------------------------------------------
