@@ -562,6 +562,9 @@ def _classify_hst(hdul: fits.HDUList, path: str, routine: str, options: MaskOpti
     if not scis:
         raise InputError(path, "no SCI extension")
     if options.subarray is not None:
+        if len(scis) > 1:
+            log.warning("%s: forced subarray: only the first of %d SCI extensions is "
+                        "prepared (DOLPHOT expects a single-chip image)", path, len(scis))
         return "sub", [_forced(hdul, path, routine, detector, scis[0], options.subarray)]
     names = {str(h.header.get("EXTNAME", "")).strip().upper() for h in hdul}
     if "WHT" in names or "CTX" in names:
@@ -601,7 +604,7 @@ def _classify_hst(hdul: fits.HDUList, path: str, routine: str, options: MaskOpti
     hint = "-wfc1sub=X,Y, -wfc2sub=X,Y or -hrcsub=X,Y" if acs else \
         "-uvis1sub=X,Y, -uvis2sub=X,Y or -irsub=X,Y"
     sizes = ", ".join("x".join(map(str, s[::-1])) for s in shapes)
-    raise InputError(path, f"not an {what} file DOLPHOT recognises (DETECTOR={detector or '?'}, "
+    raise InputError(path, f"not {'an' if acs else 'a'} {what} file DOLPHOT recognises (DETECTOR={detector or '?'}, "
                            f"APERTURE={aperture or '?'}, SCI {sizes}); force a subarray "
                            f"with {hint}")
 
