@@ -168,6 +168,18 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     h[0].header["INSTRUME"] = "WFIRSTCAM"
     add("unsupported_instrument", _write(d / "jwst_badinst.fits", fits_bytes(h)),
         "unsupported")
+    # JWST: no INSTRUME keyword; an empty SCI; a DQ whose shape differs from SCI's.
+    h = valid_jwst_hdul()
+    del h[0].header["INSTRUME"]
+    add("jwst_missing_instrume", _write(d / "jwst_no_instrume.fits", fits_bytes(h)),
+        "missing keyword instrume")
+    h = valid_jwst_hdul()
+    h["SCI"].data = None
+    add("jwst_empty_sci", _write(d / "jwst_empty_sci.fits", fits_bytes(h)), "no image data")
+    h = valid_jwst_hdul()
+    h["DQ"].data = np.zeros((32, 31), np.uint32)
+    add("jwst_dq_wrong_shape", _write(d / "jwst_dq_shape.fits", fits_bytes(h)),
+        "does not match sci shape")
     # A NaN where the structure needs a number (NAXIS1 = NaN in the SCI header).
     raw = bytearray(good_jwst)
     pos = raw.index(b"NAXIS1  =", 2880)

@@ -28,6 +28,7 @@ CASE_NAMES = [
     "garbage_extension", "jwst_primary_only", "jwst_missing_sci", "hst_missing_sci",
     "jwst_float_dq", "hst_float_dq", "table_no_telescop", "directory", "nonexistent",
     "gzip_corrupt", "gzip_truncated", "unsupported_telescope", "unsupported_instrument",
+    "jwst_missing_instrume", "jwst_empty_sci", "jwst_dq_wrong_shape",
     "nan_naxis", "bad_bitpix", "permission_denied",
 ]
 #: Cases that are valid FITS a program can classify; only a DQ consumer rejects them.
