@@ -82,6 +82,9 @@ def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", AstropyUserWarning)
+            # zero padding after the last HDU: every HDU is complete, nothing to refuse
+            warnings.filterwarnings("ignore", message="Unexpected extra padding",
+                                    category=AstropyUserWarning)
             hdul = fits.open(path, mode="readonly",
                              memmap=None if memmap and not _compressed(path) else False,
                              lazy_load_hdus=False)
