@@ -557,3 +557,15 @@ def test_sip_area_on_real_acs_header():
         jac = np.array([(foc[1] - foc[0]) / (2 * e), (foc[3] - foc[2]) / (2 * e)]).T
         assert pam[y, x] == pytest.approx(np.linalg.det(jac), rel=1e-6)
     assert 0.9 < pam.min() < pam.max() < 1.1
+
+
+def test_acs_sip_area_normalisation_matches_dolphot_ctmult():
+    """(0.05")^2 normalisation: the WFC1 mean area equals DOLPHOT's acs_ctmult 0.951763."""
+    from dqmask.steps.dolphot import _sip_coeffs
+
+    src = shared_file("hst_acs_wfc_j94f05bgq_flt_ZEROED_DATA.fits.gz")
+    head = fits.getheader(src, ("SCI", 2))
+    cd = np.array([[head["CD1_1"], head["CD1_2"]], [head["CD2_1"], head["CD2_2"]]])
+    pam = alg.sip_pixel_area((2048, 4096), (head["CRPIX1"], head["CRPIX2"]), cd,
+                             _sip_coeffs(head, "A"), _sip_coeffs(head, "B"), nominal_scale=0.05)
+    assert float(pam.mean()) == pytest.approx(alg.ACS_CTMULT["WFC1"], abs=2e-4)
