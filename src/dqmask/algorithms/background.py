@@ -24,6 +24,13 @@ DO_NOT_USE, reference pixel), then :func:`clip_to_background` with jwst's rule
 ``value > median + n_sigma * sigma`` (signal) or ``value < median - 3 * sigma`` (bad values).
 dqmask first combines several exposures (sigma-clipped mean) to raise the S/N of faint
 trace wings, and can grow the signal regions (not the isolated noise peaks) by N pixels.
+
+One pass of jwst's rule fails when traces cover much of the detector (NIRSpec IFU: NSClean's
+hand-made masks keep only ~36% as background): the traces drag the clipped median and sigma
+up and most trace light passes as background. By default dqmask therefore takes the median
+and sigma from the pixels near the background peak of the histogram
+(:func:`robust_stats_pixels`) and then applies jwst's limits once to every usable pixel;
+``stats="all"`` is jwst's behaviour exactly.
 """
 
 from __future__ import annotations
@@ -50,7 +57,10 @@ __all__ = [
     "reference_pixels",
     "usable_pixels",
     "combine_exposures",
+    "clip_limits",
     "clip_to_background",
+    "background_mode",
+    "robust_stats_pixels",
     "signal_regions",
     "automatic_background",
 ]
@@ -254,6 +264,20 @@ def usable_pixels(data: np.ndarray, dq: np.ndarray | None, reference: np.ndarray
     return usable
 
 
+def _nanmedian_first_axis(values: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(values, axis=0)`` for a short first axis, by sorting (NaN sort last)."""
+    ordered = np.sort(values, axis=0)
+    count = np.count_nonzero(~np.isnan(values), axis=0)
+    low = np.maximum(count - 1, 0) // 2
+    high = count // 2
+    pick_low = np.take_along_axis(ordered, low[None], axis=0)[0]
+    pick_high = np.take_along_axis(ordered, np.minimum(high, values.shape[0] - 1)[None],
+                                   axis=0)[0]
+    median = 0.5 * (pick_low + pick_high)
+    median[count == 0] = np.nan
+    return median
+
+
 def combine_exposures(stack: np.ndarray, usable: np.ndarray, sigma: float = 3.0,
                       maxiters: int = 5) -> np.ndarray:
     """Per-pixel sigma-clipped mean over the first axis.
@@ -281,7 +305,7 @@ def combine_exposures(stack: np.ndarray, usable: np.ndarray, sigma: float = 3.0,
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
         if values.shape[0] > 2:
             for _ in range(maxiters):
-                centre = np.nanmedian(values, axis=0)
+                centre = _nanmedian_first_axis(values)
                 spread = np.nanstd(values, axis=0)
                 outlier = np.abs(values - centre) > sigma * spread
                 if not outlier.any():
@@ -295,24 +319,59 @@ def combine_exposures(stack: np.ndarray, usable: np.ndarray, sigma: float = 3.0,
 # --------------------------------------------------------------------------------------------
 
 
+def clip_limits(image: np.ndarray, stats_pixels: np.ndarray, n_sigma: float = 2.0,
+                sigma_lower: float = 3.0) -> tuple[float, float]:
+    """jwst's background limits: ``(median - sigma_lower*std, median + n_sigma*std)``.
+
+    ``median`` and ``std`` are ``astropy.stats.sigma_clipped_stats(image, mask=~stats_pixels,
+    sigma=3)`` computed in float64, as in jwst ``clip_to_background`` (``fit_histogram=False``).
+
+    Parameters
+    ----------
+    image : ndarray of float, (ny, nx)
+        Image (NaN allowed where ``stats_pixels`` is False).
+    stats_pixels : ndarray of bool, (ny, nx)
+        True = pixel used for the statistics (candidate background).
+    n_sigma, sigma_lower : float
+        Upper and lower thresholds in standard deviations (jwst: ``n_sigma``, 3).
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper limits; NaN when ``stats_pixels`` has no True pixel.
+    """
+    if not np.any(stats_pixels):
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        warnings.filterwarnings("ignore", category=RuntimeWarning, message=".* slice")
+        _, median, std = sigma_clipped_stats(np.asarray(image).astype(np.float64),
+                                             mask=~np.asarray(stats_pixels, dtype=bool),
+                                             sigma=3.0)
+    return float(median - sigma_lower * std), float(median + n_sigma * std)
+
+
 def clip_to_background(image: np.ndarray, background: np.ndarray, n_sigma: float = 2.0,
-                       sigma_lower: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+                       sigma_lower: float = 3.0, stats_pixels: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """jwst ``clip_to_background`` (``fit_histogram=False``), without modifying inputs.
 
-    Statistics are ``astropy.stats.sigma_clipped_stats(image, mask=~background, sigma=3)``
-    in float64; pixels above ``median + n_sigma * std`` are signal, pixels below
-    ``median - sigma_lower * std`` are bad values; both become False.
+    With ``stats_pixels=None`` this is jwst's function exactly: statistics over the True
+    pixels of ``background``; pixels above ``median + n_sigma * std`` are signal, pixels
+    below ``median - sigma_lower * std`` bad values; both become False.
 
     Parameters
     ----------
     image : ndarray of float, (ny, nx)
         Image to clip (NaN allowed where ``background`` is False).
     background : ndarray of bool, (ny, nx)
-        True = candidate background pixel (the pixels the statistics use).
+        True = candidate background pixel.
     n_sigma : float
         Upper threshold (jwst step parameter ``n_sigma``, default 2).
     sigma_lower : float
         Lower threshold (jwst: 3).
+    stats_pixels : ndarray of bool, (ny, nx), optional
+        True = pixels the statistics are computed on (default: ``background``).
 
     Returns
     -------
@@ -324,17 +383,76 @@ def clip_to_background(image: np.ndarray, background: np.ndarray, n_sigma: float
     background = np.array(background, dtype=bool, copy=True)
     if not background.any():
         return background, np.zeros_like(background)
-    image = np.asarray(image).astype(np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyUserWarning)
-        warnings.filterwarnings("ignore", category=RuntimeWarning, message=".* slice")
-        _, median, std = sigma_clipped_stats(image, mask=~background, sigma=3.0)
+    lower, upper = clip_limits(image, background if stats_pixels is None else stats_pixels,
+                               n_sigma, sigma_lower)
+    image = np.asarray(image)
     with np.errstate(invalid="ignore"):
-        low = image < median - sigma_lower * std
-        high = image > median + n_sigma * std
+        low = image < lower
+        high = image > upper
     signal = high & background
     background[low | high] = False
     return background, signal
+
+
+def background_mode(values: np.ndarray, bins: int = 2048) -> tuple[float, float]:
+    """Peak of the value histogram and the spread of the values below it.
+
+    The background of a spectroscopic rate image is a narrow peak; trace light is spread
+    over a wide range of values, so the peak stays on the background even when traces cover
+    most of the detector (where the median does not).
+
+    Parameters
+    ----------
+    values : ndarray of float, 1-D
+        Finite candidate-pixel values.
+    bins : int
+        Histogram bins between the 0.5th and 99.5th percentiles (smoothed over 9 bins).
+
+    Returns
+    -------
+    (float, float)
+        Mode, and the 3-sigma-clipped standard deviation of the values below the mode
+        mirrored about it.
+    """
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    if not hi > lo:
+        return float(lo), 0.0
+    hist, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    smooth = np.convolve(hist, np.ones(9), mode="same")
+    peak = int(np.argmax(smooth))
+    mode = 0.5 * (edges[peak] + edges[peak + 1])
+    below = values[values <= mode]
+    mirrored = np.concatenate([below, 2.0 * mode - below])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        _, _, std = sigma_clipped_stats(mirrored.astype(np.float64), sigma=3.0)
+    return float(mode), float(std)
+
+
+def robust_stats_pixels(image: np.ndarray, candidates: np.ndarray, cut: float = 3.0
+                        ) -> np.ndarray:
+    """Candidates within ``cut`` standard deviations above the background mode.
+
+    Parameters
+    ----------
+    image : ndarray of float, (ny, nx)
+    candidates : ndarray of bool, (ny, nx)
+        True = usable pixel.
+    cut : float
+        Upper cut in lower-side standard deviations (see :func:`background_mode`).
+
+    Returns
+    -------
+    ndarray of bool, (ny, nx)
+        True = pixel for the background statistics (trace light mostly left out).
+    """
+    candidates = np.asarray(candidates, dtype=bool)
+    values = np.asarray(image)[candidates]
+    if values.size == 0:
+        return candidates.copy()
+    mode, std = background_mode(values)
+    with np.errstate(invalid="ignore"):
+        return candidates & (image <= mode + cut * std)
 
 
 def signal_regions(signal: np.ndarray, min_pixels: int) -> np.ndarray:
@@ -363,8 +481,8 @@ def signal_regions(signal: np.ndarray, min_pixels: int) -> np.ndarray:
 
 
 def automatic_background(image: np.ndarray, usable: np.ndarray, n_sigma: float = 2.0,
-                         grow_pixels: int = 0, min_region: int = 5,
-                         border: int = 0) -> np.ndarray:
+                         grow_pixels: int = 0, min_region: int = 5, border: int = 0,
+                         stats: str = "mode") -> np.ndarray:
     """An automatic background mask from one (combined) image.
 
     Parameters
@@ -383,15 +501,25 @@ def automatic_background(image: np.ndarray, usable: np.ndarray, n_sigma: float =
         not grown.
     border : int
         Extra frame forced False (0: reference pixels are already in ``usable``).
+    stats : {"mode", "all"}
+        Pixels the clipping statistics come from. ``all``: every usable pixel, exactly as
+        jwst (whose median and sigma are dragged up when traces cover much of the detector).
+        ``mode``: only pixels up to 3 sigma above the background peak
+        (:func:`robust_stats_pixels`). Either way the limits are applied to every usable pixel
+        once, with jwst's rule.
 
     Returns
     -------
     ndarray of bool, (ny, nx)
         True = background.
     """
+    if stats not in ("mode", "all"):
+        raise ValueError(f"stats must be 'mode' or 'all', got {stats!r}")
     background = np.array(usable, dtype=bool, copy=True)
     if n_sigma > 0:
-        background, signal = clip_to_background(image, background, n_sigma)
+        pixels = robust_stats_pixels(image, background) if stats == "mode" else None
+        background, signal = clip_to_background(image, background, n_sigma,
+                                                stats_pixels=pixels)
         if grow_pixels > 0:
             grown = grow(signal_regions(signal, min_region), grow_pixels)
             background &= ~grown
