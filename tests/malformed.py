@@ -185,6 +185,8 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     pos = raw.index(b"NAXIS1  =", 2880)
     raw[pos: pos + 80] = card("NAXIS1", "NAN")
     add("nan_naxis", _write(d / "nan_naxis.fits", bytes(raw)), "")
+    # Bytes after the last HDU that are not zero padding.
+    add("trailing_garbage", _write(d / "trailing.fits", good_jwst + b"garbage!" * 10), "")
     # BITPIX that FITS does not allow.
     raw = bytearray(good_jwst)
     pos = raw.index(b"BITPIX  =", 2880)

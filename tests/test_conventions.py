@@ -222,3 +222,21 @@ def test_grow_errors():
         grow(np.zeros((3, 3), bool), 1, "hexagon")
     with pytest.raises(ValueError):
         grow(np.zeros((3, 3), bool), 0, "hexagon")
+
+
+@PROPS
+@given(hnp.arrays(st.sampled_from([np.dtype(">u4"), np.dtype("<u4")]), SHAPES),
+       jwst_flag_values)
+def test_big_endian_dq_as_read_from_fits(dq, value):
+    expected = (dq.astype(np.uint64) & np.uint64(value)) != 0
+    assert np.array_equal(to_bad(dq, "dq", flags=value), expected)
+    out = convert(dq, "dq", "dq")
+    assert out.dtype == dq.dtype and np.array_equal(out, dq)
+
+
+@PROPS
+@given(hnp.arrays(st.sampled_from([np.dtype(">i2"), np.dtype("<i2")]), SHAPES),
+       st.integers(0, 15))
+def test_int16_dq_bit_selection_any_byte_order(dq, bit):
+    expected = ((dq.astype(np.int64) & 0xFFFF) >> bit) & 1 == 1
+    assert np.array_equal(to_bad(dq, "dq", flags=1 << bit), expected)

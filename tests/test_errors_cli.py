@@ -29,7 +29,7 @@ CASE_NAMES = [
     "jwst_float_dq", "hst_float_dq", "table_no_telescop", "directory", "nonexistent",
     "gzip_corrupt", "gzip_truncated", "unsupported_telescope", "unsupported_instrument",
     "jwst_missing_instrume", "jwst_empty_sci", "jwst_dq_wrong_shape",
-    "nan_naxis", "bad_bitpix", "permission_denied",
+    "nan_naxis", "trailing_garbage", "bad_bitpix", "permission_denied",
 ]
 #: Cases that are valid FITS a program can classify; only a DQ consumer rejects them.
 CLASSIFIABLE = {"jwst_float_dq", "hst_float_dq"}

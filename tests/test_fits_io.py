@@ -667,3 +667,10 @@ def test_stdatamodels_reads_updated_reference_file(tmp_path):
         warnings.simplefilter("error")
         with fits.open(path, checksum=True) as back:
             assert back["DQ"].data[10, 10] == 4
+
+
+@pytest.mark.parametrize("padding", [2880, 100])
+def test_zero_padding_after_last_hdu_is_accepted(generated, tmp_path, padding):
+    path = tmp_path / "padded_rate.fits"
+    path.write_bytes(generated["rate"].read_bytes() + b"\0" * padding)
+    assert classify(path).product == "rate"
