@@ -100,3 +100,57 @@ def test_stripe_extraction_matches_jwst(g, seed):
                      "Invalid value for multistripe_reads2 - stripe ranges could not be "
                      "generated."):
         assert got[1] == want[1]
+
+
+@st.composite
+def rectangles(draw):
+    """Mostly valid geometries (match, cut inside), some out of bounds / bad / missing."""
+    ry, rx = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    x0r, y0r = draw(st.integers(0, 30)), draw(st.integers(0, 30))
+    odd = st.integers(1, 48)
+    ref = (x0r, y0r, draw(st.sampled_from([rx, rx, rx, draw(odd)])),
+           draw(st.sampled_from([ry, ry, ry, draw(odd)])))
+    if draw(st.integers(0, 3)) == 0:  # same subarray as the reference
+        return (ry, rx), ref, (ry, rx), (x0r, y0r, rx, ry)
+    sy, sx = draw(st.integers(1, ry)), draw(st.integers(1, rx))
+    sci = [x0r + draw(st.integers(0, rx - sx + 1)), y0r + draw(st.integers(0, ry - sy + 1)),
+           draw(st.sampled_from([sx, sx, sx, draw(odd)])),
+           draw(st.sampled_from([sy, sy, sy, draw(odd)]))]
+    if draw(st.integers(0, 9)) == 0:
+        sci[draw(st.integers(0, 3))] = None
+    return (ry, rx), ref, (sy, sx), tuple(sci)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rectangles(), st.integers(0, 2**31))
+def test_subarray_match_and_cut_matches_jwst(case, seed):
+    from jwst.lib import reffile_utils as ru
+    from stdatamodels.jwst import datamodels
+
+    ref_shape, ref_kw, sci_shape, sci_kw = case
+    raw = np.random.default_rng(seed).integers(0, 2**32, ref_shape, dtype=np.uint64)
+    raw = raw.astype(np.uint32)
+    mask = datamodels.MaskModel(dq=raw.copy())
+    mask.meta.instrument.name = "NIRCAM"
+    ms = mask.meta.subarray
+    ms.xstart, ms.ystart, ms.xsize, ms.ysize = ref_kw
+    sci = datamodels.RampModel(data=np.zeros((1, 1, *sci_shape), np.float32))
+    ss = sci.meta.subarray
+    ss.xstart, ss.ystart, ss.xsize, ss.ysize = sci_kw
+
+    def upstream():
+        if ru.ref_matches_sci(sci, mask):
+            return np.array(mask.dq)
+        return np.array(ru.get_subarray_model(sci, mask).dq)
+
+    def ours():
+        return alg.mask_for_science(raw, alg.Subarray(*ref_kw), "NIRCAM", alg.Subarray(*sci_kw),
+                                    (1, 1, *sci_shape), strict=False)
+
+    want = _outcome(lambda *_: upstream(), None, None)
+    got = _outcome(lambda *_: ours(), None, None)
+    assert got[0] == want[0], (got, want)
+    if want[0] == "ok":
+        np.testing.assert_array_equal(got[1], want[1])
+    else:
+        assert got[1] == want[1]
