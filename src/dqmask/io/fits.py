@@ -287,6 +287,11 @@ def classify_hdulist(hdul: fits.HDUList, path: str) -> FileInfo:
     telescope = _str(primary, "TELESCOP").upper()
     instrument = _str(primary, "INSTRUME").upper()
     extnames = tuple(_str(h.header, "EXTNAME").upper() for h in hdul)
+    for i, hdu in enumerate(hdul):
+        ver = hdu.header.get("EXTVER")
+        if ver is not None and (isinstance(ver, bool) or not isinstance(ver, int) or ver < 1):
+            raise InputError(path, f"HDU {i} ({extnames[i] or 'no EXTNAME'}) has EXTVER="
+                                   f"{ver!r}; it must be a positive integer")
     if telescope != "HST" and instrument in {"ACS", "WFC3", "STIS", "WFPC2", "NICMOS"}:
         telescope = "HST"
     if telescope == "JWST":
