@@ -51,10 +51,17 @@ def run(args: argparse.Namespace) -> int:
     for item in args.items:
         try:
             lines = _explain_file(item) if os.path.exists(item) else _explain_value(item, args)
-        except (InputError, FlagSpecError) as exc:
+        except Exception as exc:  # one line per bad item (traceback with -v); go on
             if args.verbose:
                 log.exception("traceback")
-            text = exc.oneline() if isinstance(exc, InputError) else f"{item}: {exc}"
+            if isinstance(exc, InputError):
+                text = exc.oneline()
+            elif isinstance(exc, FlagSpecError):
+                text = f"{item}: {exc}"
+            else:  # a bug met on this input
+                detail = " ".join(str(exc).split())
+                text = (f"{item}: internal error ({type(exc).__name__}"
+                        + (f": {detail}" if detail else "") + "); -v shows the traceback")
             console_err(f"dqmask: {text}")
             code = EXIT_FAILURE
             continue
@@ -79,7 +86,11 @@ def _dq_def_table(hdul) -> dict[str, int] | None:
     if "DQ_DEF" not in [h.name for h in hdul]:
         return None
     rows = hdul["DQ_DEF"].data
-    return {str(r["NAME"]).strip(): int(r["VALUE"]) for r in rows}
+    try:
+        return {str(r["NAME"]).strip(): int(r["VALUE"]) for r in rows}
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InputError(hdul.filename(), f"DQ_DEF table unreadable: needs NAME and VALUE "
+                                          f"columns ({' '.join(str(exc).split())})") from None
 
 
 def _explain_file(path: str) -> list[str]:
