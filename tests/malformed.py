@@ -185,6 +185,21 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     pos = raw.index(b"NAXIS1  =", 2880)
     raw[pos: pos + 80] = card("NAXIS1", "NAN")
     add("nan_naxis", _write(d / "nan_naxis.fits", bytes(raw)), "")
+    # EXTVER that is not a positive integer.
+    h = valid_hst_hdul()
+    h["DQ", 2].header["EXTVER"] = "two"
+    add("bad_extver", _write(d / "hst_bad_extver.fits", fits_bytes(h)), "extver")
+    # A MASK reference whose DQ_DEF table lacks the VALUE column.
+    ref = fits.PrimaryHDU()
+    ref.header.update(TELESCOP="JWST", INSTRUME="NIRCAM", DETECTOR="NRCA1", REFTYPE="MASK")
+    dq_def = fits.BinTableHDU.from_columns(
+        [fits.Column("BIT", "J", array=[0]), fits.Column("NAME", "20A", array=["DO_NOT_USE"])],
+        name="DQ_DEF")
+    add("dq_def_without_value",
+        _write(d / "mask_bad_dqdef.fits",
+               fits_bytes(fits.HDUList([ref, fits.ImageHDU(np.ones((8, 8), np.uint32),
+                                                           name="DQ"), dq_def]))),
+        "dq_def")
     # Bytes after the last HDU that are not zero padding.
     add("trailing_garbage", _write(d / "trailing.fits", good_jwst + b"garbage!" * 10), "")
     # BITPIX that FITS does not allow.

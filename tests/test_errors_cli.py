@@ -29,10 +29,11 @@ CASE_NAMES = [
     "jwst_float_dq", "hst_float_dq", "table_no_telescop", "directory", "nonexistent",
     "gzip_corrupt", "gzip_truncated", "unsupported_telescope", "unsupported_instrument",
     "jwst_missing_instrume", "jwst_empty_sci", "jwst_dq_wrong_shape",
-    "nan_naxis", "trailing_garbage", "bad_bitpix", "permission_denied",
+    "bad_extver", "dq_def_without_value", "nan_naxis", "trailing_garbage", "bad_bitpix",
+    "permission_denied",
 ]
 #: Cases that are valid FITS a program can classify; only a DQ consumer rejects them.
-CLASSIFIABLE = {"jwst_float_dq", "hst_float_dq"}
+CLASSIFIABLE = {"jwst_float_dq", "hst_float_dq", "dq_def_without_value"}
 
 
 @pytest.fixture(scope="module")
