@@ -413,7 +413,9 @@ def test_real_wfc3_cutouts(tmp_path, run_cli, name, flag, ir):
         dq = h["DQ", 1].data
         head0 = h["SCI", 1].header
         exp = h[0].header["EXPTIME"]
-        pam = _astropy_sip_area(head0, sci.shape, h)
+        # WFC3 maps are unity at UVIS2 (2072, 2046) / IR (557, 557); offset 0 here
+        ref = (2072.0, 2046.0) if not ir else (557.0, 557.0)
+        pam = _astropy_sip_area(head0, sci.shape, h, ref)
     code, out, err = run_cli("wfc3mask", flag, path)
     assert code == 0, err
     assert code == 0
@@ -435,19 +437,26 @@ def test_real_wfc3_cutouts(tmp_path, run_cli, name, flag, ir):
     assert 0.9 < pam.min() and pam.max() < 1.1
 
 
-def _astropy_sip_area(header, shape, hdul):
+def _astropy_sip_area(header, shape, hdul, ref):
+    """det of the SIP Jacobian from astropy, relative to its value at 1-based pixel ``ref``."""
     from astropy.wcs import WCS
 
     w = WCS(header, hdul, relax=True)
-    ny, nx = shape
-    y, x = np.mgrid[0:ny, 0:nx].astype(float)
-    e = 1e-3
-    def foc(dx, dy):
-        pts = np.column_stack([(x + dx).ravel(), (y + dy).ravel()]) + 1.0
-        return w.sip_pix2foc(pts, 1).reshape(ny, nx, 2)
-    fx = (foc(e, 0) - foc(-e, 0)) / (2 * e)
-    fy = (foc(0, e) - foc(0, -e)) / (2 * e)
-    return fx[..., 0] * fy[..., 1] - fx[..., 1] * fy[..., 0]
+
+    def det(x, y):  # 0-based pixel arrays
+        e = 1e-3
+
+        def foc(dx, dy):
+            pts = np.column_stack([(x + dx).ravel(), (y + dy).ravel()]) + 1.0
+            return w.sip_pix2foc(pts, 1).reshape(*x.shape, 2)
+
+        fx = (foc(e, 0) - foc(-e, 0)) / (2 * e)
+        fy = (foc(0, e) - foc(0, -e)) / (2 * e)
+        return fx[..., 0] * fy[..., 1] - fx[..., 1] * fy[..., 0]
+
+    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    at_ref = det(np.array([[ref[0] - 1.0]]), np.array([[ref[1] - 1.0]]))[0, 0]
+    return det(x, y) / at_ref
 
 
 def test_demo_hook(tmp_path):

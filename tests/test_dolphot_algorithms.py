@@ -344,3 +344,16 @@ def test_hst_dq_big_endian_int16_read_by_value():
     dq = np.array([2048, 8, -32768], dtype=">i2")  # as astropy gives a FITS DQ
     bad, sat = alg.acs_dq_masks(dq)
     assert sat.tolist() == [True, False, False] and bad.tolist() == [False, True, False]
+
+
+def test_sip_reference_area_normalisation():
+    cd = np.array([[-1.1e-5, 1e-7], [2e-7, 1.1e-5]])
+    a = {(2, 0): 2e-6, (0, 2): -1e-6, (1, 1): 3e-6}
+    b = {(2, 0): 1e-6, (1, 1): -2e-6, (0, 3): 1e-9}
+    ref = alg.sip_area_at(31.0, 21.0, (5.0, 7.0), cd, a, b)  # 1-based (31, 21)
+    pam = alg.sip_pixel_area((40, 50), (5.0, 7.0), cd, a, b, reference_area=ref)
+    assert pam[20, 30] == pytest.approx(1.0, abs=1e-7)
+    at_crpix = alg.sip_area_at(5.0, 7.0, (5.0, 7.0), cd, a, b)
+    assert at_crpix == pytest.approx(abs(np.linalg.det(cd)) * 3600**2, rel=1e-12)
+    off = alg.sip_area_at(-40.0, 2000.0, (5.0, 7.0), cd, a, b)  # off the image is fine
+    assert np.isfinite(off) and off != at_crpix

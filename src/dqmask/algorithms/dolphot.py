@@ -46,7 +46,7 @@ __all__ = [
     "jwst_masks", "jwst_exposure_time", "jwst_to_dn", "jwst_estnoise", "jwst_prepare",
     "ACS_CTMULT", "WFC3_CTMULT", "acs_dq_masks", "wfc3_dq_masks", "hst_read_noise",
     "wfc3_ir_read_noise", "hst_flt_prepare", "hst_drz_prepare", "sip_pixel_area",
-    "epoch", "HST_NOMINAL_SCALE",
+    "epoch", "HST_NOMINAL_SCALE", "WFC3_PAM_REFERENCE", "sip_area_at",
 ]
 
 f32 = np.float32
@@ -533,10 +533,17 @@ ACS_CTMULT: Mapping[str, float] = {"HRC": 1.124583, "WFC1": 0.951763, "WFC2": 0.
 #: DOLPHOT ``wfc3_ctmult`` (wfc3psfdata.h): 1.0 for IR, UVIS1 and UVIS2.
 WFC3_CTMULT: Mapping[str, float] = {"IR": 1.0, "UVIS1": 1.0, "UVIS2": 1.0}
 #: Nominal pixel scale (arcsec) of the HST pixel-area-map normalisation used when the area
-#: is computed from SIP (ACS PAMs are relative to 0.05" WFC / 0.025" HRC pixels; WFC3 PAMs
-#: are unity near the detector centre, so WFC3 uses the area at CRPIX instead: ``None``).
+#: is computed from SIP: ACS PAMs are relative to 0.05" (WFC) / 0.025" (HRC) pixels. WFC3
+#: PAMs are unity at a reference pixel instead (:data:`WFC3_PAM_REFERENCE`): ``None``.
 HST_NOMINAL_SCALE: Mapping[str, float | None] = {
     "WFC1": 0.05, "WFC2": 0.05, "HRC": 0.025, "UVIS1": None, "UVIS2": None, "IR": None}
+#: WFC3 PAM reference pixel (1-based, full-chip coordinates of the chip named first): the
+#: STScI maps are unity at (2072, 2046) of UVIS2 (for both UVIS chips) and (557, 557) of IR.
+#: For UVIS1 alone the reference is extrapolated across the chip gap to UVIS1 (2072, -40)
+#: [INF: ~35-row gap, UVIS2's top edge faces UVIS1's bottom edge].
+WFC3_PAM_REFERENCE: Mapping[str, tuple[str, float, float]] = {
+    "UVIS2": ("UVIS2", 2072.0, 2046.0), "UVIS1": ("UVIS1", 2072.0, -40.0),
+    "IR": ("IR", 557.0, 557.0)}
 
 
 def _bits(dq: np.ndarray) -> np.ndarray:
@@ -773,8 +780,8 @@ def _sip_terms(coeffs: Mapping[tuple[int, int], float]) -> tuple[np.ndarray, np.
 
 def sip_pixel_area(shape: tuple[int, int], crpix: tuple[float, float], cd: np.ndarray,
                    a: Mapping[tuple[int, int], float], b: Mapping[tuple[int, int], float],
-                   nominal_scale: float | None = None, rows_per_chunk: int = 512
-                   ) -> np.ndarray:
+                   nominal_scale: float | None = None, rows_per_chunk: int = 512,
+                   reference_area: float | None = None) -> np.ndarray:
     """Relative pixel area of a SIP-distorted image (the PAM DOLPHOT would read).
 
     The area of pixel (x, y) is ``|det CD| * det(I + J_SIP(u, v))`` with ``u = x + 1 - CRPIX1``,
@@ -793,6 +800,9 @@ def sip_pixel_area(shape: tuple[int, int], crpix: tuple[float, float], cd: np.nd
     nominal_scale : float, optional
         Normalise to a pixel of this many arcsec on a side; ``None``: to the area at CRPIX
         (``det(I + J_SIP) = 1`` there, so the result is ``det(I + J_SIP)`` itself).
+    reference_area : float, optional
+        Normalise to this area in arcsec^2 (see :func:`sip_area_at`); wins over
+        ``nominal_scale``.
 
     Returns
     -------
@@ -816,9 +826,11 @@ def sip_pixel_area(shape: tuple[int, int], crpix: tuple[float, float], cd: np.nd
     fu, fv, gu, gv = pad(au, True), pad(av), pad(bu), pad(bv, True)
     # det(I + J_SIP) is itself a polynomial: its coefficients [q, p] of v^q u^p
     det = convolve2d(fu, gv) - convolve2d(fv, gu)
-    if nominal_scale is not None:
-        det *= abs(float(np.linalg.det(np.asarray(cd, dtype=np.float64)))) * 3600.0**2 / (
-            float(nominal_scale) ** 2)
+    cd_area = abs(float(np.linalg.det(np.asarray(cd, dtype=np.float64)))) * 3600.0**2
+    if reference_area is not None:
+        det *= cd_area / float(reference_area)
+    elif nominal_scale is not None:
+        det *= cd_area / float(nominal_scale) ** 2
     m = det.shape[0]
     u = np.arange(nx, dtype=np.float64) + 1.0 - float(crpix[0])
     upow_t = np.vander(u, m, increasing=True).T  # (m, nx): u^p
@@ -828,3 +840,24 @@ def sip_pixel_area(shape: tuple[int, int], crpix: tuple[float, float], cd: np.nd
         v = np.arange(rows.start, rows.stop, dtype=np.float64) + 1.0 - float(crpix[1])
         out[rows] = np.vander(v, m, increasing=True) @ right
     return out
+
+
+def sip_area_at(x: float, y: float, crpix: tuple[float, float], cd: np.ndarray,
+                a: Mapping[tuple[int, int], float], b: Mapping[tuple[int, int], float]
+                ) -> float:
+    """Area in arcsec^2 of the pixel at 1-based FITS pixel ``(x, y)`` (may lie off the image)."""
+    cd_area = abs(float(np.linalg.det(np.asarray(cd, dtype=np.float64)))) * 3600.0**2
+    u, v = float(x) - float(crpix[0]), float(y) - float(crpix[1])
+
+    def d(coeffs, wrt_u):
+        total = 0.0
+        for (p, q), c in coeffs.items():
+            if wrt_u and p:
+                total += p * c * u ** (p - 1) * v ** q
+            elif not wrt_u and q:
+                total += q * c * u ** p * v ** (q - 1)
+        return total
+
+    fu, fv = 1.0 + d(a, True), d(a, False)
+    gu, gv = d(b, True), 1.0 + d(b, False)
+    return cd_area * (fu * gv - fv * gu)

@@ -724,7 +724,11 @@ def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, histor
                                            maskcr=not options.keepcr, maskflat=options.maskflat)
     goodmin = _number(sci_hdu.header, "GOODMIN", path, f"SCI,{ver} header")
     goodmax = _number(sci_hdu.header, "GOODMAX", path, f"SCI,{ver} header")
-    pam, pam_note = _pam(path, sci_hdu.header, chip, sci.shape, pam_dir)
+    partner = None
+    if chip.chip == "UVIS1" and chip.offset == (0, 0):  # full frame: UVIS2 header for the norm
+        partner = next((hdul[i].header for i in _sci_indices(hdul)
+                        if i != chip.sci and hdul[i].header.get("CCDCHIP") == 2), None)
+    pam, pam_note = _pam(path, sci_hdu.header, chip, sci.shape, pam_dir, partner)
     history.append(pam_note)
     mult = (alg.ACS_CTMULT if acs else alg.WFC3_CTMULT)[chip.chip]
     ir = chip.chip == "IR"
@@ -772,8 +776,8 @@ def _drz(hdul, path, chip: _HstChip, sci, exptime, options, acs):
 # --------------------------------------------------------------------------------------------
 
 
-def _pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, int], pam_dir
-         ) -> tuple[np.ndarray, str]:
+def _pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, int], pam_dir,
+         partner: fits.Header | None = None) -> tuple[np.ndarray, str]:
     """PAM for one chip (float32, ``shape``) from DOLPHOT's data directory or from SIP."""
     if pam_dir is not None:
         pam_path = os.path.join(os.fspath(pam_dir), _PAM_FILES[chip.chip])
@@ -788,11 +792,10 @@ def _pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, int],
                                        f"image {shape[1]}x{shape[0]} at offset ({x},{y})")
             pam = np.array(data[y:y + shape[0], x:x + shape[1]], dtype=np.float32)
         return pam, f"pixel area from {pam_path} at offset {chip.offset}"
-    return _sip_pam(path, header, chip, shape)
+    return _sip_pam(path, header, chip, shape, partner)
 
 
-def _sip_pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, int]
-             ) -> tuple[np.ndarray, str]:
+def _wcs_terms(path: str, header: fits.Header):
     try:
         crpix = (float(header["CRPIX1"]), float(header["CRPIX2"]))
         cd = np.array([[float(header.get("CD1_1", 0.0)), float(header.get("CD1_2", 0.0))],
@@ -802,12 +805,28 @@ def _sip_pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, i
                                "to compute the pixel area from") from None
     if not np.linalg.det(cd):
         raise InputError(path, "no --pam-dir given and the SCI header CD matrix is singular")
-    a = _sip_coeffs(header, "A")
-    b = _sip_coeffs(header, "B")
+    return crpix, cd, _sip_coeffs(header, "A"), _sip_coeffs(header, "B")
+
+
+def _sip_pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, int],
+             partner: fits.Header | None = None) -> tuple[np.ndarray, str]:
+    """PAM from the SIP distortion, normalised as the STScI/DOLPHOT maps (see docs)."""
+    crpix, cd, a, b = _wcs_terms(path, header)
     scale = alg.HST_NOMINAL_SCALE[chip.chip]
-    pam = alg.sip_pixel_area(shape, crpix, cd, a, b, nominal_scale=scale)
-    norm = f"({scale} arcsec)^2 pixels" if scale else "the area at CRPIX"
     sip = f"SIP order {header.get('A_ORDER')}" if a else "CD matrix only (no SIP)"
+    if scale is not None:
+        pam = alg.sip_pixel_area(shape, crpix, cd, a, b, nominal_scale=scale)
+        norm = f"({scale} arcsec)^2 pixels"
+    else:
+        if chip.chip == "UVIS1" and partner is not None:
+            _, x, y = alg.WFC3_PAM_REFERENCE["UVIS2"]
+            ref = alg.sip_area_at(x, y, *_wcs_terms(path, partner))
+            norm = f"UVIS2 pixel ({x:g}, {y:g}) of the UVIS2 chip header"
+        else:
+            name, x, y = alg.WFC3_PAM_REFERENCE[chip.chip]
+            ref = alg.sip_area_at(x - chip.offset[0], y - chip.offset[1], crpix, cd, a, b)
+            norm = f"{name} full-chip pixel ({x:g}, {y:g})"
+        pam = alg.sip_pixel_area(shape, crpix, cd, a, b, reference_area=ref)
     return pam, (f"pixel area computed from the image's own WCS ({sip}), relative to {norm}; "
                  "no --pam-dir given")
 
