@@ -154,3 +154,40 @@ def test_subarray_match_and_cut_matches_jwst(case, seed):
         np.testing.assert_array_equal(got[1], want[1])
     else:
         assert got[1] == want[1]
+
+
+NAMES = ["DO_NOT_USE", "HOT", "WARM", "DEAD", "REFERENCE_PIXEL", "OTHER_BAD_PIXEL", "RC",
+         "NOISY", "hot", "RESERVED_1", "UNRELIABLE_ERROR", "FGS_WARM", "LOW_QE"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 31), st.sampled_from(NAMES)), max_size=12),
+       st.booleans(), st.integers(0, 2**31))
+def test_dq_def_mapping_matches_stdatamodels(rows, compress, seed):
+    from types import SimpleNamespace
+
+    from astropy.io import fits
+    from stdatamodels.dynamicdq import dynamic_mask
+    from stdatamodels.jwst.datamodels.dqflags import pixel
+
+    # VALUE: int32 ('J', as in the real fixture) to decompress; uint32 (the schema's type)
+    # to compress, since stdatamodels itself cannot compress with an int32 VALUE column
+    # (uint32 |= int32 is a numpy casting error there)
+    values = ([(1 << b) - (1 << 32 if b == 31 else 0) for b, _ in rows] if not compress
+              else np.array([1 << b for b, _ in rows], np.uint32))
+    table = fits.BinTableHDU.from_columns([
+        fits.Column("BIT", "J", array=[b for b, _ in rows]),
+        fits.Column("VALUE", "J", array=values, bzero=2**31 if compress else None),
+        fits.Column("NAME", "40A", array=[n for _, n in rows]),
+        fits.Column("DESCRIPTION", "80A", array=["" for _ in rows])]).data
+    rng = np.random.default_rng(seed)
+    dq = rng.integers(0, 2**32, (16, 16), dtype=np.uint64).astype(np.uint32)
+    dq[rng.random((16, 16)) < 0.5] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = dynamic_mask(SimpleNamespace(dq=dq, dq_def=table if rows else None), pixel,
+                            inv=compress)
+    fn = alg.compress_dq if compress else alg.decompress_dq
+    got = fn(dq, table if rows else None, warn=False)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
