@@ -232,5 +232,9 @@ def write_background_mask(path: str | os.PathLike, background: np.ndarray, fmt: 
     else:
         raise ValueError(f"unknown mask format {fmt!r} (choose from {', '.join(FORMATS)})")
     with hdul:
-        add_provenance(hdul[0].header, step, params)
+        # provenance goes after NSClean's COMMENT/HISTORY cards, keeping their order
+        provenance = fits.Header()
+        add_provenance(provenance, step, params)
+        for card in provenance.cards:
+            hdul[0].header.append(card, end=True)
         write_hdulist(hdul, path)
