@@ -101,7 +101,7 @@ def test_exclude_in_a_second_file_applies_to_the_first(tmp_path):
 
 def test_region_partly_off_image_warns_and_keeps_on_image_part(tmp_path):
     reg = _write(tmp_path, "edge.reg", "image\nbox(1.5,1.5,10,10,0)\n")
-    with pytest.warns(RegionWarning, match=r"extends beyond the 60x70 image; 36 of 100"):
+    with pytest.warns(RegionWarning, match=r"extends beyond the 70x60 image; 36 of 100"):
         mask = regions_to_mask(reg, (60, 70))
     assert mask.sum() == 36 and mask[:6, :6].all()
 

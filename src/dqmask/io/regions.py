@@ -23,10 +23,12 @@ centres on integers (DS9 files are 1-based; the parser converts).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +46,7 @@ __all__ = [
     "physical_to_image_matrix",
     "region_layers",
     "regions_to_mask",
+    "region_warnings_to_log",
 ]
 
 PathLike = str | os.PathLike
@@ -372,7 +375,7 @@ def _one_region(path, i, region, shape, frame, mode, include, exclude
     keep = bool(region.meta.get("include", True))
     total, on = _paint(pix, include if keep else exclude, mode)
     info = RegionInfo(path, i, name, keep, total, on)
-    size = f"{shape[0]}x{shape[1]}"
+    size = f"{shape[1]}x{shape[0]}"  # NAXIS1 x NAXIS2, as DS9 shows it
     if info.status == "off":
         warnings.warn(f"{path}: region {i} ({name}) lies entirely off the {size} image; "
                       f"ignored", RegionWarning, stacklevel=3)
@@ -397,3 +400,22 @@ def regions_to_mask(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     include, exclude, _ = region_layers(paths, shape, header, wcs, mode=mode, fobj=fobj)
     return include & ~exclude
 
+
+
+@contextlib.contextmanager
+def region_warnings_to_log(logger: logging.Logger | None = None) -> Iterator[None]:
+    """Send the :class:`RegionWarning` raised inside the block to a logger (``dqmask``).
+
+    The CLI shows the ``dqmask`` logger on stderr, while Python warnings may be swallowed by
+    other libraries' logging set-up; steps use this so that off-image regions are always
+    reported. Other warnings are re-emitted unchanged.
+    """
+    logger = logger or logging.getLogger("dqmask")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RegionWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, RegionWarning):
+            logger.warning("%s", w.message)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -43,7 +43,7 @@ from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL, decode, parse_flags, table_for
 from ..io.atomic import atomic_output
 from ..io.fits import FileInfo, FitsUpdate, add_provenance, classify_hdulist, has_record, open_fits
-from ..io.regions import regions_to_mask
+from ..io.regions import region_warnings_to_log, regions_to_mask
 
 __all__ = [
     "STEP",
@@ -297,8 +297,9 @@ def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions) -> list[
     if opts.region_paths:
         for i, chip in enumerate(chips):
             header = hdul[chip.sci].header
-            bads[i] |= regions_to_mask(opts.region_paths, chip.shape[-2:], header,
-                                       mode=opts.region_mode, fobj=hdul)
+            with region_warnings_to_log():
+                bads[i] |= regions_to_mask(opts.region_paths, chip.shape[-2:], header,
+                                           mode=opts.region_mode, fobj=hdul)
     if opts.grow:
         bads = [grow(b, opts.grow) for b in bads]
     return bads

@@ -33,7 +33,7 @@ from astropy.io import fits
 from ..algorithms.claws import Detection, DetectParams, detect
 from ..errors import InputError
 from ..io.fits import add_provenance, open_fits, write_hdulist
-from ..io.regions import region_layers
+from ..io.regions import region_layers, region_warnings_to_log
 
 __all__ = ["STEP", "DEFAULT_SUFFIX", "DetectResult", "read_image", "output_names",
            "detect_file", "arc_polygon"]
@@ -141,7 +141,8 @@ def _region_masks(paths: Sequence[str], shape, header, crab: bool = False
                   ) -> np.ndarray | None:
     if not paths:
         return None
-    inside, holes, _ = region_layers(paths, shape, header)
+    with region_warnings_to_log():
+        inside, holes, _ = region_layers(paths, shape, header)
     return (inside | holes) if crab else (inside & ~holes)  # Crab ignores DS9 '-' shapes
 
 
