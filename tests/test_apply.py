@@ -465,3 +465,27 @@ def test_dry_run_writes_nothing(tmp_path, run_cli):
     n = int(claw().sum())
     assert code == 0 and "dry run: nothing written" in out and f"{n} newly flagged" in out
     assert digest(rate) == before and sorted(os.listdir(tmp_path)) == ["m.fits", "r_rate.fits"]
+
+
+def test_real_hst_flc_sky_region_through_lookup_table_distortion(tmp_path, run_cli):
+    """WFC3/UVIS flc with D2IMARR/WCSDVARR: the sky circle lands on the chip it was made on;
+    DQ stays int16, all 26 HDUs (headerlets, distortion arrays) are kept."""
+    from astropy.wcs import WCS
+
+    flc = shared_file("hst_wfc3_uvis_f555w_ib4606c6q_flc_10x10.fits")
+    with fits.open(flc) as h:
+        c = WCS(h["SCI", 2].header, h).pixel_to_world(4, 5)
+        n_hdus = len(h)
+        dq_before = [np.array(h["DQ", v].data) for v in (1, 2)]
+    reg = tmp_path / "hst.reg"
+    reg.write_text(f'icrs\ncircle({c.ra.deg:.10f},{c.dec.deg:.10f},0.05")\n')
+    code, out, err = run_cli("apply", flc, "--region", reg, "-o", tmp_path / "o_flc.fits")
+    assert code == 0, err
+    assert "5 of 200 pixels masked" in out and "DETECTORPROB (4)" in out
+    with fits.open(tmp_path / "o_flc.fits") as h:
+        assert len(h) == n_hdus
+        np.testing.assert_array_equal(h["DQ", 1].data, dq_before[0])
+        dq2 = h["DQ", 2].data
+        assert dq2.dtype.kind == "i" and dq2.dtype.itemsize == 2
+        new = (dq2 & 4) != 0
+        assert new[5, 4] and new.sum() == 5 and not (dq_before[1] & 4).any()
