@@ -121,12 +121,11 @@ def _sum_bound(n: int, abs_sum: float) -> float:
     return (1.01 * n + 1024.0) * _U * abs_sum * 1.01
 
 
-def _robust_f32(total: float, abs_bound: float, n: int, finish, exact) -> np.float32:
-    """float32(finish(S)) for the sequential sum S, known to be within the bound of ``total``.
+def _robust_f32(total: float, err: float, finish, exact) -> np.float32:
+    """float32(finish(S)) for the sequential sum S, known to lie within ``err`` of ``total``.
 
     ``finish`` is monotonic non-decreasing; ``exact()`` computes S literally (rarely needed).
     """
-    err = _sum_bound(n, abs_bound)
     low, high = _F32(finish(total - err)), _F32(finish(total + err))
     if low == high:
         return low
@@ -134,7 +133,7 @@ def _robust_f32(total: float, abs_bound: float, n: int, finish, exact) -> np.flo
 
 
 # --------------------------------------------------------------------------------------------
-# Cache-sized blocks: one read of the data per sweep
+# Cache-sized blocks, no compaction: pixels outside the clip range are multiplied by 0 (exact)
 # --------------------------------------------------------------------------------------------
 
 
@@ -143,47 +142,103 @@ class _Scratch:
 
     def __init__(self) -> None:
         self.f = np.empty(_BLOCK, np.float32)
+        self.d = np.empty(_BLOCK, np.float64)
         self.a = np.empty(_BLOCK, bool)
         self.b = np.empty(_BLOCK, bool)
 
 
-def _inside(block: np.ndarray, lo, hi, scratch: _Scratch, *, open_top: bool = False
-            ) -> np.ndarray:
-    """Boolean of lo <= v <= hi (v < hi with ``open_top``) for one block (a scratch view)."""
-    m, t = scratch.a[:block.size], scratch.b[:block.size]
-    np.greater_equal(block, lo, out=m)
+def _inside(block: np.ndarray, lo, hi, out: np.ndarray, scratch: _Scratch, *,
+            open_top: bool = False) -> np.ndarray:
+    """``out`` = lo <= v <= hi (v < hi with ``open_top``) for one block."""
+    t = scratch.b[:block.size]
+    np.greater_equal(block, lo, out=out)
     (np.less if open_top else np.less_equal)(block, hi, out=t)
-    np.logical_and(m, t, out=m)
-    return m
+    np.logical_and(out, t, out=out)
+    return out
+
+
+def _sum64(values: np.ndarray, scratch: _Scratch) -> float:
+    """Double sum of a float32 block (explicit cast: faster than a casting reduction)."""
+    d = scratch.d[:values.size]
+    np.copyto(d, values)
+    return float(np.add.reduce(d))
 
 
 @dataclass
 class _Selection:
-    """Pixels of a range, in file order, with their count, double sum, min and max."""
+    """The pixels v of ``base`` with c0 <= v <= c1, handled block by block.
 
-    values: np.ndarray
-    total: float
-    vmin: float
-    vmax: float
+    ``mask`` (True = selected; None when ``whole``) is kept for the second sweep; excluded
+    pixels are multiplied by 0 so that every operation stays vectorised and sums are those
+    of the selected pixels exactly (``safe`` is False when that product could be NaN).
+    ``vmin``/``vmax`` (exact min/max of the selected pixels) are only filled on request.
+    """
+
+    base: np.ndarray
+    c0: np.float32
+    c1: np.float32
+    whole: bool
+    safe: bool
+    mask: np.ndarray | None = None
+    n: int = 0
+    total: float = 0.0
+    vmin: float = math.nan
+    vmax: float = math.nan
+
+    def blocks(self):
+        """(block, its mask or None when every pixel is selected), skipping empty blocks."""
+        for start in range(0, self.base.size, _BLOCK):
+            block = self.base[start:start + _BLOCK]
+            if self.whole:
+                yield block, None
+                continue
+            mask = self.mask[start:start + _BLOCK]
+            k = int(np.count_nonzero(mask))
+            if k == block.size:
+                yield block, None
+            elif k:
+                yield block, mask
+
+    def zero_excluded(self, values: np.ndarray, mask: np.ndarray | None, out: np.ndarray
+                      ) -> np.ndarray:
+        """``values`` with the excluded pixels set to 0, into ``out`` (or values itself)."""
+        if mask is None:
+            return values
+        if self.safe:
+            return np.multiply(values, mask, out=out)
+        np.copyto(out, values)
+        np.copyto(out, 0, where=~mask)
+        return out
+
+    def compact(self) -> np.ndarray:
+        """The selected pixels in file order (a copy unless all are selected)."""
+        return self.base if self.whole else self.base[self.mask]
 
 
-def _select_sweep(base: np.ndarray, c0, c1, scratch: _Scratch) -> _Selection:
-    """Copy the pixels with c0 <= v <= c1 out of ``base`` (order kept), summing as it goes."""
-    out = np.empty(base.size, np.float32)
-    n, total, vmin, vmax = 0, 0.0, math.inf, -math.inf
-    for start in range(0, base.size, _BLOCK):
-        block = base[start:start + _BLOCK]
-        mask = _inside(block, c0, c1, scratch)
-        k = int(np.count_nonzero(mask))
-        if k == 0:
-            continue
-        chosen = block if k == block.size else block[mask]
-        out[n:n + k] = chosen
-        n += k
-        total += float(np.add.reduce(chosen, dtype=np.float64))
-        vmin = min(vmin, float(np.minimum.reduce(chosen)))
-        vmax = max(vmax, float(np.maximum.reduce(chosen)))
-    return _Selection(out[:n], total, vmin, vmax)
+def _select(pool: _Pool, c0, c1, extremes: bool) -> _Selection:
+    """One sweep: count and double sum (and min, max with ``extremes``) of [c0, c1]."""
+    base, scratch = pool.values, pool.scratch
+    whole = bool(c0 <= pool.finite_min and pool.finite_max <= c1)
+    sel = _Selection(base, c0, c1, whole, pool.safe)
+    if not whole:
+        sel.mask = pool.mask[:base.size]
+        for start in range(0, base.size, _BLOCK):
+            block = base[start:start + _BLOCK]
+            _inside(block, c0, c1, sel.mask[start:start + _BLOCK], scratch)
+        sel.n = int(np.count_nonzero(sel.mask))
+    else:
+        sel.n = base.size
+    for block, mask in sel.blocks():
+        kept = sel.zero_excluded(block, mask, scratch.f[:block.size])
+        sel.total += _sum64(kept, scratch)
+    if extremes and sel.n:
+        if whole:
+            sel.vmin, sel.vmax = float(pool.finite_min), float(pool.finite_max)
+        else:
+            values = sel.compact()
+            sel.vmin = float(np.minimum.reduce(values))
+            sel.vmax = float(np.maximum.reduce(values))
+    return sel
 
 
 def _blocked_sum(values: np.ndarray) -> float:
@@ -193,58 +248,56 @@ def _blocked_sum(values: np.ndarray) -> float:
     return total
 
 
-def _squares_sum(values: np.ndarray, mean: np.float32, scratch: _Scratch) -> float:
-    """sum over v of float32(float32(v - mean) ** 2), in double (blocked)."""
-    total = 0.0
-    for start in range(0, values.size, _BLOCK):
-        block = values[start:start + _BLOCK]
-        d = scratch.f[:block.size]
-        np.subtract(block, mean, out=d)
-        np.multiply(d, d, out=d)
-        total += float(np.add.reduce(d, dtype=np.float64))
-    return total
-
-
 def _squares(values: np.ndarray, mean: np.float32) -> np.ndarray:
     d = np.subtract(values, mean)
     np.multiply(d, d, out=d)
     return d
 
 
+def _abs_bound(total: float, n: int, vmin: float, vmax: float) -> float:
+    """An upper bound of sum(|v|) from the sum, count and a range holding every value."""
+    if vmin >= 0.0 or vmax <= 0.0:  # one sign
+        return abs(total)
+    return abs(total) + 2.0 * n * (-vmin if total >= 0 else vmax)
+
+
 def _clipped_mean(sel: _Selection) -> np.float32:
     """float32(sequential double sum / n), as imagestats' computeMean."""
-    values, n, total = sel.values, sel.values.size, sel.total
-    if sel.vmin >= 0.0 or sel.vmax <= 0.0:  # one sign: sum(|v|) = |sum(v)|
-        bound = abs(total)
-    else:  # sum(|v|) <= |total| + 2 n |extreme of the minority sign|
-        bound = abs(total) + 2.0 * n * (-sel.vmin if total >= 0 else sel.vmax)
+    n, total = sel.n, sel.total
 
     def finish(s: float) -> float:
         return s / n
 
-    mean = _robust_f32(total, bound, n, finish, lambda: math.nan)
+    err = _sum_bound(n, _abs_bound(total, n, float(sel.c0), float(sel.c1)))
+    mean = _robust_f32(total, err, finish, lambda: math.nan)
     if not math.isnan(mean) or math.isnan(total):
         return mean
-    exact_bound = _blocked_sum(np.abs(values))
-    return _robust_f32(total, exact_bound, n, finish, lambda: _sequential_sum(values))
+    values = sel.compact()
+    err = _sum_bound(n, _blocked_sum(np.abs(values)))
+    return _robust_f32(total, err, finish, lambda: _sequential_sum(values))
 
 
-def _clipped_stddev(values: np.ndarray, mean: np.float32, scratch: _Scratch) -> np.float32:
+def _clipped_stddev(sel: _Selection, mean: np.float32, scratch: _Scratch) -> np.float32:
     """imagestats' stddev: sqrt(sum float32((v - mean)**2) / (n - 1)), float32 result."""
-    n = values.size
+    n = sel.n
     if n == 0:
         return _F32(0.0)
     if n == 1:
         return _F32(math.nan)  # C: 0/0
-    total = _squares_sum(values, mean, scratch)
+    total = 0.0
+    for block, mask in sel.blocks():
+        d = scratch.f[:block.size]
+        np.subtract(block, mean, out=d)
+        np.square(d, out=d)
+        total += _sum64(sel.zero_excluded(d, mask, d), scratch)
     if not math.isfinite(total):
         return _F32(math.sqrt(total / (n - 1))) if total > 0 else _F32(math.nan)
 
     def finish(s: float) -> float:
         return math.sqrt(max(s, 0.0) / (n - 1))
 
-    return _robust_f32(total, total, n, finish,
-                       lambda: _sequential_sum(_squares(values, mean)))
+    return _robust_f32(total, _sum_bound(n, total), finish,
+                       lambda: _sequential_sum(_squares(sel.compact(), mean)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,20 +305,8 @@ def _clipped_stddev(values: np.ndarray, mean: np.float32, scratch: _Scratch) -> 
 # --------------------------------------------------------------------------------------------
 
 
-class _Level:
-    """A subset of the pool: every kept pixel v with lo <= v <= hi, in file order."""
-
-    __slots__ = ("sel", "lo", "hi")
-
-    def __init__(self, sel: _Selection, lo, hi) -> None:
-        self.sel, self.lo, self.hi = sel, lo, hi
-
-    def covers(self, lo, hi) -> bool:
-        return self.lo <= lo and hi <= self.hi
-
-
 class _Pool:
-    """The pixels imagestats iterates over, with cached subsets for nested clip ranges.
+    """The pixels imagestats iterates over.
 
     ``values`` holds every non-NaN pixel (finite only with ``finite_only``) in file order;
     NaN never satisfies a range test, so dropping it changes nothing except the first pixel,
@@ -286,53 +327,41 @@ class _Pool:
                 vmin, vmax = np.minimum.reduce(values), np.maximum.reduce(values)
             else:
                 vmin = vmax = _F32(math.nan)
+        self.values = values
         self.first = first
         self.finite_min, self.finite_max = vmin, vmax
         self.scratch = _Scratch()
-        self._total: float | None = None
-        self.levels = [_Level(_Selection(values, math.nan, float(vmin), float(vmax)),
-                              -np.inf, np.inf)]
+        self.mask = np.empty(values.size, bool)
+        # v * 0 is 0 unless v is infinite; (v - mean)**2 * 0 unless that overflows
+        self.safe = bool(values.size == 0 or (abs(float(vmin)) < 1e18 and abs(float(vmax)) < 1e18))
 
     def finite_range(self) -> tuple[np.float32, np.float32]:
         """min and max of the kept values (NaN, NaN when none)."""
         return self.finite_min, self.finite_max
 
-    def _smallest_covering(self, lo, hi) -> _Level:
-        for level in reversed(self.levels):
-            if level.covers(lo, hi):
-                return level
-        return self.levels[0]
-
-    def select(self, c0: np.float32, c1: np.float32) -> _Selection:
-        """The pixels v with c0 <= v <= c1, in file order, with sum, min and max."""
-        base = self._smallest_covering(c0, c1).sel
-        if base.values.size and c0 <= base.vmin and base.vmax <= c1:
-            if math.isnan(base.total):
-                base.total = _blocked_sum(base.values)
-            return base
-        sel = _select_sweep(base.values, c0, c1, self.scratch)
-        self.levels = self.levels[:1] + self.levels[-1:] + [_Level(sel, c0, c1)]
-        return sel
-
-    def candidates(self, lo: np.float32, hi: np.float32) -> np.ndarray:
-        """A subset containing every pixel v with lo <= v < hi (file order not needed)."""
-        return self._smallest_covering(lo, hi).sel.values
+    def select(self, c0: np.float32, c1: np.float32, extremes: bool) -> _Selection:
+        """The pixels v with c0 <= v <= c1 (count, sum; min and max if asked)."""
+        return _select(self, c0, c1, extremes)
 
 
-def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32):
-    """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max)."""
-    sel = pool.select(c0, c1)
-    n = int(sel.values.size)
+def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool):
+    """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max).
+
+    min and max are only computed for the ``last`` pass (imagestats uses no other); earlier
+    passes return NaN for them unless the first pixel is NaN (then they are NaN anyway).
+    """
+    sel = pool.select(c0, c1, extremes=last)
+    n = sel.n
     x0 = pool.first
     tmin = c0 if c0 > x0 else x0  # seeding quirk: first pixel, clip limit
     tmax = c1 if c1 < x0 else x0
     if n == 0:
         return 0, math.nan, 0.0, float(tmin), float(tmax)
-    vmin = tmin if math.isnan(tmin) else min(tmin, _F32(sel.vmin))
-    vmax = tmax if math.isnan(tmax) else max(tmax, _F32(sel.vmax))
+    vmin = tmin if math.isnan(tmin) or not last else min(tmin, _F32(sel.vmin))
+    vmax = tmax if math.isnan(tmax) or not last else max(tmax, _F32(sel.vmax))
     mean = _clipped_mean(sel)
     # second loop: pixels in [vmin, vmax] == the selected pixels (vmin >= c0, vmax <= c1)
-    stddev = _F32(0.0) if math.isnan(vmin) else _clipped_stddev(sel.values, mean, pool.scratch)
+    stddev = _F32(0.0) if math.isnan(x0) else _clipped_stddev(sel, mean, pool.scratch)
     return n, float(mean), float(stddev), float(vmin), float(vmax)
 
 
@@ -358,28 +387,30 @@ def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float,
     counts = np.zeros(slots * slots if paired else slots, np.int64)
     for start in range(0, values.size, _BLOCK):
         block = values[start:start + _BLOCK]
-        chosen = block[_inside(block, lo, top, scratch, open_top=True)]
+        pos = scratch.f[:block.size]
         with np.errstate(all="ignore"):
-            np.subtract(chosen, lo, out=chosen)
-            np.multiply(chosen, scale, out=chosen)
-        _count_block(chosen, nbins, paired, counts)
+            np.subtract(block, lo, out=pos)
+            np.multiply(pos, scale, out=pos)
+        np.clip(pos, 0, _F32(nbins), out=pos)  # NaN-free: pool values are never NaN
+        outside = _inside(block, lo, top, scratch.a[:block.size], scratch, open_top=True)
+        np.logical_not(outside, out=outside)
+        index = pos.astype(np.uint16 if paired else np.intp)  # truncation, as C's (int)
+        np.copyto(index, nbins, where=outside)
+        _count_block(index, nbins, paired, counts)
     if paired:
         grid = counts.reshape(slots, slots)
         counts = grid.sum(axis=1) + grid.sum(axis=0)  # first and second pixel of each pair
     return counts[:nbins].astype(np.uint32)
 
 
-def _count_block(positions: np.ndarray, nbins: int, paired: bool, counts: np.ndarray) -> None:
-    """Add the bin counts of int(positions) (float32 >= 0; index nbins discarded later)."""
-    if positions.size == 0:
+def _count_block(index: np.ndarray, nbins: int, paired: bool, counts: np.ndarray) -> None:
+    """Add the counts of bin indices 0..nbins (slot nbins is discarded later)."""
+    if index.size == 0:
         return
     slots = nbins + 1
     if not paired:
-        index = np.minimum(positions.astype(np.intp), nbins)
         counts += np.bincount(index, minlength=slots)[:slots]
         return
-    index = positions.astype(np.uint16)  # truncation toward zero, as C's (int)
-    np.minimum(index, np.uint16(nbins), out=index)
     half = index.size // 2
     pairs = index[0:2 * half:2] * np.uint16(slots)  # two pixels per bincount entry
     pairs += index[1:2 * half:2]
@@ -495,7 +526,8 @@ def imagestats(data: np.ndarray, *, lower=None, upper=None, nclip: int = 0,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for it in range(nclip + 1):
-            npix, mean, stddev, vmin, vmax = _compute_mean(pool, _to_f32(cmin), _to_f32(cmax))
+            npix, mean, stddev, vmin, vmax = _compute_mean(pool, _to_f32(cmin), _to_f32(cmax),
+                                                           last=it == nclip)
             if npix <= 0:
                 raise StatsError("Not enough data points to compute statistics.")
             if it < nclip:
@@ -503,9 +535,7 @@ def imagestats(data: np.ndarray, *, lower=None, upper=None, nclip: int = 0,
                 cmax = min(upper, mean + usig * stddev)
         hwidth = binwidth * stddev
         nbins, dz = _nbins(vmin, vmax, hwidth)
-        lo32 = _F32(vmin)
-        hi32 = lo32 + _F32(dz) * _F32(nbins)
-        hist = _histogram(pool.candidates(lo32, hi32), nbins, dz, vmin, pool.scratch)
+        hist = _histogram(pool.values, nbins, dz, vmin, pool.scratch)
         mode = _mode(hist, nbins, vmin, hwidth)
     return ClipStats(npix, mean, stddev, vmin, vmax, nbins, hwidth, hist, mode)
 
