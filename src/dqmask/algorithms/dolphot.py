@@ -491,16 +491,6 @@ def jwst_estnoise(var_rnoise: np.ndarray, usable: np.ndarray, photmjsr: float, e
     return float(np.median(sigma[pick])) * float(gain)
 
 
-def _range_thresholds(values: np.ndarray, usable: np.ndarray) -> tuple[float, float]:
-    """Card-exact ``safedown(min)`` / ``safeup(max)`` of the usable values."""
-    if usable.any():
-        pick = values[usable]
-        lo, hi = float(pick.min()), float(pick.max())
-    else:
-        lo = hi = 0.0
-    return card_number(safedown(lo)), card_number(safeup(hi))
-
-
 def jwst_prepare(sci: np.ndarray, dq: np.ndarray | None, *, product: str, photmjsr: float,
                  exptime: float, area: np.ndarray | None = None, wht: np.ndarray | None = None,
                  saturated_rule: str = "bit", precedence: str = "saturated") -> Prepared:
@@ -514,14 +504,32 @@ def jwst_prepare(sci: np.ndarray, dq: np.ndarray | None, *, product: str, photmj
     Prepared
         See :class:`Prepared`.
     """
-    bad, sat = jwst_masks(sci, dq, product=product, wht=wht, saturated_rule=saturated_rule,
-                          precedence=precedence)
-    dn = jwst_to_dn(sci, photmjsr, exptime, None if product == "i2d" else area)
-    usable = ~(bad | sat) & np.isfinite(dn)
-    badpix, saturate = _range_thresholds(dn, usable)
-    values, bad, sat, moved = settle(dn, bad, sat, badpix, saturate)
+    if sci.ndim != 2:
+        raise ValueError(f"SCI must be 2-D, got {sci.ndim}-D")
+    area = None if product == "i2d" else area
+    dn = np.empty(sci.shape, dtype=np.float32)
+    bad = np.empty(sci.shape, dtype=bool)
+    sat = np.empty(sci.shape, dtype=bool)
+    lo, hi = np.inf, -np.inf
+    blocks = _row_blocks(*sci.shape)
+    for rows in blocks:  # pass 1, cache-sized blocks: masks, DN, range of the good DN
+        b, t = jwst_masks(sci[rows], None if dq is None else dq[rows], product=product,
+                          wht=None if wht is None else wht[rows],
+                          saturated_rule=saturated_rule, precedence=precedence)
+        d = jwst_to_dn(sci[rows], photmjsr, exptime, None if area is None else area[rows])
+        bad[rows], sat[rows], dn[rows] = b, t, d
+        good = d[~(b | t) & np.isfinite(d)]
+        if good.size:
+            lo, hi = min(lo, float(good.min())), max(hi, float(good.max()))
+    if lo > hi:  # no usable pixel
+        lo = hi = 0.0
+    badpix, saturate = card_number(safedown(lo)), card_number(safeup(hi))
+    moved = 0
+    for rows in blocks:  # pass 2: move masked pixels past the thresholds
+        _, _, _, n = settle(dn[rows], bad[rows], sat[rows], badpix, saturate)
+        moved += n
     notes = [f"{moved} pixels with non-finite DN (NaN AREA?) marked bad"] if moved else []
-    return Prepared(values, bad, sat, badpix, saturate, notes)
+    return Prepared(dn, bad, sat, badpix, saturate, notes)
 
 
 # --------------------------------------------------------------------------------------------
