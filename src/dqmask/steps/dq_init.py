@@ -192,8 +192,8 @@ def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None) -> fits.Ima
                 header.append(card)
     hdu = fits.ImageHDU(data, header=header, name=name)
     if data.dtype == np.dtype(">i4"):
-        hdu.header["BZERO"] = 2**31
-        hdu.header["BSCALE"] = 1
+        hdu.header.set("BSCALE", 1, after="GCOUNT")
+        hdu.header.set("BZERO", 2**31, after="BSCALE")
     return hdu
 
 
