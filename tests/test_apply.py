@@ -489,3 +489,19 @@ def test_real_hst_flc_sky_region_through_lookup_table_distortion(tmp_path, run_c
         assert dq2.dtype.kind == "i" and dq2.dtype.itemsize == 2
         new = (dq2 & 4) != 0
         assert new[5, 4] and new.sum() == 5 and not (dq_before[1] & 4).any()
+
+
+def test_a_crash_while_writing_leaves_the_file_whole(tmp_path, run_cli, monkeypatch):
+    rate = make_rate(tmp_path / "s_rate.fits")
+    before = digest(rate)
+    mask = write_mask(tmp_path / "m.fits", claw().astype(np.uint8), DQMCONV="bad")
+
+    def half_then_crash(self, fileobj, *args, **kwargs):
+        fileobj.write(b"SIMPLE  =                    T" + b" " * 2000)
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(fits.HDUList, "writeto", half_then_crash)
+    code, _, err = run_cli("apply", rate, "--mask", mask, "--in-place")
+    assert code == 1 and "disk full" in err
+    assert digest(rate) == before
+    assert sorted(os.listdir(tmp_path)) == ["m.fits", "s_rate.fits"]  # no temporary left
