@@ -357,3 +357,14 @@ def test_sip_reference_area_normalisation():
     assert at_crpix == pytest.approx(abs(np.linalg.det(cd)) * 3600**2, rel=1e-12)
     off = alg.sip_area_at(-40.0, 2000.0, (5.0, 7.0), cd, a, b)  # off the image is fine
     assert np.isfinite(off) and off != at_crpix
+
+
+def test_threshold_card_says_exactly_the_number_used():
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.uniform(-10, 10, 300), rng.uniform(-1e6, 1e6, 300),
+                             [0.0, 1e-7, -3.3e-6, 1e15, -2.5e12]])
+    for x in values:
+        thr = alg.card_number(x)
+        cards = dict(alg.insertcards(alg.CardValues(1, 1, 1, thr, thr, 1, 1, 1)))
+        assert float(cards["BADPIX"][10:30]) == thr
+        assert float(cards["SATURATE"][10:30]) == thr
