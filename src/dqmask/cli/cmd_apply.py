@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
                 "in_place": args.in_place, "_default_suffix": DEFAULT_SUFFIX}
     worker = functools.partial(_worker, args_out=args_out, n_inputs=len(args.targets),
                                opts=opts)
-    return run_batch(args.targets, worker, jobs=args.jobs, label="apply")
+    return run_batch(args.targets, worker, jobs=args.jobs, label="apply",
+                     scheduler=getattr(args, "scheduler", None))
 
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:
