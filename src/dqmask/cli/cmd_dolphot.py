@@ -333,6 +333,7 @@ def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) ->
 
     out = Path(workdir) / "dolphot"
     out.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
     for key, flags in _DEMO:
         if key not in samples:
             say(f"dolphot demo: no sample {key}; skipped")
@@ -344,10 +345,18 @@ def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) ->
         try:
             code = main(["dolphot", *flags, str(target)])
         except (DqmaskError, OSError) as exc:  # a demo never stops the others
-            say(f"  failed: {exc}")
+            code = f"{exc}"
+        if code != EXIT_OK:
+            failed.append(f"{key} ({code})")
             continue
-        if code == EXIT_OK and key in ("acs_wfc_flt", "wfc3_uvis_flt"):
+        if key in ("acs_wfc_flt", "wfc3_uvis_flt"):
             say(f"$ dqmask splitgroups {target}")
-            main(["splitgroups", str(target)])
+            if main(["splitgroups", str(target)]) != EXIT_OK:
+                failed.append(f"splitgroups {key}")
         say(f"$ dqmask dolphot {target}   # a second run is refused, file unchanged")
+        before = target.read_bytes()
         main(["dolphot", str(target)])
+        if target.read_bytes() != before:
+            failed.append(f"re-run changed {key}")
+    if failed:
+        raise RuntimeError("dolphot demo failed for " + ", ".join(failed))
