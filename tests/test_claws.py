@@ -377,3 +377,12 @@ def test_demo_hooks_run_on_small_samples(tmp_path):
     assert ((dq & 1073741825) == 1073741825)[mask].all()
     assert ((fits.getdata(tmp_path / "apply_demo_rate.fits", "DQ") & 1073741824) != 0).any()
     assert any("dqmask detect" in line for line in lines)
+
+
+def test_valid_pixels_jwst_flags_and_hst_any_flag():
+    image = np.ones((1, 4))
+    image[0, 3] = np.nan
+    jwst = np.array([[0, 4, 1 << 19, 0]], np.uint32)  # JUMP_DET bad; LOW_QE (bit 19) fine
+    np.testing.assert_array_equal(claws.valid_pixels(image, jwst), [[1, 0, 1, 0]])
+    hst = np.array([[0, 4096, 64, 0]], np.int16)
+    np.testing.assert_array_equal(claws.valid_pixels(image, hst), [[1, 0, 0, 0]])

@@ -157,15 +157,18 @@ def valid_pixels(image: np.ndarray, dq: np.ndarray | None = None,
     ----------
     image : ndarray of float
         Science image.
-    dq : ndarray of uint32, optional
-        DQ bitfield; pixels with any of ``bad_flags`` are not used.
+    dq : ndarray of uint32 (or HST int16), optional
+        DQ bitfield; pixels with any of ``bad_flags`` are not used (HST: any flag).
     include, exclude : ndarray of bool, optional
         True = inside the include / exclude regions.
     """
     valid = np.isfinite(image)
     if dq is not None:
         require_dq_dtype(dq)
-        valid &= (dq & np.array(bad_flags).astype(dq.dtype)) == 0
+        if dq.dtype.itemsize < 4:  # HST int16: the JWST flags do not apply; any flag is bad
+            valid &= dq == 0
+        else:
+            valid &= (dq & np.array(bad_flags).astype(dq.dtype)) == 0
     if include is not None:
         valid &= include
     if exclude is not None:
