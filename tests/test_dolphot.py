@@ -578,3 +578,29 @@ def test_acs_sip_area_normalisation_matches_dolphot_ctmult():
     pam = alg.sip_pixel_area((2048, 4096), (head["CRPIX1"], head["CRPIX2"]), cd,
                              _sip_coeffs(head, "A"), _sip_coeffs(head, "B"), nominal_scale=0.05)
     assert float(pam.mean()) == pytest.approx(alg.ACS_CTMULT["WFC1"], abs=2e-4)
+
+
+def test_wfc3_uvis_full_frame_two_chips_sip_norm(tmp_path, run_cli):
+    shape = (2051, 4096)
+    sip = {"A_2_0": 2e-7, "A_0_2": -1e-7, "B_1_1": 3e-7, "B_0_2": 1e-7}
+    d2 = np.zeros(shape, np.int16)
+    d2[5, 5] = 1024  # UVIS charge trap: bad
+    path = hst_flt(tmp_path / "uv_flc.fits", "WFC3", "UVIS",
+                   [_flt_chip(shape, 100.0), _flt_chip(shape, 200.0)], [d2, np.zeros(shape)],
+                   ccdchips=[2, 1], sip=sip, crpix=(2048.0, 1026.0), goodmax=5000.0,
+                   primary={"NCOMBINE": 1})
+    code, _, err = run_cli("wfc3mask", path)
+    assert code == 0, err
+    with fits.open(path) as h:
+        h2, v2 = h[1].header, h[1].data
+        h1, v1 = h[2].header, h[2].data
+    assert (h2["DOL_WFC3"], h1["DOL_WFC3"]) == (2, 1)
+    assert (h2["RDNOISE"], h1["RDNOISE"]) == (7.0, 4.5)  # UVIS2 = C, D; UVIS1 = A, B
+    assert v2[5, 5] <= h2["BADPIX"]
+    a = {(2, 0): 2e-7, (0, 2): -1e-7}
+    b = {(1, 1): 3e-7, (0, 2): 1e-7}
+    cd = np.array([[-1e-5, 0.0], [0.0, 1e-5]])
+    ref = alg.sip_area_at(2072.0, 2046.0, (2048.0, 1026.0), cd, a, b)
+    assert v2[2045, 2071] == pytest.approx(100.0, rel=1e-6)  # unity at the UVIS2 reference
+    expect = 200.0 * alg.sip_area_at(11.0, 21.0, (2048.0, 1026.0), cd, a, b) / ref
+    assert v1[20, 10] == pytest.approx(expect, rel=1e-6)  # UVIS1 relative to UVIS2's reference
