@@ -606,17 +606,47 @@ _COPY_CHUNK = 4 << 20
 def _raw_copier(src: str, offset: int, size: int):
     """A replacement for astropy's ``_writedata_direct_copy``: ``size`` bytes at ``offset``."""
 
+    def truncated() -> InputError:
+        return InputError(src, f"truncated FITS file: data ends before byte {offset + size}")
+
     def copy(fileobj) -> int:
         with open(src, "rb") as fh:
+            if _kernel_copy(fh, fileobj, offset, size, truncated):
+                return size
             fh.seek(offset)
             left = size
             while left:
                 chunk = fh.read(min(left, _COPY_CHUNK))
                 if not chunk:
-                    raise InputError(src, f"truncated FITS file: data ends before byte "
-                                          f"{offset + size}")
+                    raise truncated()
                 fileobj.write(chunk)
                 left -= len(chunk)
         return size
 
     return copy
+
+
+def _kernel_copy(src, fileobj, offset: int, size: int, truncated) -> bool:
+    """Copy with ``os.copy_file_range`` (no user-space buffer); False if not possible here."""
+    out = getattr(fileobj, "_file", None)  # astropy's _File around our binary file
+    if not hasattr(os, "copy_file_range") or out is None:
+        return False
+    try:
+        fileobj.flush()
+        out.flush()
+        dst, pos = out.fileno(), out.tell()
+    except (AttributeError, OSError, ValueError):
+        return False
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src.fileno(), dst, size - done, offset + done, pos + done)
+            if n == 0:
+                raise truncated()
+            done += n
+    except OSError:
+        if done:  # partial: finish the rest the slow way from where it stopped
+            out.seek(pos)
+        return False
+    out.seek(pos + size)
+    return True
