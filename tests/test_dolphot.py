@@ -604,3 +604,23 @@ def test_wfc3_uvis_full_frame_two_chips_sip_norm(tmp_path, run_cli):
     assert v2[2045, 2071] == pytest.approx(100.0, rel=1e-6)  # unity at the UVIS2 reference
     expect = 200.0 * alg.sip_area_at(11.0, 21.0, (2048.0, 1026.0), cd, a, b) / ref
     assert v1[20, 10] == pytest.approx(expect, rel=1e-6)  # UVIS1 relative to UVIS2's reference
+
+
+@pytest.mark.parametrize("command", ["nircammask", "acsmask", "wfc3mask", "dolphot",
+                                     "splitgroups"])
+def test_malformed_inputs_one_line_error_unchanged(tmp_path, run_cli, command):
+    from malformed import build_corpus
+
+    folder = tmp_path / command
+    folder.mkdir()
+    for case in build_corpus(folder).values():
+        before = case.path.read_bytes() if case.path.is_file() else None
+        code, out, err = run_cli(command, case.path)
+        lines = [line for line in err.splitlines() if line.strip()]
+        if command == "splitgroups" and code == 0:  # a valid FITS without SCI still splits
+            assert case.path.read_bytes() == before
+            continue
+        assert code == 1, (case.name, code, err)
+        assert len(lines) == 1 and lines[0].startswith(f"dqmask: {case.path}"), (case.name, err)
+        if before is not None:
+            assert case.path.read_bytes() == before, case.name
