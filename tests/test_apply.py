@@ -505,3 +505,12 @@ def test_a_crash_while_writing_leaves_the_file_whole(tmp_path, run_cli, monkeypa
     assert code == 1 and "disk full" in err
     assert digest(rate) == before
     assert sorted(os.listdir(tmp_path)) == ["m.fits", "s_rate.fits"]  # no temporary left
+
+
+def test_full_frame_mask_on_a_subarray_says_where_the_subarray_is(tmp_path, run_cli):
+    from dqmask.sample import make_nircam_rate
+
+    rate = make_nircam_rate(tmp_path / "sub_rate.fits", shape=(64, 64))
+    mask = write_mask(tmp_path / "full.fits", np.zeros((2048, 2048), np.uint8), DQMCONV="bad")
+    code, _, err = run_cli("apply", rate, "--mask", mask, "--in-place")
+    assert code == 1 and "never reshaped" in err and "SUBSTRT" in err

@@ -291,8 +291,12 @@ def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions) -> list[
             try:
                 alg.check_shape(plane, chip.shape)
             except alg.ShapeMismatch as exc:
+                hint = ""
+                if info.is_subarray and info.substrt:
+                    hint = (f"; the target is subarray {info.subarray or '?'} at SUBSTRT "
+                            f"{info.substrt[0]},{info.substrt[1]}: cut the mask to it first")
                 raise InputError(opts.mask.path, f"{exc} ({info.path} SCI,{chip.extver}); "
-                                                 f"masks are never reshaped") from None
+                                                 f"masks are never reshaped{hint}") from None
             bads[i] |= plane
     if opts.region_paths:
         for i, chip in enumerate(chips):
