@@ -276,3 +276,26 @@ def test_substripe_without_sstr_nst_differs_from_jwst_on_purpose(tmp_path, full_
     want = jwst_dqinit(b, full_mask)
     for name in ("PIXELDQ", "GROUPDQ"):
         np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_superstripe_reference_without_keywords_like_dhs(tmp_path, caplog):
+    """Superstripe data never check the MASK keywords (DHS references have none)."""
+    drop = ("SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2")
+    mask = write_raw_mask(tmp_path / "dhs_mask.fits", random_raw((2048, 2048), seed=21),
+                          drop=drop)
+    keys = dict(STRIPES["superstripe_plain"]["mstr"], FASTAXIS=-1, SLOWAXIS=2,
+                SUBARRAY="SUB164STRIPE4_DHS")
+    exp = write_exposure(tmp_path / "dhs2_uncal.fits", (3, 1, 20, 2048), keys=keys)
+    with caplog.at_level(logging.WARNING):
+        assert_same_as_jwst(tmp_path, exp, mask)
+    assert "Missing subarray corner/size keywords in reference file" not in messages(caplog)
+
+
+def test_superstripe_without_mstr_rd1_is_a_clear_error(tmp_path, full_mask):
+    from dqmask.errors import InputError
+    from dqmask.steps.dq_init import dq_init_file
+
+    exp = write_exposure(tmp_path / "nomstr_uncal.fits", (2, 1, 16, 16),
+                         keys={"SSTR_NST": 2, "SSTR_STP": 8})
+    with pytest.raises(InputError, match="without MSTR_RD1"):
+        dq_init_file(exp, full_mask, tmp_path / "o.fits")

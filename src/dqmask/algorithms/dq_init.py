@@ -649,8 +649,17 @@ def mask_for_science(ref_dq: np.ndarray, ref: Subarray, ref_instrument: str | No
         superstripe data.
     """
     st = st or Stripes()
-    ref = resolve_ref_subarray(ref, ref_dq.shape, ref_instrument)
-    if ref_matches_sci(sci, sci_shape, ref, ref_dq.shape, superstripe=st.superstripe):
+    if st.superstripe:
+        # upstream never matches nor checks the reference keywords of superstripe data: the
+        # stripe cut uses the corners only when present (DHS references have none)
+        matched = False
+        if not st.striped:
+            raise ValueError(f"superstripe exposure (SSTR_NST={st.num_superstripe}) without "
+                             f"MSTR_RD1: its stripe layout is unknown")
+    else:
+        ref = resolve_ref_subarray(ref, ref_dq.shape, ref_instrument)
+        matched = ref_matches_sci(sci, sci_shape, ref, ref_dq.shape)
+    if matched:
         mask = np.array(ref_dq, copy=True)
     else:
         log.info("Extracting mask subarray to match science data")
