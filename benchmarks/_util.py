@@ -33,7 +33,9 @@ def _child(fn: Callable[[], object], conn) -> None:
     before = _rss_now()
     fn()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    conn.send(max(peak - before, 0))
+    # worker processes started by fn (--jobs N) count too: the largest one
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    conn.send(max(peak - before, workers, 0))
     conn.close()
 
 
@@ -43,7 +45,12 @@ def _rss_now() -> int:
 
 
 def peak_rss(fn: Callable[[], object]) -> int:
-    """Peak extra resident bytes used by one call of ``fn()`` (in a forked child)."""
+    """Peak extra resident bytes used by one call of ``fn()`` (in a forked child).
+
+    The figure is the child's peak RSS above its size at the start of the call, or the peak
+    RSS of the largest worker process it started, whichever is larger. File pages that are
+    memory-mapped and touched count as resident; pages never touched do not.
+    """
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(fn, child))

@@ -43,7 +43,15 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+    # Python warnings (e.g. a region partly off the image) must reach the user. Some
+    # dependencies attach a NullHandler to "py.warnings", which would swallow them, so the
+    # rich handler is attached there explicitly.
     logging.captureWarnings(True)
+    pywarn = logging.getLogger("py.warnings")
+    pywarn.handlers = [h for h in pywarn.handlers if not isinstance(h, RichHandler)]
+    pywarn.addHandler(handler)
+    pywarn.setLevel(logging.ERROR if quiet else logging.WARNING)
+    pywarn.propagate = False
 
 
 def console_err(message: str) -> None:
