@@ -72,12 +72,15 @@ class DqInitResult:
     created: tuple[str, ...]
 
     def summary(self) -> str:
-        target = "DQ" if self.kind is alg.ExposureKind.GUIDER else "PIXELDQ/GROUPDQ"
         where = "in place" if self.out == self.path else f"-> {self.out}"
         made = f"; created {', '.join(self.created)}" if self.created else ""
+        if self.kind is alg.ExposureKind.GUIDER:
+            what = f"{self.flagged} pixels flagged into DQ ({self.do_not_use} DO_NOT_USE)"
+        else:
+            what = (f"{self.flagged} pixels flagged into PIXELDQ, {self.do_not_use} "
+                    f"DO_NOT_USE into every group of GROUPDQ")
         return (f"{self.path} {where}: {self.kind} {'x'.join(map(str, self.mask_shape))}, "
-                f"{self.flagged} pixels flagged in {target}, {self.do_not_use} DO_NOT_USE"
-                f"{made}")
+                f"{what}{made}")
 
 
 def _int(header: fits.Header, key: str, default: int | None = None) -> int | None:
