@@ -68,6 +68,16 @@ def run_jwst(uncal: Path, mask: Path, out: Path) -> None:
         model.save(str(out))
 
 
+def _best_fresh(fn, out: Path, repeat: int) -> float:
+    """best_time of ``fn``, each call writing a new output (the previous one removed first,
+    untimed), as when a user runs it: replacing a big file costs its unlinking too."""
+    best = float("inf")
+    for _ in range(repeat):
+        out.unlink(missing_ok=True)
+        best = min(best, best_time(fn, repeat=1))
+    return best
+
+
 def _copy_fsync(src: Path, dst: Path) -> None:
     import os
     import shutil
@@ -108,9 +118,10 @@ def main() -> str:
         ours_out, jwst_out = tmp / "ours_dqinit.fits", tmp / "jwst_dqinit.fits"
         m_ours = peak_rss(lambda: run_ours(uncal, mask, ours_out))
         m_jwst = peak_rss(lambda: run_jwst(uncal, mask, jwst_out))
-        t_jwst = best_time(lambda: run_jwst(uncal, mask, jwst_out), repeat=2)
-        t_ours = best_time(lambda: run_ours(uncal, mask, ours_out), repeat=3)
-        t_copy = best_time(lambda: _copy_fsync(uncal, tmp / "copy.fits"), repeat=3)
+        t_jwst = _best_fresh(lambda: run_jwst(uncal, mask, jwst_out), jwst_out, repeat=3)
+        t_ours = _best_fresh(lambda: run_ours(uncal, mask, ours_out), ours_out, repeat=3)
+        t_copy = _best_fresh(lambda: _copy_fsync(uncal, tmp / "copy.fits"), tmp / "copy.fits",
+                             repeat=3)
         verdict = check_same(ours_out, jwst_out)
         size = uncal.stat().st_size
     time_ratio, mem_ratio = t_jwst / t_ours, m_jwst / max(m_ours, 1)
