@@ -186,3 +186,32 @@ def test_real_stis_ccd_flt(tmp_path, monkeypatch):
     assert_same_masks(ours, theirs)
     assert [c.flagged > 0 for c in result.chips] == [True, True]
     assert_same_stats([local])
+
+
+@pytest.mark.parametrize("kind, shape", [("acs_wfc", (256, 512)), ("wfc3_uvis", (256, 512)),
+                                         ("wfc3_ir", (256, 256))])
+def test_realistic_sample_scenes_with_nans(tmp_path, monkeypatch, kind, shape):
+    """dqmask.sample scenes (sky, stars, cosmic rays, bad pixels, NaNs) of two exposures."""
+    sample = pytest.importorskip("dqmask.sample")
+    make = getattr(sample, f"make_{kind}_flt")
+    files = []
+    for i in range(2):
+        path = make(tmp_path / f"sample{i}_flt.fits", shape=shape, seed=30 + i,
+                    nan_pixels=25 * i)
+        with fits.open(path, mode="update") as hdul:
+            for hdu in hdul:
+                if hdu.name != "SCI":
+                    continue
+                # drizzlepac's image objects need EXPNAME and MEANDARK (the WFC3/IR sample
+                # has neither; real IR flt files have both)
+                hdu.header.setdefault("EXPNAME", hdul[0].header.get("ROOTNAME", "sample"))
+                hdu.header.setdefault("MEANDARK", 0.05)
+                if not np.isfinite(hdu.data[0, 0]):  # drizzlepac fails on a NaN at pixel 0
+                    hdu.data[0, 0] = np.float32(np.nanmedian(hdu.data))
+        files.append(Path(path))
+    theirs = run_drizzlepac(files, tmp_path / "dp", monkeypatch, output="sample_drz.fits")
+    ours = run_ours(files, tmp_path / "ours", output_name="sample_drz.fits")
+    assert len(theirs) == (1 if kind == "wfc3_ir" else 2)
+    assert_same_masks(ours, theirs)
+    assert any((m == 0).any() for m in theirs.values())
+    assert_same_stats(files)
