@@ -211,3 +211,22 @@ def test_demo_hook(tmp_path):
     assert any("dqinit" in ln and "DO_NOT_USE" in ln for ln in lines)
     with fits.open(tmp_path / "demo_nircam_uncal_dqinit.fits") as hdul:
         assert hdul["GROUPDQ"].data[0, 0, 10:20, 10:20].all()  # the user DQ box
+
+
+def test_2d_user_dq_on_superstripe_data_needs_the_option(run_cli, tmp_path, mask):
+    from dqmask.io.mask_ref import write_user_dq
+
+    keys = dict(MSTR_RD1=4, MSTR_SK1=0, MSTR_RD2=0, MSTR_SK2=0, MSTR_RPT=0, MSTR_ILV=0,
+                SSTR_STP=16, SSTR_NST=3)
+    exp = write_exposure(tmp_path / "ss_uncal.fits", (3, 1, 20, 64), keys=keys)
+    user = np.zeros((20, 64), np.uint32)
+    user[2, 3] = 1
+    write_user_dq(tmp_path / "u2.fits", user)
+    code, _, err = run_cli("dqinit", exp, "--mask", mask, "--user-dq", tmp_path / "u2.fits")
+    assert code == 1 and "user_dq has shape=(20, 64) but expecting (3, 20, 64)" in err
+    code, _, err = run_cli("dqinit", exp, "--mask", mask, "--user-dq", tmp_path / "u2.fits",
+                           "--user-dq-all-stripes")
+    assert code == 0, err
+    with fits.open(tmp_path / "ss_uncal_dqinit.fits") as hdul:
+        assert np.all(hdul["PIXELDQ"].data[:, 2, 3] & 1)
+        assert np.all(hdul["GROUPDQ"].data[:, :, 2, 3] & 1)

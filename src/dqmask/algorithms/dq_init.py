@@ -704,8 +704,8 @@ def check_user_dq_values(user_dq: np.ndarray) -> None:
         raise ValueError("user DQ holds negative or over-32-bit values; DQ flags are uint32")
 
 
-def merge_user_dq(mask: np.ndarray, user_dq: np.ndarray | None, *, validate: bool = True
-                  ) -> np.ndarray:
+def merge_user_dq(mask: np.ndarray, user_dq: np.ndarray | None, *, validate: bool = True,
+                  all_stripes: bool = False) -> np.ndarray:
     """OR a user-supplied DQ into the mask, in place, before propagation (spec 4.6).
 
     Parameters
@@ -718,6 +718,9 @@ def merge_user_dq(mask: np.ndarray, user_dq: np.ndarray | None, *, validate: boo
     validate : bool
         Refuse floats that are not integers and negative values (see
         :func:`check_user_dq_values`) instead of casting them silently.
+    all_stripes : bool
+        Superstripe masks ``(N, ny, nx)``: accept a 2-D ``(ny, nx)`` user DQ and OR it into
+        every stripe (jwst only accepts the 3-D form).
 
     Raises
     ------
@@ -726,6 +729,8 @@ def merge_user_dq(mask: np.ndarray, user_dq: np.ndarray | None, *, validate: boo
     """
     if user_dq is None:
         return mask
+    if all_stripes and mask.ndim == 3 and user_dq.shape == mask.shape[1:]:
+        user_dq = np.broadcast_to(user_dq, mask.shape)
     if user_dq.shape != mask.shape:
         msg = f"user_dq has shape={user_dq.shape} but expecting {mask.shape}"
         log.error(msg)

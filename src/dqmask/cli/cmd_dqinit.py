@@ -44,14 +44,18 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--faithful", action="store_true",
                    help="cast the user DQ like jwst (floats truncated, negatives wrapped) "
                         "instead of refusing such values")
+    p.add_argument("--user-dq-all-stripes", action="store_true",
+                   help="superstripe data: OR a 2-D user DQ into every stripe (jwst needs a "
+                        "3-D N x ny x nx user DQ)")
     add_batch_options(p)
     return p
 
 
 def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | None,
-            force: bool, ignore_detector: bool, faithful: bool) -> str:
+            force: bool, ignore_detector: bool, faithful: bool, all_stripes: bool) -> str:
     result = dq_init_file(path, mask, args_out[path], user_dq=user_dq, force=force,
-                          ignore_detector=ignore_detector, faithful=faithful)
+                          ignore_detector=ignore_detector, faithful=faithful,
+                          user_dq_all_stripes=all_stripes)
     return result.summary()
 
 
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"output would overwrite input {same[0]}; use --in-place to do that")
     worker = functools.partial(_worker, args_out=outs, mask=args.mask, user_dq=args.user_dq,
                                force=args.force, ignore_detector=args.ignore_detector,
-                               faithful=args.faithful)
+                               faithful=args.faithful, all_stripes=args.user_dq_all_stripes)
     return run_batch(args.inputs, worker, jobs=args.jobs, label="dqinit")
 
 

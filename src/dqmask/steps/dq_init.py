@@ -134,7 +134,8 @@ def _check_shape(path: str, kind: alg.ExposureKind, shape: tuple[int, ...]) -> N
 
 
 def _science_mask(path: str, primary: fits.Header, data_shape: tuple[int, ...],
-                  mask: MaskRef, user_dq: np.ndarray | None, validate: bool) -> np.ndarray:
+                  mask: MaskRef, user_dq: np.ndarray | None, validate: bool,
+                  all_stripes: bool) -> np.ndarray:
     sci = subarray_from_header(primary)
     stripes = stripes_from_header(primary)
     try:
@@ -147,7 +148,8 @@ def _science_mask(path: str, primary: fits.Header, data_shape: tuple[int, ...],
                         report.pixels_losing_bits, report.undefined_bits)
         # the DQ_DEF mapping is per pixel and maps 0 to 0, so it commutes with the cut
         standard = alg.decompress_dq(raw, mask.dq_def, inplace=True)
-        return alg.merge_user_dq(standard, user_dq, validate=validate)
+        return alg.merge_user_dq(standard, user_dq, validate=validate,
+                                 all_stripes=all_stripes)
     except ValueError as exc:
         raise InputError(path, str(exc)) from None
 
@@ -238,7 +240,8 @@ def _skip(path: str, out: str, force: bool) -> DqInitResult:
 def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
                  out: str | os.PathLike | None = None, *,
                  user_dq: str | os.PathLike | np.ndarray | None = None, force: bool = False,
-                 ignore_detector: bool = False, faithful: bool = False) -> DqInitResult:
+                 ignore_detector: bool = False, faithful: bool = False,
+                 user_dq_all_stripes: bool = False) -> DqInitResult:
     """Apply a MASK reference file to one JWST raw exposure (jwst ``dq_init`` parity).
 
     Parameters
@@ -260,6 +263,9 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
     faithful : bool
         Cast the user DQ like jwst (``astype(uint32)``: floats truncate, negatives wrap)
         instead of refusing non-integer or negative values.
+    user_dq_all_stripes : bool
+        Superstripe exposures: a 2-D user DQ of the science frame goes into every stripe
+        (jwst requires the 3-D ``(N, ny, nx)`` form).
 
     Returns
     -------
@@ -294,7 +300,8 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
         _check_shape(path, kind, data_shape)
         if not ignore_detector:
             _check_pairing(path, primary, ref)
-        mask_array = _science_mask(path, primary, data_shape, ref, user, not faithful)
+        mask_array = _science_mask(path, primary, data_shape, ref, user, not faithful,
+                                   user_dq_all_stripes)
         ref = None  # the cut is a copy: let a MASK read here go before the big arrays come
         names = list(alg.default_dq_shapes(kind, data_shape, _int(primary, "SSTR_NST")))
         existing = _existing(up.hdul, names)
