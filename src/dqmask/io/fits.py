@@ -112,9 +112,45 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+_BITPIX = frozenset({8, 16, 32, 64, -32, -64})
+
+
+def _check_headers(hdul: fits.HDUList, path: str) -> None:
+    """Every HDU is a standard one and every header card parses (else one-line InputError).
+
+    astropy parses cards lazily, so a corrupt card would otherwise surface as a ValueError
+    (or a warning) wherever some later code first reads it.
+    """
+    for i, hdu in enumerate(hdul):
+        if type(hdu) is fits.hdu.base._ValidHDU or isinstance(hdu, fits.hdu.base._CorruptedHDU):
+            kind = hdu.header.get("XTENSION", "?") if i else "?"
+            raise InputError(path, f"HDU {i} is not a standard FITS HDU (XTENSION={kind!r})")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for card in hdu.header.cards:
+                try:
+                    card.value  # noqa: B018 - parses the card
+                except Exception as exc:
+                    raise InputError(path, f"HDU {i}: corrupt header card "
+                                           f"{card.keyword or '(blank)'} ({_short(exc)})"
+                                     ) from None
+        header = hdu.header
+        bitpix = header.get("BITPIX")
+        naxis = header.get("NAXIS", 0)
+        if bitpix not in _BITPIX or isinstance(bitpix, bool):
+            raise InputError(path, f"HDU {i}: BITPIX={bitpix!r} is not a FITS value")
+        if not isinstance(naxis, int) or isinstance(naxis, bool) or not 0 <= naxis <= 999:
+            raise InputError(path, f"HDU {i}: NAXIS={naxis!r} is not a FITS value")
+        for k in range(1, naxis + 1):
+            n = header.get(f"NAXIS{k}")
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise InputError(path, f"HDU {i}: NAXIS{k}={n!r} is not a FITS value")
+
+
 def _check_complete(hdul: fits.HDUList, path: str) -> None:
     if len(hdul) == 0:
         raise InputError(path, "not a FITS file (no HDU)")
+    _check_headers(hdul, path)
     if _compressed(path):
         size = _uncompressed_size(path)
         if size is None:
