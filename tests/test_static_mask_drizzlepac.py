@@ -215,3 +215,18 @@ def test_realistic_sample_scenes_with_nans(tmp_path, monkeypatch, kind, shape):
     assert_same_masks(ours, theirs)
     assert any((m == 0).any() for m in theirs.values())
     assert_same_stats(files)
+
+
+@pytest.mark.parametrize("name, local", [
+    ("hst_wfc3_uvis_f555w_ib4606c6q_flc_10x10.fits", "ib4606c6q_flc.fits"),
+    ("hst_wfc3_ir_f110w_ib4606cpq_flt_10x10.fits", "ib4606cpq_flt.fits")])
+def test_real_wfc3_headers_low_sig(tmp_path, monkeypatch, name, local):
+    """Real WFC3 files (10x10 cut-outs with full real headers) at static_sig 1.0."""
+    path = tmp_path / local
+    shutil.copy(shared_file(name), path)
+    path.chmod(0o644)
+    theirs = run_drizzlepac([path], tmp_path / "dp", monkeypatch, sig=1.0)
+    ours = run_ours([path], tmp_path / "ours", sig=1.0)
+    assert_same_masks(ours, theirs)
+    assert sum(int((m == 0).sum()) for m in theirs.values()) > 0
+    assert_same_stats([path])
