@@ -14,12 +14,12 @@ from jwst.clean_flicker_noise import background_level
 from jwst.clean_flicker_noise import clean_flicker_noise as cfn
 from PIL import Image
 from stdatamodels.jwst import datamodels
-from test_background_scenes import SHAPE, write_rate
 
 from dqmask.algorithms.background import clip_to_background, force_border_false
 from dqmask.errors import InputError
 from dqmask.io.background_mask import read_background_mask, write_background_mask
 from dqmask.steps.background import png2fits
+from test_background_scenes import SHAPE, write_rate
 
 
 def _jwst_loads(user_mask, data_model):

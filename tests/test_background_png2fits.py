@@ -12,15 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import shared_file
 from PIL import Image
-from test_png import write_png16
 
+from conftest import shared_file
 from dqmask.algorithms.background import force_border_false, png_to_background, render_png
 from dqmask.io.background_mask import read_background_mask
 from dqmask.io.fits import step_records
 from dqmask.io.png import read_png_rgb
 from dqmask.steps.background import fits2png, png2fits
+from test_png import write_png16
 
 N = 2048
 

@@ -150,6 +150,21 @@ def write_rate(path: Path, sci: np.ndarray, dq: np.ndarray, exp_type: str = "NRS
     return Path(path)
 
 
+def write_rate_fits(path: Path, sci: np.ndarray, dq: np.ndarray, exp_type: str = "NRS_MSASPEC",
+                    detector: str = "NRS1") -> Path:
+    """The same rate layout written with astropy only (quicker; no ASDF extension)."""
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    primary.header.update(TELESCOP="JWST", INSTRUME="NIRSPEC", DETECTOR=detector,
+                          EXP_TYPE=exp_type, SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1,
+                          SUBSIZE1=SHAPE[1], SUBSIZE2=SHAPE[0], DATAMODL="ImageModel")
+    sci_hdu = fits.ImageHDU(sci, name="SCI")
+    sci_hdu.header["BUNIT"] = "DN/s"
+    fits.HDUList([primary, sci_hdu, fits.ImageHDU(dq, name="DQ")]).writeto(path)
+    return Path(path)
+
+
 def true_background(scene: Scene) -> np.ndarray:
     """bool, True = true background: not trace, not reference frame."""
     bg = ~scene.footprint
