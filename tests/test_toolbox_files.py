@@ -210,3 +210,23 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, inputs, run_cli, argv, 
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dqmask: ") and problem in lines[0]
     assert sorted((p.name, _digest(p)) for p in tmp_path.iterdir() if p.is_file()) == before
+
+
+def test_regions_of_a_real_crab_claw_mask_round_trip(tmp_path, run_cli):
+    from conftest import shared_file
+
+    src = shared_file("crab_claws/jw01727044001_04101_00001_nrcb1_cal_claws_seed_image_"
+                      "zeroonemask.fits.gz")
+    claw = _read_bad(src)
+    assert claw.shape == (2048, 2048) and claw.sum() == 14077
+    reg = tmp_path / "claw.reg"
+    code, stdout, err = run_cli("regions", src, "-o", reg)
+    assert code == 0, err
+    assert "48 polygons" in stdout
+    assert np.array_equal(regions_to_mask([reg], claw.shape), claw)
+    # and through apply's region reader into a user DQ file: the same pixels
+    out = tmp_path / "claw_user_dq.fits"
+    assert run_cli("combine", reg, "--like", src, "--to", "dq", "--flags", "DO_NOT_USE",
+                   "-o", out)[0] == 0
+    with fits.open(out) as h:
+        assert np.array_equal(h[0].data != 0, claw) and set(np.unique(h[0].data)) == {0, DNU}
