@@ -230,3 +230,41 @@ def test_regions_of_a_real_crab_claw_mask_round_trip(tmp_path, run_cli):
                    "-o", out)[0] == 0
     with fits.open(out) as h:
         assert np.array_equal(h[0].data != 0, claw) and set(np.unique(h[0].data)) == {0, DNU}
+
+
+def _flt(path: Path, dqs: list[np.ndarray]) -> Path:
+    primary = fits.PrimaryHDU()
+    primary.header.update(TELESCOP="HST", INSTRUME="ACS", DETECTOR="WFC")
+    hdus = [primary]
+    for ver, dq in enumerate(dqs, start=1):
+        hdus += [fits.ImageHDU(np.zeros(dq.shape, np.float32), name="SCI", ver=ver),
+                 fits.ImageHDU(dq.astype(np.int16), name="DQ", ver=ver)]
+    fits.HDUList(hdus).writeto(path)
+    return path
+
+
+def test_two_chip_flt_combine_convert_and_chip_selection(tmp_path, run_cli):
+    dq1, dq2 = np.zeros(SHAPE, np.int16), np.zeros(SHAPE, np.int16)
+    dq1[1, 1] = 16  # HOTPIX
+    dq2[2, 2] = np.int16(-32768)  # bit 15 set (CROSSTALK), the sign bit of int16
+    flt = _flt(tmp_path / "j_flt.fits", [dq1, dq2])
+    reg = tmp_path / "r.reg"
+    reg.write_text("image\nbox(11,31,5,3,0)\n")  # painted on each chip
+    out = tmp_path / "both.fits"
+    code, _, err = run_cli("combine", flt, reg, "-o", out)
+    assert code == 0, err
+    with fits.open(out) as h:
+        assert [(x.name, x.ver) for x in h[1:]] == [("SCI", 1), ("SCI", 2)]
+        assert np.array_equal(h[1].data.astype(bool), (dq1 != 0) | _region_pixels())
+        assert np.array_equal(h[2].data.astype(bool), (dq2 != 0) | _region_pixels())
+    assert np.array_equal(_read_bad(Path(f"{out}[2]")), (dq2 != 0) | _region_pixels())
+    # dq -> dq keeps the int16 bits of both chips, in DQ extensions
+    raw = tmp_path / "raw.fits"
+    assert run_cli("convert", flt, raw, "--to", "dq")[0] == 0
+    with fits.open(raw) as h:
+        assert [(x.name, x.ver) for x in h[1:]] == [("DQ", 1), ("DQ", 2)]
+        assert h[2].data.dtype.kind == "i" and h[2].data[2, 2] == -32768
+        assert "DQ_CONV" not in h[0].header
+    # a one-chip format needs a chip
+    code, _, err = run_cli("convert", flt, tmp_path / "u.fits", "--to", "user_mask")
+    assert code == 1 and "pick one with FILE[CHIP]" in err

@@ -316,7 +316,7 @@ def write_mask(path: str | os.PathLike, planes: Sequence[np.ndarray], convention
 def _hdulist(arrays: list[np.ndarray], convention: str, step: str, params: dict
              ) -> fits.HDUList:
     meaning = {"bad": "1 = bad (masked)", "good": "1 = good (drizzlepac static mask)",
-               "dq": "standard JWST pixel DQ flags"}[convention]
+               "dq": "DQ bitfield"}[convention]
     if len(arrays) == 1:
         hdul = fits.HDUList([fits.PrimaryHDU(arrays[0])])
         target = hdul[0].header
@@ -328,7 +328,7 @@ def _hdulist(arrays: list[np.ndarray], convention: str, step: str, params: dict
             h.header["DQMCONV"] = (convention, meaning)
         target = hdul[0].header
     target["DQMCONV"] = (convention, meaning)
-    if convention == "dq":
+    if convention == "dq" and all(a.dtype == np.uint32 for a in arrays):
         target["DQ_CONV"] = ("standard", "values are standard JWST pixel DQ flags")
     add_provenance(target, step, params)
     return hdul
