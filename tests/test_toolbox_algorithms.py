@@ -141,3 +141,14 @@ def test_diagonal_pixels_are_separate_polygons():
     found = outlines(m)
     assert len(found) == 2 and not any(o.hole for o in found)
     assert sorted(len(o.vertices) for o in found) == [4, 4]
+
+
+@settings(max_examples=15, deadline=None)
+@given(arrays(bool, (7, 5)), st.sampled_from(["bad", "good", "background", "user_mask", "dq"]))
+def test_file_round_trip_through_every_output_convention(tmp_path_factory, m, to):
+    from dqmask.io.mask_file import read_mask_file, write_mask
+
+    path = tmp_path_factory.mktemp("rt") / f"m_{to}.fits"
+    write_mask(path, [m], to, step="convert", params={"to": to})
+    (back,) = read_mask_file(str(path)).planes
+    assert np.array_equal(back, m)
