@@ -70,7 +70,7 @@ SUBARRAYS = [  # (SUBSTRT1, SUBSTRT2, SUBSIZE1, SUBSIZE2)
 @pytest.mark.parametrize("x0,y0,nx,ny", SUBARRAYS)
 def test_subarrays_generated_mask(tmp_path, full_mask, x0, y0, nx, ny):
     exp = write_exposure(tmp_path / "sub_uncal.fits", (2, 3, ny, nx), substrt=(x0, y0),
-                         keys={"SUBARRAY": "SUB"})
+                         keys={"SUBARRAY": "GENERIC"})
     got = assert_same_as_jwst(tmp_path, exp, full_mask)
     assert got["PIXELDQ"].shape == (ny, nx)
 
@@ -143,7 +143,7 @@ STRIPES = {
 def test_stripes(tmp_path, full_mask, case):
     c = STRIPES[case]
     fast, slow = c["axes"]
-    keys = dict(c["mstr"], FASTAXIS=fast, SLOWAXIS=slow, SUBARRAY="SUB_STRIPE")
+    keys = dict(c["mstr"], FASTAXIS=fast, SLOWAXIS=slow, SUBARRAY="SUB17STRIPE_SOSS")
     exp = write_exposure(tmp_path / f"{case}_uncal.fits", c["shape"], substrt=c["substrt"],
                          keys=keys)
     got = assert_same_as_jwst(tmp_path, exp, full_mask)
