@@ -8,6 +8,8 @@ test_background_scenes.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -152,3 +154,22 @@ def test_background_input_errors(mos_files, tmp_path, run_cli):
     code, _, err = run_cli("background", paths[0], "-o", tmp_path / "m.fits", "--grow", "-1")
     assert code == 2
     assert not (tmp_path / "m.fits").exists()
+
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 6, 12])
+def test_combination_is_astropys_sigma_clipped_mean(n):
+    from astropy.stats import sigma_clip
+
+    rng = np.random.default_rng(n)
+    stack = rng.normal(size=(n, 300, 40)).astype(np.float32)
+    stack[0, 5, 5] += 100.0  # a cosmic ray in one exposure
+    usable = rng.random(stack.shape) > 0.2
+    got = bg.combine_exposures(stack, usable, block_rows=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sigma_clip(np.ma.masked_array(stack, ~usable), sigma=3, maxiters=5, axis=0,
+                         cenfunc="median", stdfunc="std").mean(axis=0).filled(np.nan)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6)
+    # fewer than 6 values can never be 3-sigma outliers: the clipping loop is skipped
+    assert bg.clipping_possible(n, 3.0) == (n >= 6)

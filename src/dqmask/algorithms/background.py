@@ -36,6 +36,7 @@ and sigma from the pixels near the background peak of the histogram
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
@@ -56,6 +57,7 @@ __all__ = [
     "render_png",
     "reference_pixels",
     "usable_pixels",
+    "clipping_possible",
     "combine_exposures",
     "clip_limits",
     "clip_to_background",
@@ -278,40 +280,69 @@ def _nanmedian_first_axis(values: np.ndarray) -> np.ndarray:
     return median
 
 
-def combine_exposures(stack: np.ndarray, usable: np.ndarray, sigma: float = 3.0,
-                      maxiters: int = 5) -> np.ndarray:
-    """Per-pixel sigma-clipped mean over the first axis.
+def clipping_possible(n: int, sigma: float) -> bool:
+    """Whether a sigma clip about the median can ever reject one of ``n`` values.
+
+    For ``n`` values with (ddof=0) standard deviation ``s``, Samuelson's inequality bounds
+    ``|x - mean| <= s * sqrt(n - 1)`` and ``|mean - median| <= s``, so no value lies more than
+    ``s * (sqrt(n - 1) + 1)`` from the median: with 4 exposures a 3-sigma clip never rejects.
+    """
+    return n >= 2 and np.sqrt(n - 1) + 1 > sigma
+
+
+def _clipped_mean_block(values: np.ndarray, sigma: float, maxiters: int) -> np.ndarray:
+    """Clipped mean over axis 0 of a block whose unusable values are NaN (modified)."""
+    if clipping_possible(values.shape[0], sigma):
+        for _ in range(maxiters):
+            centre = _nanmedian_first_axis(values)
+            spread = np.nanstd(values, axis=0)
+            outlier = np.abs(values - centre) > sigma * spread
+            if not outlier.any():
+                break
+            values[outlier] = np.nan
+    return np.nanmean(values, axis=0)
+
+
+def combine_exposures(stack: np.ndarray | Sequence[np.ndarray],
+                      usable: np.ndarray | Sequence[np.ndarray], sigma: float = 3.0,
+                      maxiters: int = 5, block_rows: int = 128) -> np.ndarray:
+    """Per-pixel sigma-clipped mean over exposures (or integrations).
 
     Parameters
     ----------
-    stack : ndarray of float, (n, ny, nx)
-        The exposures (or integrations), same detector pixels.
-    usable : ndarray of bool, same shape
+    stack : ndarray (n, ny, nx) or sequence of n (ny, nx) arrays, float
+        The exposures, same detector pixels.
+    usable : ndarray of bool (n, ny, nx) or sequence of n (ny, nx) bool arrays
         True = value may be used (see :func:`usable_pixels`).
     sigma : float
-        Clipping threshold about the per-pixel median, in per-pixel standard deviations.
+        Clipping threshold about the per-pixel median, in per-pixel standard deviations
+        (ddof=0), iterated at most ``maxiters`` times. Skipped when it cannot reject anything
+        (:func:`clipping_possible`: fewer than 5 values at 3 sigma).
     maxiters : int
         Clipping iterations at most.
+    block_rows : int
+        Rows processed at a time (bounds the temporary memory).
 
     Returns
     -------
     ndarray of float32, (ny, nx)
         Clipped mean of the usable values; NaN where a pixel has none.
     """
-    values = np.where(usable, stack, np.nan).astype(np.float32, copy=False)
-    if values.shape[0] == 1:
-        return values[0].copy()
+    planes = list(stack)
+    masks = list(usable)
+    if len(planes) != len(masks) or not planes:
+        raise ValueError("need as many usable masks as exposures, and at least one")
+    ny = planes[0].shape[0]
+    out = np.empty(planes[0].shape, dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
-        if values.shape[0] > 2:
-            for _ in range(maxiters):
-                centre = _nanmedian_first_axis(values)
-                spread = np.nanstd(values, axis=0)
-                outlier = np.abs(values - centre) > sigma * spread
-                if not outlier.any():
-                    break
-                values[outlier] = np.nan
-        return np.nanmean(values, axis=0).astype(np.float32)
+        for r0 in range(0, ny, block_rows):
+            rows = slice(r0, min(r0 + block_rows, ny))
+            values = np.stack([np.where(m[rows], p[rows], np.nan)
+                               for p, m in zip(planes, masks, strict=True)]
+                              ).astype(np.float32, copy=False)
+            out[rows] = _clipped_mean_block(values, sigma, maxiters)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,9 +376,9 @@ def clip_limits(image: np.ndarray, stats_pixels: np.ndarray, n_sigma: float = 2.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)
         warnings.filterwarnings("ignore", category=RuntimeWarning, message=".* slice")
-        _, median, std = sigma_clipped_stats(np.asarray(image).astype(np.float64),
-                                             mask=~np.asarray(stats_pixels, dtype=bool),
-                                             sigma=3.0)
+        # the selected values, as astropy itself compresses a masked array (same result)
+        values = np.asarray(image)[np.asarray(stats_pixels, dtype=bool)].astype(np.float64)
+        _, median, std = sigma_clipped_stats(values, sigma=3.0)
     return float(median - sigma_lower * std), float(median + n_sigma * std)
 
 
@@ -394,7 +425,8 @@ def clip_to_background(image: np.ndarray, background: np.ndarray, n_sigma: float
     return background, signal
 
 
-def background_mode(values: np.ndarray, bins: int = 2048) -> tuple[float, float]:
+def background_mode(values: np.ndarray, bins: int = 2048, max_values: int = 1_000_000
+                    ) -> tuple[float, float]:
     """Peak of the value histogram and the spread of the values below it.
 
     The background of a spectroscopic rate image is a narrow peak; trace light is spread
@@ -407,6 +439,8 @@ def background_mode(values: np.ndarray, bins: int = 2048) -> tuple[float, float]
         Finite candidate-pixel values.
     bins : int
         Histogram bins between the 0.5th and 99.5th percentiles (smoothed over 9 bins).
+    max_values : int
+        Use every k-th value so that at most about this many are used (speed).
 
     Returns
     -------
@@ -414,6 +448,8 @@ def background_mode(values: np.ndarray, bins: int = 2048) -> tuple[float, float]
         Mode, and the 3-sigma-clipped standard deviation of the values below the mode
         mirrored about it.
     """
+    values = np.asarray(values).ravel()
+    values = values[:: max(1, values.size // max_values)]
     lo, hi = np.percentile(values, [0.5, 99.5])
     if not hi > lo:
         return float(lo), 0.0

@@ -222,15 +222,20 @@ def _load_all(paths: list[str]) -> list[Exposure]:
     return exposures
 
 
-def _stack_planes(exposures: list[Exposure], plane: int | None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _planes(exposures: list[Exposure], plane: int | None
+            ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Views of the planes to combine: every plane, or plane ``plane`` of each exposure."""
     if plane is None:
-        data = np.concatenate([e.data for e in exposures])
-        usable = np.concatenate([e.usable for e in exposures])
-    else:
-        data = np.stack([e.data[plane] for e in exposures])
-        usable = np.stack([e.usable[plane] for e in exposures])
-    return data, usable
+        return ([p for e in exposures for p in e.data],
+                [u for e in exposures for u in e.usable])
+    return [e.data[plane] for e in exposures], [e.usable[plane] for e in exposures]
+
+
+def _all_usable(masks: list[np.ndarray]) -> np.ndarray:
+    out = masks[0].copy()
+    for m in masks[1:]:
+        out &= m
+    return out
 
 
 def background_from_exposures(exposures: list[Exposure], *, n_sigma: float = 2.0,
@@ -253,9 +258,9 @@ def background_from_exposures(exposures: list[Exposure], *, n_sigma: float = 2.0
         planes = list(range(nints.pop()))
     masks = []
     for plane in planes:
-        data, usable = _stack_planes(exposures, plane)
+        data, usable = _planes(exposures, plane)
         image = bgalg.combine_exposures(data, usable)
-        masks.append(bgalg.automatic_background(image, usable.all(axis=0), n_sigma, grow,
+        masks.append(bgalg.automatic_background(image, _all_usable(usable), n_sigma, grow,
                                                 min_region))
     return masks[0] if not per_integration else np.stack(masks)
 
