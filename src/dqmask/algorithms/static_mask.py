@@ -142,6 +142,7 @@ class _Scratch:
 
     def __init__(self) -> None:
         self.f = np.empty(_BLOCK, np.float32)
+        self.m = np.empty(_BLOCK, np.float32)  # a block's mask as 1.0 / 0.0
         self.d = np.empty(_BLOCK, np.float64)
         self.a = np.empty(_BLOCK, bool)
         self.b = np.empty(_BLOCK, bool)
@@ -199,16 +200,32 @@ class _Selection:
             elif k:
                 yield block, mask
 
-    def zero_excluded(self, values: np.ndarray, mask: np.ndarray | None, out: np.ndarray
-                      ) -> np.ndarray:
+    def zero_excluded(self, values: np.ndarray, mask: np.ndarray | None, out: np.ndarray,
+                      scratch: _Scratch) -> np.ndarray:
         """``values`` with the excluded pixels set to 0, into ``out`` (or values itself)."""
         if mask is None:
             return values
-        if self.safe:
-            return np.multiply(values, mask, out=out)
+        if self.safe:  # v * 1.0 = v, v * 0.0 = 0: exact (float32 mask: fast SIMD multiply)
+            factor = scratch.m[:mask.size]
+            np.copyto(factor, mask)
+            return np.multiply(values, factor, out=out)
         np.copyto(out, values)
         np.copyto(out, 0, where=~mask)
         return out
+
+    def extremes(self, scratch: _Scratch) -> tuple[float, float]:
+        """Exact min and max of the selected pixels (NaN-ing the others: 0/0)."""
+        vmin, vmax = math.inf, -math.inf
+        for block, mask in self.blocks():
+            if mask is not None:
+                nan_or_zero = scratch.m[:mask.size]
+                np.copyto(nan_or_zero, mask)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    np.divide(_F32(0.0), nan_or_zero, out=nan_or_zero)  # 0 or NaN
+                block = np.add(block, nan_or_zero, out=scratch.f[:mask.size])
+            vmin = min(vmin, float(np.fmin.reduce(block)))
+            vmax = max(vmax, float(np.fmax.reduce(block)))
+        return vmin, vmax
 
     def compact(self) -> np.ndarray:
         """The selected pixels in file order (a copy unless all are selected)."""
@@ -229,11 +246,13 @@ def _select(pool: _Pool, c0, c1, extremes: bool) -> _Selection:
     else:
         sel.n = base.size
     for block, mask in sel.blocks():
-        kept = sel.zero_excluded(block, mask, scratch.f[:block.size])
+        kept = sel.zero_excluded(block, mask, scratch.f[:block.size], scratch)
         sel.total += _sum64(kept, scratch)
     if extremes and sel.n:
         if whole:
             sel.vmin, sel.vmax = float(pool.finite_min), float(pool.finite_max)
+        elif sel.safe:
+            sel.vmin, sel.vmax = sel.extremes(scratch)
         else:
             values = sel.compact()
             sel.vmin = float(np.minimum.reduce(values))
@@ -289,7 +308,7 @@ def _clipped_stddev(sel: _Selection, mean: np.float32, scratch: _Scratch) -> np.
         d = scratch.f[:block.size]
         np.subtract(block, mean, out=d)
         np.square(d, out=d)
-        total += _sum64(sel.zero_excluded(d, mask, d), scratch)
+        total += _sum64(sel.zero_excluded(d, mask, d, scratch), scratch)
     if not math.isfinite(total):
         return _F32(math.sqrt(total / (n - 1))) if total > 0 else _F32(math.nan)
 
@@ -382,7 +401,7 @@ def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float,
         top = lo + width * _F32(nbins)
         scale = _F32(1.0) / width
     scratch = scratch or _Scratch()
-    slots = nbins + 1
+    slots = nbins + 2  # 0: outside [lo, top); 1 + bin; nbins + 1: imagestats' scratch slot
     paired = slots * slots <= np.iinfo(np.uint16).max
     counts = np.zeros(slots * slots if paired else slots, np.int64)
     for start in range(0, values.size, _BLOCK):
@@ -391,23 +410,22 @@ def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float,
         with np.errstate(all="ignore"):
             np.subtract(block, lo, out=pos)
             np.multiply(pos, scale, out=pos)
-        np.clip(pos, 0, _F32(nbins), out=pos)  # NaN-free: pool values are never NaN
-        outside = _inside(block, lo, top, scratch.a[:block.size], scratch, open_top=True)
-        np.logical_not(outside, out=outside)
+        np.clip(pos, 0, _F32(nbins), out=pos)  # pool values are never NaN
+        inside = _inside(block, lo, top, scratch.a[:block.size], scratch, open_top=True)
         index = pos.astype(np.uint16 if paired else np.intp)  # truncation, as C's (int)
-        np.copyto(index, nbins, where=outside)
-        _count_block(index, nbins, paired, counts)
+        index += 1
+        np.multiply(index, inside, out=index)  # pixels outside [lo, top) -> slot 0
+        _count_block(index, slots, paired, counts)
     if paired:
         grid = counts.reshape(slots, slots)
         counts = grid.sum(axis=1) + grid.sum(axis=0)  # first and second pixel of each pair
-    return counts[:nbins].astype(np.uint32)
+    return counts[1:nbins + 1].astype(np.uint32)
 
 
-def _count_block(index: np.ndarray, nbins: int, paired: bool, counts: np.ndarray) -> None:
-    """Add the counts of bin indices 0..nbins (slot nbins is discarded later)."""
+def _count_block(index: np.ndarray, slots: int, paired: bool, counts: np.ndarray) -> None:
+    """Add the counts of slot indices 0..slots-1 (pairs of pixels per entry if ``paired``)."""
     if index.size == 0:
         return
-    slots = nbins + 1
     if not paired:
         counts += np.bincount(index, minlength=slots)[:slots]
         return
@@ -415,8 +433,8 @@ def _count_block(index: np.ndarray, nbins: int, paired: bool, counts: np.ndarray
     pairs = index[0:2 * half:2] * np.uint16(slots)  # two pixels per bincount entry
     pairs += index[1:2 * half:2]
     counts += np.bincount(pairs, minlength=slots * slots)
-    if index.size % 2:  # odd pixel: paired with the discarded slot nbins
-        counts[int(index[-1]) * slots + nbins] += 1
+    if index.size % 2:  # odd pixel: paired with slot 0 (not counted)
+        counts[int(index[-1]) * slots] += 1
 
 
 def _nbins(vmin: float, vmax: float, hwidth: float) -> tuple[int, float]:
