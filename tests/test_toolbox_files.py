@@ -268,3 +268,16 @@ def test_two_chip_flt_combine_convert_and_chip_selection(tmp_path, run_cli):
     # a one-chip format needs a chip
     code, _, err = run_cli("convert", flt, tmp_path / "u.fits", "--to", "user_mask")
     assert code == 1 and "pick one with FILE[CHIP]" in err
+
+
+def test_grow_dq_keeps_original_bits_and_flags_the_ring(tmp_path, inputs, run_cli):
+    out = tmp_path / "grown_dq.fits"
+    code, _, err = run_cli("grow", inputs["rate"], "--dq", "SATURATED", "--pixels", "1",
+                           "--footprint", "plus", "--flags", "OTHER_BAD_PIXEL", "-o", out)
+    assert code == 0, err
+    with fits.open(out) as h:
+        dq = h[0].data
+    assert dq[5, 5] == DNU and dq[6, 6] == SAT and dq[7, 7] == DNU | SAT  # untouched bits
+    assert dq[6, 7] == OBP and dq[5, 6] == OBP and dq[7, 6] == OBP  # ring of (6,6)
+    assert dq[7, 8] == OBP and dq[8, 7] == OBP  # ring of (7,7)
+    assert dq[5, 4] == 0  # (5,5) is DO_NOT_USE only: not selected by --dq SATURATED

@@ -17,10 +17,12 @@ import numpy as np
 
 from ..algorithms.combine import OPERATIONS, combine, region_outlines
 from ..algorithms.morphology import FOOTPRINTS, grow
+from ..conventions import Convention, from_bad
 from ..errors import InputError
 from ..io.atomic import atomic_write
 from ..io.mask_file import (
     MaskData,
+    MaskSpec,
     Reference,
     parse_spec,
     read_dq_planes,
@@ -154,7 +156,9 @@ def grow_file(spec: str, output: str, *, pixels: int, footprint: str = "circle",
               like: str | None = None) -> ToolResult:
     """Grow the bad pixels of a mask by ``pixels`` with a footprint; write it.
 
-    The output convention defaults to the input's (``seed``, ``region``: ``bad``).
+    The output convention defaults to the input's (``seed``, ``region``: ``bad``). A ``dq``
+    input written as ``dq`` keeps every original bit; the grown ring gets ``flags_out``
+    (default DO_NOT_USE+OTHER_BAD_PIXEL).
     """
     if pixels < 0:
         raise InputError(None, f"--pixels must be >= 0, got {pixels}")
@@ -166,8 +170,36 @@ def grow_file(spec: str, output: str, *, pixels: int, footprint: str = "circle",
     planes = [grow(p, pixels, footprint) for p in mask.planes]
     params = {"input": os.path.basename(mask.path), "pixels": pixels,
               "footprint": footprint, "to": to}
-    return _write(output, planes, to, "grow", params, flags_out, [mask.path],
-                  like)
+    dq_planes = None
+    if to == "dq" and mask.convention == "dq":
+        raw = _raw_dq(parse_spec(spec))
+        if raw is not None:
+            dq_planes = [_add_ring(r, old, new, flags_out)
+                         for r, old, new in zip(raw, mask.planes, planes, strict=True)]
+    return _write(output, planes, to, "grow", params, flags_out, [mask.path], like, dq_planes)
+
+
+def _raw_dq(spec: MaskSpec) -> list[np.ndarray] | None:
+    """The integer DQ planes of a dq input (chip-selected), or None."""
+    raw = read_dq_planes(spec.path)
+    if raw is None or not all(np.asarray(r).dtype.kind in "iu" for r in raw):
+        return None
+    if spec.chip is not None:
+        raw = (raw[spec.chip - 1],)
+    return [np.asarray(r) for r in raw]
+
+
+def _add_ring(dq: np.ndarray, old: np.ndarray, new: np.ndarray, flags: str | None
+              ) -> np.ndarray:
+    """``dq`` (bitfield) with ``flags`` OR-ed on pixels bad in ``new`` but not in ``old``."""
+    try:
+        value = from_bad(np.ones(1, bool), Convention.DQ, flags=flags, dtype=dq.dtype)[0]
+    except (OverflowError, ValueError):
+        raise InputError(None, f"the grown pixels' flags do not fit the {dq.dtype} DQ; give "
+                               f"--flags (e.g. 4 for HST DETECTORPROB)") from None
+    out = np.array(dq, copy=True)
+    np.bitwise_or(out, value, out=out, where=new & ~old)
+    return out
 
 
 def convert_file(spec: str, output: str, *, to: str, flags: str | None = None,
@@ -180,13 +212,8 @@ def convert_file(spec: str, output: str, *, to: str, flags: str | None = None,
     _check_output(output, [spec])
     (mask,) = load_masks([spec], flags=flags, like=like)
     dq_planes = None
-    parsed = parse_spec(spec)
     if to == "dq" and mask.convention == "dq" and flags is None and flags_out is None:
-        raw = read_dq_planes(parsed.path)
-        if raw is not None and parsed.chip is not None:
-            raw = (raw[parsed.chip - 1],)
-        if raw is not None and all(np.asarray(r).dtype.kind in "iu" for r in raw):
-            dq_planes = [np.asarray(r) for r in raw]
+        dq_planes = _raw_dq(parse_spec(spec))
     params = {"input": os.path.basename(mask.path), "from": mask.convention, "to": to}
     return _write(output, list(mask.planes), to, "convert", params, flags_out, [mask.path],
                   like, dq_planes)
