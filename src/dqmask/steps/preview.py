@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from .. import __version__
 from ..errors import InputError
 from ..flags import parse_flags, table_for
 from ..io.atomic import atomic_output
@@ -391,7 +392,9 @@ def _render(output: str, rows: list[tuple[str, _Row]], color: Sequence[int], alp
             x += w + _GAP
         y += row_h
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
+    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white",
+                metadata={"Software": f"dqmask {__version__} preview",
+                          "Source": ", ".join(os.path.basename(r.path) for _, r in rows)})
     with atomic_output(output) as fh:
         fh.write(buffer.getvalue())
     return PreviewResult(output, (width, height), panels)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import __version__
 from ..algorithms.combine import OPERATIONS, combine, region_outlines
 from ..algorithms.morphology import FOOTPRINTS, grow
 from ..conventions import Convention, from_bad
@@ -239,7 +240,8 @@ def ds9_text(bad: np.ndarray, *, color: str = "red", source: str = "") -> str:
         (``dqmask apply --region``, DS9) it gives exactly ``bad``.
     """
     lines = ["# Region file format: DS9 version 4.1",
-             f"# dqmask regions: outlines of the bad pixels{' of ' + source if source else ''}",
+             f"# dqmask {__version__} regions: outlines of the bad pixels"
+             + (f" of {source}" if source else ""),
              "# pixel-edge polygons; union (pixel centres inside) = the mask",
              f"global color={color} width=1 include=1 source=1",
              "image"]
