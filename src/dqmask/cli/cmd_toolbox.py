@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:
-    """Combine a rate file's DQ with a region, grow it, export for dq_init and DS9."""
+    """Combine a rate file's DQ with a region, grow it, export for dq_init and DS9, look."""
     from . import main
 
     rate = samples.get("nircam_rate")
@@ -140,6 +140,8 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
         ["convert", str(work / "toolbox_grown.fits"), str(work / "toolbox_user_dq.fits"),
          "--to", "dq"],
         ["regions", str(work / "toolbox_grown.fits"), "-o", str(work / "toolbox_grown.reg")],
+        ["preview", str(rate), "--mask", str(work / "toolbox_grown.fits"), "-o",
+         str(work / "toolbox_grown.png")],
     ]
     for argv in steps:
         say("$ dqmask " + " ".join(argv))
