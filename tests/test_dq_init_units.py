@@ -222,3 +222,14 @@ def test_size_mismatch_warnings_and_irs2_tolerance(caplog):
         alg.ref_matches_sci(alg.Subarray(1, 1, 60, 64), (64, 64), ref, (2048, 2048))
     assert messages(caplog) == ["Science file data array size doesn't match SUBSIZE1",
                                 "Using actual array size"]
+
+
+def test_decompress_with_report_equals_the_two_calls():
+    ref = read_mask_ref(shared_file("jwst_nircam_mask_0026_nrca1_MASK_ref.fits"))
+    raw = ref.raw_dq[100:700, 300:1500].copy()
+    want = alg.decompress_dq(raw, ref.dq_def, warn=False)
+    want_report = alg.dq_def_report(raw, ref.dq_def)
+    got, report = alg.decompress_with_report(raw, ref.dq_def, warn=False)
+    assert got is raw
+    np.testing.assert_array_equal(got, want)
+    assert report == want_report and report.undefined_bits

@@ -42,6 +42,7 @@ __all__ = [
     "decompress_dq",
     "compress_dq",
     "dq_def_report",
+    "decompress_with_report",
     "resolve_ref_subarray",
     "ref_matches_sci",
     "subarray_slices",
@@ -286,17 +287,53 @@ def dq_def_report(dq: np.ndarray, dq_def: object, *,
     rows = dq_def_rows(dq_def)
     if not rows:
         return DqDefReport((), 0, 0)
+    dq = np.asarray(dq)
+    values, counts = np.unique(dq[dq != 0], return_counts=True)  # flagged pixels only
+    return _report(values, counts, rows, mnemonics)
+
+
+def _report(values: np.ndarray, counts: np.ndarray, rows: Sequence[tuple[int, str]],
+            mnemonics: Mapping[str, int]) -> DqDefReport:
+    """DqDefReport from the distinct non-zero on-disk values and their pixel counts."""
     unknown = tuple(name for _, name in rows if name not in mnemonics)
     covered = 0
     for value, name in rows:
         if name in mnemonics:
             covered |= value
-    dq = np.asarray(dq)
-    values, counts = np.unique(dq[dq != 0], return_counts=True)  # flagged pixels only
     present = int(np.bitwise_or.reduce(values, initial=0))
     lost = present & ~covered & 0xFFFFFFFF
     pixels = int(counts[(values & values.dtype.type(lost)) != 0].sum()) if lost else 0
     return DqDefReport(unknown, lost, pixels)
+
+
+def decompress_with_report(dq: np.ndarray, dq_def: object, *,
+                           mnemonics: Mapping[str, int] = JWST_PIXEL, warn: bool = True
+                           ) -> tuple[np.ndarray, DqDefReport]:
+    """:func:`decompress_dq` in place plus :func:`dq_def_report`, in one pass over ``dq``.
+
+    Parameters
+    ----------
+    dq : ndarray of unsigned int, C-contiguous
+        ``dq`` compressed; overwritten with the ``dq`` standard result.
+
+    Returns
+    -------
+    (ndarray, DqDefReport)
+        ``dq`` itself (now standard flags) and what the mapping dropped.
+    """
+    rows = dq_def_rows(dq_def)
+    if not rows:
+        return dq, DqDefReport((), 0, 0)
+    if not dq.flags.c_contiguous:
+        raise ValueError("in-place DQ_DEF mapping needs a C-contiguous array")
+    pairs = _known_rows(rows, mnemonics, warn)
+    flat = dq.reshape(-1)
+    nz = np.flatnonzero(flat)
+    uniq, inverse, counts = np.unique(flat[nz], return_inverse=True, return_counts=True)
+    report = _report(uniq, counts, rows, mnemonics)
+    if nz.size:
+        flat[nz] = _map_values(uniq, pairs, dq.dtype)[inverse]
+    return dq, report
 
 
 # --------------------------------------------------------------------------------------------

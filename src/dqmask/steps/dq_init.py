@@ -141,13 +141,12 @@ def _science_mask(path: str, primary: fits.Header, data_shape: tuple[int, ...],
     try:
         raw = alg.mask_for_science(mask.raw_dq, mask.subarray, mask.instrument, sci,
                                    data_shape, stripes, strict=True)
-        report = alg.dq_def_report(raw, mask.dq_def)
+        # the DQ_DEF mapping is per pixel and maps 0 to 0, so it commutes with the cut
+        standard, report = alg.decompress_with_report(raw, mask.dq_def)
         if report.undefined_bits:
             log.warning("MASK %s: %d pixels carry on-disk bits %d with no DQ_DEF row; "
                         "dropped, as jwst does", os.path.basename(mask.path),
                         report.pixels_losing_bits, report.undefined_bits)
-        # the DQ_DEF mapping is per pixel and maps 0 to 0, so it commutes with the cut
-        standard = alg.decompress_dq(raw, mask.dq_def, inplace=True)
         return alg.merge_user_dq(standard, user_dq, validate=validate,
                                  all_stripes=all_stripes)
     except ValueError as exc:
