@@ -214,17 +214,23 @@ class _Selection:
         return out
 
     def extremes(self, scratch: _Scratch) -> tuple[float, float]:
-        """Exact min and max of the selected pixels (NaN-ing the others: 0/0)."""
+        """Exact min and max of the selected pixels.
+
+        An excluded pixel is replaced by c1 for the min and by c0 for the max (every
+        selected pixel lies in [c0, c1]); ``v * 1 + c * 0`` is exactly v.
+        """
         vmin, vmax = math.inf, -math.inf
         for block, mask in self.blocks():
-            if mask is not None:
-                nan_or_zero = scratch.m[:mask.size]
-                np.copyto(nan_or_zero, mask)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    np.divide(_F32(0.0), nan_or_zero, out=nan_or_zero)  # 0 or NaN
-                block = np.add(block, nan_or_zero, out=scratch.f[:mask.size])
-            vmin = min(vmin, float(np.fmin.reduce(block)))
-            vmax = max(vmax, float(np.fmax.reduce(block)))
+            if mask is None:
+                vmin = min(vmin, float(np.minimum.reduce(block)))
+                vmax = max(vmax, float(np.maximum.reduce(block)))
+                continue
+            keep, drop = scratch.m[:mask.size], scratch.f[:mask.size]
+            np.copyto(keep, mask)
+            np.subtract(_F32(1.0), keep, out=drop)  # 1.0 where excluded
+            np.multiply(block, keep, out=keep)
+            vmin = min(vmin, float(np.minimum.reduce(keep + drop * self.c1)))
+            vmax = max(vmax, float(np.maximum.reduce(keep + drop * self.c0)))
         return vmin, vmax
 
     def compact(self) -> np.ndarray:
