@@ -197,3 +197,11 @@ def test_jobs_give_identical_masks_and_summaries(run_cli, acs, tmp_path):
         name = f"j_50x70_{c}_staticMask.fits"
         np.testing.assert_array_equal(fits.getdata(tmp_path / "a" / name),
                                       fits.getdata(tmp_path / "b" / name))
+
+
+def test_output_name_without_underscore_gives_drizzlepacs_empty_root(run_cli, acs, tmp_path):
+    code, _, stderr = run_cli("static", acs[0], "--output-name", "final", "--output-dir",
+                              tmp_path / "o")
+    assert code == 0 and "has no '_'" in stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "_50x70_1_staticMask.fits", "_50x70_2_staticMask.fits"]

@@ -318,6 +318,9 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         raise InputError(None, "no input files")
     if output_name is not None and legacy_names:
         raise ValueError("output_name and legacy_names are exclusive")
+    if output_name is not None and not signature_root(output_name):
+        log.warning("output name %r has no '_': as in drizzlepac the mask names get an empty "
+                    "root (_<rows>x<cols>_<chip>_staticMask.fits)", output_name)
     plan: list[_Work] = []
     for path in paths:
         plan += _check_file(os.fspath(path), output_name=output_name,
