@@ -48,7 +48,8 @@ __all__ = ["Panel", "PreviewResult", "preview_file", "block_reduce", "block_any"
 DEFAULT_COLOR = (255, 0, 0)
 #: Bytes of image rows read at once.
 STRIP_BYTES = 32 << 20
-_TITLE = 22  # px of title band above each panel
+_TITLE = 32  # px of title band above each panel (two lines)
+_CHAR = 5.6  # px per character at the title's font size (for shortening long names)
 _GAP = 8  # px between panels
 _DPI = 100
 
@@ -362,6 +363,12 @@ def preview_file(path: str | os.PathLike, output: str | os.PathLike, *,
     return _render(output, rows, color, alpha)
 
 
+def _fit(text: str, width_px: int) -> str:
+    """``text`` shortened in the middle (``...``) to about ``width_px`` pixels."""
+    n = max(8, int(width_px / _CHAR))
+    return text if len(text) <= n else text[: n // 2 - 1] + "..." + text[-(n - n // 2 - 2):]
+
+
 def _render(output: str, rows: list[tuple[str, _Row]], color: Sequence[int], alpha: float
             ) -> PreviewResult:
     import matplotlib
@@ -386,8 +393,11 @@ def _render(output: str, rows: list[tuple[str, _Row]], color: Sequence[int], alp
                      + (f"  (1:{row.factors[k]})" if row.factors[k] > 1 else ""))
             fig.figimage(zscale_rgb(image, bad, color, alpha), xo=x, yo=height - (y + _TITLE + h),
                          origin="upper")
-            fig.text(x / width, 1 - (y + _TITLE - 6) / height, title, fontsize=9,
-                     va="baseline", ha="left", clip_on=False)
+            name = _fit(f"{label + ': ' if label else ''}{os.path.basename(row.path)}", w)
+            detail = _fit(title.split(os.path.basename(row.path), 1)[1].strip(), w)
+            for line, text in ((2, detail), (1, name)):
+                fig.text(x / width, 1 - (y + _TITLE - 4 - 13 * (2 - line)) / height, text,
+                         fontsize=8, va="baseline", ha="left")
             panels.append(Panel(title, (x, y + _TITLE, w, h), row.factors[k], row.masked[k]))
             x += w + _GAP
         y += row_h
