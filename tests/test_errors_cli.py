@@ -7,20 +7,24 @@ stderr (a traceback only with -v), and must be byte-identical afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import os
 import re
 from pathlib import Path
 
 import pytest
 from astropy.io import fits
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dqmask.cli.cmd_explain as cmd_explain
 from dqmask import __version__
-from dqmask.cli import build_parser, command_modules
+from dqmask.cli import build_parser, command_modules, main
 from dqmask.errors import AlreadyDoneError, InputError, UsageError
 from dqmask.io.fits import classify
-from malformed import Case, build_corpus
+from malformed import Case, build_corpus, fits_bytes, valid_hst_hdul, valid_jwst_hdul
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 CASE_NAMES = [
@@ -287,3 +291,42 @@ def test_run_batch_all_ok_exit_0(capsys):
     assert run_batch(["a", "done"], _batch_worker) == 0
     out, _ = capsys.readouterr()
     assert out.splitlines() == ["a: ok"]
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzz: damaged copies of valid files never give a traceback
+# --------------------------------------------------------------------------------------------
+
+_VALID = [fits_bytes(valid_jwst_hdul()), fits_bytes(valid_hst_hdul())]
+_NOISE = b"0123456789 =-'ABCDEFTXZ.\x00\xff"
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@settings(max_examples=100, deadline=None)
+@given(which=st.sampled_from([0, 1]), cut=st.none() | st.floats(0.0, 1.0),
+       hits=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(list(_NOISE))),
+                     max_size=5))
+def test_damaged_files_give_one_line_or_succeed(fuzz_dir, which, cut, hits):
+    raw = bytearray(_VALID[which])
+    starts = [i for i in range(0, len(raw), 2880) if raw[i:i + 8] in (b"SIMPLE  ", b"XTENSION")]
+    for pos, byte in hits:  # damage header cards (the first 10 cards of some header)
+        raw[starts[pos % len(starts)] + (pos // 7) % 800] = byte
+    if cut is not None:
+        raw = raw[: int(cut * len(raw))]
+    path = fuzz_dir / "damaged.fits"
+    path.write_bytes(bytes(raw))
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main(["explain", str(path)])
+    lines = err.getvalue().splitlines()
+    if code == 0:
+        assert lines == [] and out.getvalue().startswith(f"{path}: ")
+    else:
+        assert code == 1
+        assert len(lines) == 1 and lines[0].startswith(f"dqmask: {path}: "), lines
+        assert "internal error" not in lines[0]
+    assert path.read_bytes() == bytes(raw)
