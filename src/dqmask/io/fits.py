@@ -457,9 +457,27 @@ def _classify_hst(hdul, path, primary, instrument, extnames) -> FileInfo:
 _RECORD_PREFIX = "DQMR"  # DQMR0001 ... DQMR9999: "<step> <record>"
 
 
+def _json_default(value: Any) -> Any:
+    """JSON form of values json does not know: numpy scalars/arrays as their Python values
+    (so ``np.int64(3)`` digests like ``3``), sets sorted, anything else as ``str``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
 def params_digest(params: Mapping[str, Any]) -> str:
-    """A stable 16-hex-digit digest of step parameters (canonical JSON, sha256)."""
-    text = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
+    """A stable 16-hex-digit digest of step parameters (canonical JSON, sha256).
+
+    Equal values give equal digests whatever their Python/numpy type (``3`` and
+    ``np.int64(3)``, ``True`` and ``np.bool_(True)``, ``"a/b"`` and ``Path("a/b")``).
+    """
+    text = json.dumps(params, sort_keys=True, default=_json_default, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
