@@ -674,3 +674,39 @@ def test_zero_padding_after_last_hdu_is_accepted(generated, tmp_path, padding):
     path = tmp_path / "padded_rate.fits"
     path.write_bytes(generated["rate"].read_bytes() + b"\0" * padding)
     assert classify(path).product == "rate"
+
+
+@pytest.mark.parametrize(("plain", "other"), [
+    ({"grow": 3}, {"grow": np.int64(3)}),
+    ({"grow": 3}, {"grow": np.uint8(3)}),
+    ({"f": 0.5}, {"f": np.float32(0.5)}),
+    ({"on": True}, {"on": np.bool_(True)}),
+    ({"mask": "a/b.fits"}, {"mask": Path("a/b.fits")}),
+    ({"flags": [1, 2]}, {"flags": np.array([1, 2], np.uint32)}),
+    ({"flags": [1, 2]}, {"flags": (1, 2)}),
+    ({"a": 1, "b": 2}, {"b": 2, "a": 1}),
+])
+def test_params_digest_depends_on_values_not_types(plain, other):
+    assert params_digest(plain) == params_digest(other)
+
+
+def test_params_digest_distinguishes_values():
+    assert params_digest({"grow": 3}) != params_digest({"grow": 4})
+    assert params_digest({"grow": 3}) != params_digest({"grow": "3"})
+    assert params_digest({}) != params_digest({"grow": 0})
+
+
+def test_long_records_and_params_survive_a_file_round_trip(copy_of):
+    path = copy_of("rate")
+    record = "x" * 150  # longer than one card: a CONTINUE long string
+    params = {"mask": "/very/long/path/" + "d" * 120 + "/mask.fits", "grow": 2}
+    with FitsUpdate(path) as up:
+        add_provenance(up.header(0), "apply", params, record=record)
+        add_provenance(up.header(0), "apply", params)
+    with fits.open(path) as hdul:
+        header = hdul[0].header
+        assert has_record(header, "apply", record)
+        assert has_record(header, "apply", params_digest(params))
+        assert not has_record(header, "apply", record[:-1])
+        history = "".join(str(h) for h in header["HISTORY"])
+        assert "d" * 120 + "/mask.fits" in history and f"dqmask {__version__} apply" in history
