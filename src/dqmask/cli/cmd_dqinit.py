@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..io.fits import write_hdulist
-from ..io.mask_ref import read_mask_ref, write_mask_ref, write_user_dq
+from ..io.mask_ref import check_mask_ref, write_mask_ref, write_user_dq
 from ..steps.dq_init import dq_init_file
 from ._common import add_batch_options, add_output_options, output_path, run_batch
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output and len(args.inputs) != 1:
         raise UsageError("-o/--output needs exactly one input; use --output-dir")
     if args.mask.strip().upper() != "N/A":
-        read_mask_ref(args.mask)  # a bad MASK fails once, before any input
+        check_mask_ref(args.mask)  # a bad MASK fails once, before any input
     outs = {p: output_path(args, p, suffix=SUFFIX, n_inputs=len(args.inputs))
             for p in args.inputs}
     same = [p for p, o in outs.items() if not args.in_place and _same_file(p, o)]
@@ -76,8 +76,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _same_file(a: str, b: str) -> bool:
-    return os.path.abspath(a) == os.path.abspath(b) or (
-        os.path.exists(b) and os.path.samefile(a, b))
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (a missing input is reported by the worker)
+        return False
 
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:

@@ -40,6 +40,7 @@ from .fits import open_fits, write_hdulist
 __all__ = [
     "MaskRef",
     "read_mask_ref",
+    "check_mask_ref",
     "write_mask_ref",
     "identity_dq_def",
     "read_user_dq",
@@ -122,8 +123,38 @@ class MaskRef:
         return dq_def_report(self.raw_dq, self.dq_def)
 
 
+def _check_structure(hdul: fits.HDUList, path: str) -> tuple[str, list[str]]:
+    primary = hdul[0].header
+    reftype = _opt_str(primary, "REFTYPE").upper()
+    if reftype != "MASK":
+        raise InputError(path, f"not a MASK reference file (REFTYPE={reftype or 'missing'})")
+    names = [(h.name or "").upper() for h in hdul]
+    if "DQ" not in names:
+        raise InputError(path, "MASK reference file has no DQ extension")
+    hdu = hdul["DQ"]
+    if hdu.header.get("NAXIS", 0) != 2 or not isinstance(hdu, fits.ImageHDU):
+        raise InputError(path, "MASK reference DQ extension is not a 2-D image")
+    if int(hdu.header.get("BITPIX", 0)) < 0:
+        raise InputError(path, f"MASK reference DQ is floating point "
+                               f"(BITPIX={hdu.header['BITPIX']}), not integer")
+    return reftype, names
+
+
+def check_mask_ref(path: str | os.PathLike) -> None:
+    """Check that ``path`` is a MASK reference file (headers only; no data is read).
+
+    Raises
+    ------
+    InputError
+        As :func:`read_mask_ref`.
+    """
+    path = os.fspath(path)
+    with open_fits(path) as hdul:
+        _check_structure(hdul, path)
+
+
 def read_mask_ref(path: str | os.PathLike) -> MaskRef:
-    """Read a MASK reference file (DQ memory-mapped, then copied; DQ_DEF; keywords).
+    """Read a MASK reference file: DQ (on-disk values, uint32), DQ_DEF rows, keywords.
 
     Raises
     ------
@@ -133,18 +164,7 @@ def read_mask_ref(path: str | os.PathLike) -> MaskRef:
     path = os.fspath(path)
     with open_fits(path) as hdul:
         primary = hdul[0].header
-        reftype = _opt_str(primary, "REFTYPE").upper()
-        if reftype != "MASK":
-            raise InputError(path, f"not a MASK reference file (REFTYPE={reftype or 'missing'})")
-        names = [(h.name or "").upper() for h in hdul]
-        if "DQ" not in names:
-            raise InputError(path, "MASK reference file has no DQ extension")
-        hdu = hdul["DQ"]
-        if hdu.header.get("NAXIS", 0) < 2 or not isinstance(hdu, fits.ImageHDU):
-            raise InputError(path, "MASK reference DQ extension is not a 2-D image")
-        if int(hdu.header.get("BITPIX", 0)) < 0:
-            raise InputError(path, f"MASK reference DQ is floating point "
-                                   f"(BITPIX={hdu.header['BITPIX']}), not integer")
+        reftype, names = _check_structure(hdul, path)
         raw = _read_uint32(hdul, names.index("DQ"), path)
         rows = _read_dq_def(hdul, path) if "DQ_DEF" in names else []
         return MaskRef(
