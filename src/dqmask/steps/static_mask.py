@@ -219,14 +219,19 @@ class _ChipOutcome:
     dq: np.ndarray | None  # bool, True = rejected by --dq-bits
 
 
-def _process_chip(item: _Work, sig: float, out_path: str) -> _ChipOutcome:
-    """Read one chip, compute its statistics and its bad pixels (thread-safe: own file handle)."""
-    with open_fits(item.path) as hdul:
-        data = _native(hdul[item.chip.sci].data)
-        dq_bad = None
-        if item.dq_bits is not None:
-            value, flip = item.dq_bits
-            dq_bad = sm.dq_bad(_native(hdul[item.chip.dq].data), value, flip=flip)
+def _read_chip(hdul: fits.HDUList, item: _Work) -> tuple[np.ndarray, np.ndarray | None]:
+    """The chip's SCI data (native byte order) and its --dq-bits rejections (``bad``)."""
+    data = _native(hdul[item.chip.sci].data)
+    dq_bad = None
+    if item.dq_bits is not None:
+        value, flip = item.dq_bits
+        dq_bad = sm.dq_bad(_native(hdul[item.chip.dq].data), value, flip=flip)
+    return data, dq_bad
+
+
+def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig: float,
+                  out_path: str) -> _ChipOutcome:
+    """Statistics and bad pixels of one chip (pure computation: safe in a thread)."""
     dq_flagged = 0 if dq_bad is None else int(np.count_nonzero(dq_bad))
     path, ver = item.path, item.chip.extver
     try:
@@ -248,17 +253,27 @@ def _process_chip(item: _Work, sig: float, out_path: str) -> _ChipOutcome:
     return _ChipOutcome(item, summary, low, dq_bad)
 
 
+def _chip_inputs(plan: list[_Work]):
+    """(item, data, dq_bad) in plan order, opening each file once."""
+    for path in dict.fromkeys(w.path for w in plan):
+        with open_fits(path) as hdul:
+            for item in (w for w in plan if w.path == path):
+                yield (item, *_read_chip(hdul, item))
+
+
 def _outcomes(plan: list[_Work], sig: float, output_dir: str, jobs: int):
     """Chip outcomes in plan order; ``jobs`` > 1 computes chips in parallel threads."""
-    outs = [os.path.join(output_dir, w.key) for w in plan]
+    def out(item: _Work) -> str:
+        return os.path.join(output_dir, item.key)
+
     if jobs <= 1 or len(plan) <= 1:
-        for item, out in zip(plan, outs, strict=True):
-            yield _process_chip(item, sig, out)
+        for item, data, dq_bad in _chip_inputs(plan):
+            yield _process_chip(item, data, dq_bad, sig, out(item))
         return
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending = []
-        for item, out in zip(plan, outs, strict=True):
-            pending.append(pool.submit(_process_chip, item, sig, out))
+        for item, data, dq_bad in _chip_inputs(plan):
+            pending.append(pool.submit(_process_chip, item, data, dq_bad, sig, out(item)))
             if len(pending) > jobs:  # bounded memory: at most jobs + 1 chips in flight
                 yield pending.pop(0).result()
         for fut in pending:
