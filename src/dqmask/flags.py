@@ -173,8 +173,15 @@ _WIDTH = {id(JWST_PIXEL): 32, id(JWST_GROUP): 8}
 
 
 def table_width(table: Mapping[str, int]) -> int:
-    """Number of flag bits of a table: 32 (JWST pixel), 8 (JWST group) or 16 (HST)."""
-    return _WIDTH.get(id(table), 16)
+    """Number of flag bits of a table: 32 (JWST pixel), 8 (JWST group) or 16 (HST).
+
+    Any other mapping (a copy of a JWST table, a MASK file's DQ_DEF) is 32 bits wide if a
+    value needs more than 16 bits, else 16.
+    """
+    width = _WIDTH.get(id(table))
+    if width is not None:
+        return width
+    return 32 if max((int(v) for v in table.values()), default=0) >= 1 << 16 else 16
 
 
 def table_for(telescope: str | None, instrument: str | None = None,
