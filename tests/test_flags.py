@@ -332,3 +332,12 @@ def test_flag_counts_refuses_float():
 def test_module_exports():
     for name in flags.__all__:
         assert hasattr(flags, name), name
+
+
+def test_width_of_copied_and_dq_def_tables():
+    assert table_width(dict(JWST_PIXEL)) == 32
+    assert parse_flags("~4", dict(JWST_PIXEL)) == 0xFFFFFFFB
+    dq_def = {"DO_NOT_USE": 1, "REFERENCE_PIXEL": 2**31}  # as read from a MASK's DQ_DEF
+    assert parse_flags("REFERENCE_PIXEL+DO_NOT_USE", dq_def) == 2**31 + 1
+    assert table_width(dict(ACS)) == 16
+    assert parse_flags("~4", dict(ACS)) == 0xFFFB
