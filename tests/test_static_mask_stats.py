@@ -174,3 +174,12 @@ def test_dq_bad_bitfield_semantics_full_width():
     assert sm.dq_bad(wide, 4).tolist() == [True, True, False]
     with pytest.raises(TypeError):
         sm.dq_bad(np.zeros(3, np.float32), 0)
+
+
+def test_many_histogram_bins_without_clipping():
+    data = np.random.default_rng(21).normal(0, 1, (200, 300)).astype(np.float32)
+    data[7, 9] = 1000.0  # no clipping: the histogram spans the outlier, thousands of bins
+    ref = reference(data, nclip=0, lower=None)
+    ours = sm.imagestats(data, nclip=0)
+    assert ours.nbins > 1000
+    assert_matches(ours, ref)
