@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .. import __version__
-from ..errors import DqmaskError, InputError, UsageError
+from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, configure_logging, console_err
 
 __all__ = ["main", "build_parser", "command_modules"]
@@ -86,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.exception("traceback")
         console_err(f"dqmask: {exc.oneline()}")
         return EXIT_FAILURE
+    except AlreadyDoneError as exc:  # reported, not a failure (as in run_batch)
+        if not args.quiet:
+            console_err(f"dqmask: {exc}")
+        return EXIT_OK
     except DqmaskError as exc:
         if args.verbose:
             log.exception("traceback")
