@@ -184,6 +184,18 @@ def test_oserror_from_a_command_is_one_line(run_cli, monkeypatch):
     assert err.splitlines() == ["dqmask: /nowhere/out.fits: Permission denied"]
 
 
+def test_already_done_from_a_command_exits_0(run_cli, monkeypatch):
+    def done(args):
+        raise AlreadyDoneError("x_rate.fits", "apply")
+
+    monkeypatch.setattr(cmd_explain, "run", done)
+    code, out, err = run_cli("explain", "4")
+    assert code == 0 and out == ""
+    assert err.splitlines() == [
+        "dqmask: x_rate.fits: already processed by dqmask apply; skipped (use --force)"]
+    assert run_cli("explain", "-q", "4") == (0, "", "")
+
+
 def test_version(run_cli):
     code, out, err = run_cli("--version")
     assert code == 0
