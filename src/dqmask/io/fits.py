@@ -639,7 +639,9 @@ class FitsUpdate:
                 # keep the file verifiable (CRDS reference files carry checksums); only the
                 # HDUs that changed get new sums, the others are copied with theirs
                 self.hdul[i].add_checksum()
-        stream = not _compressed(self.path)
+        # raw streaming (and the in-kernel copy) only between plain files: a .gz output is
+        # written through a GzipFile, whose fd must never receive uncompressed bytes
+        stream = not _compressed(self.path) and not _compressed(self.out)
         for hdu in self.hdul:
             if not hdu._data_loaded:
                 # astropy decodes and re-encodes every scaled image (BZERO: uint16 SCI,
@@ -683,7 +685,8 @@ def _raw_copier(src: str, offset: int, size: int):
 def _kernel_copy(src, fileobj, offset: int, size: int, truncated) -> bool:
     """Copy with ``os.copy_file_range`` (no user-space buffer); False if not possible here."""
     out = getattr(fileobj, "_file", None)  # astropy's _File around our binary file
-    if not hasattr(os, "copy_file_range") or out is None:
+    if not hasattr(os, "copy_file_range") or out is None or isinstance(
+            out, (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile)):
         return False
     try:
         fileobj.flush()
