@@ -710,3 +710,25 @@ def test_long_records_and_params_survive_a_file_round_trip(copy_of):
         assert not has_record(header, "apply", record[:-1])
         history = "".join(str(h) for h in header["HISTORY"])
         assert "d" * 120 + "/mask.fits" in history and f"dqmask {__version__} apply" in history
+
+
+@pytest.mark.parametrize(("src_gz", "out_gz"), [(False, True), (True, False), (True, True),
+                                                (False, False)])
+def test_update_between_plain_and_gzip_keeps_every_array(copy_of, tmp_path, src_gz, out_gz):
+    plain = copy_of("uvis_flc")
+    src = plain
+    if src_gz:
+        src = tmp_path / "in_flc.fits.gz"
+        src.write_bytes(gzip.compress(plain.read_bytes()))
+    out = tmp_path / ("out_flc.fits.gz" if out_gz else "out_flc.fits")
+    new = np.full((9, 8), 8, np.int16)
+    with FitsUpdate(src, out=out) as up:
+        up.set_data(("DQ", 1), new)
+    assert (out.read_bytes()[:2] == b"\x1f\x8b") is out_gz
+    with fits.open(plain) as before, fits.open(out) as after:
+        assert len(after) == len(before)
+        for a, b in zip(after, before, strict=True):
+            if (a.name, a.ver) == ("DQ", 1):
+                assert np.array_equal(a.data, new)
+            elif b.data is not None:
+                assert np.array_equal(a.data, b.data), (a.name, a.ver)
