@@ -254,11 +254,15 @@ def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig:
 
 
 def _chip_inputs(plan: list[_Work]):
-    """(item, data, dq_bad) in plan order, opening each file once."""
-    for path in dict.fromkeys(w.path for w in plan):
-        with open_fits(path) as hdul:
-            for item in (w for w in plan if w.path == path):
-                yield (item, *_read_chip(hdul, item))
+    """(item, data, dq_bad) in plan order.
+
+    The file is opened (memory-mapped) per chip and closed as soon as the chip is copied:
+    keeping it open would keep every chip read so far mapped in memory.
+    """
+    for item in plan:
+        with open_fits(item.path) as hdul:
+            data, dq_bad = _read_chip(hdul, item)
+        yield item, data, dq_bad
 
 
 def _outcomes(plan: list[_Work], sig: float, output_dir: str, jobs: int):
