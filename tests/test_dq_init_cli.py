@@ -230,3 +230,20 @@ def test_2d_user_dq_on_superstripe_data_needs_the_option(run_cli, tmp_path, mask
     with fits.open(tmp_path / "ss_uncal_dqinit.fits") as hdul:
         assert np.all(hdul["PIXELDQ"].data[:, 2, 3] & 1)
         assert np.all(hdul["GROUPDQ"].data[:, :, 2, 3] & 1)
+
+
+def test_compressed_input_and_output(run_cli, tmp_path, mask, exposure):
+    import gzip
+    import shutil
+
+    gz_in = tmp_path / "z_uncal.fits.gz"
+    with open(exposure, "rb") as src, gzip.open(gz_in, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    code, _, err = run_cli("dqinit", gz_in, "--mask", mask, "-o", tmp_path / "z_out.fits.gz")
+    assert code == 0, err
+    code, _, err = run_cli("dqinit", exposure, "--mask", mask, "-o", tmp_path / "plain.fits")
+    assert code == 0, err
+    with fits.open(tmp_path / "z_out.fits.gz") as a, fits.open(tmp_path / "plain.fits") as b:
+        for name in ("SCI", "PIXELDQ", "GROUPDQ"):
+            np.testing.assert_array_equal(a[name].data, b[name].data)
+        assert a["SCI"].data.any()

@@ -175,18 +175,21 @@ class _RepeatedPlane(np.ndarray):
             plane.tofile(fid, sep, format)
 
 
-def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None) -> fits.ImageHDU:
+def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None, plain: bool
+               ) -> fits.ImageHDU:
     """An ImageHDU for a DQ array, encoded without astropy's temporaries.
 
     uint32 arrays (owned by this step) are turned in place into their on-disk form (int32
     big-endian, top bit flipped) with BZERO = 2**31: astropy would otherwise allocate two
-    full-size copies to do the same. A broadcast GROUPDQ is written plane by plane.
+    full-size copies to do the same. A broadcast GROUPDQ is written plane by plane to a
+    plain output file (``plain``); a compressed output (astropy writes non-contiguous arrays
+    to those element by element) gets it materialised.
     """
     if data.dtype == np.uint32 and data.flags.writeable and data.flags.c_contiguous:
         data ^= np.uint32(2**31)
         data = data.byteswap(inplace=True).view(">i4")
     elif not data.flags.writeable and data.ndim > 2 and not any(data.strides[:-2]):
-        data = data.view(_RepeatedPlane)
+        data = data.view(_RepeatedPlane) if plain else np.ascontiguousarray(data)
     header = fits.Header()
     if old is not None:  # keep the cards of a replaced extension (EXTVER, BUNIT...)
         skip = {"XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "BZERO", "BSCALE", "EXTEND",
@@ -202,6 +205,7 @@ def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None) -> fits.Ima
 
 
 def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
+    plain = not up.out.lower().endswith((".gz", ".bz2", ".xz", ".zip"))
     for name, data in arrays.items():
         ext = name.upper()
         names = [(h.name or "").upper() for h in up.hdul]
@@ -212,7 +216,7 @@ def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
             del up.hdul[at]
         else:
             at = names.index("ASDF") if "ASDF" in names else len(up.hdul)
-        up.hdul.insert(at, _image_hdu(ext, data, old))
+        up.hdul.insert(at, _image_hdu(ext, data, old, plain))
         if old is None:
             up.changed = {i + 1 if i >= at else i for i in up.changed}
         up.changed.add(at)
