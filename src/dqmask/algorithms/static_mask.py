@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from astropy.nddata import bitmask
@@ -121,7 +123,8 @@ def _sum_bound(n: int, abs_sum: float) -> float:
     return (1.01 * n + 1024.0) * _U * abs_sum * 1.01
 
 
-def _robust_f32(total: float, err: float, finish, exact) -> np.float32:
+def _robust_f32(total: float, err: float, finish: Callable[[float], float],
+                exact: Callable[[], float]) -> np.float32:
     """float32(finish(S)) for the sequential sum S, known to lie within ``err`` of ``total``.
 
     ``finish`` is monotonic non-decreasing; ``exact()`` computes S literally (rarely needed).
@@ -186,7 +189,7 @@ class _Selection:
     vmin: float = math.nan
     vmax: float = math.nan
 
-    def blocks(self):
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """(block, its mask or None when every pixel is selected), skipping empty blocks."""
         for start in range(0, self.base.size, _BLOCK):
             block = self.base[start:start + _BLOCK]
@@ -369,7 +372,8 @@ class _Pool:
         return _select(self, c0, c1, extremes)
 
 
-def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool):
+def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool
+                  ) -> tuple[int, float, float, float, float]:
     """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max).
 
     min and max are only computed for the ``last`` pass (imagestats uses no other); earlier
@@ -451,7 +455,7 @@ def _nbins(vmin: float, vmax: float, hwidth: float) -> tuple[int, float]:
     return nbins, float(vmax - vmin) / float(nbins - 1)
 
 
-def _mode(bins: np.ndarray, nbins: int, vmin: float, hwidth: float):
+def _mode(bins: np.ndarray, nbins: int, vmin: float, hwidth: float) -> float:
     """imagestats' mode, with the same Python/numpy types (see ClipStats.mode)."""
     if nbins == 1:
         return vmin + 0.5 * hwidth
@@ -489,7 +493,7 @@ def _as_flat_float32(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr).ravel()
 
 
-def _check_limits(lower, upper, gmin, gmax):
+def _check_limits(lower, upper, gmin, gmax) -> tuple[Any, Any]:
     if lower is None:
         lower = gmin
     elif lower > gmax:
