@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -253,7 +253,7 @@ def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig:
     return _ChipOutcome(item, summary, low, dq_bad)
 
 
-def _chip_inputs(plan: list[_Work]):
+def _chip_inputs(plan: list[_Work]) -> Iterator[tuple[_Work, np.ndarray, np.ndarray | None]]:
     """(item, data, dq_bad) in plan order.
 
     The file is opened (memory-mapped) per chip and closed as soon as the chip is copied:
@@ -265,7 +265,8 @@ def _chip_inputs(plan: list[_Work]):
         yield item, data, dq_bad
 
 
-def _outcomes(plan: list[_Work], sig: float, output_dir: str, jobs: int):
+def _outcomes(plan: list[_Work], sig: float, output_dir: str, jobs: int
+              ) -> Iterator[_ChipOutcome]:
     """Chip outcomes in plan order; ``jobs`` > 1 computes chips in parallel threads."""
     def out(item: _Work) -> str:
         return os.path.join(output_dir, item.key)
@@ -285,6 +286,7 @@ def _outcomes(plan: list[_Work], sig: float, output_dir: str, jobs: int):
 
 
 def _write_mask(path: str, good: np.ndarray, params: dict, sources: list[str]) -> None:
+    """Write ``good`` (int16, 1 = good) as a bare primary HDU, atomically, with provenance."""
     hdu = fits.PrimaryHDU(data=good)
     add_provenance(hdu.header, STEP, params)
     for src in sources:
