@@ -59,6 +59,7 @@ __all__ = [
     "usable_pixels",
     "clipping_possible",
     "combine_exposures",
+    "mean_from_sums",
     "clip_limits",
     "clip_to_background",
     "background_mode",
@@ -301,6 +302,27 @@ def _clipped_mean_block(values: np.ndarray, sigma: float, maxiters: int) -> np.n
                 break
             values[outlier] = np.nan
     return np.nanmean(values, axis=0)
+
+
+def mean_from_sums(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Mean from accumulated sums: ``total / count``, NaN where ``count`` is 0.
+
+    Parameters
+    ----------
+    total : ndarray of float, (ny, nx)
+        Sum of the usable values of each pixel.
+    count : ndarray of int, (ny, nx)
+        Number of usable values of each pixel.
+
+    Returns
+    -------
+    ndarray of float32, (ny, nx)
+        Same as :func:`combine_exposures` when no clipping is possible.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (total / count).astype(np.float32)
+    mean[count == 0] = np.nan
+    return mean
 
 
 def combine_exposures(stack: np.ndarray | Sequence[np.ndarray],

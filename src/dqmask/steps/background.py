@@ -84,16 +84,20 @@ def load_exposure(path: str | os.PathLike) -> Exposure:
             raise InputError(path, f"is a {info.describe()}, not a JWST rate, rateints, cal "
                                    f"or calints file")
         chip = info.chips[0]
-        sci = np.asarray(hdul[chip.sci].data, dtype=np.float32)
+        sci = np.array(hdul[chip.sci].data, dtype=np.float32)  # native-endian copy
         if sci.ndim not in (2, 3):
             raise InputError(path, f"SCI is {sci.ndim}-D; expected a 2-D or 3-D rate image")
-        dq = None if chip.dq is None else np.asarray(hdul[chip.dq].data)
+        data = sci.reshape((-1,) + sci.shape[-2:])
+        dq = None if chip.dq is None else hdul[chip.dq].data  # memory-mapped
         if dq is not None and dq.shape[-2:] != sci.shape[-2:]:
             raise InputError(path, f"DQ shape {dq.shape} does not match SCI {sci.shape}")
-    data = sci.reshape((-1,) + sci.shape[-2:])
-    if dq is not None:
-        dq = np.broadcast_to(dq, sci.shape).reshape(data.shape)
-    usable = bgalg.usable_pixels(data, dq, _reference(info, data.shape[-2:]), UNUSABLE_FLAGS)
+        if dq is not None:
+            dq = np.broadcast_to(dq, sci.shape).reshape(data.shape)
+        usable = bgalg.usable_pixels(data, dq, _reference(info, data.shape[-2:]),
+                                     UNUSABLE_FLAGS)
+        del dq
+        for index in {chip.sci, chip.dq} - {None}:
+            del hdul[index].data  # drop the memory maps now, not at garbage collection
     return Exposure(path, info.detector, data, usable)
 
 
@@ -209,17 +213,51 @@ def fits2png(rate: str | os.PathLike, out: str | os.PathLike, *,
 # --------------------------------------------------------------------------------------------
 
 
-def _load_all(paths: list[str]) -> list[Exposure]:
-    exposures = [load_exposure(p) for p in paths]
-    first = exposures[0]
-    for exp in exposures[1:]:
-        if exp.detector != first.detector:
-            raise InputError(exp.path, f"detector {exp.detector} differs from "
-                                       f"{first.detector} of {first.path}: one mask per detector")
-        if exp.data.shape[-2:] != first.data.shape[-2:]:
-            raise InputError(exp.path, f"image shape {exp.data.shape[-2:]} differs from "
-                                       f"{first.data.shape[-2:]} of {first.path}")
-    return exposures
+def _scan(paths: list[str]) -> list[tuple[str, tuple[int, ...]]]:
+    """Check every input from its headers before any data is read.
+
+    Returns
+    -------
+    list of (detector, SCI shape)
+    """
+    found = []
+    for path in paths:
+        with open_fits(path) as hdul:
+            info = classify_hdulist(hdul, path)
+        if not info.is_jwst or info.product not in RATE_PRODUCTS:
+            raise InputError(path, f"is a {info.describe()}, not a JWST rate, rateints, cal "
+                                   f"or calints file")
+        found.append((info.detector, tuple(info.chips[0].shape)))
+    first_detector, first_shape = found[0]
+    for path, (detector, shape) in zip(paths[1:], found[1:], strict=True):
+        if detector != first_detector:
+            raise InputError(path, f"detector {detector} differs from {first_detector} of "
+                                   f"{paths[0]}: one mask per detector")
+        if shape[-2:] != first_shape[-2:]:
+            raise InputError(path, f"image shape {shape[-2:]} differs from "
+                                   f"{first_shape[-2:]} of {paths[0]}")
+    return found
+
+
+def _streamed_mean(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of every usable plane, reading one file at a time (when no clip is possible).
+
+    Returns (image float32, NaN where no usable value; usable bool, True = usable in every
+    plane).
+    """
+    total = count = usable_all = None
+    for path in paths:
+        exposure = load_exposure(path)
+        for data, usable in zip(exposure.data, exposure.usable, strict=True):
+            if total is None:
+                total = np.zeros(data.shape, np.float64)
+                count = np.zeros(data.shape, np.uint16)
+                usable_all = usable.copy()
+            np.add(total, data, out=total, where=usable)
+            np.add(count, 1, out=count, where=usable, casting="unsafe")
+            usable_all &= usable
+        del exposure
+    return bgalg.mean_from_sums(total, count), usable_all
 
 
 def _planes(exposures: list[Exposure], plane: int | None
@@ -290,10 +328,16 @@ def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
     if per_integration and fmt == "nsclean":
         raise UsageError("--per-integration writes one mask per integration: use --format jwst")
     _check_output(out, paths, force)
-    exposures = _load_all(paths)
-    background = background_from_exposures(exposures, n_sigma=n_sigma, grow=grow,
-                                            min_region=min_region,
-                                            per_integration=per_integration)
+    scanned = _scan(paths)
+    planes = sum(shape[0] if len(shape) == 3 else 1 for _, shape in scanned)
+    if per_integration or bgalg.clipping_possible(planes, 3.0):
+        background = background_from_exposures([load_exposure(p) for p in paths],
+                                                n_sigma=n_sigma, grow=grow,
+                                                min_region=min_region,
+                                                per_integration=per_integration)
+    else:  # a plain mean: stream the files, one in memory at a time
+        image, usable = _streamed_mean(paths)
+        background = bgalg.automatic_background(image, usable, n_sigma, grow, min_region)
     params = {"inputs": len(paths), "n_sigma": n_sigma, "grow": grow,
               "min_region": min_region, "format": fmt, "per_integration": per_integration}
     write_background_mask(out, background, fmt, step="background", params=params,
