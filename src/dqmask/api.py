@@ -1,0 +1,43 @@
+"""The dqmask Python API: one import for every file-level operation.
+
+Each function here is the one the matching ``dqmask`` command calls, so scripts and the
+command line behave identically (atomic writes, provenance records, one-line
+:class:`~dqmask.errors.InputError` for bad inputs). The pure array functions behind them
+live in :mod:`dqmask.algorithms`; the mask conventions in :mod:`dqmask.conventions`.
+
+Examples
+--------
+>>> from dqmask import api                                               # doctest: +SKIP
+>>> api.dq_init_file("jw01_uncal.fits", "nrca1_mask.fits", "jw01_dqinit.fits")
+>>> api.make_static_masks(["j1_flt.fits", "j2_flt.fits"], sig=4.0, output_dir="masks")
+>>> api.apply_to_file("jw01_rate.fits", "jw01_rate.fits",
+...                   api.ApplyOptions(mask="claws.fits"))
+"""
+
+from __future__ import annotations
+
+from .conventions import Convention, convert, from_bad, to_bad
+from .flags import decode, flag_counts, parse_flags
+from .io.fits import classify
+from .steps.apply import ApplyOptions, ApplyResult, apply_to_file, read_mask
+from .steps.background import fits2png, make_background, png2fits
+from .steps.claws import detect_file
+from .steps.dolphot import MaskOptions, prepare_file, splitgroups
+from .steps.dq_init import dq_init_file
+from .steps.preview import preview_file
+from .steps.static_mask import make_static_masks
+from .steps.toolbox import combine_files, convert_file, grow_file, regions_file
+
+__all__ = [
+    # shared ground
+    "classify", "parse_flags", "decode", "flag_counts",
+    "Convention", "to_bad", "from_bad", "convert",
+    # jobs
+    "dq_init_file",
+    "make_static_masks",
+    "prepare_file", "splitgroups", "MaskOptions",
+    "png2fits", "fits2png", "make_background",
+    "detect_file", "apply_to_file", "ApplyOptions", "ApplyResult", "read_mask",
+    # toolbox
+    "combine_files", "grow_file", "convert_file", "regions_file", "preview_file",
+]
