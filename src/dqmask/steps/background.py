@@ -81,8 +81,8 @@ def load_exposure(path: str | os.PathLike) -> Exposure:
     with open_fits(path) as hdul:
         info = classify_hdulist(hdul, path)
         if not info.is_jwst or info.product not in RATE_PRODUCTS:
-            raise InputError(path, f"is a {info.describe()}, not a JWST rate, rateints, cal "
-                                   f"or calints file")
+            raise InputError(path, f"not a JWST rate, rateints, cal or calints file "
+                                   f"(found: {info.describe()})")
         chip = info.chips[0]
         sci = np.array(hdul[chip.sci].data, dtype=np.float32)  # native-endian copy
         if sci.ndim not in (2, 3):
@@ -225,8 +225,8 @@ def _scan(paths: list[str]) -> list[tuple[str, tuple[int, ...]]]:
         with open_fits(path) as hdul:
             info = classify_hdulist(hdul, path)
         if not info.is_jwst or info.product not in RATE_PRODUCTS:
-            raise InputError(path, f"is a {info.describe()}, not a JWST rate, rateints, cal "
-                                   f"or calints file")
+            raise InputError(path, f"not a JWST rate, rateints, cal or calints file "
+                                   f"(found: {info.describe()})")
         found.append((info.detector, tuple(info.chips[0].shape)))
     first_detector, first_shape = found[0]
     for path, (detector, shape) in zip(paths[1:], found[1:], strict=True):
