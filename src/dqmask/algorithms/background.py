@@ -560,8 +560,8 @@ def automatic_background(image: np.ndarray, usable: np.ndarray, n_sigma: float =
     border : int
         Extra frame forced False (0: reference pixels are already in ``usable``).
     stats : {"mode", "all"}
-        Pixels the clipping statistics come from. ``all``: every usable pixel, exactly as
-        jwst (whose median and sigma are dragged up when traces cover much of the detector).
+        Pixels the clipping statistics come from. ``all``: every usable pixel, as jwst
+        (whose median and sigma are dragged up when traces cover much of the detector).
         ``mode``: only pixels up to 3 sigma above the background peak
         (:func:`robust_stats_pixels`). Either way the limits are applied to every usable pixel
         once, with jwst's rule.

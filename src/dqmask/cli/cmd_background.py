@@ -92,6 +92,10 @@ def _register_background(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--min-region", type=int, default=5, metavar="PIX",
                    help="with --grow: signal regions smaller than PIX pixels (noise peaks) "
                         "are excluded but not grown (default 5)")
+    p.add_argument("--stats", choices=("mode", "all"), default="mode",
+                   help="pixels the clipping median/sigma come from: 'mode' = near the "
+                        "background peak (default; robust when traces cover much of the "
+                        "detector), 'all' = every usable pixel, as jwst")
     p.add_argument("--format", choices=FORMATS, default="nsclean", help=_FORMAT_HELP)
     p.add_argument("--per-integration", action="store_true",
                    help="one mask per integration (jwst CubeModel; needs --format jwst)")
@@ -123,7 +127,8 @@ def run_background(args: argparse.Namespace) -> int:
         raise UsageError("--min-region must be >= 1")
     say(steps.make_background(args.rates, args.output, n_sigma=args.n_sigma, grow=args.grow,
                               min_region=args.min_region, fmt=args.format,
-                              per_integration=args.per_integration, force=args.force))
+                              per_integration=args.per_integration, stats=args.stats,
+                              force=args.force))
     return EXIT_OK
 
 

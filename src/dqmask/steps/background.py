@@ -278,7 +278,8 @@ def _all_usable(masks: list[np.ndarray]) -> np.ndarray:
 
 def background_from_exposures(exposures: list[Exposure], *, n_sigma: float = 2.0,
                               grow: int = 0, min_region: int = 5,
-                              per_integration: bool = False) -> np.ndarray:
+                              per_integration: bool = False, stats: str = "mode"
+                              ) -> np.ndarray:
     """The automatic mask from loaded exposures.
 
     Returns
@@ -299,19 +300,22 @@ def background_from_exposures(exposures: list[Exposure], *, n_sigma: float = 2.0
         data, usable = _planes(exposures, plane)
         image = bgalg.combine_exposures(data, usable)
         masks.append(bgalg.automatic_background(image, _all_usable(usable), n_sigma, grow,
-                                                min_region))
+                                                min_region, stats=stats))
     return masks[0] if not per_integration else np.stack(masks)
 
 
 def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
                     n_sigma: float = 2.0, grow: int = 0, min_region: int = 5,
                     fmt: str = "nsclean", per_integration: bool = False,
-                    force: bool = False) -> str:
+                    stats: str = "mode", force: bool = False) -> str:
     """Write an automatic background mask from rate-like files of one detector.
 
     Combines the inputs (per-pixel sigma-clipped mean), excludes NaN, zero, DO_NOT_USE and
     reference pixels, clips with jwst's rule (median + ``n_sigma`` sigma above, 3 sigma below,
-    from 3-sigma-clipped stats) and grows the signal regions by ``grow`` pixels.
+    from 3-sigma-clipped stats) and grows the signal regions by ``grow`` pixels. ``stats``:
+    the pixels the median and sigma come from, ``mode`` (near the background peak) or
+    ``all`` (every usable pixel, as jwst); see
+    :func:`dqmask.algorithms.background.automatic_background`.
 
     Returns
     -------
@@ -325,6 +329,8 @@ def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
         raise UsageError("give at least one rate file")
     if n_sigma < 0 or grow < 0:
         raise UsageError("--n-sigma and --grow must be >= 0")
+    if stats not in ("mode", "all"):
+        raise UsageError(f"--stats must be 'mode' or 'all', got {stats!r}")
     if per_integration and fmt == "nsclean":
         raise UsageError("--per-integration writes one mask per integration: use --format jwst")
     _check_output(out, paths, force)
@@ -334,12 +340,14 @@ def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
         background = background_from_exposures([load_exposure(p) for p in paths],
                                                 n_sigma=n_sigma, grow=grow,
                                                 min_region=min_region,
-                                                per_integration=per_integration)
+                                                per_integration=per_integration, stats=stats)
     else:  # a plain mean: stream the files, one in memory at a time
         image, usable = _streamed_mean(paths)
-        background = bgalg.automatic_background(image, usable, n_sigma, grow, min_region)
+        background = bgalg.automatic_background(image, usable, n_sigma, grow, min_region,
+                                                stats=stats)
     params = {"inputs": len(paths), "n_sigma": n_sigma, "grow": grow,
-              "min_region": min_region, "format": fmt, "per_integration": per_integration}
+              "min_region": min_region, "stats": stats, "format": fmt,
+              "per_integration": per_integration}
     write_background_mask(out, background, fmt, step="background", params=params,
                           like=paths[0] if fmt == "jwst" else None)
     return _summary(out, background, fmt)
