@@ -15,6 +15,7 @@ from jwst.clean_flicker_noise import clean_flicker_noise as cfn
 from PIL import Image
 from stdatamodels.jwst import datamodels
 
+from conftest import shared_file
 from dqmask.algorithms.background import clip_to_background, force_border_false
 from dqmask.errors import InputError
 from dqmask.io.background_mask import read_background_mask, write_background_mask
@@ -174,3 +175,25 @@ def test_clip_rule_is_jwsts(n_sigma):
     np.testing.assert_array_equal(ours, theirs)
     assert signal[50:80].mean() > 0.5 and not (signal & theirs).any()
 
+
+
+@pytest.mark.parametrize("name", ["nrs1_ifu_mask_thorough.fits.gz",
+                                  "20230306_nrs2_ifu_mask.fits.gz"])
+def test_real_nsclean_mask_as_jwst_user_mask(name, tmp_path, rate, run_cli):
+    real = shared_file(f"nsclean_masks/{name}")
+    code, out, err = run_cli("bgconvert", real, tmp_path / "user_mask.fits", "--like", rate)
+    assert code == 0, err
+    assert "jwst format" in out
+    expected = fits.getdata(real).astype(bool)
+    with datamodels.open(rate) as data_model:
+        mask, mismatch = _jwst_loads(tmp_path / "user_mask.fits", data_model)
+    assert not mismatch
+    np.testing.assert_array_equal(mask, expected)
+    # and back to NSClean's layout: the same bytes of data as the shipped file
+    code, _, err = run_cli("bgconvert", tmp_path / "user_mask.fits", tmp_path / "back.fits",
+                           "--format", "nsclean")
+    assert code == 0, err
+    with fits.open(real) as ref, fits.open(tmp_path / "back.fits") as back:
+        assert back[0].data.dtype == np.uint8
+        np.testing.assert_array_equal(back[0].data, ref[0].data)
+        assert back[0].header["COMMENT"] == "Pixels = 1 are background"

@@ -1,4 +1,4 @@
-"""``dqmask png2fits``, ``dqmask fits2png`` and ``dqmask background``: NSClean masks.
+"""``dqmask png2fits``, ``fits2png``, ``bgconvert`` and ``background``: NSClean masks.
 
 All three speak one polarity: **1 / True = background** (the pixels NSClean and jwst's
 ``clean_flicker_noise`` fit the 1/f noise on).
@@ -72,6 +72,26 @@ def _register_fits2png(sub, common) -> argparse.ArgumentParser:
     return p
 
 
+def _register_bgconvert(sub, common) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "bgconvert", parents=[common],
+        help="rewrite a background mask in the NSClean or jwst user_mask layout",
+        description="Read a background mask in either layout (NSClean primary uint8, or jwst "
+                    "ImageModel/CubeModel SCI) and write it in the other; pixels unchanged, "
+                    "1 = background. E.g. use NSClean's shipped masks as jwst user_mask.",
+    )
+    p.add_argument("mask", metavar="MASK.fits", help="background mask (either layout)")
+    p.add_argument("out", metavar="OUT.fits", help="mask to write")
+    p.add_argument("--format", choices=FORMATS, default="jwst",
+                   help="output layout (default jwst). " + _FORMAT_HELP.replace(
+                       " Default nsclean", ""))
+    p.add_argument("--like", metavar="RATE.fits",
+                   help="jwst layout: copy this product's metadata into the mask model")
+    p.add_argument("--force", action="store_true", help="replace an existing OUT.fits")
+    p.set_defaults(_run=run_bgconvert, _command=run_bgconvert)
+    return p
+
+
 def _register_background(sub, common) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "background", parents=[common],
@@ -105,9 +125,10 @@ def _register_background(sub, common) -> argparse.ArgumentParser:
 
 
 def register(sub, common) -> argparse.ArgumentParser:
-    """Register png2fits, fits2png and background; returns the last parser."""
+    """Register png2fits, fits2png, bgconvert and background; returns the last parser."""
     _register_png2fits(sub, common)
     _register_fits2png(sub, common)
+    _register_bgconvert(sub, common)
     return _register_background(sub, common)
 
 
@@ -119,6 +140,12 @@ def run_png2fits(args: argparse.Namespace) -> int:
 
 def run_fits2png(args: argparse.Namespace) -> int:
     say(steps.fits2png(args.rate, args.out, mask=args.mask, force=args.force))
+    return EXIT_OK
+
+
+def run_bgconvert(args: argparse.Namespace) -> int:
+    say(steps.convert_mask(args.mask, args.out, fmt=args.format, like=args.like,
+                           force=args.force))
     return EXIT_OK
 
 

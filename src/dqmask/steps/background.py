@@ -1,4 +1,4 @@
-"""NSClean background masks at file level: ``png2fits``, ``fits2png``, ``background``.
+"""NSClean background masks at file level: png2fits, fits2png, bgconvert, background.
 
 Masks are boolean in memory, **True = background** (pixels NSClean / jwst
 ``clean_flicker_noise`` fit the 1/f noise on); on disk ``nsclean`` (uint8, 1 = background) or
@@ -20,7 +20,8 @@ from ..io.background_mask import FORMATS, read_background_mask, write_background
 from ..io.fits import classify_hdulist, open_fits
 from ..io.png import read_png_rgb, write_png_rgb
 
-__all__ = ["Exposure", "load_exposure", "png2fits", "fits2png", "make_background",
+__all__ = ["Exposure", "load_exposure", "png2fits", "fits2png", "convert_mask",
+           "make_background",
            "RATE_PRODUCTS", "UNUSABLE_FLAGS"]
 
 #: Products an automatic mask can be made from.
@@ -206,6 +207,33 @@ def fits2png(rate: str | os.PathLike, out: str | os.PathLike, *,
     write_png_rgb(out, rgb, text)
     drawn = "" if background is None else f", {int(background.sum())} background pixels red"
     return f"{out}: {rgb.shape[1]}x{rgb.shape[0]} picture of {rate}{drawn}"
+
+
+def convert_mask(mask: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "jwst",
+                 like: str | os.PathLike | None = None, force: bool = False) -> str:
+    """Rewrite a background mask (either layout) in layout ``fmt``; the pixels are unchanged.
+
+    Parameters
+    ----------
+    mask, out : path-like
+        Input mask (NSClean or jwst layout, True/1 = background) and output file.
+    fmt : {"nsclean", "jwst"}
+        Output layout (``jwst``: what ``clean_flicker_noise --user_mask`` opens).
+    like : path-like, optional
+        jwst layout: JWST product whose metadata is copied into the mask model.
+    force : bool
+        Replace an existing output.
+    """
+    mask, out = os.fspath(mask), os.fspath(out)
+    _check_format(fmt)
+    _check_output(out, [mask] + ([os.fspath(like)] if like else []), force)
+    background = read_background_mask(mask).background
+    if fmt == "nsclean" and background.ndim != 2:
+        raise UsageError("the nsclean layout holds one 2-D mask; this mask has one plane per "
+                         "integration: keep --format jwst")
+    params = {"mask": os.path.basename(mask), "format": fmt}
+    write_background_mask(out, background, fmt, step="bgconvert", params=params, like=like)
+    return _summary(out, background, fmt)
 
 
 # --------------------------------------------------------------------------------------------
