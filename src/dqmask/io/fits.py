@@ -5,7 +5,11 @@
 * :func:`classify` tells what a file is from its header and structure (never its name).
 * :class:`FitsUpdate` edits some HDUs and writes the result atomically. HDUs whose data was
   not replaced are copied as raw bytes (astropy's direct copy): SCI is never decoded, scaled
-  or converted; only the HDUs that change are re-encoded.
+  or converted; only the HDUs that change are re-encoded. :meth:`FitsUpdate.set_data_strips`
+  / :meth:`FitsUpdate.append_strips` encode new data strip by strip while writing (the same
+  bytes as astropy, never the whole array in memory: mosaics of 20000x20000 pixels).
+* :func:`row_reader` / :func:`read_rows` read rows of an image with plain file reads (no
+  memory map), decoded as astropy decodes them.
 * :func:`add_provenance` / :func:`has_record` keep dqmask's keyword record of each step.
 """
 
@@ -20,7 +24,7 @@ import lzma
 import os
 import warnings
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +46,13 @@ __all__ = [
     "classify",
     "FitsUpdate",
     "write_hdulist",
+    "STRIP_BYTES",
+    "stored_dtype",
+    "image_dtype",
+    "strip_rows",
+    "row_reader",
+    "read_rows",
+    "encode_rows",
     "add_provenance",
     "has_record",
     "step_records",
@@ -134,6 +145,13 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
                     raise InputError(path, f"HDU {i}: corrupt header card "
                                            f"{card.keyword or '(blank)'} ({_short(exc)})"
                                      ) from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hdu.verify("fix+warn")  # what writeto(output_verify="silentfix") would fix
+        unfixable = [" ".join(str(w.message).split()) for w in caught
+                     if "Unfixable" in str(w.message)]
+        if unfixable:
+            raise InputError(path, f"HDU {i}: corrupt header ({unfixable[0][:160]})")
         header = hdu.header
         bitpix = header.get("BITPIX")
         naxis = header.get("NAXIS", 0)
@@ -628,6 +646,66 @@ class FitsUpdate:
         self.hdul.append(hdu)
         self.changed.add(len(self.hdul) - 1)
 
+    def set_data_strips(self, key: HDUKey, shape: tuple[int, ...], dtype: np.dtype | type,
+                        rows: RowSource) -> None:
+        """Replace the data of HDU ``key`` with data produced strip by strip while writing.
+
+        The bytes written are those :meth:`set_data` would write for the whole array (same
+        header, same encoding: e.g. ``uint32`` as ``BITPIX = 32``, ``BZERO = 2**31``), but
+        the whole array never exists: ``rows(start, stop)`` is called once per strip of
+        about :data:`STRIP_BYTES` and must return the rows ``start:stop`` (first numpy axis)
+        as an array of ``dtype`` and shape ``(stop - start,) + shape[1:]``. It is called
+        inside the ``with`` block's exit, while the input file is still open.
+
+        An HDU that carries ``CHECKSUM`` / ``DATASUM`` is assembled in memory instead (the
+        checksum needs all the data), with the same result.
+
+        Parameters
+        ----------
+        key : int, str or (str, int)
+            The HDU.
+        shape : tuple of int
+            Data shape (numpy order).
+        dtype : dtype
+            Data dtype (kept: DQ stays integer and full width).
+        rows : callable
+            ``rows(start, stop) -> ndarray``.
+        """
+        i = self.index(key)
+        self._set_streamed(self.hdul[i], tuple(int(n) for n in shape), np.dtype(dtype), rows)
+        self.changed.add(i)
+
+    def append_strips(self, shape: tuple[int, ...], dtype: np.dtype | type, rows: RowSource,
+                      *, name: str | None = None, ver: int | None = None) -> None:
+        """Append an image extension whose data is produced strip by strip while writing.
+
+        The bytes written equal those of ``append(fits.ImageHDU(array, name=name,
+        ver=ver))`` for the whole array; ``rows`` is as in :meth:`set_data_strips`.
+        """
+        shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+        _check_streamable(shape, dtype)
+        hdu = fits.ImageHDU(_placeholder(shape, dtype), name=name, ver=ver)
+        self._set_streamed(hdu, shape, dtype, rows)
+        self.append(hdu)
+
+    @staticmethod
+    def _set_streamed(hdu: fits.ImageHDU, shape: tuple[int, ...], dtype: np.dtype,
+                      rows: RowSource) -> None:
+        if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)):
+            raise TypeError(f"strips can only be written to image HDUs, not {type(hdu).__name__}")
+        _check_streamable(shape, dtype)
+        if "CHECKSUM" in hdu.header or "DATASUM" in hdu.header:
+            step = strip_rows(shape, dtype.itemsize)
+            data = np.empty(shape, dtype)
+            for start in range(0, shape[0], step):
+                data[start:start + step] = rows(start, min(shape[0], start + step))
+            hdu.data = data
+            return
+        # a zero-stride stand-in gives the header astropy derives from shape and dtype;
+        # the data itself is written by the strip writer (astropy still pads the block)
+        hdu.data = _placeholder(shape, dtype)
+        hdu._writedata_internal = _strip_writer(shape, dtype, rows)
+
     def cancel(self) -> None:
         """Leave the output untouched when the block ends."""
         self._cancelled = True
@@ -707,3 +785,198 @@ def _kernel_copy(src, fileobj, offset: int, size: int, truncated) -> bool:
         return False
     out.seek(pos + size)
     return True
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and writing image data in strips (bounded memory on mosaics)
+# --------------------------------------------------------------------------------------------
+
+#: Target size of one strip of rows read or written by the strip functions (bytes).
+STRIP_BYTES = 16 << 20
+
+_PSEUDO_UNSIGNED = {16: np.dtype("uint16"), 32: np.dtype("uint32"), 64: np.dtype("uint64")}
+
+
+def stored_dtype(header: fits.Header) -> np.dtype | None:
+    """The dtype astropy decodes an image HDU's data to, when strips can reproduce it.
+
+    That is: data stored without scaling (no ``BSCALE`` / ``BZERO`` / integer ``BLANK``),
+    returned in its ``BITPIX`` type, or pseudo-unsigned integers (``BITPIX`` 16/32/64,
+    ``BSCALE = 1``, ``BZERO = 2**(BITPIX-1)``: ``uint16`` / ``uint32`` / ``uint64``, e.g.
+    JWST ``DQ``; ``BITPIX = 8``, ``BZERO = -128``: ``int8``). None for anything else
+    (scaled data: read it through astropy).
+
+    ``header`` is the header as stored in the file (astropy removes ``BZERO`` from an open
+    HDU's header once some data are loaded; :func:`read_rows` accounts for that).
+    """
+    naxis = header.get("NAXIS", 0)
+    if not isinstance(naxis, int) or naxis < 1:
+        return None
+    return _decoded_dtype(header.get("BITPIX"), header.get("BSCALE", 1),
+                          header.get("BZERO", 0), header.get("BLANK"))
+
+
+def _decoded_dtype(bitpix: Any, bscale: Any, bzero: Any, blank: Any) -> np.dtype | None:
+    if bitpix not in _BITPIX or isinstance(bitpix, bool):
+        return None
+    if bscale == 1 and bzero == 0:
+        if bitpix > 0 and blank is not None:
+            return None  # astropy turns integers with BLANK into floats
+        return np.dtype(fits.hdu.base.BITPIX2DTYPE[bitpix])
+    if bitpix in _PSEUDO_UNSIGNED and bscale == 1 and bzero == 1 << (bitpix - 1):
+        return _PSEUDO_UNSIGNED[bitpix]
+    if bitpix == 8 and bscale == 1 and bzero == -128:
+        return np.dtype("int8")
+    return None
+
+
+def _hdu_dtype(hdu: fits.hdu.base._BaseHDU) -> tuple[int, np.dtype] | None:
+    """(stored BITPIX, decoded dtype) of an image HDU read from a file, or None."""
+    if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)) or getattr(
+            hdu, "_do_not_scale_image_data", False) or not getattr(hdu, "_uint", True):
+        return None
+    bitpix = getattr(hdu, "_orig_bitpix", None)
+    if bitpix is None or len(_shape(hdu)) < 1:
+        return None
+    dtype = _decoded_dtype(bitpix, getattr(hdu, "_orig_bscale", 1),
+                           getattr(hdu, "_orig_bzero", 0), getattr(hdu, "_orig_blank", None))
+    return None if dtype is None else (int(bitpix), dtype)
+
+
+def strip_rows(shape: tuple[int, ...], itemsize: int, strip_bytes: int | None = None) -> int:
+    """How many entries of the first axis make one strip of about ``strip_bytes`` (default
+    :data:`STRIP_BYTES`, read at each call)."""
+    strip_bytes = STRIP_BYTES if strip_bytes is None else strip_bytes
+    per_row = itemsize * int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else itemsize
+    return max(1, strip_bytes // max(per_row, 1))
+
+
+def image_dtype(hdu: fits.hdu.base._BaseHDU) -> np.dtype | None:
+    """The dtype astropy decodes an image HDU to, if :func:`row_reader` can read it directly.
+
+    None for data astropy scales (``BSCALE`` / ``BZERO`` other than pseudo-unsigned,
+    integer ``BLANK``), HDUs that are not images, and data replaced in memory.
+    """
+    if getattr(hdu, "_data_replaced", False):
+        return None
+    stored = _hdu_dtype(hdu)
+    return None if stored is None else stored[1]
+
+
+def row_reader(hdul: fits.HDUList, key: HDUKey) -> Callable[[int, int], np.ndarray] | None:
+    """A function returning rows ``start:stop`` (first numpy axis) of an image HDU, read
+    straight from the file and decoded as astropy decodes them.
+
+    The rows are read with plain file reads, never through a memory map, so that reading a
+    whole image strip by strip keeps one strip resident. The reader keeps working after the
+    HDU's data is replaced (e.g. by :meth:`FitsUpdate.set_data_strips`), as long as the
+    file is open: it reads what the file holds.
+
+    Returns
+    -------
+    callable or None
+        ``reader(start, stop) -> ndarray``: a new, writeable, native-byte-order array of
+        dtype :func:`image_dtype` (``dq`` convention for DQ extensions: the integer
+        bitfield, dtype kept). None when the HDU cannot be read that way (scaled data,
+        a compressed or in-memory file): use ``hdu.data`` / ``hdu.section`` then.
+    """
+    hdu = get_hdu(hdul, key)
+    i = hdul.index(hdu)
+    stored = None if getattr(hdu, "_data_replaced", False) else _hdu_dtype(hdu)
+    name, info = hdul.filename(), hdul.fileinfo(i)
+    if stored is None or name is None or info is None or _compressed(name):
+        return None
+    bitpix, dtype = stored
+    shape = _shape(hdu)
+    raw_type = np.dtype(fits.hdu.base.BITPIX2DTYPE[bitpix]).newbyteorder(">")
+    per_row = raw_type.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    offset = int(info["datLoc"])
+
+    def read(start: int, stop: int) -> np.ndarray:
+        start, stop = max(0, int(start)), min(int(stop), shape[0])
+        n = max(stop - start, 0)
+        buf = bytearray(per_row * n)
+        if buf:
+            with open(name, "rb") as fh:
+                fh.seek(offset + start * per_row)
+                if fh.readinto(buf) != len(buf):
+                    raise InputError(name, f"truncated FITS file: HDU {i} data is cut short")
+        raw = np.frombuffer(buf, dtype=raw_type).reshape((n,) + shape[1:])
+        if raw_type.kind != dtype.kind:  # pseudo-unsigned (or int8): the sign bit flipped
+            raw = raw.view(raw_type.str.replace("i", "u"))
+            np.bitwise_xor(raw, raw.dtype.type(1 << (8 * dtype.itemsize - 1)), out=raw)
+        if not raw.dtype.isnative:  # in place: the buffer is ours
+            raw = raw.byteswap(inplace=True).view(raw.dtype.newbyteorder("="))
+        return raw.view(dtype)
+
+    return read
+
+
+def read_rows(hdul: fits.HDUList, key: HDUKey, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` (first numpy axis) of an image HDU, decoded as astropy decodes them.
+
+    Through :func:`row_reader` (plain reads, no memory map) when possible, else astropy's
+    ``section`` (scaled data, compressed files).
+
+    Returns
+    -------
+    ndarray
+        A new array of the rows (``dq`` convention for DQ extensions: dtype kept).
+    """
+    reader = row_reader(hdul, key)
+    if reader is not None:
+        return reader(start, stop)
+    return np.array(get_hdu(hdul, key).section[int(start):int(stop)])
+
+
+def encode_rows(rows: np.ndarray) -> np.ndarray:
+    """The big-endian FITS encoding of an array, as astropy writes it.
+
+    Unsigned 16/32/64-bit integers become the signed values minus ``2**(n-1)`` (the sign bit
+    flipped; astropy writes ``BZERO = 2**(n-1)``), ``int8`` becomes ``uint8`` plus 128;
+    everything else is the same values in big-endian order.
+    """
+    dtype = rows.dtype
+    if dtype.kind == "u" and dtype.itemsize >= 2:
+        bits = 8 * dtype.itemsize
+        flipped = np.bitwise_xor(rows, dtype.type(1 << (bits - 1)))
+        return flipped.view(f"i{dtype.itemsize}").astype(f">i{dtype.itemsize}")
+    if dtype.kind == "i" and dtype.itemsize == 1:
+        return np.bitwise_xor(rows.view(np.uint8), np.uint8(0x80))
+    if dtype.kind == "b" or dtype.name not in fits.hdu.base.DTYPE2BITPIX:
+        raise TypeError(f"cannot write {dtype} image data to FITS")
+    return rows.astype(dtype.newbyteorder(">"), copy=False)
+
+
+RowSource = Callable[[int, int], np.ndarray]
+
+
+def _check_streamable(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if not shape or dtype.kind == "b" or dtype.name not in fits.hdu.base.DTYPE2BITPIX:
+        raise TypeError(f"cannot write {dtype} data of shape {shape} in strips")
+
+
+def _placeholder(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A read-only array of ``shape`` and ``dtype`` that takes no memory (zero strides)."""
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+
+
+def _strip_writer(shape: tuple[int, ...], dtype: np.dtype, rows: RowSource):
+    """A replacement for astropy's ``_writedata_internal``: the data, strip by strip."""
+    step = strip_rows(shape, dtype.itemsize)
+
+    def write(fileobj) -> int:
+        size = 0
+        for start in range(0, shape[0], step):
+            stop = min(shape[0], start + step)
+            block = np.asarray(rows(start, stop))
+            want = (stop - start,) + tuple(shape[1:])
+            if block.shape != want or block.dtype != dtype:
+                raise ValueError(f"strip {start}:{stop} is {block.dtype}{block.shape}, "
+                                 f"expected {dtype}{want}")
+            out = encode_rows(block)
+            fileobj.writearray(out)
+            size += out.nbytes
+        return size
+
+    return write
