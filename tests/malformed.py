@@ -200,6 +200,11 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
                fits_bytes(fits.HDUList([ref, fits.ImageHDU(np.ones((8, 8), np.uint32),
                                                            name="DQ"), dq_def]))),
         "dq_def")
+    # A NUL byte inside a header comment (astropy can read it, but never write it back).
+    raw = bytearray(good_jwst)
+    pos = raw.index(b"/", raw.index(b"BITPIX  =")) + 1
+    raw[pos] = 0
+    add("nul_in_comment", _write(d / "nul_comment.fits", bytes(raw)), "corrupt header")
     # Bytes after the last HDU that are not zero padding.
     add("trailing_garbage", _write(d / "trailing.fits", good_jwst + b"garbage!" * 10), "")
     # BITPIX that FITS does not allow.
