@@ -106,10 +106,10 @@ def _check_output(out: str, inputs: list[str], force: bool) -> None:
     for src in inputs:
         if os.path.exists(out) and os.path.samefile(out, src):
             raise UsageError(f"output {out} is also an input; choose another name")
-    if os.path.exists(out) and not force:
-        raise UsageError(f"{out} exists (use --force to replace it)")
     if os.path.isdir(out):
         raise UsageError(f"output {out} is a directory")
+    if os.path.exists(out) and not force:
+        raise UsageError(f"{out} exists (use --force to replace it)")
 
 
 def _check_format(fmt: str) -> None:
