@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import resource
 import time
 from collections.abc import Callable
@@ -29,27 +28,44 @@ def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)  # pragma: no cover
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:  # pragma: no cover - other kernels
+        return False
+
+
 def _child(fn: Callable[[], object], conn) -> None:
-    before = _rss_now()
+    # A forked child inherits the parent's high-water mark; reset it so the peak measured
+    # is this call's own, then report the rise above the size at the start of the call.
+    _reset_peak()
+    before = _status_kib("VmRSS") * 1024
     fn()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _status_kib("VmHWM") * 1024
     # worker processes started by fn (--jobs N) count too: the largest one
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     conn.send(max(peak - before, workers, 0))
     conn.close()
 
 
-def _rss_now() -> int:
-    with open(f"/proc/{os.getpid()}/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def peak_rss(fn: Callable[[], object]) -> int:
     """Peak extra resident bytes used by one call of ``fn()`` (in a forked child).
 
-    The figure is the child's peak RSS above its size at the start of the call, or the peak
-    RSS of the largest worker process it started, whichever is larger. File pages that are
-    memory-mapped and touched count as resident; pages never touched do not.
+    The child resets its high-water mark (``/proc/self/clear_refs``), so the figure is the
+    peak RSS reached during the call minus the RSS at its start, or the peak RSS of the
+    largest worker process the call started, whichever is larger. Memory-mapped file pages
+    that are touched count as resident; pages never touched do not.
     """
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
