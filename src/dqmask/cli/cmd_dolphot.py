@@ -111,6 +111,12 @@ class Plan:
     quiet: bool = False
 
 
+
+def _short_help(command: str) -> str:
+    """One-line help for the command list: the description's first clause, lower-case."""
+    text = _DESCRIPTIONS[command].split(":")[0].split(" (")[0].rstrip(".")
+    return text[0].lower() + text[1:]
+
 def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool = False
                  ) -> Plan:
     """Read the arguments left to right, DOLPHOT style.
@@ -205,7 +211,7 @@ def _flag(p: argparse.ArgumentParser, dolphot: str | None, long: str, help: str,
 
 def _parser(sub, common, command: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        command, parents=[common], help=_DESCRIPTIONS[command].split(":")[0].split(" (")[0],
+        command, parents=[common], help=_short_help(command),
         description=_DESCRIPTIONS[command] + (
             "  Inputs are never modified." if command == "splitgroups" else
             "  Flags apply to the files after them, as in DOLPHOT; files are rewritten in "
