@@ -33,6 +33,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .. import __version__
+from ..algorithms.dq_init import FGS_GUIDE_EXP_TYPES
 from ..errors import InputError
 from .atomic import atomic_output
 
@@ -64,9 +65,7 @@ __all__ = [
 HDUKey = int | str | tuple[str, int]
 
 #: EXP_TYPE values of FGS guide-star products (GuiderRawModel; single 2-D DQ).
-JWST_FGS_GUIDER_TYPES = frozenset(
-    {"FGS_ACQ1", "FGS_ACQ2", "FGS_FINEGUIDE", "FGS_ID-IMAGE", "FGS_ID-STACK", "FGS_TRACK"}
-)
+JWST_FGS_GUIDER_TYPES = frozenset(t.upper() for t in FGS_GUIDE_EXP_TYPES)
 
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
 
