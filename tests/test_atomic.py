@@ -173,3 +173,17 @@ def test_sigkill_mid_write_leaves_target_whole(target):
     assert _digest(target) == digest  # the target is whole; a temp file may remain
     for leftover in _temps(target.parent):
         assert leftover.name.startswith("." + target.name + TMP_MARK)
+
+
+def test_symlink_is_written_through_and_stays_a_link(tmp_path):
+    from dqmask.io.atomic import atomic_write
+
+    real = tmp_path / "data" / "real.fits"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    link = tmp_path / "link.fits"
+    link.symlink_to(real)
+    atomic_write(link, lambda fh: fh.write(b"new"))
+    assert link.is_symlink()
+    assert real.read_bytes() == b"new"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.fits"]

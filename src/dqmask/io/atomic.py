@@ -25,9 +25,10 @@ def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Context manager yielding a binary file that replaces ``path`` on success.
 
     If the block raises, ``path`` is untouched and the temporary file deleted.
-    A pre-existing target keeps its permission bits.
+    A pre-existing target keeps its permission bits. A symbolic link is written through:
+    the file it points to is replaced and the link stays a link.
     """
-    path = os.fspath(path)
+    path = os.path.realpath(os.fspath(path))
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + TMP_MARK, dir=directory)
     try:
