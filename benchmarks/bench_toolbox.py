@@ -9,10 +9,12 @@ imports included), so the memory figures are the absolute peak RSS of the larges
    peak memory.
 2. A 20000x20000 float32 i2d mosaic (SCI + WHT, 3.2 GB on disk, written in strips):
    peak RSS of ``dqmask preview`` (with and without a region overlay) and of
-   ``dqmask apply`` (a region; jwst writes no DQ in i2d, apply adds one). The target is
-   < 2 GiB; times are reported, not judged.
+   ``dqmask apply`` (jwst writes no DQ in i2d, apply adds one) with a region, with a
+   20000x20000 mask file (uint8, ``DQMCONV = 'bad'``), and with a region and
+   ``--zero-data`` (SCI rewritten too). The target is < 2 GiB; times are reported, not
+   judged.
 
-Run: ``python -m benchmarks.bench_toolbox`` (needs ~8 GB of free disk in the temp folder).
+Run: ``python -m benchmarks.bench_toolbox`` (needs ~9 GB of free disk in the temp folder).
 """
 
 from __future__ import annotations
@@ -157,6 +159,25 @@ def write_mosaic(path: Path, size: int = MOSAIC, strip: int = 500) -> Path:
     return path
 
 
+def write_mosaic_mask(path: Path, size: int = MOSAIC, strip: int = 1000) -> Path:
+    """A ``bad`` mask (uint8, 1 = bad, ``DQMCONV = 'bad'``) for the mosaic: a disc of radius
+    3000 pixels (7% of the image), written strip by strip."""
+    header = fits.Header()
+    header.update(SIMPLE=True, BITPIX=8, NAXIS=2, NAXIS1=size, NAXIS2=size, EXTEND=True,
+                  DQMCONV="bad")
+    with open(path, "wb") as fh:
+        fh.write(_card_block(header))
+        written = 0
+        for r0 in range(0, size, strip):
+            y, x = np.mgrid[r0:min(size, r0 + strip), 0:size]
+            block = (((x - size // 2) ** 2 + (y - 0.45 * size) ** 2) < 3000 ** 2)
+            data = block.astype(np.uint8).tobytes()
+            fh.write(data)
+            written += len(data)
+        fh.write(b"\0" * (-written % 2880))
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 # Runs
 # --------------------------------------------------------------------------------------------
@@ -201,12 +222,17 @@ def bench_mosaic(work: Path) -> tuple[list[tuple[str, float, int]], list[str]]:
     region = work / "mosaic.reg"
     region.write_text("# Region file format: DS9 version 4.1\nimage\n"
                       "polygon(5000,6000,9000,6500,12000,11000,7000,12500)\n")
+    mask = write_mosaic_mask(work / "mosaic_mask.fits")
+    out = work / "m_masked.fits"
     runs = {
         "preview 20000^2 i2d": dqmask("preview", mosaic, "-o", work / "m.png"),
         "preview 20000^2 i2d --mask region": dqmask("preview", mosaic, "--mask", region,
                                                     "-o", work / "m2.png"),
-        "apply 20000^2 i2d --region": dqmask("apply", mosaic, "--region", region, "-o",
-                                             work / "m_masked.fits"),
+        "apply 20000^2 i2d --region": dqmask("apply", mosaic, "--region", region, "-o", out),
+        "apply 20000^2 i2d --mask (uint8 bad)": dqmask("apply", mosaic, "--mask", mask,
+                                                       "-o", out),
+        "apply 20000^2 i2d --region --zero-data": dqmask("apply", mosaic, "--region", region,
+                                                         "--zero-data", "-o", out),
     }
     rows, lines = [], []
     for label, fn in runs.items():
@@ -215,6 +241,8 @@ def bench_mosaic(work: Path) -> tuple[list[tuple[str, float, int]], list[str]]:
         except Exception as exc:  # report, do not hide, a failing run
             lines.append(f"  {label}: FAILED ({exc})")
             continue
+        finally:
+            out.unlink(missing_ok=True)  # 4.8 GB each
         rows.append((label, seconds, peak))
         verdict = "OK" if peak < 2 * GIB else "ABOVE 2 GiB"
         lines.append(f"  {label}: {seconds:.1f} s, peak RSS {fmt_bytes(peak)} ({verdict})")

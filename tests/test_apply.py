@@ -328,6 +328,69 @@ def test_i2d_gets_a_dq_extension(tmp_path, run_cli):
     assert code == 0 and "already processed" in err and digest(tmp_path / "o_i2d.fits") == first
 
 
+def _strip_targets(folder: Path) -> dict[str, Path]:
+    from dqmask.sample import make_nircam_i2d
+
+    return {"rate": make_rate(folder / "s_rate.fits"),
+            "rateints": make_rate(folder / "s_rateints.fits", nints=3),
+            "i2d": make_nircam_i2d(folder / "s_i2d.fits", shape=SHAPE),
+            "flt": make_flt(folder / "s_flt.fits", shape=SHAPE)}
+
+
+@pytest.mark.parametrize("kind", ["rate", "rateints", "i2d", "flt"])
+@pytest.mark.parametrize("zero", [False, True])
+def test_strip_writing_gives_the_bytes_of_the_in_memory_path(tmp_path, monkeypatch, kind,
+                                                             zero):
+    """DQ (and SCI with zero_data) written strip by strip, whatever the strip size, equal
+    the whole-array (astropy) encoding of the same result, and report the same counts."""
+    import dqmask.io.fits as fits_io
+    import dqmask.steps.apply as step
+
+    target = _strip_targets(tmp_path)[kind]
+    reg = tmp_path / "r.reg"
+    reg.write_text("image\npolygon(3,4,70,20,60,60,10,50)\n-circle(30,30,6)\n")
+    mask = read_mask(write_mask(tmp_path / "m.fits", claw().astype(np.uint8), DQMCONV="bad"))
+    planes = 2 if kind == "flt" else 1
+    mask = type(mask)(mask.path, mask.planes * planes, mask.convention, mask.reason)
+    opts = ApplyOptions(mask=mask, region_paths=(str(reg),), zero_data=zero, max_fraction=1)
+    results = {}
+    for label, strip_bytes, direct in [("one row", 1, True), ("small", 700, True),
+                                       ("whole", 1 << 30, True), ("in memory", 0, False)]:
+        monkeypatch.setattr(fits_io, "STRIP_BYTES", strip_bytes or fits_io.STRIP_BYTES)
+        if not direct:
+            monkeypatch.setattr(step, "row_reader", lambda hdul, key: None)
+        out = tmp_path / f"o_{label.replace(' ', '_')}_{kind}.fits"
+        res = apply_to_file(target, out, opts)
+        results[label] = (digest(out), res.newly_flagged, res.masked)
+    assert len(set(results.values())) == 1, results
+    assert results["whole"][1] > 0
+
+
+def test_i2d_dq_written_in_strips_opens_with_stdatamodels(tmp_path, monkeypatch):
+    from stdatamodels.jwst import datamodels
+
+    import dqmask.io.fits as fits_io
+    from dqmask.sample import make_nircam_i2d
+
+    monkeypatch.setattr(fits_io, "STRIP_BYTES", 3 * SHAPE[1] * 4)  # 3 rows a strip
+    i2d = make_nircam_i2d(tmp_path / "t_i2d.fits", shape=SHAPE)
+    reg = tmp_path / "r.reg"
+    reg.write_text("image\npolygon(3,4,70,20,60,60,10,50)\n")
+    res = apply_to_file(i2d, tmp_path / "o_i2d.fits",
+                        ApplyOptions(region_paths=(str(reg),), zero_data=True))
+    expected = regions_to_mask([reg], SHAPE)
+    assert res.newly_flagged == expected.sum() > 0
+    with datamodels.open(tmp_path / "o_i2d.fits") as model:
+        assert model.dq.dtype == np.uint32 and model.dq.shape == SHAPE
+        np.testing.assert_array_equal(model.dq, np.where(expected, DNU | OBP, 0))
+        assert (model.data[expected] == 0).all()
+        assert model.meta.instrument.name == "NIRCAM"
+    with fits.open(i2d) as before, fits.open(tmp_path / "o_i2d.fits") as after:
+        assert [h.name for h in after] == [h.name for h in before] + ["DQ"]
+        np.testing.assert_array_equal(after["SCI"].data[~expected],
+                                      before["SCI"].data[~expected])
+
+
 def test_batch_with_jobs_and_output_dir(tmp_path, run_cli):
     rates = [make_rate(tmp_path / f"n{i}_rate.fits", seed=i) for i in range(2)]
     mask = write_mask(tmp_path / "m.fits", claw().astype(np.uint8), DQMCONV="bad")
@@ -415,9 +478,15 @@ def test_hst_sky_region_lands_on_the_right_chip(tmp_path, run_cli):
      [[0, 1], [1, 0]]),
     (np.array([[0, 1], [0, 0]], np.int32), {}, "bad", [[0, 1], [0, 0]]),
     (np.array([[0, 513], [0, 0]], np.uint32), {}, "dq", [[0, 1], [0, 0]]),
+    (np.array([[0, 1], [0, 2]], np.int32), {}, "dq", [[0, 1], [0, 1]]),
     (np.array([[0, 1], [0, 0]], np.uint8), {"DQMCONV": "bad"}, "bad", [[0, 1], [0, 0]]),
 ])
-def test_mask_conventions_are_read_sensibly(tmp_path, data, keys, conv, bad):
+@pytest.mark.parametrize("strip_bytes", [1, 1 << 24])  # read row by row, or whole
+def test_mask_conventions_are_read_sensibly(tmp_path, monkeypatch, data, keys, conv, bad,
+                                            strip_bytes):
+    import dqmask.io.fits as fits_io
+
+    monkeypatch.setattr(fits_io, "STRIP_BYTES", strip_bytes)
     m = read_mask(write_mask(tmp_path / "m.fits", data, **keys))
     assert m.convention == conv
     np.testing.assert_array_equal(m.planes[0], np.array(bad, bool))

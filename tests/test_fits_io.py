@@ -19,6 +19,7 @@ from stdatamodels.jwst import datamodels as dm
 from conftest import shared_file
 from dqmask import __version__
 from dqmask.errors import InputError
+from dqmask.io import fits as fits_io
 from dqmask.io.atomic import TMP_MARK
 from dqmask.io.fits import (
     FitsUpdate,
@@ -28,7 +29,9 @@ from dqmask.io.fits import (
     has_record,
     open_fits,
     params_digest,
+    read_rows,
     require_keyword,
+    row_reader,
     step_records,
     write_hdulist,
 )
@@ -732,3 +735,136 @@ def test_update_between_plain_and_gzip_keeps_every_array(copy_of, tmp_path, src_
                 assert np.array_equal(a.data, new)
             elif b.data is not None:
                 assert np.array_equal(a.data, b.data), (a.name, a.ver)
+
+
+# --------------------------------------------------------------------------------------------
+# Strip writing and reading (bounded memory on mosaics)
+# --------------------------------------------------------------------------------------------
+
+
+def _array(dtype: str, shape=(13, 11), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return rng.integers(info.min, info.max, shape, dtype=dt, endpoint=True)
+    a = rng.normal(size=shape).astype(dt)
+    a[0, :3] = [np.nan, np.inf, -0.0]
+    return a
+
+
+STRIP_DTYPES = ["uint32", "uint16", "uint64", "int16", "int32", "int64", "uint8", "int8",
+                "float32", "float64"]
+
+
+@pytest.mark.parametrize("dtype", STRIP_DTYPES)
+@pytest.mark.parametrize("strip_bytes", [1, 40, 1 << 20])
+def test_streamed_hdus_are_byte_identical_to_astropy(copy_of, tmp_path, monkeypatch, dtype,
+                                                     strip_bytes):
+    """append_strips / set_data_strips write exactly the bytes astropy writes for the whole
+    array (uint32: BITPIX 32, BZERO 2**31, sign bit flipped), whatever the strip size."""
+    monkeypatch.setattr(fits_io, "STRIP_BYTES", strip_bytes)
+    src = copy_of("rate")
+    data = _array(dtype)
+    calls = []
+
+    def rows(a: int, b: int) -> np.ndarray:
+        calls.append((a, b))
+        return data[a:b].copy()
+
+    with FitsUpdate(src, out=tmp_path / "astropy.fits") as up:
+        up.set_data("DQ", data)
+        up.append(fits.ImageHDU(data, name="DQ", ver=2))
+    with FitsUpdate(src, out=tmp_path / "strips.fits") as up:
+        up.set_data_strips("DQ", data.shape, data.dtype, rows)
+        up.append_strips(data.shape, data.dtype, rows, name="DQ", ver=2)
+    assert (tmp_path / "strips.fits").read_bytes() == (tmp_path / "astropy.fits").read_bytes()
+    assert len(calls) == 2 * len({c for c in calls})  # each strip produced once per HDU
+    if strip_bytes == 1:
+        assert len(calls) == 2 * data.shape[0]  # one row a strip
+    with fits.open(tmp_path / "strips.fits") as hdul:
+        back = hdul["DQ", 2].data
+        assert back.dtype.newbyteorder("=") == data.dtype
+        np.testing.assert_array_equal(back, data)
+
+
+def test_streamed_uint32_dq_matches_astropy_encoding_exactly(copy_of, tmp_path):
+    """The DQ data block is astropy's own encoding of the array: (dq - 2**31) as >i4."""
+    data = np.array([[0, 1, 2**31 - 1], [2**31, 2**32 - 1, 1 | 2**30]], dtype=np.uint32)
+    src = copy_of("rate")
+    with FitsUpdate(src, out=tmp_path / "s.fits") as up:
+        up.append_strips(data.shape, np.uint32, lambda a, b: data[a:b], name="DQ", ver=2)
+    with fits.open(tmp_path / "s.fits") as hdul:
+        info = hdul.fileinfo(len(hdul) - 1)
+        header = hdul[-1].header
+        assert (header["BITPIX"], header["BZERO"], header["BSCALE"]) == (32, 2**31, 1)
+    raw = (tmp_path / "s.fits").read_bytes()[info["datLoc"]:info["datLoc"] + data.nbytes]
+    expected = (data.astype(np.int64) - 2**31).astype(">i4").tobytes()
+    assert raw == expected
+
+
+def test_streamed_hdu_with_checksum_is_assembled_and_verifies(copy_of, tmp_path):
+    src = copy_of("rate")
+    with fits.open(src) as hdul:
+        hdul["DQ"].add_checksum()
+        hdul.writeto(tmp_path / "sum.fits")
+    data = _array("uint32", shape=hdul_shape(src))
+    with FitsUpdate(tmp_path / "sum.fits", out=tmp_path / "a.fits") as up:
+        up.set_data("DQ", data)
+    with FitsUpdate(tmp_path / "sum.fits", out=tmp_path / "b.fits") as up:
+        up.set_data_strips("DQ", data.shape, data.dtype, lambda a, b: data[a:b])
+    assert (tmp_path / "a.fits").read_bytes() == (tmp_path / "b.fits").read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with fits.open(tmp_path / "b.fits", checksum=True) as hdul:
+            np.testing.assert_array_equal(hdul["DQ"].data, data)
+
+
+def hdul_shape(path: Path) -> tuple[int, ...]:
+    with fits.open(path) as hdul:
+        return hdul["DQ"].data.shape
+
+
+def test_streamed_strip_of_wrong_shape_or_dtype_is_refused(copy_of, tmp_path):
+    src = copy_of("rate")
+    shape = hdul_shape(src)
+    with pytest.raises(ValueError, match="strip"), FitsUpdate(src, out=tmp_path / "o.fits") as up:
+        up.set_data_strips("DQ", shape, np.uint32,
+                           lambda a, b: np.zeros((b - a,) + shape[1:], np.float32))
+    assert not (tmp_path / "o.fits").exists()
+    with pytest.raises(TypeError), FitsUpdate(src, out=tmp_path / "o.fits") as up:
+        up.append_strips(shape, bool, lambda a, b: np.zeros((b - a,) + shape[1:], bool))
+
+
+@pytest.mark.parametrize("dtype", STRIP_DTYPES)
+def test_read_rows_decodes_like_astropy(tmp_path, dtype):
+    data = _array(dtype, shape=(9, 7), seed=4)
+    path = tmp_path / "r.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data, name="X")]).writeto(path)
+    with open_fits(path) as hdul:
+        reader = row_reader(hdul, "X")
+        assert reader is not None
+        for a, b in [(0, 9), (2, 5), (8, 9), (4, 4), (7, 20)]:
+            rows = reader(a, b)
+            assert rows.dtype == data.dtype and rows.dtype.isnative and rows.flags.writeable
+            np.testing.assert_array_equal(rows, data[a:b])
+        _ = hdul["X"].data  # astropy edits the header once data is loaded: still right
+        np.testing.assert_array_equal(read_rows(hdul, "X", 3, 6), data[3:6])
+        np.testing.assert_array_equal(read_rows(hdul, "X", 0, 9), hdul["X"].data)
+
+
+def test_read_rows_of_scaled_or_compressed_data_goes_through_astropy(tmp_path):
+    path = tmp_path / "s.fits"
+    hdu = fits.ImageHDU(np.arange(20, dtype=np.int16).reshape(4, 5), name="X")
+    hdu.header["BSCALE"], hdu.header["BZERO"] = 2.0, 1.0
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    gz = tmp_path / "u.fits.gz"
+    data = _array("uint32", shape=(4, 5))
+    with gzip.open(gz, "wb") as fh:
+        fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data, name="X")]).writeto(fh)
+    with open_fits(path) as hdul:
+        assert row_reader(hdul, "X") is None
+        np.testing.assert_array_equal(read_rows(hdul, "X", 1, 3), hdul["X"].data[1:3])
+    with open_fits(gz) as hdul:
+        assert row_reader(hdul, "X") is None
+        np.testing.assert_array_equal(read_rows(hdul, "X", 1, 3), data[1:3])

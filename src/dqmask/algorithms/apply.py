@@ -26,6 +26,7 @@ __all__ = [
     "check_shape",
     "or_flags",
     "newly_flagged",
+    "count_newly_flagged",
     "zero_where",
     "mask_stats",
     "mask_record",
@@ -122,6 +123,29 @@ def or_flags(dq: np.ndarray, bad: np.ndarray, flags: int) -> np.ndarray:
 def newly_flagged(before: np.ndarray, after: np.ndarray) -> int:
     """Pixels (over all planes) whose DQ value changed."""
     return int(np.count_nonzero(before != after))
+
+
+def count_newly_flagged(dq: np.ndarray, bad: np.ndarray, flags: int) -> int:
+    """Pixels (over all planes) whose DQ :func:`or_flags` would change, without making the
+    new array: ``newly_flagged(dq, or_flags(dq, bad, flags))``.
+
+    Parameters
+    ----------
+    dq : ndarray of integer dtype
+        DQ bitfield (``dq`` convention); not modified.
+    bad : ndarray of bool
+        True = masked; 2-D (broadcast over leading axes) or the shape of ``dq``.
+    flags : int
+        Bits that would be set.
+    """
+    require_dq_dtype(dq)
+    check_shape(bad, dq.shape)
+    value = dq_value(flags, dq.dtype)
+    if not value:
+        return 0
+    missing = np.bitwise_and(dq, value) != value  # a pixel changes when a bit is missing
+    missing &= np.broadcast_to(bad, dq.shape)
+    return int(np.count_nonzero(missing))
 
 
 def zero_where(sci: np.ndarray, bad: np.ndarray) -> np.ndarray:

@@ -7,15 +7,34 @@ A mask input is written ``PATH[CHIP]@CONVENTION``; both suffixes are optional:
 * ``PATH`` ending in ``.reg`` (or ``.region``): DS9 region file, painted onto the image
   planes of a reference (``like``) through :mod:`dqmask.io.regions` (image, physical and sky
   frames; ``-`` shapes exclude). Result True = inside the regions.
-* any other ``PATH``: a FITS file read with the rules of ``dqmask apply``
-  (:func:`dqmask.steps.apply.read_mask`, so both commands read a file the same way):
-  ``DQ`` extensions -> ``dq`` (bad where ``dq & flags``, default any bit); ``DQMCONV``
-  keyword; Crab.Toolkit.JWST seed / zeroonemask; uint8 -> NSClean ``background``; int16 ->
-  drizzlepac ``good``; float JWST model -> ``user_mask``; other 0/1 integers -> ``bad``.
+* any other ``PATH``: a FITS file read by :func:`read_fits_mask` with the rules below (the
+  ones ``dqmask apply --mask`` uses too, so every command reads a file the same way).
   One plane per chip (``SCI`` / ``DQ`` extensions in EXTVER order).
 * ``[CHIP]``: keep only chip number CHIP (1-based, EXTVER order), e.g. ``flt.fits[2]``.
 * ``@CONVENTION``: read as this convention instead of guessing (``bad``, ``good``,
   ``background``, ``user_mask``, ``dq``, ``seed``).
+
+Reading a FITS mask file (``convention="auto"``)
+------------------------------------------------
+The first rule that applies decides; the choice is reported.
+
+1. The file has ``DQ`` extensions (a JWST MASK reference file, a rate/cal/flt file):
+   ``dq`` convention, one plane per DQ extension; bad = any bit set (or ``mask_flags``).
+2. A ``DQMCONV`` keyword (written by dqmask) names the convention.
+3. ``MPIXAREA`` or ``SMOOTH`` keywords (Crab.Toolkit.JWST seed / zeroonemask products), or
+   a float image with values in [0, 1] that is not a JWST model: ``seed``, bad = value > 0.
+4. ``uint8`` / ``bool`` 0/1 image without keywords: NSClean ``background`` (1 = background),
+   bad = 0.
+5. ``int16``: drizzlepac static mask ``good`` (1 = good), bad = 0.
+6. ``float`` image of a JWST model (``DATAMODL`` or ``TELESCOP = 'JWST'``): jwst
+   ``user_mask`` (1.0 = background), bad = 0 or NaN.
+7. Other integer images: 0/1 only -> ``bad`` (1 = bad, e.g. a zeroonemask); wider values ->
+   ``dq`` (any bit set).
+
+Image planes are the ``SCI`` extensions (by EXTVER), else the primary array, else the first
+image extension. ``convention=...`` overrides the guess. Planes are converted strip by strip
+from the file (no memory map), so reading a 20000x20000 mask holds the ``bool`` result and
+one strip.
 
 Output conventions
 ------------------
@@ -35,20 +54,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
 
-from ..conventions import DEFAULT_DQ_FLAGS, Convention, from_bad
+from ..conventions import DEFAULT_DQ_FLAGS, Convention, from_bad, to_bad
 from ..errors import InputError
 from ..flags import parse_flags
 from .background_mask import write_background_mask
-from .fits import add_provenance, open_fits, write_hdulist
+from .fits import add_provenance, open_fits, read_rows, strip_rows, write_hdulist
 
 __all__ = [
     "READ_CONVENTIONS",
+    "MASK_CONVENTIONS",
     "WRITE_CONVENTIONS",
     "MaskSpec",
     "MaskData",
@@ -57,11 +77,15 @@ __all__ = [
     "is_region_file",
     "reference_of",
     "read_mask_file",
+    "read_fits_mask",
+    "guess_convention",
     "read_dq_planes",
     "write_mask",
 ]
 
 READ_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq", "seed")
+#: What ``convention=`` accepts when reading a FITS mask: ``auto`` (guess) or a convention.
+MASK_CONVENTIONS = ("auto", *READ_CONVENTIONS)
 WRITE_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq")
 _REGION_SUFFIXES = (".reg", ".region")
 _SPEC_RE = re.compile(r"^(?P<path>.+?)(?:\[(?P<chip>\d+)\])?(?:@(?P<conv>[a-z_]+))?$")
@@ -211,10 +235,7 @@ def read_mask_file(spec: str | MaskSpec, *, flags: str | None = None,
     if spec.is_region:
         data = _read_regions(spec, reference, region_mode)
     else:
-        from ..steps.apply import read_mask  # the one set of FITS mask rules (see docstring)
-
-        loaded = read_mask(spec.path, spec.convention or "auto", flags)
-        data = MaskData(loaded.path, loaded.planes, loaded.convention, loaded.reason)
+        data = read_fits_mask(spec.path, spec.convention or "auto", flags)
     if spec.chip is not None:
         if spec.chip > len(data.planes):
             raise InputError(spec.path, f"chip {spec.chip} asked, the file has "
@@ -222,6 +243,169 @@ def read_mask_file(spec: str | MaskSpec, *, flags: str | None = None,
         data = MaskData(data.path, (data.planes[spec.chip - 1],), data.convention,
                         f"{data.reason}; chip {spec.chip}")
     return data
+
+
+# --------------------------------------------------------------------------------------------
+# FITS mask files (the rules of the module docstring)
+# --------------------------------------------------------------------------------------------
+
+
+def _image_hdus(hdul: fits.HDUList) -> list[fits.hdu.base._BaseHDU]:
+    sci = [h for h in hdul if (h.name or "").upper() == "SCI" and _ndim(h) >= 2]
+    if sci:
+        return sorted(sci, key=lambda h: int(h.header.get("EXTVER", 1) or 1))
+    if _ndim(hdul[0]) >= 2:
+        return [hdul[0]]
+    for h in hdul[1:]:
+        if isinstance(h, fits.ImageHDU) and _ndim(h) >= 2:
+            return [h]
+    return []
+
+
+def _dq_hdus(hdul: fits.HDUList) -> list[fits.hdu.base._BaseHDU]:
+    dq = [h for h in hdul if (h.name or "").upper() == "DQ" and _ndim(h) >= 2]
+    return sorted(dq, key=lambda h: int(h.header.get("EXTVER", 1) or 1))
+
+
+def _ndim(hdu: fits.hdu.base._BaseHDU) -> int:
+    """Dimensions of an image HDU's data, from its header (the data is not read)."""
+    if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)):
+        return 0
+    return int(hdu.header.get("NAXIS", 0) or 0)
+
+
+def _strips(hdul: fits.HDUList, hdu: fits.hdu.base._BaseHDU):
+    """(start, stop, rows) of an image HDU, strip by strip (:func:`~.fits.read_rows`)."""
+    shape = hdu.shape
+    i = hdul.index(hdu)
+    step = strip_rows(shape, max(1, abs(int(hdu.header.get("BITPIX", 8))) // 8))
+    for start in range(0, shape[0], step):
+        stop = min(shape[0], start + step)
+        yield start, stop, read_rows(hdul, i, start, stop)
+
+
+def _data_dtype(hdul: fits.HDUList, hdu: fits.hdu.base._BaseHDU) -> np.dtype:
+    """The dtype astropy decodes the data to (from one row, never the whole image)."""
+    return read_rows(hdul, hdul.index(hdu), 0, 1).dtype
+
+
+def guess_convention(dtype: np.dtype, header: fits.Header, primary: fits.Header,
+                     zero_one: Callable[[], bool]) -> tuple[str, str]:
+    """The convention of a mask image (rules 2-7 of the module docstring) and why.
+
+    Parameters
+    ----------
+    dtype : dtype
+        The image's (decoded) dtype.
+    header, primary : Header
+        The image's header and the file's primary header.
+    zero_one : callable
+        ``zero_one()`` -> True if every value of the image is 0 or 1 (called only for
+        integer images that no other rule decides).
+
+    Raises
+    ------
+    ValueError
+        A dtype no rule covers.
+    """
+    conv = str(header.get("DQMCONV", primary.get("DQMCONV", "")) or "").strip().lower()
+    if conv in READ_CONVENTIONS:
+        return conv, f"DQMCONV = '{conv}'"
+    if any(k in h for h in (header, primary) for k in ("MPIXAREA", "SMOOTH")):
+        return "seed", "Crab.Toolkit.JWST seed / zeroonemask keywords (MPIXAREA/SMOOTH)"
+    kind, is_model = dtype.kind, "DATAMODL" in primary or (
+        str(primary.get("TELESCOP", "")).strip().upper() == "JWST")
+    size = dtype.itemsize
+    if kind == "b" or (kind == "u" and size == 1):
+        return "background", f"{dtype.name} image without keywords (NSClean: 1 = background)"
+    if kind == "i" and size == 2:
+        return "good", "int16 image (drizzlepac static mask: 1 = good)"
+    if kind == "f":
+        if is_model:
+            return "user_mask", "float image of a JWST model (clean_flicker_noise user_mask)"
+        return "seed", "float image without model keywords (seed: > 0 = bad)"
+    if kind in "iu":
+        if zero_one():
+            return "bad", f"{dtype.name} image of 0/1 (1 = bad)"
+        return "dq", f"{dtype.name} image with values beyond 0/1 (DQ bitfield)"
+    raise ValueError(f"cannot tell the convention of a {dtype} image")
+
+
+def _plane_to_bad(data: np.ndarray, convention: str, mask_flags: str | None) -> np.ndarray:
+    """Rows of a mask image in ``convention`` -> ``bad`` (True = bad); element-wise."""
+    if convention == "seed":
+        with np.errstate(invalid="ignore"):
+            return np.asarray(data > 0)
+    if convention == "bad":
+        return (data != 0) & ~np.isnan(data) if data.dtype.kind == "f" else data != 0
+    if convention == "dq":
+        if data.dtype.kind not in "iu":
+            raise ValueError(f"a DQ mask must be integer, not {data.dtype}")
+        return to_bad(data, "dq", flags=mask_flags)
+    return to_bad(data, convention)
+
+
+def read_fits_mask(path: str | os.PathLike, convention: str = "auto",
+                   mask_flags: str | None = None) -> MaskData:
+    """Read a FITS mask file of any dqmask convention into ``bad`` planes.
+
+    Parameters
+    ----------
+    path : path-like
+        FITS mask (see the module docstring for how ``auto`` decides).
+    convention : str
+        One of :data:`MASK_CONVENTIONS`.
+    mask_flags : str, optional
+        ``dq`` masks only: the bits that make a pixel bad (default: any bit).
+
+    Returns
+    -------
+    MaskData
+        Planes in the ``bad`` convention (True = bad), C-contiguous ``bool``.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, no image data, or a convention that cannot be guessed.
+    """
+    path = os.fspath(path)
+    if convention not in MASK_CONVENTIONS:
+        raise InputError(path, f"unknown mask convention {convention!r}")
+    with open_fits(path) as hdul:
+        primary = hdul[0].header
+        dqs = _dq_hdus(hdul)
+        if dqs and convention in ("auto", "dq"):
+            hdus, conv, reason = dqs, "dq", "DQ extension(s)"
+        else:
+            hdus = _image_hdus(hdul)
+            if not hdus:
+                raise InputError(path, "no 2-D image in the mask file")
+            conv, reason = convention, "given"
+            if convention == "auto":
+                first = hdus[0]
+
+                def zero_one() -> bool:
+                    return not any(np.any((rows != 0) & (rows != 1))
+                                   for _, _, rows in _strips(hdul, first))
+
+                try:
+                    conv, reason = guess_convention(_data_dtype(hdul, first), first.header,
+                                                    primary, zero_one)
+                except ValueError as exc:
+                    raise InputError(path, f"{exc}; give --mask-convention") from None
+        planes = []
+        for h in hdus:
+            if _ndim(h) != 2:
+                raise InputError(path, f"mask plane {h.name or 'PRIMARY'} is "
+                                       f"{_ndim(h)}-D; a mask must be 2-D")
+            plane = np.empty(h.shape, dtype=bool)
+            try:
+                for start, stop, rows in _strips(hdul, h):
+                    plane[start:stop] = _plane_to_bad(rows, conv, mask_flags)
+            except (ValueError, TypeError) as exc:
+                raise InputError(path, str(exc)) from None
+            planes.append(plane)
+    return MaskData(path, tuple(planes), conv, reason)
 
 
 def _read_regions(spec: MaskSpec, reference: Reference | None, mode: str) -> MaskData:

@@ -24,6 +24,7 @@ centres on integers (DS9 files are 1-based; the parser converts).
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import os
@@ -35,7 +36,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
-from regions import PixCoord, PixelRegion, Regions, SkyRegion
+from regions import PixCoord, PixelRegion, RegionBoundingBox, Regions, SkyRegion
 
 from ..errors import InputError
 
@@ -299,17 +300,65 @@ def _shape_name(region) -> str:
     return name.lower()
 
 
+#: Largest bounding box (pixels) rasterised in one piece; ``regions`` computes a float64
+#: overlap grid over the whole box (8 bytes a pixel), so larger boxes go in bands of rows.
+BAND_PIXELS = 1 << 22
+
+#: Shapes whose ``to_mask`` computes each pixel of its bounding box independently from the
+#: box (so a box cut into bands gives the same pixels); others are rasterised whole.
+_BANDABLE = ("CirclePixelRegion", "EllipsePixelRegion", "RectanglePixelRegion",
+             "PolygonPixelRegion")
+
+
 def _paint(region: PixelRegion, out: np.ndarray, mode: str) -> tuple[int, int]:
     """OR the region's pixels into ``out``; return (pixels in shape, pixels on image)."""
-    rmask = region.to_mask(mode=mode)
-    inside = np.asarray(rmask.data) > 0
-    total = int(np.count_nonzero(inside))
-    big, small = rmask.get_overlap_slices(out.shape)
-    if big is None:
-        return total, 0
-    part = inside[small]
-    out[big] |= part
-    return total, int(np.count_nonzero(part))
+    total = on = 0
+    for rmask in _masks(region, mode):
+        inside = np.asarray(rmask.data) > 0
+        total += int(np.count_nonzero(inside))
+        big, small = rmask.get_overlap_slices(out.shape)
+        if big is None:
+            continue
+        part = inside[small]
+        out[big] |= part
+        on += int(np.count_nonzero(part))
+    return total, on
+
+
+def _masks(region: PixelRegion, mode: str) -> Iterator:
+    """``region.to_mask(mode)``, as one mask or as bands of rows of its bounding box.
+
+    A region whose bounding box exceeds :data:`BAND_PIXELS` (a long satellite trail across a
+    mosaic, a large circle) is rasterised band by band, each band through the same
+    ``regions`` code restricted to the band's rows, so that the float64 grid never covers
+    more than about :data:`BAND_PIXELS` pixels; the pixels are identical.
+    """
+    bbox = region.bounding_box
+    ny, nx = bbox.shape
+    if ny * nx <= BAND_PIXELS or type(region).__name__ not in _BANDABLE or ny < 2:
+        yield region.to_mask(mode=mode)
+        return
+    rows = max(1, BAND_PIXELS // max(nx, 1))
+    for y0 in range(bbox.iymin, bbox.iymax, rows):
+        band = RegionBoundingBox(bbox.ixmin, bbox.ixmax, y0, min(bbox.iymax, y0 + rows))
+        yield _in_band(region, band).to_mask(mode=mode)
+
+
+_BANDED_TYPES: dict[type, type] = {}
+
+
+def _in_band(region: PixelRegion, band: RegionBoundingBox) -> PixelRegion:
+    """A copy of ``region`` whose ``bounding_box`` (hence ``to_mask`` grid) is ``band``."""
+    cls = type(region)
+    banded = _BANDED_TYPES.get(cls)
+    if banded is None:
+        banded = type(f"Banded{cls.__name__}", (cls,),
+                      {"bounding_box": property(lambda self: self._dqmask_band)})
+        _BANDED_TYPES[cls] = banded
+    out = copy.copy(region)
+    out.__class__ = banded
+    out._dqmask_band = band
+    return out
 
 
 def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
@@ -398,7 +447,8 @@ def regions_to_mask(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
         True = inside the regions (``union(include) & ~union(exclude)``).
     """
     include, exclude, _ = region_layers(paths, shape, header, wcs, mode=mode, fobj=fobj)
-    return include & ~exclude
+    # include & ~exclude, in place (no third full-size array): True > False only
+    return np.greater(include, exclude, out=include)
 
 
 

@@ -4,26 +4,13 @@ read (mask file, region files, target) -> compute (:mod:`dqmask.algorithms.apply
 (:class:`~dqmask.io.fits.FitsUpdate`: only DQ, the primary header and, with ``zero_data``,
 SCI are re-encoded; every other HDU, the ASDF metadata included, is copied byte for byte).
 
-Reading a mask file (``convention="auto"``)
--------------------------------------------
-The first rule that applies decides; the choice is reported.
+Mask files are read by :func:`dqmask.io.mask_file.read_fits_mask` (the rules that guess a
+file's convention live there, shared with every toolbox command).
 
-1. The file has ``DQ`` extensions (a JWST MASK reference file, a rate/cal/flt file):
-   ``dq`` convention, one plane per DQ extension; bad = any bit set (or ``mask_flags``).
-2. A ``DQMCONV`` keyword (written by dqmask) names the convention.
-3. ``MPIXAREA`` or ``SMOOTH`` keywords (Crab.Toolkit.JWST seed / zeroonemask products), or
-   a float image with values in [0, 1] that is not a JWST model: ``seed``, bad = value > 0.
-4. ``uint8`` / ``bool`` 0/1 image without keywords: NSClean ``background`` (1 = background),
-   bad = 0.
-5. ``int16``: drizzlepac static mask ``good`` (1 = good), bad = 0.
-6. ``float`` image of a JWST model (``DATAMODL`` or ``TELESCOP = 'JWST'``): jwst
-   ``user_mask`` (1.0 = background), bad = 0 or NaN.
-7. Other integer images: 0/1 only -> ``bad`` (1 = bad, e.g. a zeroonemask); wider values ->
-   ``dq`` (any bit set).
-
-Image planes are the ``SCI`` extensions (by EXTVER), else the primary array, else the first
-image extension. ``convention=...`` overrides the guess. A mask with one plane applies to a
-one-chip target; a mask with N planes to a target with N chips, in EXTVER order.
+Memory: masks are ``bool`` planes (one byte per pixel); the new DQ, the changed-pixel count
+and, with ``zero_data``, the zeroed SCI are computed and written strip by strip
+(:meth:`~dqmask.io.fits.FitsUpdate.set_data_strips`), so a 20000x20000 i2d needs the mask
+plus a few 16 MiB strips, never a whole DQ or SCI array.
 """
 
 from __future__ import annotations
@@ -38,11 +25,21 @@ from astropy.io import fits
 
 from ..algorithms import apply as alg
 from ..algorithms.morphology import grow
-from ..conventions import to_bad
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL, decode, parse_flags, table_for
 from ..io.atomic import atomic_output
-from ..io.fits import FileInfo, FitsUpdate, add_provenance, classify_hdulist, has_record, open_fits
+from ..io.fits import (
+    FileInfo,
+    FitsUpdate,
+    add_provenance,
+    classify_hdulist,
+    has_record,
+    image_dtype,
+    open_fits,
+    row_reader,
+    strip_rows,
+)
+from ..io.mask_file import MASK_CONVENTIONS, read_fits_mask
 from ..io.regions import region_warnings_to_log, regions_to_mask
 
 __all__ = [
@@ -59,7 +56,6 @@ __all__ = [
 ]
 
 STEP = "apply"
-MASK_CONVENTIONS = ("auto", "bad", "good", "background", "user_mask", "dq", "seed")
 #: Default flags on JWST targets (never SATURATED or JUMP_DET).
 JWST_DEFAULT_FLAGS = "DO_NOT_USE+OTHER_BAD_PIXEL"
 #: Default flag on HST targets: DETECTORPROB (4, same meaning in ACS, WFC3 and STIS tables).
@@ -144,71 +140,17 @@ class ApplyResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _image_hdus(hdul: fits.HDUList) -> list[fits.hdu.base._BaseHDU]:
-    sci = [h for h in hdul if (h.name or "").upper() == "SCI" and h.data is not None
-           and getattr(h.data, "ndim", 0) >= 2]
-    if sci:
-        return sorted(sci, key=lambda h: int(h.header.get("EXTVER", 1) or 1))
-    if hdul[0].data is not None and hdul[0].data.ndim >= 2:
-        return [hdul[0]]
-    for h in hdul[1:]:
-        if isinstance(h, fits.ImageHDU) and h.data is not None and h.data.ndim >= 2:
-            return [h]
-    return []
-
-
-def _dq_hdus(hdul: fits.HDUList) -> list[fits.hdu.base._BaseHDU]:
-    dq = [h for h in hdul if (h.name or "").upper() == "DQ" and h.data is not None
-          and getattr(h.data, "ndim", 0) >= 2]
-    return sorted(dq, key=lambda h: int(h.header.get("EXTVER", 1) or 1))
-
-
-def _guess(data: np.ndarray, header: fits.Header, primary: fits.Header) -> tuple[str, str]:
-    conv = str(header.get("DQMCONV", primary.get("DQMCONV", "")) or "").strip().lower()
-    if conv in MASK_CONVENTIONS and conv != "auto":
-        return conv, f"DQMCONV = '{conv}'"
-    if any(k in h for h in (header, primary) for k in ("MPIXAREA", "SMOOTH")):
-        return "seed", "Crab.Toolkit.JWST seed / zeroonemask keywords (MPIXAREA/SMOOTH)"
-    kind, is_model = data.dtype.kind, "DATAMODL" in primary or (
-        str(primary.get("TELESCOP", "")).strip().upper() == "JWST")
-    size = data.dtype.itemsize
-    if kind == "b" or (kind == "u" and size == 1):
-        return "background", f"{data.dtype.name} image without keywords (NSClean: 1 = background)"
-    if kind == "i" and size == 2:
-        return "good", "int16 image (drizzlepac static mask: 1 = good)"
-    if kind == "f":
-        if is_model:
-            return "user_mask", "float image of a JWST model (clean_flicker_noise user_mask)"
-        return "seed", "float image without model keywords (seed: > 0 = bad)"
-    if kind in "iu":
-        values = np.unique(data)
-        if values.size <= 2 and set(values.tolist()) <= {0, 1}:
-            return "bad", f"{data.dtype.name} image of 0/1 (1 = bad)"
-        return "dq", f"{data.dtype.name} image with values beyond 0/1 (DQ bitfield)"
-    raise ValueError(f"cannot tell the convention of a {data.dtype} image")
-
-
-def _plane_to_bad(data: np.ndarray, convention: str, mask_flags: str | None) -> np.ndarray:
-    if convention == "seed":
-        with np.errstate(invalid="ignore"):
-            return np.asarray(data > 0)
-    if convention == "bad":
-        return (data != 0) & ~np.isnan(data) if data.dtype.kind == "f" else data != 0
-    if convention == "dq":
-        if data.dtype.kind not in "iu":
-            raise ValueError(f"a DQ mask must be integer, not {data.dtype}")
-        return to_bad(data, "dq", flags=mask_flags)
-    return to_bad(data, convention)
-
-
 def read_mask(path: str | os.PathLike, convention: str = "auto",
               mask_flags: str | None = None) -> LoadedMask:
     """Read a mask file of any dqmask convention into ``bad`` planes.
 
+    :func:`dqmask.io.mask_file.read_fits_mask` (its module docstring lists how ``auto``
+    decides), returned as a :class:`LoadedMask`.
+
     Parameters
     ----------
     path : path-like
-        FITS mask (see the module docstring for how ``auto`` decides).
+        FITS mask.
     convention : str
         One of :data:`MASK_CONVENTIONS`.
     mask_flags : str, optional
@@ -224,35 +166,8 @@ def read_mask(path: str | os.PathLike, convention: str = "auto",
     InputError
         Unreadable file, no image data, or a convention that cannot be guessed.
     """
-    path = os.fspath(path)
-    if convention not in MASK_CONVENTIONS:
-        raise InputError(path, f"unknown mask convention {convention!r}")
-    with open_fits(path) as hdul:
-        primary = hdul[0].header
-        dqs = _dq_hdus(hdul)
-        if dqs and convention in ("auto", "dq"):
-            hdus, conv, reason = dqs, "dq", "DQ extension(s)"
-        else:
-            hdus = _image_hdus(hdul)
-            if not hdus:
-                raise InputError(path, "no 2-D image in the mask file")
-            conv, reason = convention, "given"
-            if convention == "auto":
-                try:
-                    conv, reason = _guess(hdus[0].data, hdus[0].header, primary)
-                except ValueError as exc:
-                    raise InputError(path, f"{exc}; give --mask-convention") from None
-        planes = []
-        for h in hdus:
-            data = np.asarray(h.data)
-            if data.ndim != 2:
-                raise InputError(path, f"mask plane {h.name or 'PRIMARY'} is "
-                                       f"{data.ndim}-D; a mask must be 2-D")
-            try:
-                planes.append(np.ascontiguousarray(_plane_to_bad(data, conv, mask_flags)))
-            except (ValueError, TypeError) as exc:
-                raise InputError(path, str(exc)) from None
-    return LoadedMask(path, tuple(planes), conv, reason)
+    data = read_fits_mask(path, convention, mask_flags)
+    return LoadedMask(data.path, data.planes, data.convention, data.reason)
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,9 +194,13 @@ def _flags_for(info: FileInfo, spec: str | None) -> int:
 
 
 def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions) -> list[np.ndarray]:
-    """One ``bad`` plane per chip (True = bad), from the mask file and/or regions."""
+    """One ``bad`` plane per chip (True = bad), from the mask file and/or regions.
+
+    A chip masked by the mask file alone gets the mask's own (read-only) plane, not a copy;
+    nothing modifies the planes returned.
+    """
     chips = info.chips
-    bads = [np.zeros(c.shape[-2:], dtype=bool) for c in chips]
+    bads: list[np.ndarray | None] = [None] * len(chips)
     if opts.mask is not None:
         planes = opts.mask.planes
         if len(planes) != len(chips):
@@ -297,16 +216,20 @@ def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions) -> list[
                             f"{info.substrt[0]},{info.substrt[1]}: cut the mask to it first")
                 raise InputError(opts.mask.path, f"{exc} ({info.path} SCI,{chip.extver}); "
                                                  f"masks are never reshaped{hint}") from None
-            bads[i] |= plane
+            bads[i] = np.asarray(plane, dtype=bool)
     if opts.region_paths:
         for i, chip in enumerate(chips):
             header = hdul[chip.sci].header
             with region_warnings_to_log():
-                bads[i] |= regions_to_mask(opts.region_paths, chip.shape[-2:], header,
-                                           mode=opts.region_mode, fobj=hdul)
+                painted = regions_to_mask(opts.region_paths, chip.shape[-2:], header,
+                                          mode=opts.region_mode, fobj=hdul)
+            bads[i] = painted if bads[i] is None else np.logical_or(bads[i], painted,
+                                                                    out=painted)
+    out = [b if b is not None else np.zeros(c.shape[-2:], dtype=bool)
+           for b, c in zip(bads, chips, strict=True)]
     if opts.grow:
-        bads = [grow(b, opts.grow) for b in bads]
-    return bads
+        out = [grow(b, opts.grow) for b in out]
+    return out
 
 
 def _check_target(info: FileInfo) -> None:
@@ -406,6 +329,25 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
                        newly, record, backup, len(info.chips), notes)
 
 
+def _strips(shape: Sequence[int], itemsize: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` strips of the first axis of ``shape`` (about ``STRIP_BYTES`` each)."""
+    step = strip_rows(tuple(shape), itemsize)
+    return [(a, min(int(shape[0]), a + step)) for a in range(0, int(shape[0]), step)]
+
+
+def _bad_rows(bad: np.ndarray, shape: Sequence[int], start: int, stop: int) -> np.ndarray:
+    """The part of a 2-D ``bad`` plane that applies to data rows ``start:stop``: the same
+    rows for 2-D data, the whole plane (broadcast) for a strip of planes of 3-D/4-D data."""
+    return bad[start:stop] if len(shape) == 2 else bad
+
+
+def _count_changes(read, shape: Sequence[int], dtype: np.dtype, bad: np.ndarray,
+                   flags: int) -> int:
+    """Pixels whose DQ would change, strip by strip (``read(start, stop)`` gives DQ rows)."""
+    return sum(alg.count_newly_flagged(read(a, b), _bad_rows(bad, shape, a, b), flags)
+               for a, b in _strips(shape, dtype.itemsize))
+
+
 def _count_new(hdul: fits.HDUList, info: FileInfo, bads: Sequence[np.ndarray],
                flags: int) -> int:
     """Pixels whose DQ would change (a chip without DQ counts every masked pixel)."""
@@ -414,31 +356,74 @@ def _count_new(hdul: fits.HDUList, info: FileInfo, bads: Sequence[np.ndarray],
         if chip.dq is None:
             total += int(np.count_nonzero(bad))
         elif bad.any():
-            dq = hdul[chip.dq].data
-            total += alg.newly_flagged(dq, alg.or_flags(dq, bad, flags))
+            read = row_reader(hdul, chip.dq)
+            dtype = image_dtype(hdul[chip.dq])
+            if read is None or dtype is None:
+                dq = hdul[chip.dq].data
+                total += alg.count_newly_flagged(dq, bad, flags)
+            else:
+                total += _count_changes(read, chip.shape, dtype, bad, flags)
     return total
 
 
 def _write(target: str, output: str, info: FileInfo, bads: Sequence[np.ndarray], flags: int,
            opts: ApplyOptions, stats: alg.MaskStats, record: str) -> int:
+    """Write the output; return the number of pixels whose DQ changed.
+
+    DQ (and SCI with ``zero_data``) are produced strip by strip while the file is written,
+    except for data astropy has to scale (or a compressed target), which is done in memory
+    as before; the bytes are the same either way.
+    """
     newly = 0
     with FitsUpdate(target, output) as up:
         for chip, bad in zip(info.chips, bads, strict=True):
             if not bad.any():
                 continue
+            shape = tuple(chip.shape)
             if chip.dq is None:  # i2d: jwst writes none; add one (stdatamodels reads it)
-                dq = np.zeros(chip.shape[-2:], dtype=np.uint32)
-                new = alg.or_flags(dq, bad, flags)
-                up.append(fits.ImageHDU(new, name="DQ", ver=chip.extver))
-                newly += alg.newly_flagged(dq, new)
+                up.append_strips(shape, np.uint32, _new_dq_rows(shape, bad, flags),
+                                 name="DQ", ver=chip.extver)
+                if alg.dq_value(flags, np.uint32):
+                    newly += int(np.count_nonzero(bad)) * int(np.prod(shape[:-2], dtype=int))
             else:
-                dq = up.peek(chip.dq)
-                new = alg.or_flags(dq, bad, flags)
-                changed = alg.newly_flagged(dq, new)
-                if changed:
-                    up.set_data(chip.dq, new)
-                    newly += changed
+                newly += _flag_dq(up, chip.dq, shape, bad, flags)
             if opts.zero_data:
-                up.set_data(chip.sci, alg.zero_where(up.peek(chip.sci), bad))
+                _zero_sci(up, chip.sci, shape, bad)
         add_provenance(up.header(0), STEP, _params(opts, flags, stats), record)
     return newly
+
+
+def _new_dq_rows(shape: tuple[int, ...], bad: np.ndarray, flags: int):
+    """Rows of a new uint32 DQ: ``flags`` where ``bad``, 0 elsewhere."""
+    def rows(start: int, stop: int) -> np.ndarray:
+        zero = np.zeros((stop - start,) + shape[1:], dtype=np.uint32)
+        return alg.or_flags(zero, _bad_rows(bad, shape, start, stop), flags)
+    return rows
+
+
+def _flag_dq(up: FitsUpdate, key: int, shape: tuple[int, ...], bad: np.ndarray,
+             flags: int) -> int:
+    """OR ``flags`` into the DQ of HDU ``key`` where ``bad``; return the pixels changed."""
+    read, dtype = row_reader(up.hdul, key), image_dtype(up.hdul[key])
+    if read is None or dtype is None:  # scaled or compressed: in memory
+        dq = up.peek(key)
+        new = alg.or_flags(dq, bad, flags)
+        changed = alg.newly_flagged(dq, new)
+        if changed:
+            up.set_data(key, new)
+        return changed
+    changed = _count_changes(read, shape, dtype, bad, flags)
+    if changed:
+        up.set_data_strips(key, shape, dtype, lambda a, b: alg.or_flags(
+            read(a, b), _bad_rows(bad, shape, a, b), flags))
+    return changed
+
+
+def _zero_sci(up: FitsUpdate, key: int, shape: tuple[int, ...], bad: np.ndarray) -> None:
+    """Set SCI (HDU ``key``) to 0 where ``bad``."""
+    read, dtype = row_reader(up.hdul, key), image_dtype(up.hdul[key])
+    if read is None or dtype is None:  # scaled or compressed: in memory
+        up.set_data(key, alg.zero_where(up.peek(key), bad))
+        return
+    up.set_data_strips(key, shape, dtype, lambda a, b: alg.zero_where(
+        read(a, b), _bad_rows(bad, shape, a, b)))
