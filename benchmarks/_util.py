@@ -49,31 +49,53 @@ def _reset_peak() -> bool:
 def _child(fn: Callable[[], object], conn) -> None:
     # A forked child inherits the parent's high-water mark; reset it so the peak measured
     # is this call's own, then report the rise above the size at the start of the call.
-    _reset_peak()
-    before = _status_kib("VmRSS") * 1024
-    fn()
-    peak = _status_kib("VmHWM") * 1024
-    # worker processes started by fn (--jobs N) count too: the largest one
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    conn.send(max(peak - before, workers, 0))
-    conn.close()
+    try:
+        _reset_peak()
+        before = _status_kib("VmRSS") * 1024
+        t0 = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - t0
+        own = _status_kib("VmHWM") * 1024 - before
+        # worker processes started by fn (--jobs N, subprocesses): the largest one
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        conn.send(("ok", (seconds, max(own, 0), workers)))
+    except BaseException as exc:  # report, never leave the parent waiting
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
 
 
-def peak_rss(fn: Callable[[], object]) -> int:
-    """Peak extra resident bytes used by one call of ``fn()`` (in a forked child).
+def measure(fn: Callable[[], object]) -> tuple[float, int, int]:
+    """Run ``fn()`` once in a forked child: (seconds, its own peak RSS rise, peak RSS of the
+    largest process it started).
 
-    The child resets its high-water mark (``/proc/self/clear_refs``), so the figure is the
-    peak RSS reached during the call minus the RSS at its start, or the peak RSS of the
-    largest worker process the call started, whichever is larger. Memory-mapped file pages
-    that are touched count as resident; pages never touched do not.
+    The child resets its high-water mark (``/proc/self/clear_refs``) first, so what the
+    parent holds or held earlier does not count. Memory-mapped file pages that are touched
+    count as resident; pages never touched do not. A failure in the child is raised here as
+    RuntimeError (the parent never hangs).
     """
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(fn, child))
     proc.start()
-    value = parent.recv()
+    child.close()  # so recv() sees EOF if the child dies without sending
+    try:
+        status, value = parent.recv()
+    except EOFError:
+        proc.join()
+        raise RuntimeError(f"measuring child died (exit code {proc.exitcode})") from None
     proc.join()
-    return int(value)
+    if status != "ok":
+        raise RuntimeError(f"measured call failed in the child: {value}")
+    seconds, own, workers = value
+    return float(seconds), int(own), int(workers)
+
+
+def peak_rss(fn: Callable[[], object]) -> int:
+    """Peak extra resident bytes of one call of ``fn()``: the larger of its own rise and
+    its largest worker process (see :func:`measure`)."""
+    _, own, workers = measure(fn)
+    return max(own, workers)
 
 
 def fmt_bytes(n: float) -> str:

@@ -17,13 +17,12 @@ Run: ``python -m benchmarks.bench_background``.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks._util import best_time, report
+from benchmarks._util import best_time, peak_rss, report
 
 N_FILES = 4
 
@@ -62,46 +61,6 @@ def dqmask_mask(paths: list[Path], out: Path) -> None:
     make_background(paths, out, force=True)
 
 
-def _spawned(which: str, paths: list[Path], out: Path, conn) -> None:
-    """Child of a fresh interpreter: import, then report the peak RSS added by one run."""
-    from benchmarks import _util
-
-    if which == "jwst":
-        import jwst.clean_flicker_noise.clean_flicker_noise  # noqa: F401
-        import stdatamodels.jwst.datamodels  # noqa: F401
-    else:
-        import dqmask.steps.background  # noqa: F401
-    before = _util._rss_now()
-    jwst_masks(paths) if which == "jwst" else dqmask_mask(paths, out)
-    conn.send(_vm_hwm() - before)
-    conn.close()
-
-
-def _vm_hwm() -> int:
-    """This process's peak resident bytes (``VmHWM``; unlike ``ru_maxrss`` it starts afresh
-    at exec, so the spawning parent's size does not leak into it)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
-def fresh_peak(which: str, paths: list[Path], out: Path) -> int:
-    """Peak extra resident bytes of one run in a freshly spawned interpreter.
-
-    (A forked child inherits the parent's resident heap, so a run that reuses it looks
-    smaller than it is; a spawned one starts clean.)
-    """
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_spawned, args=(which, paths, out, child))
-    proc.start()
-    value = parent.recv()
-    proc.join()
-    return int(value)
-
-
 def _scores(mask: np.ndarray, trace: np.ndarray, border: np.ndarray) -> str:
     truth = ~trace & ~border
     agree = np.mean(mask == truth)
@@ -119,10 +78,10 @@ def main() -> None:
         out = folder / "mask.fits"
         rows = [
             ("jwst create_mask x4 (per file, AND)", best_time(lambda: jwst_masks(paths), 2),
-             fresh_peak("jwst", paths, out)),
+             peak_rss(lambda: jwst_masks(paths))),
             (f"dqmask background ({N_FILES} files)",
              best_time(lambda: dqmask_mask(paths, out), 2),
-             fresh_peak("dqmask", paths, out)),
+             peak_rss(lambda: dqmask_mask(paths, out))),
         ]
         ours = read_background_mask(out).background
         theirs = jwst_masks(paths)

@@ -19,21 +19,18 @@ Run: ``python -m benchmarks.bench_toolbox`` (needs ~9 GB of free disk in the tem
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from benchmarks._util import fmt_bytes, report
+from benchmarks._util import fmt_bytes, measure, report
 
 N_FILES = 50
 MOSAIC = 20000
@@ -45,41 +42,6 @@ REGION = ("# Region file format: DS9 version 4.1\nimage\n"
 # --------------------------------------------------------------------------------------------
 # Measuring: wall time and peak RSS of the process and of its worker processes
 # --------------------------------------------------------------------------------------------
-
-
-def _rss_now() -> int:
-    with open(f"/proc/{os.getpid()}/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _child(fn: Callable[[], object], conn) -> None:
-    before = _rss_now()
-    t0 = time.perf_counter()
-    try:
-        fn()
-    except Exception as exc:  # sent to the parent, which raises it
-        conn.send(f"{type(exc).__name__}: {exc}")
-        conn.close()
-        return
-    seconds = time.perf_counter() - t0
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    conn.send((seconds, max(own, 0), workers))
-    conn.close()
-
-
-def measure(fn: Callable[[], object]) -> tuple[float, int, int]:
-    """(seconds, extra peak RSS of the process, peak RSS of its largest worker) of ``fn()``,
-    run in a forked child so that nothing earlier counts."""
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, child))
-    proc.start()
-    value = parent.recv()
-    proc.join()
-    if isinstance(value, str):
-        raise RuntimeError(value)
-    return value
 
 
 # --------------------------------------------------------------------------------------------
