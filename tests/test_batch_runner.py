@@ -72,7 +72,7 @@ def test_unreachable_scheduler_is_a_usage_error(tmp_path):
                   scheduler="tcp://127.0.0.1:9")
 
 
-def test_scheduler_option_reaches_run_batch_calls_that_omit_it(monkeypatch):
+def test_batch_options_carry_jobs_and_scheduler(monkeypatch):
     import argparse
 
     monkeypatch.delenv(_common.SCHEDULER_ENV, raising=False)
@@ -80,6 +80,62 @@ def test_scheduler_option_reaches_run_batch_calls_that_omit_it(monkeypatch):
     add_batch_options(parser)
     args = parser.parse_args(["--jobs", "3", "--scheduler", "tcp://x:1"])
     assert batch_options(args) == {"jobs": 3, "scheduler": "tcp://x:1"}
-    assert _common._state["scheduler"] == "tcp://x:1"
-    add_batch_options(argparse.ArgumentParser())  # a new parser forgets it
-    assert _common._state["scheduler"] is None
+    assert batch_options(parser.parse_args([])) == {"jobs": 1, "scheduler": None}
+
+
+def test_scheduler_default_comes_from_the_environment(monkeypatch):
+    import argparse
+
+    monkeypatch.setenv(_common.SCHEDULER_ENV, "tcp://cluster:8786")
+    parser = argparse.ArgumentParser()
+    add_batch_options(parser)
+    assert batch_options(parser.parse_args([]))["scheduler"] == "tcp://cluster:8786"
+
+
+@pytest.fixture(scope="module")
+def batch_inputs(tmp_path_factory) -> dict[str, str]:
+    """A small rate, a small uncal and its MASK reference (real files: commands check
+    their inputs before the batch starts)."""
+    import numpy as np
+
+    from dqmask.io.mask_ref import write_mask_ref
+    from dqmask.sample import make_nircam_rate, make_nircam_uncal
+
+    d = tmp_path_factory.mktemp("batch_inputs")
+    rate = make_nircam_rate(d / "r_rate.fits", shape=(64, 64))
+    uncal = make_nircam_uncal(d / "u_uncal.fits", shape=(64, 64), ngroups=2)
+    mask = d / "mask.fits"
+    write_mask_ref(mask, np.zeros((2048, 2048), np.uint32), instrument="NIRCAM",
+                   detector="NRCA1")
+    return {"rate": str(rate), "uncal": str(uncal), "mask": str(mask), "dir": str(d)}
+
+
+@pytest.mark.parametrize("argv", [
+    ["apply", "{rate}", "--region", "r.reg", "--scheduler", "tcp://x:1"],
+    ["dqinit", "{uncal}", "--mask", "{mask}", "--scheduler", "tcp://x:1"],
+    ["preview", "{rate}", "{uncal}", "--output-dir", "{dir}/png", "--scheduler", "tcp://x:1"],
+    ["acsmask", "--scheduler", "tcp://x:1", "{rate}"],
+])
+def test_every_batch_command_hands_its_scheduler_to_run_batch(monkeypatch, argv,
+                                                               batch_inputs):
+    from dqmask import cli
+
+    seen = {}
+
+    def fake_run_batch(paths, worker, *, jobs=1, label="", scheduler=None):
+        seen.update(paths=list(paths), scheduler=scheduler)
+        return 0
+
+    for mod in cli.command_modules():
+        if hasattr(mod, "run_batch"):
+            monkeypatch.setattr(mod, "run_batch", fake_run_batch)
+    assert cli.main([a.format(**batch_inputs) for a in argv]) == 0
+    assert seen["scheduler"] == "tcp://x:1"
+    assert seen["paths"]
+
+
+def test_preview_creates_a_missing_output_dir_for_one_file(batch_inputs, run_cli, tmp_path):
+    out = tmp_path / "new" / "dir"
+    code, _, err = run_cli("preview", batch_inputs["rate"], "--output-dir", out)
+    assert code == 0, err
+    assert (out / "r_rate_preview.png").is_file()

@@ -26,7 +26,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 _stdout = Console(highlight=False, soft_wrap=True)
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-_state: dict = {"quiet": False, "verbose": 0, "scheduler": None}
+_state: dict = {"quiet": False, "verbose": 0}
 log = logging.getLogger("dqmask")
 
 
@@ -118,26 +118,15 @@ def output_path(args: argparse.Namespace, path: str, *, suffix: str | None = Non
 SCHEDULER_ENV = "DQMASK_SCHEDULER"
 
 
-class _SchedulerAction(argparse.Action):
-    """Store ``--scheduler`` and remember it for :func:`run_batch` calls that omit it."""
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        setattr(namespace, self.dest, values)
-        _state["scheduler"] = values
-
-
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     """``--jobs N`` (process pool) and ``--scheduler ADDRESS`` (dask) for multi-file commands.
 
-    Commands pass them on with ``run_batch(..., **batch_options(args))``. A ``--scheduler``
-    given on the command line also reaches a ``run_batch`` call that passes only ``jobs``.
+    Commands pass them on with ``run_batch(..., **batch_options(args))``.
     """
-    # One parser per main(): forget any earlier in-process run.
-    _state["scheduler"] = os.environ.get(SCHEDULER_ENV) or None
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                         help="process files in N worker processes (default 1)")
-    parser.add_argument("--scheduler", metavar="ADDRESS", action=_SchedulerAction,
-                        default=_state["scheduler"],
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        default=os.environ.get(SCHEDULER_ENV) or None,
                         help="run on a dask.distributed cluster, e.g. tcp://host:8786 "
                              f"(default ${SCHEDULER_ENV}; needs the 'cluster' extra)")
 
@@ -201,9 +190,8 @@ def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
         Progress-bar text.
     scheduler : str, optional
         Address of a dask.distributed scheduler; overrides ``jobs``. dask is imported only
-        here. Default: the ``--scheduler`` given on the command line, if any.
+        here.
     """
-    scheduler = scheduler or _state.get("scheduler")
     outcomes: dict[str, Outcome] = {}
     verbose = _state["verbose"]
     show = len(paths) > 1 and not _state["quiet"]

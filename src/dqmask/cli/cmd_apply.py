@@ -16,7 +16,14 @@ from ..steps.apply import (
     apply_to_file,
     read_mask,
 )
-from ._common import add_batch_options, add_output_options, output_path, run_batch, say
+from ._common import (
+    add_batch_options,
+    add_output_options,
+    batch_options,
+    output_path,
+    run_batch,
+    say,
+)
 
 DEFAULT_SUFFIX = "_masked"
 
@@ -95,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 "in_place": args.in_place, "_default_suffix": DEFAULT_SUFFIX}
     worker = functools.partial(_worker, args_out=args_out, n_inputs=len(args.targets),
                                opts=opts)
-    return run_batch(args.targets, worker, jobs=args.jobs, label="apply",
-                     scheduler=getattr(args, "scheduler", None))
+    return run_batch(args.targets, worker, label="apply", **batch_options(args))
 
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:

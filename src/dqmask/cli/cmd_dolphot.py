@@ -4,7 +4,8 @@ DOLPHOT's preparation utilities with DOLPHOT's own flag spellings. As in DOLPHOT
 arguments are read left to right and a flag applies to every file *after* it
 (``dqmask acsmask a_flt.fits -keepcr b_flt.fits``: -keepcr is used for b only). Each flag
 also has a ``--long-option`` form, with the value after ``=`` or as the next argument.
-Options that are not DOLPHOT's (``--output-dir``, ``--pam-dir``, ``--dry-run``, ``--jobs``)
+Options that are not DOLPHOT's (``--output-dir``, ``--pam-dir``, ``--dry-run``, ``--jobs``,
+``--scheduler``)
 apply to every file wherever they appear. Files are rewritten in place (atomically) unless
 ``--output-dir`` is given; a file already prepared (DOL_* tag) is left untouched.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from ..errors import DqmaskError, UsageError
 from ..steps import dolphot as step
-from ._common import EXIT_OK, configure_logging, run_batch
+from ._common import EXIT_OK, SCHEDULER_ENV, configure_logging, run_batch
 
 # flag name -> (MaskOptions field, value or None when the flag takes one, parser of the value)
 _Flag = tuple[str, object, Callable[[str], object] | None]
@@ -82,7 +83,8 @@ _WFC3 = {"keepcr", "keep-cr", "keepsat", "keep-sat", "exptime", "ncombine", "use
 ALLOWED = {"nircammask": _JWST, "nirissmask": _JWST, "acsmask": _ACS, "wfc3mask": _WFC3,
            "splitgroups": set(), "dolphot": _JWST | _ACS | _WFC3}
 
-_GLOBAL_VALUE = {"output-dir": "output_dir", "pam-dir": "pam_dir", "jobs": "jobs", "j": "jobs"}
+_GLOBAL_VALUE = {"output-dir": "output_dir", "pam-dir": "pam_dir", "jobs": "jobs", "j": "jobs",
+                 "scheduler": "scheduler"}
 _GLOBAL_BOOL = {"dry-run": "dry_run"}
 
 _DESCRIPTIONS = {
@@ -107,6 +109,7 @@ class Plan:
     pam_dir: str | None = None
     dry_run: bool = False
     jobs: int = 1
+    scheduler: str | None = field(default_factory=lambda: os.environ.get(SCHEDULER_ENV) or None)
     verbose: int = 0
     quiet: bool = False
 
@@ -226,6 +229,8 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
                                        "the inputs in place", "DIR")
     _flag(p, None, "--dry-run", "do everything but write")
     _flag(p, "-j", "--jobs", "worker processes (default 1)", "N")
+    _flag(p, None, "--scheduler", "run on a dask.distributed cluster at ADDRESS "
+          f"(default ${SCHEDULER_ENV})", "ADDRESS")
     if "estnoise" in allowed:
         _flag(p, "-etctime", "--etctime", "JWST cal/crf: exposure time = ETC time "
                                           "(TMEASURE; the DOLPHOT 3.x default)")
@@ -303,12 +308,13 @@ def run(args: argparse.Namespace) -> int:
         os.makedirs(plan.output_dir, exist_ok=True)
     if command == "splitgroups":
         worker = functools.partial(_split_one, output_dir=plan.output_dir, dry_run=plan.dry_run)
-        return run_batch(paths, worker, jobs=plan.jobs, label="splitgroups")
+        return run_batch(paths, worker, jobs=plan.jobs, scheduler=plan.scheduler,
+                         label="splitgroups")
     routine = "auto" if command == "dolphot" else command
     per_file = {p: (routine, o) for p, o in plan.files}
     worker = functools.partial(_dispatch, per_file=per_file, output_dir=plan.output_dir,
                                pam_dir=plan.pam_dir, dry_run=plan.dry_run)
-    return run_batch(paths, worker, jobs=plan.jobs, label=command)
+    return run_batch(paths, worker, jobs=plan.jobs, scheduler=plan.scheduler, label=command)
 
 
 # --------------------------------------------------------------------------------------------

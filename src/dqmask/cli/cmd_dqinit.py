@@ -13,7 +13,13 @@ from ..errors import UsageError
 from ..io.fits import write_hdulist
 from ..io.mask_ref import check_mask_ref, write_mask_ref, write_user_dq
 from ..steps.dq_init import dq_init_file
-from ._common import add_batch_options, add_output_options, output_path, run_batch
+from ._common import (
+    add_batch_options,
+    add_output_options,
+    batch_options,
+    output_path,
+    run_batch,
+)
 
 SUFFIX = "_dqinit"
 
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     worker = functools.partial(_worker, args_out=outs, mask=args.mask, user_dq=args.user_dq,
                                force=args.force, ignore_detector=args.ignore_detector,
                                faithful=args.faithful, all_stripes=args.user_dq_all_stripes)
-    return run_batch(args.inputs, worker, jobs=args.jobs, label="dqinit")
+    return run_batch(args.inputs, worker, label="dqinit", **batch_options(args))
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -81,12 +81,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--before pairs one FILE with its original")
     options = {"mask": args.mask, "dq": args.dq, "before": args.before, "flags": args.mask_dq,
                "max_size": args.max_size, "color": args.color, "alpha": args.alpha}
+    if args.output_dir:
+        os.makedirs(args.output_dir, exist_ok=True)
     if len(args.files) == 1:
         say(_worker(args.files[0], output=args.output, output_dir=args.output_dir,
                     options=options))
         return EXIT_OK
-    if args.output_dir:
-        os.makedirs(args.output_dir, exist_ok=True)
     worker = functools.partial(_worker, output=None, output_dir=args.output_dir,
                                options=options)
     return run_batch(args.files, worker, label="preview", **batch_options(args))
