@@ -140,7 +140,7 @@ def main() -> None:
         size = rate0.stat().st_size
         report("claws_apply", rows, [f"{N_RATES} full-frame NIRCam rate files of "
                                      f"{fmt_bytes(size)} each, --zero-data, new output files",
-                                     "peak memory of --jobs 2 is the parent process only"])
+                                     "peak memory of --jobs 2 is its largest worker process (imports included)"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
