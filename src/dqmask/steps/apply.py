@@ -39,7 +39,7 @@ from ..io.fits import (
     row_reader,
     strip_rows,
 )
-from ..io.mask_file import MASK_CONVENTIONS, read_fits_mask
+from ..io.mask_file import MASK_CONVENTIONS, MaskData, read_fits_mask
 from ..io.regions import region_warnings_to_log, regions_to_mask
 
 __all__ = [
@@ -62,26 +62,9 @@ JWST_DEFAULT_FLAGS = "DO_NOT_USE+OTHER_BAD_PIXEL"
 HST_DEFAULT_FLAGS = "DETECTORPROB"
 
 
-@dataclass(frozen=True)
-class LoadedMask:
-    """A mask file read into ``bad`` planes.
-
-    Attributes
-    ----------
-    path : str
-        The mask file.
-    planes : tuple of ndarray of bool
-        One 2-D plane per chip, True = bad.
-    convention : str
-        How the file was read (one of :data:`MASK_CONVENTIONS` but ``auto``).
-    reason : str
-        Why (for the report).
-    """
-
-    path: str
-    planes: tuple[np.ndarray, ...]
-    convention: str
-    reason: str
+#: A mask file read into ``bad`` planes (one 2-D plane per chip, True = bad); the same type
+#: the toolbox reads masks into.
+LoadedMask = MaskData
 
 
 @dataclass(frozen=True)
@@ -166,8 +149,7 @@ def read_mask(path: str | os.PathLike, convention: str = "auto",
     InputError
         Unreadable file, no image data, or a convention that cannot be guessed.
     """
-    data = read_fits_mask(path, convention, mask_flags)
-    return LoadedMask(data.path, data.planes, data.convention, data.reason)
+    return read_fits_mask(path, convention, mask_flags)
 
 
 # --------------------------------------------------------------------------------------------
