@@ -205,3 +205,71 @@ def test_output_name_without_underscore_gives_drizzlepacs_empty_root(run_cli, ac
     assert code == 0 and "has no '_'" in stderr
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
         "_50x70_1_staticMask.fits", "_50x70_2_staticMask.fits"]
+
+
+def test_jobs_default_processes_and_one_give_identical_output(run_cli, tmp_path):
+    """Worker processes (the default), -j 1 and -j 3: same masks, summaries and warnings,
+    with --dq-bits, a constant chip (warning) and a low --sig (many flagged pixels, sent
+    back from the workers as a full array rather than as indices)."""
+    rng = np.random.default_rng(21)
+    dq = np.zeros(SHAPE, np.int16)
+    dq[4, 5] = 16
+    paths = [hst_flt(tmp_path / f"jjob0{i}abq_flt.fits", "acs_wfc",
+                     [sky_image(rng, SHAPE, n_low=9), sky_image(rng, SHAPE, n_low=3)],
+                     dq=[dq, dq])
+             for i in range(2)]
+    with fits.open(paths[1], mode="update") as hdul:
+        hdul["SCI", 2].data[:] = 5.0  # constant chip: skipped with a warning
+    runs = {}
+    for jobs in (None, "1", "3"):
+        for sig in ("4", "0.2"):
+            out = tmp_path / f"o{jobs}_{sig}"
+            extra = [] if jobs is None else ["-j", jobs]
+            code, stdout, stderr = run_cli("static", *paths, "--output-name", "j_drz",
+                                           "--dq-bits", "~16", "--sig", sig,
+                                           "--output-dir", out, *extra)
+            assert code == 0, stderr
+            masks = [fits.getdata(out / f"j_50x70_{c}_staticMask.fits") for c in (1, 2)]
+            runs[jobs, sig] = (stdout.replace(str(out), ""), stderr, masks)
+    for sig in ("4", "0.2"):
+        ref = runs["1", sig]
+        assert "one histogram bin" in ref[1] and "dq_flagged=1" in ref[0]
+        for jobs in (None, "3"):
+            other = runs[jobs, sig]
+            assert other[0] == ref[0] and other[1] == ref[1]
+            for a, b in zip(ref[2], other[2], strict=True):
+                np.testing.assert_array_equal(a, b)
+    flagged = (runs["1", "0.2"][2][0] == 0).sum()
+    assert flagged > SHAPE[0] * SHAPE[1] // 8  # the dense return path was taken
+
+
+def test_input_error_in_a_worker_process_is_a_one_line_error(acs, tmp_path, monkeypatch):
+    """A file unreadable when a worker re-opens it: InputError in the caller, nothing
+    written (InputError itself cannot cross the process boundary)."""
+    from dqmask.errors import InputError
+    from dqmask.steps import static_mask as st
+
+    def gone(path):
+        raise InputError(path, "cannot be read again (gone)")
+
+    monkeypatch.setattr(st, "_reopen", gone)  # inherited by the forked workers
+    with pytest.raises(InputError) as info:
+        st.make_static_masks(acs, output_dir=tmp_path / "o", jobs=2)
+    assert info.value.oneline() == f"{acs[0]}: cannot be read again (gone)"
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_pixel_transfer_forms_mark_the_same_pixels():
+    from dqmask.steps.static_mask import _compact_bad, _mark_bad
+
+    rng = np.random.default_rng(3)
+    for fraction in (0.0, 0.01, 0.5):
+        bad = rng.random(SHAPE) < fraction
+        sent = _compact_bad(bad)
+        assert (sent.dtype == bool) == (fraction == 0.5)
+        good = np.ones(SHAPE, np.int16)
+        _mark_bad(good, sent)
+        np.testing.assert_array_equal(good, np.where(bad, 0, 1).astype(np.int16))
+    good = np.ones(SHAPE, np.int16)
+    _mark_bad(good, None)
+    assert good.all()

@@ -57,8 +57,9 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--dq-bits", metavar="BITS",
                    help="also mask DQ-flagged pixels as AstroDrizzle does with final_bits=BITS "
                         "(bits listed are ignored; '~' inverts; names allowed)")
-    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                   help="compute N chips at a time in threads (default 1); same result")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="compute N chips at a time in worker processes (default: the number "
+                        "of CPUs; 1 = in this process); same result")
     return p
 
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     result = make_static_masks(args.inputs, sig=args.sig, output_name=args.output_name,
                                legacy_names=args.legacy_names, chips=args.chips,
                                output_dir=args.output_dir, dq_bits=args.dq_bits,
-                               jobs=max(1, args.jobs))
+                               jobs=None if args.jobs is None else max(1, args.jobs))
     for chip in result.chips:
         say(chip.line())
     for out in result.outputs:

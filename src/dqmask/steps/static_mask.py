@@ -18,14 +18,19 @@ existing file atomically.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import multiprocessing as mp
 import os
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ..algorithms import static_mask as sm
 from ..errors import InputError
@@ -39,6 +44,7 @@ __all__ = [
     "signature_root",
     "mask_filename",
     "make_static_masks",
+    "default_jobs",
 ]
 
 STEP = "static"
@@ -168,6 +174,12 @@ def _check_file(path: str, *, output_name: str | None, legacy_names: bool,
         return work
 
 
+def _plan(paths: Sequence[str], **options) -> Iterator[_Work]:
+    """The chips to process, file after file; each file is checked before its chips come."""
+    for path in paths:
+        yield from _check_file(path, **options)
+
+
 def _check_chip(hdul, info, chip, output_name, legacy_names, bits) -> _Work:
     path = info.path
     if len(chip.shape) != 2 or min(chip.shape) < 1:
@@ -211,12 +223,35 @@ def _native(array: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _ChipOutcome:
-    """One chip's contribution: pixels to mark bad (``bad`` convention) and its summary."""
+    """One chip's contribution: pixels to mark bad and its summary.
+
+    ``low`` (below the threshold) and ``dq`` (rejected by --dq-bits) are either ``bad``
+    arrays (bool, chip shape, True = bad) or, when that is smaller to send back from a
+    worker process, the flat indices of the bad pixels (intp); None when nothing applies.
+    """
 
     item: _Work
     summary: ChipSummary
-    low: np.ndarray | None  # bool, True = below the threshold
-    dq: np.ndarray | None  # bool, True = rejected by --dq-bits
+    low: np.ndarray | None
+    dq: np.ndarray | None
+    warning: str = ""  # logged by the caller, in plan order
+
+
+def _compact_bad(bad: np.ndarray | None) -> np.ndarray | None:
+    """A ``bad`` array, or its flat indices when there are fewer than 1 in 8 bad pixels."""
+    if bad is None or np.count_nonzero(bad) * np.dtype(np.intp).itemsize >= bad.size:
+        return bad
+    return np.flatnonzero(bad)
+
+
+def _mark_bad(good: np.ndarray, bad: np.ndarray | None) -> None:
+    """Set ``good`` (int16, 1 = good) to 0 where ``bad`` says (array or flat indices)."""
+    if bad is None:
+        return
+    if bad.dtype == bool:
+        good[bad] = 0
+    else:
+        good.reshape(-1)[bad] = 0
 
 
 def _read_chip(hdul: fits.HDUList, item: _Work) -> tuple[np.ndarray, np.ndarray | None]:
@@ -237,15 +272,15 @@ def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig:
     try:
         stats = sm.chip_statistics(data)
     except sm.StatsError as exc:
-        log.warning("%s[SCI,%d]: no statistics (%s); chip does not contribute", path, ver, exc)
         summary = ChipSummary(path, ver, out_path, None, None, 0, dq_flagged, "no finite pixels")
-        return _ChipOutcome(item, summary, None, dq_bad)
+        return _ChipOutcome(item, summary, None, dq_bad, f"{path}[SCI,{ver}]: no statistics "
+                                                         f"({exc}); chip does not contribute")
     if stats.nbins < 2:
-        log.warning("%s[SCI,%d]: clipped data fall in one histogram bin (constant image?); "
-                    "chip does not contribute, as in drizzlepac", path, ver)
         summary = ChipSummary(path, ver, out_path, None, None, 0, dq_flagged,
                               "clipped data in one histogram bin")
-        return _ChipOutcome(item, summary, None, dq_bad)
+        return _ChipOutcome(item, summary, None, dq_bad,
+                            f"{path}[SCI,{ver}]: clipped data fall in one histogram bin "
+                            "(constant image?); chip does not contribute, as in drizzlepac")
     thr = sm.threshold(stats, sig)
     low = sm.low_pixels(data, thr)
     summary = ChipSummary(path, ver, out_path, stats, thr, int(np.count_nonzero(low)),
@@ -253,28 +288,118 @@ def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig:
     return _ChipOutcome(item, summary, low, dq_bad)
 
 
-def _chip_inputs(plan: list[_Work]) -> Iterator[tuple[_Work, np.ndarray, np.ndarray | None]]:
+@contextlib.contextmanager
+def _reopen(path: str) -> Iterator[fits.HDUList]:
+    """A file already checked by :func:`_check_file`, opened again to read its data.
+
+    The headers were verified card by card when the plan was made (``open_fits``, the
+    costliest part of opening a file); here astropy only maps the file again.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            hdul = fits.open(path, mode="readonly", memmap=None)
+    except Exception as exc:  # removed or replaced since it was checked
+        raise InputError(path, f"cannot be read again ({exc})") from None
+    try:
+        yield hdul
+    finally:
+        hdul.close()
+
+
+def _chip_inputs(plan: Iterable[_Work]) -> Iterator[tuple[_Work, np.ndarray, np.ndarray | None]]:
     """(item, data, dq_bad) in plan order.
 
-    The file is opened (memory-mapped) per chip and closed as soon as the chip is copied:
-    keeping it open would keep every chip read so far mapped in memory.
+    Each file is opened (memory-mapped) once for its consecutive chips and closed after the
+    last of them is copied: keeping it open longer would keep every chip read so far mapped
+    in memory.
     """
-    for item in plan:
-        with open_fits(item.path) as hdul:
+    for path, items in itertools.groupby(plan, key=lambda item: item.path):
+        with _reopen(path) as hdul:
+            for item in items:
+                yield (item, *_read_chip(hdul, item))
+
+
+class _WorkerFailure:
+    """An InputError raised in a worker process (InputError itself does not unpickle)."""
+
+    def __init__(self, exc: InputError) -> None:
+        self.path, self.problem = exc.path, exc.problem
+
+
+def _chip_job(item: _Work, sig: float, out_path: str) -> _ChipOutcome | _WorkerFailure:
+    """Read and process one chip in a worker process; bad pixels sent back compactly."""
+    try:
+        with _reopen(item.path) as hdul:
             data, dq_bad = _read_chip(hdul, item)
-        yield item, data, dq_bad
+    except InputError as exc:
+        return _WorkerFailure(exc)
+    outcome = _process_chip(item, data, dq_bad, sig, out_path)
+    outcome.low, outcome.dq = _compact_bad(outcome.low), _compact_bad(outcome.dq)
+    return outcome
 
 
-def _outcomes(plan: list[_Work], sig: float, output_dir: str, jobs: int
+def _process_pool(jobs: int) -> ProcessPoolExecutor | None:
+    """``jobs`` forked worker processes, or None where fork is not available."""
+    if "fork" not in mp.get_all_start_methods():
+        return None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"))
+
+
+def default_jobs() -> int:
+    """CPUs this process may run on (the default of ``jobs``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _outcomes(plan: Iterable[_Work], sig: float, output_dir: str, jobs: int
               ) -> Iterator[_ChipOutcome]:
-    """Chip outcomes in plan order; ``jobs`` > 1 computes chips in parallel threads."""
+    """Chip outcomes in plan order; ``jobs`` > 1 computes chips in parallel.
+
+    Chips run in forked worker processes that read their own chip (numpy's many short
+    calls per chip contend for the GIL, so threads gain little); threads where fork is not
+    available. At most ``jobs`` + 1 chips are in flight (bounded memory).
+    """
     def out(item: _Work) -> str:
         return os.path.join(output_dir, item.key)
 
-    if jobs <= 1 or len(plan) <= 1:
+    if jobs <= 1:
         for item, data, dq_bad in _chip_inputs(plan):
             yield _process_chip(item, data, dq_bad, sig, out(item))
         return
+    procs = _process_pool(jobs)
+    if procs is None:  # pragma: no cover - platforms without fork
+        yield from _threaded_outcomes(plan, sig, out, jobs)
+        return
+    with procs:
+        pending: list[Future] = []
+        for item in plan:
+            pending.append(_submit(procs, item, sig, out(item)))
+            if len(pending) > jobs:
+                yield _unwrap(pending.pop(0).result())
+        for fut in pending:
+            yield _unwrap(fut.result())
+
+
+def _submit(procs: ProcessPoolExecutor, item: _Work, sig: float, out_path: str) -> Future:
+    """Submit one chip (workers are forked on demand, here)."""
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns when forking a process with threads (the executor's own
+        # manager thread, BLAS threads); the workers only run numpy code and astropy reads.
+        warnings.filterwarnings("ignore", message=".*use of fork.*", category=DeprecationWarning)
+        return procs.submit(_chip_job, item, sig, out_path)
+
+
+def _unwrap(result: _ChipOutcome | _WorkerFailure) -> _ChipOutcome:
+    if isinstance(result, _WorkerFailure):
+        raise InputError(result.path, result.problem)
+    return result
+
+
+def _threaded_outcomes(plan: Iterable[_Work], sig: float, out, jobs: int
+                       ) -> Iterator[_ChipOutcome]:  # pragma: no cover - platforms without fork
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending = []
         for item, data, dq_bad in _chip_inputs(plan):
@@ -297,7 +422,8 @@ def _write_mask(path: str, good: np.ndarray, params: dict, sources: list[str]) -
 def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEFAULT_SIG,
                       output_name: str | None = None, legacy_names: bool = False,
                       chips: Sequence[int] | None = None, output_dir: str | os.PathLike = ".",
-                      dq_bits: str | int | None = None, jobs: int = 1) -> StaticMaskResult:
+                      dq_bits: str | int | None = None, jobs: int | None = None
+                      ) -> StaticMaskResult:
     """Make drizzlepac static masks for HST images and write them.
 
     Parameters
@@ -320,9 +446,11 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         Also mark DQ-flagged pixels bad, as AstroDrizzle does at drizzle time with
         ``final_bits = dq_bits`` (names or numbers; ``~`` inverts). Default: static
         pixels only, exactly drizzlepac's file.
-    jobs : int
-        Chips computed in parallel threads (numpy releases the GIL); the result does not
-        depend on it (AND is order-independent).
+    jobs : int, optional
+        Chips computed in parallel (forked worker processes; threads where fork is not
+        available). Default: the number of CPUs available (:func:`default_jobs`); 1 computes
+        in this process. The result does not depend on it (same computation per chip, AND
+        is order-independent, chips are combined in input order).
 
     Returns
     -------
@@ -342,14 +470,19 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
     if output_name is not None and not signature_root(output_name):
         log.warning("output name %r has no '_': as in drizzlepac the mask names get an empty "
                     "root (_<rows>x<cols>_<chip>_staticMask.fits)", output_name)
-    plan: list[_Work] = []
-    for path in paths:
-        plan += _check_file(os.fspath(path), output_name=output_name,
-                            legacy_names=legacy_names, chips=chips, dq_bits=dq_bits)
-    os.makedirs(output_dir, exist_ok=True)
+    names = [os.fspath(path) for path in paths]
+    plan = _plan(names, output_name=output_name, legacy_names=legacy_names, chips=chips,
+                 dq_bits=dq_bits)
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    if len(names) == 1:  # one file: no more workers than chips
+        plan = list(plan)
+        jobs = min(jobs, len(plan))
     masks: dict[str, np.ndarray] = {}
     sources: dict[str, list[str]] = {}
+    warned: list[str] = []
     result = StaticMaskResult()
+    # The inputs are checked one after the other while the chips of the files already
+    # checked are computed; nothing is written (or logged) before every input passed.
     for outcome in _outcomes(plan, sig, os.fspath(output_dir), jobs):
         key = outcome.item.key
         if key not in masks:
@@ -357,10 +490,14 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
             result.outputs.append(outcome.summary.output)
             sources[key] = []
         sources[key].append(outcome.item.path)
+        if outcome.warning:
+            warned.append(outcome.warning)
         for bad in (outcome.dq, outcome.low):
-            if bad is not None:
-                masks[key][bad] = 0  # AND into the static mask (good convention)
+            _mark_bad(masks[key], bad)  # AND into the static mask (good convention)
         result.chips.append(outcome.summary)
+    for text in warned:
+        log.warning("%s", text)
+    os.makedirs(output_dir, exist_ok=True)
     params = {"sig": sig, "dq_bits": dq_bits, "names": "legacy" if legacy_names else "current"}
     for out in result.outputs:
         key = os.path.basename(out)
