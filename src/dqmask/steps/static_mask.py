@@ -373,14 +373,16 @@ def _outcomes(plan: Iterable[_Work], sig: float, output_dir: str, jobs: int
     if procs is None:  # pragma: no cover - platforms without fork
         yield from _threaded_outcomes(plan, sig, out, jobs)
         return
-    with procs:
+    try:
         pending: list[Future] = []
-        for item in plan:
+        for item in plan:  # a later input failing its check raises here
             pending.append(_submit(procs, item, sig, out(item)))
             if len(pending) > jobs:
                 yield _unwrap(pending.pop(0).result())
         for fut in pending:
             yield _unwrap(fut.result())
+    finally:  # on an error, chips not started yet are dropped
+        procs.shutdown(wait=True, cancel_futures=True)
 
 
 def _submit(procs: ProcessPoolExecutor, item: _Work, sig: float, out_path: str) -> Future:
