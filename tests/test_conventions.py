@@ -240,3 +240,22 @@ def test_big_endian_dq_as_read_from_fits(dq, value):
 def test_int16_dq_bit_selection_any_byte_order(dq, bit):
     expected = ((dq.astype(np.int64) & 0xFFFF) >> bit) & 1 == 1
     assert np.array_equal(to_bad(dq, "dq", flags=1 << bit), expected)
+
+
+def test_hst_flag_names_resolve_in_the_hst_table():
+    import numpy as np
+    import pytest
+
+    from dqmask.conventions import convert, from_bad, to_bad
+    from dqmask.flags import ACS, WFC3_UVIS, FlagSpecError
+
+    dq = np.array([0, 16, 256, 272, -32768], dtype=np.int16)  # HOTPIX, SATPIXEL, both, bit 15
+    assert to_bad(dq, "dq", flags="HOTPIX", table=ACS).tolist() == [False, True, False, True,
+                                                                    False]
+    with pytest.raises(FlagSpecError):
+        to_bad(dq, "dq", flags="HOTPIX")  # not a JWST name
+    out = from_bad(np.array([True, False]), "dq", flags="SATPIXEL+ATODSAT", dtype=np.int16,
+                   table=WFC3_UVIS)
+    assert out.dtype == np.int16 and out.tolist() == [256 + 2048, 0]
+    assert convert(dq, "dq", "dq", src_flags="SATPIXEL", dst_flags="DATAREJECT",
+                   dtype=np.int16, table=ACS).tolist() == [0, 0, 8192, 8192, 0]

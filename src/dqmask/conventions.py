@@ -26,6 +26,7 @@ What is lossless and what is not
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 import numpy as np
@@ -62,12 +63,13 @@ def dtype_of(convention: Convention | str) -> np.dtype:
     return _DTYPES[Convention(convention)]
 
 
-def _dq_flags(flags: int | str | None) -> int:
-    return DEFAULT_DQ_FLAGS if flags is None else parse_flags(flags)
+def _dq_flags(flags: int | str | None, table: Mapping[str, int]) -> int:
+    return DEFAULT_DQ_FLAGS if flags is None else parse_flags(flags, table)
 
 
 def to_bad(mask: np.ndarray, convention: Convention | str, *,
-           flags: int | str | None = None) -> np.ndarray:
+           flags: int | str | None = None,
+           table: Mapping[str, int] = JWST_PIXEL) -> np.ndarray:
     """Convert a mask to the ``bad`` convention.
 
     Parameters
@@ -78,6 +80,8 @@ def to_bad(mask: np.ndarray, convention: Convention | str, *,
         Convention of ``mask``.
     flags : int or str, optional
         ``dq`` only: the flags that make a pixel bad. Default: any bit set (``dq != 0``).
+    table : mapping, optional
+        Flag table that resolves names in ``flags`` (default JWST; e.g. ``flags.ACS``).
 
     Returns
     -------
@@ -92,7 +96,7 @@ def to_bad(mask: np.ndarray, convention: Convention | str, *,
         require_dq_dtype(mask)
         if flags is None:
             return mask != 0
-        value = parse_flags(flags)
+        value = parse_flags(flags, table)
         return (mask & np.array(value).astype(mask.dtype)) != 0
     if conv is Convention.USER_MASK:
         # jwst reads the float mask with astype(bool): NaN is "True" there; we call NaN bad
@@ -102,7 +106,8 @@ def to_bad(mask: np.ndarray, convention: Convention | str, *,
 
 
 def from_bad(bad: np.ndarray, convention: Convention | str, *,
-             flags: int | str | None = None, dtype: np.dtype | type | None = None) -> np.ndarray:
+             flags: int | str | None = None, dtype: np.dtype | type | None = None,
+             table: Mapping[str, int] = JWST_PIXEL) -> np.ndarray:
     """Convert a ``bad`` mask (True = bad) to another convention.
 
     Parameters
@@ -117,6 +122,8 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
         ``dq`` only: ``np.uint32`` (JWST, default) or ``np.int16`` (HST). Float is refused
         (TypeError); flags wider than the dtype are refused (FlagSpecError), so with
         ``np.int16`` give ``flags`` (the default JWST value needs 31 bits).
+    table : mapping, optional
+        Flag table that resolves names in ``flags`` (default JWST; e.g. ``flags.WFC3_UVIS``).
 
     Returns
     -------
@@ -131,7 +138,7 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
         out_dtype = np.dtype(dtype or np.uint32)
         if not np.issubdtype(out_dtype, np.integer):
             raise TypeError(f"a DQ mask must be integer, not {out_dtype}")
-        value = _dq_flags(flags)
+        value = _dq_flags(flags, table)
         bits = out_dtype.itemsize * 8
         if value >= 1 << bits:
             raise FlagSpecError(f"flag value {value} does not fit in a {out_dtype} DQ array"
@@ -145,14 +152,17 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
 
 def convert(mask: np.ndarray, src: Convention | str, dst: Convention | str, *,
             src_flags: int | str | None = None, dst_flags: int | str | None = None,
-            dtype: np.dtype | type | None = None) -> np.ndarray:
+            dtype: np.dtype | type | None = None,
+            table: Mapping[str, int] = JWST_PIXEL) -> np.ndarray:
     """Convert a mask between two conventions through ``bad``.
 
     ``dq`` -> ``dq`` with no flags given is the identity (all bits kept, dtype kept); with
-    flags it keeps only ``src_flags`` bits and writes ``dst_flags``.
+    flags it keeps only ``src_flags`` bits and writes ``dst_flags``. Flag names in either
+    are resolved in ``table`` (default JWST).
     """
     src, dst = Convention(src), Convention(dst)
     if src is Convention.DQ and dst is Convention.DQ and src_flags is None and dst_flags is None:
         require_dq_dtype(mask)
         return np.array(mask, copy=True)
-    return from_bad(to_bad(mask, src, flags=src_flags), dst, flags=dst_flags, dtype=dtype)
+    return from_bad(to_bad(mask, src, flags=src_flags, table=table), dst, flags=dst_flags,
+                    dtype=dtype, table=table)
