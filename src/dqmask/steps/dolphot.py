@@ -17,7 +17,7 @@ import io
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from astropy.io import fits
@@ -1000,8 +1000,3 @@ class _raw_reader:  # noqa: N801 - used as a context manager factory
     def __exit__(self, *exc) -> None:
         if self._fh is not None:
             self._fh.close()
-
-
-def with_options(options: MaskOptions, **changes) -> MaskOptions:
-    """A copy of ``options`` with some fields changed."""
-    return replace(options, **changes)
