@@ -123,33 +123,9 @@ class ApplyResult:
 # --------------------------------------------------------------------------------------------
 
 
-def read_mask(path: str | os.PathLike, convention: str = "auto",
-              mask_flags: str | None = None) -> LoadedMask:
-    """Read a mask file of any dqmask convention into ``bad`` planes.
-
-    :func:`dqmask.io.mask_file.read_fits_mask` (its module docstring lists how ``auto``
-    decides), returned as a :class:`LoadedMask`.
-
-    Parameters
-    ----------
-    path : path-like
-        FITS mask.
-    convention : str
-        One of :data:`MASK_CONVENTIONS`.
-    mask_flags : str, optional
-        ``dq`` masks only: the bits that make a pixel bad (default: any bit).
-
-    Returns
-    -------
-    LoadedMask
-        Planes in the ``bad`` convention (True = bad).
-
-    Raises
-    ------
-    InputError
-        Unreadable file, no image data, or a convention that cannot be guessed.
-    """
-    return read_fits_mask(path, convention, mask_flags)
+#: Read a mask file of any dqmask convention into ``bad`` planes (True = bad); the reader
+#: the toolbox uses too (its module docstring lists how ``auto`` decides).
+read_mask = read_fits_mask
 
 
 # --------------------------------------------------------------------------------------------
