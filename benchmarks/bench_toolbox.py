@@ -31,6 +31,7 @@ import numpy as np
 from astropy.io import fits
 
 from benchmarks._util import fmt_bytes, measure, report
+from dqmask.sample import make_rate_batch
 
 N_FILES = 50
 MOSAIC = 20000
@@ -47,33 +48,6 @@ REGION = ("# Region file format: DS9 version 4.1\nimage\n"
 # --------------------------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------------------------
-
-
-def make_batch(folder: Path, n: int = N_FILES) -> list[Path]:
-    """``n`` full-frame NIRCam rate files (PRIMARY, SCI, DQ, ASDF of a sample rate file),
-    each with its own cosmic-ray JUMP_DET flags."""
-    from dqmask.flags import JWST_PIXEL
-    from dqmask.sample import make_nircam_rate
-
-    folder.mkdir(parents=True, exist_ok=True)
-    template = make_nircam_rate(folder / "template_rate.fits", seed=11)
-    with fits.open(template) as h:
-        hdus = [h[0].copy(), h["SCI"].copy(), h["DQ"].copy(), h["ASDF"].copy()]
-        hdus[1].data = np.array(h["SCI"].data)
-        base = np.array(h["DQ"].data)
-        hdus[3].data = h["ASDF"].data.copy()
-    template.unlink()
-    rng = np.random.default_rng(5)
-    paths = []
-    for k in range(n):
-        dq = base.copy()
-        ys, xs = rng.integers(0, 2048, size=(2, 200))
-        dq[ys, xs] |= JWST_PIXEL["JUMP_DET"]
-        hdus[2].data = dq
-        path = folder / f"jw01234001001_01101_{k + 1:05d}_nrca1_rate.fits"
-        fits.HDUList(hdus).writeto(path)
-        paths.append(path)
-    return paths
 
 
 def _card_block(header: fits.Header) -> bytes:
@@ -161,7 +135,7 @@ def _apply_batch(paths: Sequence[Path], region: Path, out: Path, jobs: int
 
 
 def bench_batch(work: Path) -> tuple[list[tuple[str, float, int]], list[str]]:
-    paths = make_batch(work / "in")
+    paths = make_rate_batch(work / "in", N_FILES)
     region = work / "claw.reg"
     region.write_text(REGION)
     rows, lines = [], []

@@ -14,7 +14,6 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from astropy.io import fits
 
@@ -28,28 +27,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def batch(tmp_path_factory):
-    from dqmask.sample import make_nircam_rate
+    from dqmask.sample import make_rate_batch
 
     root = tmp_path_factory.mktemp("batch50")
-    template = make_nircam_rate(root / "template_rate.fits", seed=11)
-    with fits.open(template) as h:
-        keep = [h[0].copy(), h["SCI"].copy(), h["DQ"].copy(), h["ASDF"].copy()]
-        keep[1].data = np.array(h["SCI"].data)
-        base_dq = np.array(h["DQ"].data)
-        keep[3].data = h["ASDF"].data.copy()
-    template.unlink()
-    inputs = root / "in"
-    inputs.mkdir()
-    rng = np.random.default_rng(5)
-    paths = []
-    for k in range(N_FILES):
-        dq = base_dq.copy()
-        ys, xs = rng.integers(0, 2048, size=(2, 200))
-        dq[ys, xs] |= JWST_PIXEL["JUMP_DET"]  # each file its own cosmic rays
-        keep[2].data = dq
-        path = inputs / f"jw01234001001_01101_{k + 1:05d}_nrca1_rate.fits"
-        fits.HDUList(keep).writeto(path)
-        paths.append(path)
+    paths = make_rate_batch(root / "in", N_FILES)
     raw = paths[CORRUPT].read_bytes()
     paths[CORRUPT].write_bytes(raw[: len(raw) // 2])  # truncated mid-SCI
     region = root / "claw.reg"

@@ -50,6 +50,7 @@ __all__ = [
     "make_nircam_cal",
     "make_nircam_rate",
     "make_nircam_rateints",
+    "make_rate_batch",
     "make_nircam_uncal",
     "make_nircam_i2d",
     "make_niriss_cal",
@@ -768,6 +769,20 @@ def _jwst_image(kind: str, path: PathLike, *, shape: tuple[int, int] | None,
     return _save(model, path)
 
 
+def _nircam_image(product: str, path: PathLike, *, shape: tuple[int, int],
+                  subarray: SubarraySpec | None, detector: str, seed: int, ngroups: int,
+                  readpatt: str, diffuse: str | None, bad_value: float) -> Path:
+    """A NIRCam imaging ``product`` ("cal" or "rate") with the detector's filter and
+    photometry; the same pixels for both products up to PHOTMJSR."""
+    filt, photmjsr, pixar = _nircam_phot(detector)
+    scale = 0.063 if filt == "F444W" else 0.031
+    return _jwst_image(product, path, shape=shape, subarray=subarray, instrument="NIRCAM",
+                       detector=detector.upper(), exp_type="NRC_IMAGE", seed=seed,
+                       ngroups=ngroups, readpatt=readpatt, filt=filt, pupil="CLEAR",
+                       photmjsr=photmjsr, pixar_a2=pixar, diffuse=diffuse,
+                       bad_value=bad_value, scale=scale)
+
+
 def make_nircam_cal(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
                     subarray: SubarraySpec | None = None, detector: str = "NRCA1",
                     seed: int = 0, ngroups: int = 10, readpatt: str = "MEDIUM8",
@@ -803,13 +818,9 @@ def make_nircam_cal(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
     Path
         ``path``.
     """
-    filt, photmjsr, pixar = _nircam_phot(detector)
-    scale = 0.063 if filt == "F444W" else 0.031
-    return _jwst_image("cal", path, shape=shape, subarray=subarray, instrument="NIRCAM",
-                       detector=detector.upper(), exp_type="NRC_IMAGE", seed=seed,
-                       ngroups=ngroups, readpatt=readpatt, filt=filt, pupil="CLEAR",
-                       photmjsr=photmjsr, pixar_a2=pixar, diffuse=diffuse,
-                       bad_value=bad_value, scale=scale)
+    return _nircam_image("cal", path, shape=shape, subarray=subarray, detector=detector,
+                         seed=seed, ngroups=ngroups, readpatt=readpatt, diffuse=diffuse,
+                         bad_value=bad_value)
 
 
 def make_nircam_rate(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
@@ -822,13 +833,43 @@ def make_nircam_rate(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
     no S_PHOTOM. Same pixels as :func:`make_nircam_cal` with the same arguments, before
     PHOTMJSR. Parameters as :func:`make_nircam_cal`.
     """
-    filt, photmjsr, pixar = _nircam_phot(detector)
-    scale = 0.063 if filt == "F444W" else 0.031
-    return _jwst_image("rate", path, shape=shape, subarray=subarray, instrument="NIRCAM",
-                       detector=detector.upper(), exp_type="NRC_IMAGE", seed=seed,
-                       ngroups=ngroups, readpatt=readpatt, filt=filt, pupil="CLEAR",
-                       photmjsr=photmjsr, pixar_a2=pixar, diffuse=diffuse,
-                       bad_value=bad_value, scale=scale)
+    return _nircam_image("rate", path, shape=shape, subarray=subarray, detector=detector,
+                         seed=seed, ngroups=ngroups, readpatt=readpatt, diffuse=diffuse,
+                         bad_value=bad_value)
+
+
+def make_rate_batch(folder: PathLike, n: int, *, seed: int = 5) -> list[Path]:
+    """Write ``n`` full-frame NIRCam rate files for batch runs, cheaply.
+
+    Every file has the PRIMARY, SCI, DQ and ASDF extensions of one :func:`make_nircam_rate`
+    sample (seed 11); each DQ (uint32) adds its own 200 JUMP_DET cosmic rays drawn with
+    ``seed``. Names ``jw01234001001_01101_<k>_nrca1_rate.fits``, k = 00001 ... ``n``.
+
+    Returns
+    -------
+    list of Path
+        The files, in order.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    template = make_nircam_rate(folder / "template_rate.fits", seed=11)
+    with fits.open(template) as h:
+        hdus = [h[0].copy(), h["SCI"].copy(), h["DQ"].copy(), h["ASDF"].copy()]
+        hdus[1].data = np.array(h["SCI"].data)
+        base = np.array(h["DQ"].data)
+        hdus[3].data = h["ASDF"].data.copy()
+    template.unlink()
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k in range(n):
+        dq = base.copy()
+        ys, xs = rng.integers(0, base.shape[0], size=(2, 200))
+        dq[ys, xs] |= np.uint32(JWST_PIXEL["JUMP_DET"])
+        hdus[2].data = dq
+        path = folder / f"jw01234001001_01101_{k + 1:05d}_nrca1_rate.fits"
+        fits.HDUList(hdus).writeto(path)
+        paths.append(path)
+    return paths
 
 
 def make_nircam_rateints(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
