@@ -50,10 +50,9 @@ def _pieces_bfs(mask: np.ndarray, minpixarea: int) -> np.ndarray:
     return out
 
 
-def reference_detection(image, include, exclude, dq, *, sigma, smooth, minpixarea,
-                        ignore_background):
-    """The spec's algorithm written out directly (claws.md section 2.4 + issue 7)."""
-    valid = np.isfinite(image) & ((dq & CRAB_STATS_FLAGS) == 0) & include & ~exclude
+def _two_pass_found(image, valid, include, exclude, *, sigma, ignore_background):
+    """Spec §2.4: statistics from ``valid`` pixels (box n/10), again without the bright ones
+    (box n/30); True where the image is above background + sigma x rms inside the regions."""
     n = min(image.shape)
 
     def stats(use, box):
@@ -67,15 +66,26 @@ def reference_detection(image, include, exclude, dq, *, sigma, smooth, minpixare
     bkg, rms = stats(valid, n // 10)
     with np.errstate(invalid="ignore"):
         nonbright = (bkg - sigma * rms < image) & (image < bkg + sigma * rms)
-    bkg, rms = stats(valid & nonbright, n // 30)
-    with np.errstate(invalid="ignore"):
-        found = (image > bkg + sigma * rms) & include & ~exclude
-    found = _pieces_bfs(found, minpixarea)
-    seed = found.astype(float)
+        bkg, rms = stats(valid & nonbright, n // 30)
+        return (image > bkg + sigma * rms) & include & ~exclude
+
+
+def _smoothed(found, smooth):
+    """Spec §2.4 tail: Gaussian smoothing, values below 1e-3 set to 0; (seed, seed > 0)."""
+    seed = np.asarray(found).astype(float)
     if smooth > 0:
         seed = convolve(seed, Gaussian2DKernel(x_stddev=smooth))
         seed[seed < 1e-3] = 0
     return seed, (seed > 0).astype(int)
+
+
+def reference_detection(image, include, exclude, dq, *, sigma, smooth, minpixarea,
+                        ignore_background):
+    """The spec's algorithm written out directly (claws.md section 2.4 + issue 7)."""
+    valid = np.isfinite(image) & ((dq & CRAB_STATS_FLAGS) == 0) & include & ~exclude
+    found = _two_pass_found(image, valid, include, exclude, sigma=sigma,
+                            ignore_background=ignore_background)
+    return _smoothed(_pieces_bfs(found, minpixarea), smooth)
 
 
 def scene(seed: int = 0, shape=(150, 180), sky: float = 0.5):
@@ -126,32 +136,13 @@ def test_detection_equals_the_reference_algorithm(params, seed):
 def crab_reference(image, include, exclude, *, sigma, smooth, minpixarea, ignore_background):
     """Crab.Toolkit.JWST as the spec describes it (§2.3-2.4): the include region makes every
     pixel inside it valid; minpixarea counts the 8 neighbours (zero padding)."""
-    valid = include & ~exclude
-    n = min(image.shape)
-
-    def stats(use, box):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if ignore_background:
-                return 0.0, sigma_clipped_stats(image, mask=~use)[2]
-            b = Background2D(image, box, mask=~use, exclude_percentile=50)
-            return b.background, np.nanmean(b.background_rms)
-
-    bkg, rms = stats(valid, n // 10)
-    with np.errstate(invalid="ignore"):
-        nonbright = (bkg - sigma * rms < image) & (image < bkg + sigma * rms)
-        bkg, rms = stats(valid & nonbright, n // 30)
-        arr = ((image > bkg + sigma * rms) & include & ~exclude).astype(int)
+    arr = _two_pass_found(image, include & ~exclude, include, exclude, sigma=sigma,
+                          ignore_background=ignore_background).astype(int)
     padded = np.pad(arr, 1)
     ny, nx = arr.shape
     n8 = sum(padded[1 + dy: 1 + dy + ny, 1 + dx: 1 + dx + nx]
              for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
-    arr = arr * (n8 >= minpixarea)
-    seed = arr.astype(float)
-    if smooth > 0:
-        seed = convolve(seed, Gaussian2DKernel(x_stddev=smooth))
-        seed[seed < 1e-3] = 0
-    return seed, (seed > 0).astype(int)
+    return _smoothed(arr * (n8 >= minpixarea), smooth)
 
 
 @pytest.mark.parametrize("params", [
