@@ -513,6 +513,25 @@ def test_drizzled_keywords_from_hdrtab_and_3d_context(tmp_path, run_cli):
     assert v[0, 0] == f32(1.0 * 500.0 / 0.951763)
 
 
+def test_drizzled_hdrtab_row0_comes_before_the_primary_as_in_the_c(tmp_path, run_cli):
+    # DOLPHOT's C acsmask (eitherstring / eitherdouble) reads CCDAMP and READNSEA-D from row
+    # 0 of the table in extension 4 of a SCI, WHT, CTX, HDRTAB file before the primary
+    # header. On this file (HDRTAB 4, 5, 6, 8; primary 3.97, 4.25, 4.3, 4.25) the C wrote
+    # RDNOISE = 8.131728 = 5.75 * sqrt(CRSPLIT 2), not 4.1925 * sqrt(2) = 5.929090.
+    sci = np.full((20, 30), 0.5, f32)
+    ctx = np.ones((20, 30), np.int32)
+    path = hst_drz(tmp_path / "p_drz.fits", "ACS", "WFC", sci, np.ones((20, 30), f32), ctx,
+                   hdrtab={"CCDAMP": "ABCD", "READNSEA": 4.0, "READNSEB": 5.0,
+                           "READNSEC": 6.0, "READNSED": 8.0})
+    with fits.open(path, mode="update") as h:
+        h[0].header.update({"CCDAMP": "ABCD", "READNSEA": 3.97, "READNSEB": 4.25,
+                            "READNSEC": 4.3, "READNSED": 4.25})
+    code, _, err = run_cli("acsmask", path)
+    assert code == 0, err
+    assert _cards(fits.getheader(path, 1))["RDNOISE"] == (
+        "RDNOISE =             8.131728 / Read noise (electrons)".ljust(80))
+
+
 def test_wfc3_irsub_offsets(tmp_path, run_cli):
     path = hst_flt(tmp_path / "s_flt.fits", "WFC3", "IR", [_flt_chip((64, 64), 1.0)],
                    [np.zeros((64, 64))], aperture="IRSUB64-FIX", primary={"NSAMP": 5})

@@ -16,11 +16,38 @@ f32 = np.float32
 
 
 def test_safedown_safeup_values():
-    assert alg.safedown(100.0) == pytest.approx(98.999, abs=1e-12)
-    assert alg.safeup(100.0) == pytest.approx(101.001, abs=1e-12)
-    assert alg.safedown(-100.0) == pytest.approx(-101.001, abs=1e-12)
-    assert alg.safeup(-100.0) == pytest.approx(-98.999, abs=1e-12)
+    # DOLPHOT's C: float safedown(float x) / float safeup(float x), evaluated in double
+    assert alg.safedown(100.0) == float(f32(98.999))
+    assert alg.safeup(100.0) == float(f32(101.001))
+    assert alg.safedown(-100.0) == float(f32(-101.001))
+    assert alg.safeup(-100.0) == float(f32(-98.999))
     assert alg.safedown(0.0) == -1.0 and alg.safeup(0.0) == 1.0
+
+
+def test_safeup_rounds_its_argument_to_float32_first():
+    # The C passes GOODMAX (a double from the card) to float safeup(float): rounded to
+    # float32 *before* x + 1e-5|x| + 1. For 32458.411 that gives 32459.734 (float32), where
+    # rounding only the result of the double expression gives 32459.736.
+    assert alg.safeup(32458.411) == float(f32(32459.734375))
+    assert alg.safeup(32458.411) != float(f32(32458.411 + 1e-5 * 32458.411 + 1.0))
+    assert alg.safedown(-4.1234567) == float(f32(-5.1234975))
+
+
+def test_hst_flt_thresholds_and_marks_as_the_c_acsmask():
+    # Numbers written by DOLPHOT 2.0's C acsmask (later revision with safeup/safedown) on
+    # an HRC flt with GOODMIN = -4.1234567, GOODMAX = 32458.411 (not float32 numbers, as
+    # calacs writes 8 digits): BADPIX -15.370493, SATURATE 97379.203125, saturated pixels
+    # at 97381.1796875, bad ones at -16.370647430419922.
+    sci = np.array([10.0, 40000.0, -10.0, np.nan], dtype=f32)
+    none = np.zeros(sci.shape, bool)
+    p = alg.hst_flt_prepare(sci, none, none.copy(), np.ones(sci.shape, f32),
+                            goodmin=-4.1234567, goodmax=32458.411, mult=1.124583)
+    cards = dict(alg.insertcards(alg.CardValues(1, 1, 1, p.badpix, p.saturate, 1, 0, 1)))
+    assert cards["BADPIX"][10:30] == "          -15.370493"
+    assert cards["SATURATE"][10:30] == "        97379.203125"
+    assert _classes(p.bad, p.sat) == ["good", "sat", "bad", "bad"]
+    assert p.values[1] == f32(97381.1796875)
+    assert p.values[2] == p.values[3] == f32(-16.370647430419922)
 
 
 @pytest.mark.parametrize("value,text", [

@@ -2,9 +2,10 @@
 
 This module holds what DOLPHOT's ``nircammask``, ``nirissmask``, ``acsmask`` and ``wfc3mask``
 compute, as functions on numpy arrays and plain numbers (no I/O). The file-level work is in
-:mod:`dqmask.steps.dolphot`. The specification followed is ``../shared/specs/dolphot.md``;
-section numbers below (``§2.5``...) refer to it. Where DOLPHOT 2.0 and 3.1 differ we follow
-3.1 (see ``docs/dolphot.md``).
+:mod:`dqmask.steps.dolphot`. Section numbers below (``§2.5``...) are those of the DOLPHOT
+preparation specification the project keeps with its design notes; ``docs/dolphot.md`` says
+what each rule is. Where DOLPHOT 2.0 and 3.1 differ we follow 3.1; where the C source of
+``acsmask`` (DOLPHOT 2.0, later revision) settles a number, we follow the C exactly.
 
 How DOLPHOT reads a prepared image
 ----------------------------------
@@ -57,15 +58,21 @@ f32 = np.float32
 
 
 def safedown(x: float) -> float:
-    """``x - 1e-5*|x| - 1`` (DOLPHOT 3.1 ``safedown``, in double)."""
-    x = float(x)
-    return x - 1e-5 * abs(x) - 1.0
+    """DOLPHOT's ``float safedown(float x)``: ``x - 1e-5*|x| - 1``.
+
+    As in the C: ``x`` is rounded to float32 on the way in (so ``safedown(GOODMIN)`` of a
+    header value that is not a float32 number uses the float32 one), the expression is
+    evaluated in double and the result rounded to float32.
+    """
+    x = float(f32(x))
+    return float(f32(x - 1e-5 * abs(x) - 1.0))
 
 
 def safeup(x: float) -> float:
-    """``x + 1e-5*|x| + 1`` (DOLPHOT 3.1 ``safeup``, in double)."""
-    x = float(x)
-    return x + 1e-5 * abs(x) + 1.0
+    """DOLPHOT's ``float safeup(float x)``: ``x + 1e-5*|x| + 1`` (float32 in and out, as
+    :func:`safedown`)."""
+    x = float(f32(x))
+    return float(f32(x + 1e-5 * abs(x) + 1.0))
 
 
 def fitsnum(x: float) -> str:
@@ -215,7 +222,8 @@ def dolphot_usable(values: np.ndarray, badpix: float, saturate: float) -> np.nda
 
 
 def settle(values: np.ndarray, bad: np.ndarray, sat: np.ndarray, badpix: float,
-           saturate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+           saturate: float, marks: tuple[float, float] | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Move masked pixels past the thresholds; mask good pixels DOLPHOT would not use.
 
     Parameters
@@ -226,18 +234,24 @@ def settle(values: np.ndarray, bad: np.ndarray, sat: np.ndarray, badpix: float,
         True = bad / saturated (modified in place and returned).
     badpix, saturate : float
         Card-exact thresholds.
+    marks : (float, float), optional
+        The values given to bad and saturated pixels; default
+        ``(safedown(badpix), safeup(saturate))``. acsmask passes the C's own markers,
+        ``safedown`` / ``safeup`` of the float32 thresholds before printing.
 
     Returns
     -------
     values, bad, sat, moved
         ``moved`` counts good pixels that were outside ``(badpix, saturate)`` (NaN, or a
         value a PAM scaling pushed past a threshold) and are now masked.
-        Bad pixels become ``float32(safedown(badpix))`` and saturated ones
-        ``float32(safeup(saturate))``; afterwards ``dolphot_usable(values) == ~(bad | sat)``
-        holds for every pixel (checked; ``AssertionError`` otherwise).
+        Bad pixels become the low mark and saturated ones the high mark (float32);
+        afterwards ``dolphot_usable(values) == ~(bad | sat)`` holds for every pixel
+        (checked; ``AssertionError`` otherwise).
     """
     lo, hi = usable_bounds(badpix, saturate)
-    low_value, high_value = f32(safedown(badpix)), f32(safeup(saturate))
+    if marks is None:
+        marks = (safedown(badpix), safeup(saturate))
+    low_value, high_value = f32(marks[0]), f32(marks[1])
     if not (low_value < lo and high_value > hi and lo <= hi):
         raise ValueError(f"thresholds BADPIX={badpix} SATURATE={saturate} leave no room")
     masked = bad | sat
@@ -360,7 +374,8 @@ _SATURATED = np.uint32(JWST_PIXEL["SATURATED"])
 
 def jwst_masks(sci: np.ndarray, dq: np.ndarray | None, *, product: str,
                wht: np.ndarray | None = None, saturated_rule: str = "bit",
-               precedence: str = "saturated") -> tuple[np.ndarray, np.ndarray]:
+               precedence: str = "saturated", dq_bad: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
     """JWST bad and saturated pixels (§4.4).
 
     Parameters
@@ -378,6 +393,9 @@ def jwst_masks(sci: np.ndarray, dq: np.ndarray | None, *, product: str,
     precedence : {"saturated", "bad"}
         Which wins on a pixel that is both (default saturated, as acsmask tests DQ
         saturation first). Non-finite pixels are always bad unless saturated wins.
+    dq_bad : int
+        ``--dq-bad``: pixels whose DQ has any of these bits are bad too (not a DOLPHOT
+        rule, which looks at SCI and the SATURATED bit only). 0: DOLPHOT's rule alone.
 
     Returns
     -------
@@ -396,6 +414,8 @@ def jwst_masks(sci: np.ndarray, dq: np.ndarray | None, *, product: str,
         require_dq_dtype(dq)
         dq = dq.astype(np.uint32, copy=False) if dq.dtype != np.uint32 else dq
         sat = (dq == _SATURATED) if saturated_rule == "equals" else (dq & _SATURATED) != 0
+        if dq_bad:
+            bad |= (dq & np.uint32(int(dq_bad) & 0xFFFFFFFF)) != 0
     if precedence == "bad":
         sat &= ~bad
     else:
@@ -493,11 +513,13 @@ def jwst_estnoise(var_rnoise: np.ndarray, usable: np.ndarray, photmjsr: float, e
 
 def jwst_prepare(sci: np.ndarray, dq: np.ndarray | None, *, product: str, photmjsr: float,
                  exptime: float, area: np.ndarray | None = None, wht: np.ndarray | None = None,
-                 saturated_rule: str = "bit", precedence: str = "saturated") -> Prepared:
+                 saturated_rule: str = "bit", precedence: str = "saturated",
+                 dq_bad: int = 0) -> Prepared:
     """Convert a JWST SCI image to DN and mark it for DOLPHOT (§4).
 
     ``area`` is used for cal/crf only (distorted images); thresholds are
-    ``safedown(min)`` / ``safeup(max)`` of the good DN values [INF, §4.5].
+    ``safedown(min)`` / ``safeup(max)`` of the good DN values [INF, §4.5]. ``dq``,
+    ``saturated_rule``, ``precedence`` and ``dq_bad`` are as in :func:`jwst_masks`.
 
     Returns
     -------
@@ -515,7 +537,8 @@ def jwst_prepare(sci: np.ndarray, dq: np.ndarray | None, *, product: str, photmj
     for rows in blocks:  # pass 1, cache-sized blocks: masks, DN, range of the good DN
         b, t = jwst_masks(sci[rows], None if dq is None else dq[rows], product=product,
                           wht=None if wht is None else wht[rows],
-                          saturated_rule=saturated_rule, precedence=precedence)
+                          saturated_rule=saturated_rule, precedence=precedence,
+                          dq_bad=dq_bad)
         d = jwst_to_dn(sci[rows], photmjsr, exptime, None if area is None else area[rows])
         bad[rows], sat[rows], dn[rows] = b, t, d
         good = d[~(b | t) & np.isfinite(d)]
@@ -563,22 +586,32 @@ def _bits(dq: np.ndarray) -> np.ndarray:
     return dq.astype(np.uint32, copy=False)
 
 
-def acs_dq_masks(dq: np.ndarray, *, masksat: bool = True, maskcr: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def acs_dq_masks(dq: np.ndarray, *, masksat: bool = True, maskcr: bool = True,
+                 extra_bad: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """ACS DQ rules (§2.5), in DOLPHOT's precedence.
 
     saturated: 2048 (A/D), 256 (full well) unless ``-keepsat``; bad: 1727
     (1+2+4+8+16+32+128+512+1024), 4096|8192 (cosmic rays) unless ``-keepcr``; 64 (warm) and
-    16384 ignored.
+    16384 ignored. ``extra_bad`` (``--dq-bad``, not a DOLPHOT rule) adds bad bits.
+
+    Parameters
+    ----------
+    dq : ndarray of int16 (or any integer)
+        HST DQ bitfield, tested as its unsigned 16-bit pattern.
 
     Returns
     -------
     bad, sat : ndarray of bool
-        Disjoint; saturated wins.
+        True = bad / True = saturated; disjoint, saturated wins.
     """
     sat_bits = 2048 | (256 if masksat else 0)
-    bad_bits = 1727 | (12288 if maskcr else 0)
+    bad_bits = 1727 | (12288 if maskcr else 0) | _hst_bits(extra_bad)
     return _split_bits(dq, bad_bits, sat_bits)
+
+
+def _hst_bits(bits: int) -> int:
+    """``bits`` within HST's 16-bit DQ (a ``~FLAG`` complement may carry higher bits)."""
+    return int(bits) & 0xFFFF
 
 
 def _split_bits(dq: np.ndarray, bad_bits: int, sat_bits: int
@@ -592,16 +625,17 @@ def _split_bits(dq: np.ndarray, bad_bits: int, sat_bits: int
 
 
 def wfc3_dq_masks(dq: np.ndarray, *, ir: bool, masksat: bool = True, maskcr: bool = True,
-                  maskflat: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  maskflat: bool = False, extra_bad: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """WFC3 DQ rules of DOLPHOT 3.1 (§3.2).
 
     saturated: 2048, 256 unless ``-keepsat``; bad: 191 (1+2+4+8+16+32+128), 512 (UVIS
     always, IR with ``-maskflat``), 1024 (UVIS only), 4096|8192 unless ``-keepcr``;
-    64 and 16384 ignored.
+    64 and 16384 ignored. ``extra_bad`` (``--dq-bad``) adds bad bits. Returns ``(bad, sat)``
+    as :func:`acs_dq_masks` (True = bad / saturated, disjoint, saturated wins).
     """
     sat_bits = 2048 | (256 if masksat else 0)
     bad_bits = 191 | (512 if (maskflat or not ir) else 0) | (0 if ir else 1024) | (
-        12288 if maskcr else 0)
+        12288 if maskcr else 0) | _hst_bits(extra_bad)
     return _split_bits(dq, bad_bits, sat_bits)
 
 
@@ -661,11 +695,15 @@ def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam
                     exptime_mult: float | None = None) -> Prepared:
     """Mask, PAM-correct and (WFC3/IR) exposure-scale an HST FLT/FLC chip (§2.5, §2.6, §3.2).
 
-    The numbers follow DOLPHOT 3.1: ``DMIN = safedown(GOODMIN)``, ``DMAX = safeup(GOODMAX)``
-    (float32); pixels ``>= DMAX`` are saturated (unless ``-keepsat``), ``<= DMIN`` or NaN bad;
-    the thresholds widen x2 (DQ pass) then x1.5 (PAM pass); good pixels become
-    ``float32(SCI * (PAM / mult))``, and for WFC3/IR ``float32(that * EXPTIME)`` with the
-    thresholds times EXPTIME.
+    The numbers are those of DOLPHOT's C ``acsmask`` (later 2.0, as 3.1):
+    ``DMIN = safedown(GOODMIN)``, ``DMAX = safeup(GOODMAX)``, where ``safedown``/``safeup``
+    take a *float32* argument (a GOODMAX such as calacs' 8-digit ``72417.945`` is rounded to
+    float32 before ``safeup``); pixels ``>= DMAX`` are saturated (unless ``-keepsat``),
+    ``<= DMIN`` or NaN bad; the thresholds widen x2 (DQ pass) then x1.5 (PAM pass), all in
+    float32; good pixels become ``float32(SCI * (PAM / mult))``, and for WFC3/IR
+    ``float32(that * EXPTIME)`` with the thresholds times EXPTIME. Bad and saturated pixels
+    end at ``safedown(DMIN2)`` / ``safeup(DMAX2)`` of the final float32 thresholds, the
+    values the C writes.
 
     Parameters
     ----------
@@ -681,8 +719,8 @@ def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam
     exptime_mult : float, optional
         WFC3/IR: multiply by this exposure time after the PAM pass.
     """
-    dmin = float(f32(safedown(goodmin)))
-    dmax = float(f32(safeup(goodmax)))
+    dmin = safedown(goodmin)  # float32(GOODMIN) in, float32 out, as the C
+    dmax = safeup(goodmax)
     dmin2, dmax2 = _widen_pam_pass(*_widen_mask_pass(dmin, dmax))
     if exptime_mult is not None:
         if not exptime_mult > 0:
@@ -690,6 +728,7 @@ def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam
         dmin2 = float(f32(dmin2 * float(exptime_mult)))
         dmax2 = float(f32(dmax2 * float(exptime_mult)))
     badpix, saturate = card_number(dmin2), card_number(dmax2)
+    marks = (safedown(dmin2), safeup(dmax2))
     values = np.empty(sci.shape, dtype=np.float32)
     bad = np.empty(sci.shape, dtype=bool)
     sat = np.empty(sci.shape, dtype=bool)
@@ -707,7 +746,7 @@ def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam
         if exptime_mult is not None:
             v = np.multiply(v.astype(np.float32), float(exptime_mult), dtype=np.float64)
         v = v.astype(np.float32)
-        v, b, t, n = settle(v, b, t, badpix, saturate)
+        v, b, t, n = settle(v, b, t, badpix, saturate, marks)
         values[rows], bad[rows], sat[rows] = v, b, t
         moved += n
     notes = [f"{moved} good pixels outside the thresholds after PAM scaling masked"] if moved else []

@@ -517,9 +517,75 @@ def _shape(hdu) -> tuple[int, ...]:
     return tuple(int(hdu.header.get(f"NAXIS{k}", 0)) for k in range(n, 0, -1))
 
 
-def _either(hdul: fits.HDUList, key: str, header: fits.Header | None = None):
-    """``key`` from the primary header, else ``header`` (a SCI header), else row 0 of an
-    astrodrizzle HDRTAB (DOLPHOT's ``eitherstring``/``eitherdouble``); None if absent."""
+#: Keywords DOLPHOT's C reads from row 0 of an astrodrizzle table *before* the primary
+#: header (``eitherstring`` / ``eitherdouble``); the C reads every other keyword from the
+#: primary header only. acsmask: FILETYPE, INSTRUME, DETECTOR, APERTURE, CCDAMP and
+#: READNSEA-D; wfc3mask (2.0): INSTRUME and READNSEA-D.
+_READNSE = frozenset({"READNSEA", "READNSEB", "READNSEC", "READNSED"})
+_TABLE_FIRST: Mapping[str, frozenset[str]] = {
+    "acsmask": frozenset({"FILETYPE", "INSTRUME", "DETECTOR", "APERTURE", "CCDAMP"}) | _READNSE,
+    "wfc3mask": frozenset({"INSTRUME"}) | _READNSE,
+}
+
+
+def _is_table(hdu) -> bool:
+    return isinstance(hdu, fits.BinTableHDU)
+
+
+def _c_table(hdul: fits.HDUList, routine: str, numeric: bool):
+    """The table whose row 0 DOLPHOT's C reads before the primary header, or None.
+
+    Positions are DOLPHOT's extension indices (``ext[i]`` = HDU ``i + 1``), ``Next0`` the
+    number of extensions. acsmask strings: ``ext[3]`` if ``Next0 >= 4`` and it is a table,
+    else ``ext[2]`` if ``Next0 >= 3`` and it is a table; acsmask numbers: the same with
+    ``Next0 == 4`` for ``ext[3]``; wfc3mask (2.0): ``ext[3]`` when ``Next0 == 4``.
+    A drizzled SCI, WHT, CTX, HDRTAB file therefore reads HDRTAB row 0 first.
+    """
+    n = len(hdul) - 1
+    if routine == "wfc3mask":
+        return hdul[4] if n == 4 and _is_table(hdul[4]) else None
+    if routine != "acsmask":
+        return None
+    if (n == 4 if numeric else n >= 4) and _is_table(hdul[4]):
+        return hdul[4]
+    if n >= 3 and _is_table(hdul[3]):
+        return hdul[3]
+    return None
+
+
+def _row0(hdu, key: str):
+    """Row 0 of column ``key`` as a Python value; None when absent, empty or (numbers) 0,
+    which DOLPHOT treats as "not there" and falls back to the primary header."""
+    if hdu.data is None or not len(hdu.data) or key not in hdu.columns.names:
+        return None
+    value = hdu.data[key][0]
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value if value != 0 else None
+    return None
+
+
+def _either(hdul: fits.HDUList, key: str, header: fits.Header | None = None,
+            routine: str | None = None):
+    """A keyword as DOLPHOT's C finds it, then where the C would find nothing.
+
+    First, for the keywords the C reads with ``eitherstring`` / ``eitherdouble``
+    (:data:`_TABLE_FIRST` of ``routine``), row 0 of the astrodrizzle table at the C's
+    position (:func:`_c_table`); then the primary header. Beyond the C (which would stop
+    with a format error or a 0): ``header`` (a SCI header), then row 0 of an HDRTAB
+    anywhere. None if absent everywhere.
+    """
+    if routine is not None and key in _TABLE_FIRST.get(routine, ()):
+        table = _c_table(hdul, routine, numeric=key in _READNSE)
+        value = None if table is None else _row0(table, key)
+        if value is not None:
+            return value
     for head in (hdul[0].header, header):
         if head is not None and head.get(key) is not None:
             value = head[key]
@@ -527,7 +593,7 @@ def _either(hdul: fits.HDUList, key: str, header: fits.Header | None = None):
                 return value
     for hdu in hdul[1:]:
         if (str(hdu.header.get("EXTNAME", "")).strip().upper() == "HDRTAB"
-                and isinstance(hdu, fits.BinTableHDU) and hdu.data is not None
+                and _is_table(hdu) and hdu.data is not None
                 and len(hdu.data) and key in hdu.columns.names):
             value = hdu.data[key][0]
             if isinstance(value, bytes):
@@ -544,13 +610,13 @@ def _hst_check(hdul: fits.HDUList, path: str, routine: str) -> tuple[str, str]:
     primary = hdul[0].header
     want = "ACS" if routine == "acsmask" else "WFC3"
     tel = str(primary.get("TELESCOP", "")).strip().upper()
-    inst = str(_either(hdul, "INSTRUME") or "").strip().upper()
-    ftype = str(_either(hdul, "FILETYPE") or "SCI").strip().upper()
+    inst = str(_either(hdul, "INSTRUME", routine=routine) or "").strip().upper()
+    ftype = str(_either(hdul, "FILETYPE", routine=routine) or "SCI").strip().upper()
     if tel != "HST" or inst != want or ftype != "SCI":
         raise InputError(path, f"format error (FILETYPE={ftype}, TELESCOP={tel or '?'}, "
                                f"INSTRUME={inst or '?'}): not an HST {want} science file")
-    return str(_either(hdul, "DETECTOR") or "").strip().upper(), \
-        str(_either(hdul, "APERTURE") or "").strip().upper()
+    return str(_either(hdul, "DETECTOR", routine=routine) or "").strip().upper(), \
+        str(_either(hdul, "APERTURE", routine=routine) or "").strip().upper()
 
 
 def _classify_hst(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions
@@ -649,7 +715,7 @@ def _hst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions
         sci_hdu = hdul[chip.sci]
         sci = _float32(_image(sci_hdu, path, f"SCI,{_extver(sci_hdu)}"))
         history = [nc_note] if nc_note else []
-        rn = _hst_read_noise(hdul, path, chip, kind, history)
+        rn = _hst_read_noise(hdul, path, routine, chip, kind, history)
         if kind == "drz":
             prepared, mult = _drz(hdul, path, chip, sci, exptime, options, acs)
             history.append(f"drizzled: x EXPTIME/{mult:g} ({exptime:g} s), bad from "
@@ -683,16 +749,16 @@ def _ncombine(hdul, path, acs: bool, options: MaskOptions) -> tuple[int, str]:
     return int(value), ""
 
 
-def _hst_read_noise(hdul, path, chip: _HstChip, kind: str, history: list[str]) -> float:
+def _hst_read_noise(hdul, path, routine: str, chip: _HstChip, kind: str,
+                    history: list[str]) -> float:
     primary = hdul[0].header
     sci_header = hdul[chip.sci].header
     if chip.chip == "IR" and isinstance(primary.get("NSAMP"), int) and primary["NSAMP"] >= 2:
         rn = alg.wfc3_ir_read_noise(primary["NSAMP"])
         history.append(f"read noise {rn:.6g} e- from NSAMP={primary['NSAMP']} (DOLPHOT 3.1)")
         return rn
-    readnse = {k: _either(hdul, k, sci_header)
-               for k in ("READNSEA", "READNSEB", "READNSEC", "READNSED")}
-    ccdamp = _either(hdul, "CCDAMP", sci_header)
+    readnse = {k: _either(hdul, k, sci_header, routine) for k in sorted(_READNSE)}
+    ccdamp = _either(hdul, "CCDAMP", sci_header, routine)
     if ccdamp is None:
         raise InputError(path, "missing keyword CCDAMP (primary, SCI header or HDRTAB)")
     try:
