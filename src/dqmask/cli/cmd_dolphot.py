@@ -6,8 +6,10 @@ arguments are read left to right and a flag applies to every file *after* it
 also has a ``--long-option`` form, with the value after ``=`` or as the next argument.
 Options that are not DOLPHOT's (``--output-dir``, ``--pam-dir``, ``--dry-run``, ``--jobs``,
 ``--scheduler``)
-apply to every file wherever they appear. Files are rewritten in place (atomically) unless
-``--output-dir`` is given; a file already prepared (DOL_* tag) is left untouched.
+apply to every file wherever they appear. Flags are matched in any case (``-KEEPCR``,
+``-KeepCR``, ``-EXPTIME=5``), before the first file as after it, as DOLPHOT's C does.
+Files are rewritten in place (atomically) unless ``--output-dir`` is given; a file already
+prepared (DOL_* tag) is left untouched.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ def _int(text: str) -> int:
     return int(_float(text))  # DOLPHOT parses -ncombine with atof, stores an int
 
 
+def _flag_spec(text: str) -> str:
+    """``--dq-bad`` value: kept as text, resolved per file in that file's flag table."""
+    if not text.strip():
+        raise UsageError("--dq-bad needs flag names or a number (e.g. DO_NOT_USE)")
+    return text.strip()
+
+
 def _offsets(text: str) -> tuple[int, int]:
     parts = text.split(",")
     try:
@@ -68,24 +77,75 @@ _FLAGS: dict[str, _Flag] = {
     "rdnoise": ("rdnoise", None, _float),
     "saturated-equals": ("saturated_rule", "equals", None),
     "bad-first": ("precedence", "bad", None),
+    "dq-bad": ("dq_bad", None, _flag_spec),
 }
 for _name in ("wfc1", "wfc2", "hrc", "uvis1", "uvis2", "ir"):
     _FLAGS[f"{_name}sub"] = ("subarray", _name, _offsets)
     _FLAGS[f"{_name}-sub"] = ("subarray", _name, _offsets)
 
 _JWST = {"etctime", "noetctime", "no-etctime", "estnoise", "exptime", "ncombine", "gain",
-         "rdnoise", "saturated-equals", "bad-first"}
+         "rdnoise", "saturated-equals", "bad-first", "dq-bad"}
 _ACS = {"keepcr", "keep-cr", "keepsat", "keep-sat", "exptime", "ncombine", "usewht", "use-wht",
-        "wfc1sub", "wfc2sub", "hrcsub", "wfc1-sub", "wfc2-sub", "hrc-sub"}
+        "wfc1sub", "wfc2sub", "hrcsub", "wfc1-sub", "wfc2-sub", "hrc-sub", "dq-bad"}
 _WFC3 = {"keepcr", "keep-cr", "keepsat", "keep-sat", "exptime", "ncombine", "usewht", "use-wht",
          "maskflat", "mask-flat", "uvis1sub", "uvis2sub", "irsub", "uvis1-sub", "uvis2-sub",
-         "ir-sub"}
+         "ir-sub", "dq-bad"}
 ALLOWED = {"nircammask": _JWST, "nirissmask": _JWST, "acsmask": _ACS, "wfc3mask": _WFC3,
            "splitgroups": set(), "dolphot": _JWST | _ACS | _WFC3}
 
 _GLOBAL_VALUE = {"output-dir": "output_dir", "pam-dir": "pam_dir", "jobs": "jobs", "j": "jobs",
                  "scheduler": "scheduler"}
 _GLOBAL_BOOL = {"dry-run": "dry_run"}
+
+#: The flag tables ``--dq-bad`` names are looked up in, per command (each file then uses
+#: its own: JWST pixel flags, ACS, WFC3/UVIS or WFC3/IR).
+_DQ_TABLES = {"nircammask": ("jwst",), "nirissmask": ("jwst",), "acsmask": ("acs",),
+              "wfc3mask": ("wfc3-uvis", "wfc3-ir"),
+              "dolphot": ("jwst", "acs", "wfc3-uvis", "wfc3-ir")}
+
+
+def _check_dq_bad(spec: str, command: str) -> None:
+    """UsageError unless ``spec`` names flags of at least one table the command meets."""
+    from ..flags import TABLES, FlagSpecError, parse_flags
+
+    problems = []
+    for name in _DQ_TABLES[command]:
+        try:
+            parse_flags(spec, TABLES[name])
+            return
+        except FlagSpecError as exc:
+            problems.append(f"{name}: {exc}")
+    raise UsageError(f"--dq-bad {spec}: " + "; ".join(problems))
+
+
+def _canonical(token: str) -> str:
+    """A DOLPHOT flag in its registered spelling: ``-KEEPCR`` -> ``-keepcr``,
+    ``-ExpTime=5`` -> ``-exptime=5`` (DOLPHOT matches flags with strcasecmp); anything
+    else unchanged."""
+    if not token.startswith("-") or token == "-":
+        return token
+    dashes = "--" if token.startswith("--") else "-"
+    name, eq, value = token[len(dashes):].partition("=")
+    key = name.lower()
+    if key in _FLAGS or key in _GLOBAL_VALUE or key in _GLOBAL_BOOL:
+        return f"{dashes}{key}{eq}{value}"
+    return token
+
+
+@functools.cache
+def _case_free(base: type) -> type:
+    """A sub-parser class reading DOLPHOT flags in any case before the first file too
+    (argparse would refuse ``-KEEPCR`` there; after the first file the tokens are read
+    by :func:`parse_tokens`, which ignores case)."""
+
+    class _DolphotParser(base):
+        def parse_known_args(self, args=None, namespace=None):
+            if args is not None:
+                args = [_canonical(str(a)) for a in args]
+            return super().parse_known_args(args, namespace)
+
+    _DolphotParser.__name__ = f"Dolphot{base.__name__}"
+    return _DolphotParser
 
 _DESCRIPTIONS = {
     "nircammask": "Prepare JWST NIRCam cal/crf/i2d images for DOLPHOT: DN conversion, "
@@ -179,6 +239,8 @@ def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool 
             parsed = parse(value)
             if field_name == "subarray":
                 parsed = (str(fixed), *parsed)
+            if field_name == "dq_bad":
+                _check_dq_bad(parsed, command)
             options = replace(options, **{field_name: parsed})
         pending.append(tok)
     if not plan.files:
@@ -220,6 +282,7 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
             "  Flags apply to the files after them, as in DOLPHOT; files are rewritten in "
             "place atomically unless --output-dir; a file already prepared is left alone."),
     )
+    p.__class__ = _case_free(type(p))
     p.set_defaults(tokens=None, _run=run, _dolphot_command=command)
     allowed = ALLOWED[command]
     if command == "splitgroups":
@@ -248,6 +311,11 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
         _flag(p, None, "--pam-dir", "DOLPHOT data root with acs/data/wfc1_pam.fits ... and "
                                     "wfc3/data/UVIS1wfc3_map.fits ... (default: pixel area "
                                     "from the image's SIP distortion)", "DIR")
+    if "dq-bad" in allowed:
+        tables = " / ".join(_DQ_TABLES[command])
+        _flag(p, None, "--dq-bad", "pixels whose DQ has any of these flags become bad too "
+              f"(names of the file's flag table, {tables}, e.g. DO_NOT_USE+OTHER_BAD_PIXEL, "
+              "or a number); not a DOLPHOT rule, whose default is kept without it", "FLAGS")
     if "exptime" in allowed:
         _flag(p, "-exptime", "--exptime", "override the exposure time (s)", "SEC")
         _flag(p, "-ncombine", "--ncombine", "override the number of combined images", "N")
@@ -311,6 +379,7 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(paths, worker, jobs=plan.jobs, scheduler=plan.scheduler,
                          label="splitgroups")
     routine = "auto" if command == "dolphot" else command
+    step.reset_notes()
     per_file = {p: (routine, o) for p, o in plan.files}
     worker = functools.partial(_dispatch, per_file=per_file, output_dir=plan.output_dir,
                                pam_dir=plan.pam_dir, dry_run=plan.dry_run)

@@ -24,12 +24,14 @@ from astropy.io import fits
 
 from ..algorithms import dolphot as alg
 from ..errors import AlreadyDoneError, InputError
+from ..flags import JWST_PIXEL, FlagSpecError, parse_flags, table_for
 from ..io.atomic import atomic_output
 from ..io.fits import add_provenance, classify_hdulist, open_fits
 
 __all__ = [
     "MaskOptions", "AlreadyPrepared", "ROUTINES", "TAGS", "prepare_file", "detect_routine",
-    "splitgroups", "split_name", "ChipPlan",
+    "splitgroups", "split_name", "ChipPlan", "OPTION_FIELDS", "applied_options",
+    "dq_bad_bits",
 ]
 
 log = logging.getLogger("dqmask.dolphot")
@@ -72,6 +74,10 @@ class MaskOptions:
         JWST saturated = ``DQ & 2`` (default) or ``DQ == 2``.
     precedence : {"saturated", "bad"}
         JWST: which wins on a pixel that is both.
+    dq_bad : str or None
+        ``--dq-bad``: a flag expression (``DO_NOT_USE+OTHER_BAD_PIXEL``, ``WARMPIX``, ``64``)
+        resolved in each file's own flag table; pixels whose DQ has any of those bits become
+        bad (saturated pixels stay saturated). Not a DOLPHOT rule; None keeps DOLPHOT's.
     """
 
     etctime: bool = True
@@ -87,6 +93,27 @@ class MaskOptions:
     rdnoise: float | None = None
     saturated_rule: str = "bit"
     precedence: str = "saturated"
+    dq_bad: str | None = None
+
+
+#: The MaskOptions fields each routine uses (HISTORY records only these).
+_JWST_FIELDS = ("etctime", "estnoise", "exptime", "ncombine", "gain", "rdnoise",
+                "saturated_rule", "precedence", "dq_bad")
+_HST_FIELDS = ("keepcr", "keepsat", "exptime", "ncombine", "usewht", "subarray", "dq_bad")
+OPTION_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "nircammask": _JWST_FIELDS, "nirissmask": _JWST_FIELDS,
+    "acsmask": _HST_FIELDS, "wfc3mask": (*_HST_FIELDS, "maskflat"),
+}
+
+
+def applied_options(routine: str, options: MaskOptions) -> dict[str, object]:
+    """The options of ``routine`` that are set (not None / False), for the HISTORY record.
+
+    JWST-only options (``etctime``, ``saturated_rule`` ...) never appear for acsmask or
+    wfc3mask, nor HST-only ones (``keepcr`` ...) for nircammask / nirissmask.
+    """
+    values = asdict(options)
+    return {k: values[k] for k in OPTION_FIELDS[routine] if values[k] not in (None, False)}
 
 
 class AlreadyPrepared(AlreadyDoneError):
@@ -113,6 +140,7 @@ class ChipPlan:
     offset: tuple[int, int] = (0, 0)
     history: list[str] = field(default_factory=list)
     label: str = ""
+    usable_do_not_use: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,11 +223,57 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
     first = plans[0].cards
     where = "in place" if in_place else f"-> {out}"
     verb = "would prepare" if dry_run else "prepared"
+    kept = sum(p.usable_do_not_use for p in plans)
     return (f"{path}: {routine} {verb} {kind} {where}: {len(plans)} image(s), "
             f"BADPIX={alg.fitsnum(first.badpix).strip()} "
             f"SATURATE={alg.fitsnum(first.saturate).strip()} "
             f"EXPTIME={first.exptime:g} GAIN={first.gain:g} RDNOISE={first.rdnoise:.4g}; "
-            f"{bad} bad, {sat} saturated pixels")
+            f"{bad} bad, {sat} saturated pixels"
+            + (f"; {kept} DO_NOT_USE pixels left usable" if kept else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# --dq-bad and the DO_NOT_USE note
+# --------------------------------------------------------------------------------------------
+
+_NOTED: set[str] = set()
+_DO_NOT_USE = np.uint32(JWST_PIXEL["DO_NOT_USE"])
+
+
+def reset_notes() -> None:
+    """Forget which one-time notes were printed (the CLI calls this once per run)."""
+    _NOTED.clear()
+
+
+def _note_once(key: str, message: str) -> None:
+    """Log ``message`` once per run (per worker process with ``--jobs``)."""
+    if key not in _NOTED:
+        _NOTED.add(key)
+        log.warning("%s", message)
+
+
+def dq_bad_bits(path: str, spec: str | None, table: Mapping[str, int], what: str) -> int:
+    """``--dq-bad`` resolved in a file's flag table; 0 without it.
+
+    Raises
+    ------
+    InputError
+        A flag name the file's table (``what``: JWST, ACS, WFC3/UVIS, WFC3/IR) does not have.
+    """
+    if not spec:
+        return 0
+    try:
+        return parse_flags(spec, table)
+    except FlagSpecError as exc:
+        raise InputError(path, f"--dq-bad {spec}: {exc} in the {what} DQ flags") from None
+
+
+def _count_do_not_use_usable(dq: np.ndarray | None, prepared: alg.Prepared) -> int:
+    """Pixels with DQ DO_NOT_USE that DOLPHOT will use (neither bad nor saturated)."""
+    if dq is None:
+        return 0
+    flagged = (dq & _DO_NOT_USE) != 0
+    return int(np.count_nonzero(flagged & ~prepared.bad & ~prepared.sat))
 
 
 def _read_only(path: str) -> bool:
@@ -266,7 +340,7 @@ def _assemble(primary: fits.Header, plans: list[ChipPlan], routine: str, options
               pam_dir) -> fits.HDUList:
     if "NEXTEND" in primary:
         primary["NEXTEND"] = len(plans)
-    params = {k: v for k, v in asdict(options).items() if v not in (None, False)}
+    params = applied_options(routine, options)
     if pam_dir is not None and routine in ("acsmask", "wfc3mask"):
         params["pam_dir"] = os.fspath(pam_dir)
     add_provenance(primary, routine, params)
@@ -373,6 +447,14 @@ def _jwst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOption
     history.append(f"DN = SCI / PHOTMJSR ({photmjsr:.10g}) * EXPTIME ({exptime:.10g} s from "
                    f"{source})" + (" * AREA" if product != "i2d" else ""))
     dq = _jwst_dq(hdul, path, product)
+    dq_bits = dq_bad_bits(path, options.dq_bad, JWST_PIXEL, "JWST")
+    if dq_bits and dq is None:
+        history.append(f"--dq-bad {options.dq_bad} not applied: no DQ extension")
+    elif dq_bits:
+        history.append(f"--dq-bad {options.dq_bad}: DQ & {dq_bits} is bad too "
+                       "(not a DOLPHOT rule)")
+    if product != "i2d":
+        _subsize_check(hdul, path, sci.shape, history)
     area = wht = None
     if product == "i2d":
         if "WHT" not in hdul:
@@ -386,7 +468,13 @@ def _jwst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOption
         _same_shape(path, sci, area, "AREA")
     prepared = alg.jwst_prepare(sci, dq, product=product, photmjsr=photmjsr, exptime=exptime,
                                 area=area, wht=wht, saturated_rule=options.saturated_rule,
-                                precedence=options.precedence)
+                                precedence=options.precedence, dq_bad=dq_bits)
+    kept = 0 if options.dq_bad else _count_do_not_use_usable(dq, prepared)
+    if kept:
+        history.append(f"{kept} DO_NOT_USE pixels left usable by DOLPHOT's rule "
+                       "(--dq-bad DO_NOT_USE masks them)")
+        _note_once("do_not_use", "note: DOLPHOT's rule keeps DO_NOT_USE pixels usable "
+                   "(e.g. masks put in DQ by 'dqmask apply'); --dq-bad DO_NOT_USE masks them")
     gain, rdnoise = _jwst_noise(hdul, path, info.detector, options, prepared, photmjsr, exptime,
                                 area, history)
     ncombine = options.ncombine if options.ncombine and options.ncombine > 0 else 1
@@ -396,8 +484,28 @@ def _jwst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOption
                            exptime0=exptime / ncombine)
     tag = alg.jwst_tag(info.instrument, info.detector, product)
     plan = ChipPlan(_sci_header(sci_hdu.header, "DN"), prepared, cards, tag, history=history,
-                    label=info.detector)
+                    label=info.detector, usable_do_not_use=kept)
     return [plan], f"{info.detector} {product}"
+
+
+def _subsize_check(hdul: fits.HDUList, path: str, shape: tuple[int, ...],
+                   history: list[str]) -> None:
+    """Warn (one line) when SUBSIZE1/SUBSIZE2 disagree with the SCI shape: a cut-out
+    whose subarray keywords were not updated, which no longer says where it sits on the
+    detector."""
+    sizes = []
+    for key in ("SUBSIZE1", "SUBSIZE2"):
+        value = hdul["SCI"].header.get(key, hdul[0].header.get(key))
+        if not isinstance(value, int) or isinstance(value, bool):
+            return
+        sizes.append(value)
+    ny, nx = shape
+    if (sizes[1], sizes[0]) == (ny, nx):
+        return
+    message = (f"SUBSIZE1/2 = {sizes[0]}x{sizes[1]} but SCI is {nx}x{ny}: a cut-out with "
+               "stale SUBSTRT/SUBSIZE (its place on the detector is lost)")
+    history.append(message)
+    log.warning("%s: %s", path, message)
 
 
 def _same_shape(path: str, sci: np.ndarray, other: np.ndarray, name: str) -> None:
@@ -623,6 +731,9 @@ def _classify_hst(hdul: fits.HDUList, path: str, routine: str, options: MaskOpti
                   ) -> tuple[str, list[_HstChip]]:
     """(kind, chips): kind in flt, sub, drz; DOLPHOT's type numbers in the comments."""
     detector, aperture = _hst_check(hdul, path, routine)
+    if classify_hdulist(hdul, path).product == "raw":
+        raise InputError(path, f"a raw (uncalibrated) exposure: {routine} needs the "
+                               "calibrated flt/flc (or drz/drc) file, in electrons")
     acs = routine == "acsmask"
     scis = _sci_indices(hdul)
     if not scis:
@@ -720,6 +831,9 @@ def _hst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions
             prepared, mult = _drz(hdul, path, chip, sci, exptime, options, acs)
             history.append(f"drizzled: x EXPTIME/{mult:g} ({exptime:g} s), bad from "
                            + ("WHT <= 0" if options.usewht else "CTX == 0 in every plane"))
+            if options.dq_bad:
+                history.append(f"--dq-bad {options.dq_bad} not applied: a drizzled image "
+                               "has no DQ")
         else:
             prepared = _flt(hdul, path, chip, sci, exptime, options, acs, pam_dir, history)
         cards = alg.CardValues(gain=1.0, rdnoise=rn * np.sqrt(ncombine), exptime=exptime,
@@ -782,12 +896,19 @@ def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, histor
         raise InputError(path, f"data quality image does not match primary image size "
                                f"(DQ,{ver} {dq.shape} vs SCI {sci.shape})")
     dq = np.asarray(dq)
+    what = "ACS" if acs else ("WFC3/IR" if chip.chip == "IR" else "WFC3/UVIS")
+    extra = dq_bad_bits(path, options.dq_bad,
+                        table_for("HST", "ACS" if acs else "WFC3", chip.chip), what)
+    if extra:
+        history.append(f"--dq-bad {options.dq_bad}: DQ & {extra} is bad too "
+                       "(not a DOLPHOT rule)")
     if acs:
         dq_bad, dq_sat = alg.acs_dq_masks(dq, masksat=not options.keepsat,
-                                          maskcr=not options.keepcr)
+                                          maskcr=not options.keepcr, extra_bad=extra)
     else:
         dq_bad, dq_sat = alg.wfc3_dq_masks(dq, ir=chip.chip == "IR", masksat=not options.keepsat,
-                                           maskcr=not options.keepcr, maskflat=options.maskflat)
+                                           maskcr=not options.keepcr, maskflat=options.maskflat,
+                                           extra_bad=extra)
     goodmin = _number(sci_hdu.header, "GOODMIN", path, f"SCI,{ver} header")
     goodmax = _number(sci_hdu.header, "GOODMAX", path, f"SCI,{ver} header")
     partner = None
