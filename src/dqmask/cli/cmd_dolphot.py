@@ -313,9 +313,10 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
                                     "from the image's SIP distortion)", "DIR")
     if "dq-bad" in allowed:
         tables = " / ".join(_DQ_TABLES[command])
+        example = {"acsmask": "WARMPIX", "wfc3mask": "WARMPIX"}.get(command, "DO_NOT_USE")
         _flag(p, None, "--dq-bad", "pixels whose DQ has any of these flags become bad too "
-              f"(names of the file's flag table, {tables}, e.g. DO_NOT_USE+OTHER_BAD_PIXEL, "
-              "or a number); not a DOLPHOT rule, whose default is kept without it", "FLAGS")
+              f"(names of the file's flag table, {tables}, e.g. {example}, or a number); "
+              "not a DOLPHOT rule, whose default is kept without it", "FLAGS")
     if "exptime" in allowed:
         _flag(p, "-exptime", "--exptime", "override the exposure time (s)", "SEC")
         _flag(p, "-ncombine", "--ncombine", "override the number of combined images", "N")
