@@ -147,6 +147,7 @@ def _case_free(base: type) -> type:
     _DolphotParser.__name__ = f"Dolphot{base.__name__}"
     return _DolphotParser
 
+
 _DESCRIPTIONS = {
     "nircammask": "Prepare JWST NIRCam cal/crf/i2d images for DOLPHOT: DN conversion, "
                   "x AREA, bad/saturated pixels past BADPIX/SATURATE, DOLPHOT cards.",
