@@ -417,3 +417,7 @@ def test_write_mask_ref_round_trips_the_crds_dq_def(tmp_path, caplog):
     with datamodels.MaskModel(str(out)) as model, datamodels.MaskModel(str(path)) as original:
         np.testing.assert_array_equal(model.dq, original.dq)
         assert [tuple(r) for r in model.dq_def] == [tuple(r) for r in original.dq_def]
+        original.save(str(tmp_path / "stdatamodels.fits"))  # what stdatamodels writes back
+    with fits.open(out) as ours, fits.open(tmp_path / "stdatamodels.fits") as theirs:
+        np.testing.assert_array_equal(ours["DQ"].data, theirs["DQ"].data)
+        assert [tuple(r) for r in ours["DQ_DEF"].data] == [tuple(r) for r in theirs["DQ_DEF"].data]
