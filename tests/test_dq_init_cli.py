@@ -18,7 +18,8 @@ from test_dq_init_support import (
 
 
 def _sha(path) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_default_output_beside_input(run_cli, tmp_path, mask, exposure):
     before = _sha(exposure)
     code, out, err = run_cli("dqinit", exposure, "--mask", mask)
     assert code == 0, err
-    result = tmp_path / "jw_nrca1_uncal_dqinit.fits"
+    result = tmp_path / "jw_nrca1_dqinitstep.fits"
     assert result.exists() and f"-> {result}" in out
     assert _sha(exposure) == before  # input untouched
     assert sci_bytes_digest(result) == sci_bytes_digest(exposure)  # SCI copied byte for byte
@@ -96,7 +97,7 @@ def test_wrong_detector_is_an_error_unless_overridden(run_cli, tmp_path, exposur
     lines = _bad(run_cli, exposure, other)
     assert lines == [f"dqmask: {exposure}: MASK nrcb1_mask.fits is for DETECTOR NRCB1 "
                      f"(exposure: NRCA1); use --ignore-detector to apply it anyway"]
-    assert not (tmp_path / "jw_nrca1_uncal_dqinit.fits").exists()
+    assert not (tmp_path / "jw_nrca1_dqinitstep.fits").exists()
     code, _, err = run_cli("dqinit", exposure, "--mask", other, "--ignore-detector")
     assert code == 0, err
 
@@ -138,8 +139,8 @@ def test_batch_continues_after_a_bad_file(run_cli, tmp_path, mask, exposure):
     bad = write_exposure(tmp_path / "bad_uncal.fits", (1, 1, 16, 16), drop=("SUBSTRT1",))
     code, _, err = run_cli("dqinit", bad, exposure, "--mask", mask)
     assert code == 1
-    assert (tmp_path / "jw_nrca1_uncal_dqinit.fits").exists()
-    assert not (tmp_path / "bad_uncal_dqinit.fits").exists()
+    assert (tmp_path / "jw_nrca1_dqinitstep.fits").exists()
+    assert not (tmp_path / "bad_dqinitstep.fits").exists()
     assert "1 of 2 inputs failed" in err
 
 
@@ -161,7 +162,7 @@ def test_output_opens_in_stdatamodels_and_jwst_agrees(run_cli, tmp_path, mask):
     model.save(str(uncal))
     code, _, err = run_cli("dqinit", uncal, "--mask", mask)
     assert code == 0, err
-    out = tmp_path / "sdm_uncal_dqinit.fits"
+    out = tmp_path / "sdm_dqinitstep.fits"
     with datamodels.RampModel(str(out)) as ours, datamodels.RampModel(str(uncal)) as ref, \
             datamodels.MaskModel(str(mask)) as mm:
         do_dqinit(ref, mm)
@@ -194,7 +195,7 @@ def test_replaced_pixeldq_keeps_its_cards_and_superstripe_opens(run_cli, tmp_pat
                          extra_hdus=[old])
     code, _, err = run_cli("dqinit", exp, "--mask", mask)
     assert code == 0, err
-    out = tmp_path / "ss_uncal_dqinit.fits"
+    out = tmp_path / "ss_dqinitstep.fits"
     with fits.open(out) as hdul:
         assert hdul["PIXELDQ"].header["MYCARD"] == "kept"
         assert np.all(hdul["PIXELDQ"].data & 8)
@@ -209,7 +210,7 @@ def test_demo_hook(tmp_path):
     lines: list[str] = []
     demo(tmp_path, {}, lines.append)
     assert any("dqinit" in ln and "DO_NOT_USE" in ln for ln in lines)
-    with fits.open(tmp_path / "demo_nircam_uncal_dqinit.fits") as hdul:
+    with fits.open(tmp_path / "demo_nircam_dqinitstep.fits") as hdul:
         assert hdul["GROUPDQ"].data[0, 0, 10:20, 10:20].all()  # the user DQ box
 
 
@@ -227,7 +228,7 @@ def test_2d_user_dq_on_superstripe_data_needs_the_option(run_cli, tmp_path, mask
     code, _, err = run_cli("dqinit", exp, "--mask", mask, "--user-dq", tmp_path / "u2.fits",
                            "--user-dq-all-stripes")
     assert code == 0, err
-    with fits.open(tmp_path / "ss_uncal_dqinit.fits") as hdul:
+    with fits.open(tmp_path / "ss_dqinitstep.fits") as hdul:
         assert np.all(hdul["PIXELDQ"].data[:, 2, 3] & 1)
         assert np.all(hdul["GROUPDQ"].data[:, :, 2, 3] & 1)
 

@@ -78,9 +78,17 @@ def test_user_dq_wrong_shape(tmp_path, full_mask):
     exp = write_exposure(tmp_path / "e_uncal.fits", (1, 1, 64, 64), substrt=(9, 9))
     from dqmask.io.mask_ref import write_user_dq
 
-    write_user_dq(tmp_path / "u.fits", np.zeros((10, 12), np.uint32))
-    _both_raise(tmp_path, exp, full_mask, "user_dq has shape=(10, 12) but expecting (64, 64)",
-                user_dq=tmp_path / "u.fits")
+    user = tmp_path / "u.fits"
+    write_user_dq(user, np.zeros((10, 12), np.uint32))
+    text = "user_dq has shape=(10, 12) but expecting (64, 64)"
+    with pytest.raises(ValueError) as upstream:
+        jwst_dqinit(exp, full_mask, user)
+    assert str(upstream.value) == text
+    with pytest.raises(InputError) as ours:  # the error names the user DQ, not the exposure
+        dq_init_file(exp, full_mask, tmp_path / "never.fits", user_dq=user)
+    assert ours.value.problem == f"{text} (the science frame of {exp})"
+    assert ours.value.path == str(user)
+    assert not (tmp_path / "never.fits").exists()
 
 
 def test_substripe_reads2_zero(tmp_path, full_mask):

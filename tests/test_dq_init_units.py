@@ -75,9 +75,12 @@ def test_mask_writer_refuses_lossy_tables(tmp_path):
     with pytest.raises(ValueError, match="absent from DQ_DEF: HOT"):
         write_mask_ref(tmp_path / "m.fits", std, instrument="NIRCAM", detector="NRCA1",
                        dq_def=[(1, "DO_NOT_USE")])
-    with pytest.raises(ValueError, match="not in the JWST flag table: NOISY"):
+    with pytest.raises(ValueError, match="absent from DQ_DEF: HOT"):  # NOISY stores nothing
         write_mask_ref(tmp_path / "m.fits", std, instrument="NIRCAM", detector="NRCA1",
-                       dq_def=[(1, "DO_NOT_USE"), (2, "HOT"), (4, "NOISY")])
+                       dq_def=[(1, "DO_NOT_USE"), (2, "NOISY")])
+    with pytest.raises(ValueError, match="neither"):
+        write_mask_ref(tmp_path / "m.fits", std, instrument="NIRCAM", detector="NRCA1",
+                       dq_def=[(1, "DO_NOT_USE", "x")])
     with pytest.raises(TypeError):
         write_mask_ref(tmp_path / "m.fits", std.astype(float), instrument="N", detector="D")
     assert not (tmp_path / "m.fits").exists()

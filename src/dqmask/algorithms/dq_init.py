@@ -34,6 +34,8 @@ __all__ = [
     "DETECTOR_FULL_SIZE",
     "FGS_GUIDE_EXP_TYPES",
     "ExposureKind",
+    "UserDqError",
+    "UserDqShapeError",
     "Subarray",
     "Stripes",
     "DqDefReport",
@@ -81,6 +83,25 @@ class ExposureKind(StrEnum):
     GUIDER = "guider"  # GuiderRawModel: one 2-D DQ
     SUPERSTRIPE = "superstripe"  # SuperstripeRampModel: PIXELDQ (N, ny, nx)
     RAMP = "ramp"  # RampModel: PIXELDQ (ny, nx), GROUPDQ (nints, ngroups, ny, nx)
+
+    @property
+    def datamodel(self) -> str:
+        """The stdatamodels class jwst's DQInitStep returns (and writes as ``DATAMODL``)."""
+        return _DATAMODELS[self]
+
+
+_DATAMODELS = {ExposureKind.GUIDER: "GuiderRawModel",
+               ExposureKind.SUPERSTRIPE: "SuperstripeRampModel",
+               ExposureKind.RAMP: "RampModel"}
+
+
+class UserDqError(ValueError):
+    """A user-supplied DQ array that cannot be OR-ed in (its values); a problem of the user DQ,
+    not of the exposure."""
+
+
+class UserDqShapeError(UserDqError):
+    """A user-supplied DQ whose shape differs from the mask's (upstream's text)."""
 
 
 def exposure_kind(exp_type: str | None, num_superstripe: int | None) -> ExposureKind:
@@ -726,7 +747,7 @@ def check_user_dq_values(user_dq: np.ndarray) -> None:
 
     Raises
     ------
-    ValueError
+    UserDqError
         Non-integer or non-finite floats, negative values, values above 2**32 - 1.
     """
     a = np.asarray(user_dq)
@@ -734,11 +755,11 @@ def check_user_dq_values(user_dq: np.ndarray) -> None:
         return
     if a.dtype.kind == "f":
         if not np.all(np.isfinite(a)) or np.any(a != np.trunc(a)):
-            raise ValueError("user DQ holds non-integer values; DQ flags must be integers")
+            raise UserDqError("user DQ holds non-integer values; DQ flags must be integers")
     elif a.dtype.kind not in "iu":
-        raise ValueError(f"user DQ has dtype {a.dtype}; DQ flags must be integers")
+        raise UserDqError(f"user DQ has dtype {a.dtype}; DQ flags must be integers")
     if a.size and (a.min() < 0 or a.max() > 0xFFFFFFFF):
-        raise ValueError("user DQ holds negative or over-32-bit values; DQ flags are uint32")
+        raise UserDqError("user DQ holds negative or over-32-bit values; DQ flags are uint32")
 
 
 def merge_user_dq(mask: np.ndarray, user_dq: np.ndarray | None, *, validate: bool = True,
@@ -761,17 +782,18 @@ def merge_user_dq(mask: np.ndarray, user_dq: np.ndarray | None, *, validate: boo
 
     Raises
     ------
-    ValueError
-        ``user_dq has shape=<shape> but expecting <shape>`` (upstream text).
+    UserDqShapeError
+        ``user_dq has shape=<shape> but expecting <shape>`` (upstream's text; upstream also
+        logs it as an error, here the caller reports it once).
+    UserDqError
+        ``validate`` and values that are not uint32 flags.
     """
     if user_dq is None:
         return mask
     if all_stripes and mask.ndim == 3 and user_dq.shape == mask.shape[1:]:
         user_dq = np.broadcast_to(user_dq, mask.shape)
     if user_dq.shape != mask.shape:
-        msg = f"user_dq has shape={user_dq.shape} but expecting {mask.shape}"
-        log.error(msg)
-        raise ValueError(msg)
+        raise UserDqShapeError(f"user_dq has shape={user_dq.shape} but expecting {mask.shape}")
     if validate:
         check_user_dq_values(user_dq)
     mask |= user_dq.astype(mask.dtype)

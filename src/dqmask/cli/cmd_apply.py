@@ -56,8 +56,7 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--zero-data", action="store_true", help="also set SCI to 0 under the mask")
     p.add_argument("--grow", type=int, default=0, metavar="N",
                    help="grow the mask by N pixels (circular footprint) first")
-    p.add_argument("--max-fraction", type=float, default=0.5, metavar="F",
-                   help="refuse a mask covering more than this fraction of a file (0.5)")
+    add_max_fraction_option(p)
     p.add_argument("--backup", action="store_true",
                    help="with --in-place, keep the original as <name>_orig.fits (kept once)")
     p.add_argument("--region-mode", choices=("center", "exact"), default="center",
@@ -69,6 +68,23 @@ def register(sub, common) -> argparse.ArgumentParser:
     add_output_options(p, in_place=True, default_suffix=DEFAULT_SUFFIX)
     add_batch_options(p)
     return p
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1]")
+    return value
+
+
+def add_max_fraction_option(parser: argparse.ArgumentParser,
+                            what: str = "a mask covering") -> None:
+    """``--max-fraction F`` (default 0.5, in (0, 1]); ``dqinit`` shares it for its user DQ."""
+    parser.add_argument("--max-fraction", type=_fraction, default=0.5, metavar="F",
+                        help=f"refuse {what} more than this fraction of a file (0.5)")
 
 
 def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions) -> str:
@@ -84,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("apply needs --mask MASK.fits or --region R.reg")
     if args.grow < 0:
         raise UsageError("--grow must be >= 0")
-    if not 0 < args.max_fraction <= 1:
-        raise UsageError("--max-fraction must be in (0, 1]")
     if args.output and len(args.targets) != 1:
         raise UsageError("-o/--output needs exactly one TARGET; use --output-dir")
     mask = None

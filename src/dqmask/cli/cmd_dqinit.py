@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import UsageError
 from ..io.fits import write_hdulist
 from ..io.mask_ref import check_mask_ref, write_mask_ref, write_user_dq
-from ..steps.dq_init import dq_init_file
+from ..steps.dq_init import OUTPUT_SUFFIX, default_output_name, dq_init_file, load_user_dq
 from ._common import (
     add_batch_options,
     add_output_options,
@@ -20,8 +20,9 @@ from ._common import (
     output_path,
     run_batch,
 )
+from .cmd_apply import add_max_fraction_option
 
-SUFFIX = "_dqinit"
+SUFFIX = "_" + OUTPUT_SUFFIX
 
 
 def register(sub, common) -> argparse.ArgumentParser:
@@ -33,7 +34,8 @@ def register(sub, common) -> argparse.ArgumentParser:
                     "jwst dq_init step does: subarray and multistripe/superstripe extraction, "
                     "DQ_DEF flag mapping, optional user DQ. Only the DQ extensions and the "
                     "primary header are rewritten; SCI is copied byte for byte. Default "
-                    f"output: <root>{SUFFIX}.fits beside each input.",
+                    f"output: the name `strun dq_init` gives, <root>{SUFFIX}.fits beside "
+                    "each input (X_uncal.fits -> X_dqinitstep.fits).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JWST raw exposures (*_uncal.fits)")
     p.add_argument("--mask", required=True, metavar="MASK_REF",
@@ -41,7 +43,9 @@ def register(sub, common) -> argparse.ArgumentParser:
                         "N/A records S_DQINIT=SKIPPED like jwst when CRDS has no MASK")
     p.add_argument("--user-dq", metavar="FILE",
                    help="user-supplied DQ file (primary HDU, integer flags, science shape), "
-                        "OR-ed in like jwst's user_supplied_dq")
+                        "OR-ed in like jwst's user_supplied_dq; refused if its header says it "
+                        "is a background or good-pixel mask")
+    add_max_fraction_option(p, what="a --user-dq flagging")
     add_output_options(p, default_suffix=SUFFIX)
     p.add_argument("--force", action="store_true",
                    help="apply even to exposures whose S_DQINIT is already COMPLETE")
@@ -58,10 +62,11 @@ def register(sub, common) -> argparse.ArgumentParser:
 
 
 def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | None,
-            force: bool, ignore_detector: bool, faithful: bool, all_stripes: bool) -> str:
+            force: bool, ignore_detector: bool, faithful: bool, all_stripes: bool,
+            max_fraction: float) -> str:
     result = dq_init_file(path, mask, args_out[path], user_dq=user_dq, force=force,
                           ignore_detector=ignore_detector, faithful=faithful,
-                          user_dq_all_stripes=all_stripes)
+                          user_dq_all_stripes=all_stripes, max_fraction=max_fraction)
     return result.summary()
 
 
@@ -70,15 +75,24 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("-o/--output needs exactly one input; use --output-dir")
     if args.mask.strip().upper() != "N/A":
         check_mask_ref(args.mask)  # a bad MASK fails once, before any input
-    outs = {p: output_path(args, p, suffix=SUFFIX, n_inputs=len(args.inputs))
-            for p in args.inputs}
+    if args.user_dq:  # so does a bad user DQ
+        load_user_dq(args.user_dq, max_fraction=args.max_fraction, faithful=args.faithful)
+    outs = {p: _output(args, p) for p in args.inputs}
     same = [p for p, o in outs.items() if not args.in_place and _same_file(p, o)]
     if same:
         raise UsageError(f"output would overwrite input {same[0]}; use --in-place to do that")
     worker = functools.partial(_worker, args_out=outs, mask=args.mask, user_dq=args.user_dq,
                                force=args.force, ignore_detector=args.ignore_detector,
-                               faithful=args.faithful, all_stripes=args.user_dq_all_stripes)
+                               faithful=args.faithful, all_stripes=args.user_dq_all_stripes,
+                               max_fraction=args.max_fraction)
     return run_batch(args.inputs, worker, label="dqinit", **batch_options(args))
+
+
+def _output(args: argparse.Namespace, path: str) -> str:
+    """-o / --output-dir / --in-place, else the name jwst's strun gives beside the input."""
+    if args.output or args.output_dir or args.in_place:
+        return output_path(args, path, suffix=SUFFIX, n_inputs=len(args.inputs))
+    return default_output_name(path)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -116,7 +130,7 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     udq[10:20, 10:20] = 1
     write_user_dq(user, udq)
     say(f"wrote user DQ {user} (a 10x10 DO_NOT_USE box)")
-    result = dq_init_file(uncal, mask, workdir / (Path(uncal).stem + SUFFIX + ".fits"),
+    result = dq_init_file(uncal, mask, default_output_name(workdir / Path(uncal).name),
                           user_dq=user, force=True)
     say("dqmask dqinit " + result.summary())
 

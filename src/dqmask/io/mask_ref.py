@@ -35,6 +35,7 @@ from ..algorithms.dq_init import (
 )
 from ..errors import InputError
 from ..flags import JWST_PIXEL, decode
+from .background_mask import NSCLEAN_COMMENT
 from .fits import open_fits, write_hdulist
 
 __all__ = [
@@ -90,6 +91,9 @@ class MaskRef:
         ``dq`` compressed: the on-disk DQ values, meaning given by ``dq_def``.
     dq_def : list of (value, name)
         DQ_DEF rows in table order (BIT is not used by the mapping).
+    dq_def_table : list of (bit, value, name, description)
+        The same rows as stored, every column kept (rows with names that are not JWST flags
+        included), for :func:`write_mask_ref` to write them back unchanged.
     subarray : Subarray
         Keywords as found (missing ones stay ``None``).
     instrument, detector, exp_type, readpatt, reftype, filename : str
@@ -108,6 +112,7 @@ class MaskRef:
     readpatt: str = ""
     reftype: str = ""
     filename: str = ""
+    dq_def_table: list[tuple[int, int, str, str]] = field(default_factory=list, repr=False)
     header: fits.Header = field(default_factory=fits.Header, repr=False, compare=False)
 
     def standard(self, raw: np.ndarray | None = None, *, warn: bool = True) -> np.ndarray:
@@ -166,14 +171,15 @@ def read_mask_ref(path: str | os.PathLike) -> MaskRef:
         primary = hdul[0].header
         reftype, names = _check_structure(hdul, path)
         raw = _read_uint32(hdul, names.index("DQ"), path)
-        rows = _read_dq_def(hdul, path) if "DQ_DEF" in names else []
+        table = _read_dq_def(hdul, path) if "DQ_DEF" in names else []
+        rows = [(value, name) for _, value, name, _ in table]
         return MaskRef(
             path=path, raw_dq=raw, dq_def=rows, subarray=subarray_from_header(primary),
             instrument=_opt_str(primary, "INSTRUME").upper(),
             detector=_opt_str(primary, "DETECTOR").upper(),
             exp_type=_opt_str(primary, "EXP_TYPE").upper(),
             readpatt=_opt_str(primary, "READPATT").upper(),
-            reftype=reftype, filename=_opt_str(primary, "FILENAME"),
+            reftype=reftype, filename=_opt_str(primary, "FILENAME"), dq_def_table=table,
             header=primary.copy(),
         )
 
@@ -198,14 +204,36 @@ def _read_uint32(hdul: fits.HDUList, index: int, path: str) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _read_dq_def(hdul: fits.HDUList, path: str) -> list[tuple[int, str]]:
+def _read_dq_def(hdul: fits.HDUList, path: str) -> list[tuple[int, int, str, str]]:
+    """``(BIT, VALUE, NAME, DESCRIPTION)`` of every DQ_DEF row, in table order.
+
+    VALUE and NAME as the mapping reads them (:func:`dq_def_rows`); a missing BIT or
+    DESCRIPTION column reads as the bit number of VALUE and ``""``.
+    """
     table = hdul["DQ_DEF"].data
     if table is None:
         return []
-    missing = {"VALUE", "NAME"} - {n.upper() for n in table.dtype.names}
+    columns = {n.upper(): n for n in table.dtype.names}
+    missing = {"VALUE", "NAME"} - set(columns)
     if missing:
         raise InputError(path, f"DQ_DEF table lacks column(s) {', '.join(sorted(missing))}")
-    return dq_def_rows(table)
+    rows = dq_def_rows(table)
+    bits = (table[columns["BIT"]] if "BIT" in columns else
+            [_bit_of(value) for value, _ in rows])
+    descriptions = (table[columns["DESCRIPTION"]] if "DESCRIPTION" in columns else
+                    [""] * len(rows))
+    return [(int(bit), value, name, _text(desc))
+            for bit, (value, name), desc in zip(bits, rows, descriptions, strict=True)]
+
+
+def _bit_of(value: int) -> int:
+    return int(value).bit_length() - 1 if value else 0
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value).rstrip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,12 +263,36 @@ def identity_dq_def(dq_standard: np.ndarray) -> list[tuple[int, str]]:
     return [(1 << b, decode(1 << b, JWST_PIXEL)[0]) for b in range(32) if present >> b & 1]
 
 
-def _dq_def_hdu(rows: Sequence[tuple[int, str]], descriptions: Mapping[str, str]
-                ) -> fits.BinTableHDU:
-    values = np.array([v for v, _ in rows], dtype=np.uint32)
-    bits = np.array([int(v).bit_length() - 1 if v else 0 for v, _ in rows], dtype=np.int32)
-    names = [n for _, n in rows]
-    desc = [descriptions.get(n, _DESCRIPTIONS.get(n, "")) for n in names]
+#: A DQ_DEF row given to :func:`write_mask_ref`: ``(value, name)`` or
+#: ``(bit, value, name, description)``.
+DqDefRow = tuple[int, str] | tuple[int, int, str, str]
+
+
+def _full_rows(rows: Sequence[DqDefRow], descriptions: Mapping[str, str]
+               ) -> list[tuple[int, int, str, str]]:
+    """``(BIT, VALUE, NAME, DESCRIPTION)`` rows from (value, name) or full rows."""
+    out = []
+    for row in rows:
+        if len(row) == 4:
+            bit, value, name, desc = row
+        elif len(row) == 2:
+            value, name = row
+            bit, desc = _bit_of(int(value) & _U32_MAX), None
+        else:
+            raise ValueError(f"DQ_DEF row {row!r} is neither (value, name) nor "
+                             f"(bit, value, name, description)")
+        name = str(name).strip()
+        if desc is None:
+            desc = descriptions.get(name, _DESCRIPTIONS.get(name, ""))
+        out.append((int(bit), int(value) & _U32_MAX, name, str(desc)))
+    return out
+
+
+def _dq_def_hdu(rows: Sequence[tuple[int, int, str, str]]) -> fits.BinTableHDU:
+    bits = np.array([r[0] for r in rows], dtype=np.int32)
+    values = np.array([r[1] for r in rows], dtype=np.uint32)
+    names = [r[2] for r in rows]
+    desc = [r[3] for r in rows]
     cols = [
         fits.Column(name="BIT", format="J", array=bits),
         fits.Column(name="VALUE", format="J", bzero=2**31, array=values),
@@ -252,7 +304,7 @@ def _dq_def_hdu(rows: Sequence[tuple[int, str]], descriptions: Mapping[str, str]
 
 def write_mask_ref(path: str | os.PathLike, dq_standard: np.ndarray, *,
                    instrument: str, detector: str,
-                   dq_def: Sequence[tuple[int, str]] | None = None,
+                   dq_def: Sequence[DqDefRow] | None = None,
                    subarray: str = "GENERIC", substrt: tuple[int, int] = (1, 1),
                    subsize: tuple[int, int] | None = None,
                    fastaxis: int | None = None, slowaxis: int | None = None,
@@ -269,10 +321,14 @@ def write_mask_ref(path: str | os.PathLike, dq_standard: np.ndarray, *,
         ``dq`` standard: JWST pixel flags in the reference frame (rows, columns).
     instrument, detector : str
         INSTRUME and DETECTOR (CRDS selectors; dqmask checks them against exposures).
-    dq_def : sequence of (value, name), optional
-        Compression table: row ``(v, NAME)`` stores standard flag NAME as on-disk bit(s)
-        ``v``. Default: identity rows for the flags present. Names must be standard
-        mnemonics (an unknown name would be dropped on load).
+    dq_def : sequence of (value, name) or of (bit, value, name, description), optional
+        Compression table, written in this order: row ``(v, NAME)`` stores standard flag
+        NAME as on-disk bit(s) ``v``. Default: identity rows for the flags present. Full
+        rows (e.g. :attr:`MaskRef.dq_def_table` of a CRDS file) are written exactly as given
+        (BIT and DESCRIPTION too); for ``(value, name)`` rows BIT is the bit number of VALUE.
+        Rows whose NAME is not a JWST flag (``NOISY``, ``WEIRD`` in CRDS NIRCam MASK files)
+        are kept in the table but store nothing, as stdatamodels does when it saves one;
+        jwst ignores them on load (with a warning).
     subarray, substrt, subsize, fastaxis, slowaxis, exp_type, readpatt
         Header keywords; ``subsize`` defaults to the array shape (columns, rows).
     descriptions : mapping, optional
@@ -283,15 +339,15 @@ def write_mask_ref(path: str | os.PathLike, dq_standard: np.ndarray, *,
     Returns
     -------
     list of (value, name)
-        The DQ_DEF rows written.
+        The DQ_DEF rows written (VALUE, NAME).
 
     Raises
     ------
     TypeError
         ``dq_standard`` is not an integer array.
     ValueError
-        Not 2-D, negative or over-32-bit values, unknown DQ_DEF names, or standard flags set
-        that no DQ_DEF row stores (they would be lost).
+        Not 2-D, negative or over-32-bit values, a malformed DQ_DEF row, or standard flags
+        set that no DQ_DEF row with a JWST flag name stores (they would be lost).
     """
     dq = np.asarray(dq_standard)
     if not np.issubdtype(dq.dtype, np.integer):
@@ -301,26 +357,23 @@ def write_mask_ref(path: str | os.PathLike, dq_standard: np.ndarray, *,
     if dq.size and (int(dq.min()) < 0 or int(dq.max()) > _U32_MAX):
         raise ValueError("MASK DQ values must fit in uint32 (no negatives)")
     dq = dq.astype(np.uint32, copy=False)
-    rows = list(dq_def) if dq_def is not None else identity_dq_def(dq)
-    rows = [(int(v) & _U32_MAX, str(n).strip()) for v, n in rows]
-    unknown = [n for _, n in rows if n not in JWST_PIXEL]
-    if unknown:
-        raise ValueError(f"DQ_DEF names not in the JWST flag table: {', '.join(unknown)}")
+    table = _full_rows(list(dq_def) if dq_def is not None else identity_dq_def(dq),
+                       descriptions or {})
+    rows = [(value, name) for _, value, name, _ in table]
     stored = 0
     for _, n in rows:
-        stored |= JWST_PIXEL[n]
+        stored |= JWST_PIXEL.get(n, 0)
     present = int(np.bitwise_or.reduce(np.unique(dq), initial=0))
     if present & ~stored:
         lost = decode(present & ~stored, JWST_PIXEL)
         raise ValueError(f"flags set in the mask but absent from DQ_DEF: {', '.join(lost)}")
-    raw = compress_dq(dq, rows) if rows else dq.copy()
+    raw = compress_dq(dq, rows, warn=False) if rows else dq.copy()
     primary = fits.PrimaryHDU()
     _primary_keywords(primary.header, dq.shape, instrument, detector, subarray, substrt,
                       subsize, fastaxis, slowaxis, exp_type, readpatt, path)
     for key, value in (keywords or {}).items():
         primary.header[key] = value
-    hdul = fits.HDUList([primary, fits.ImageHDU(raw, name="DQ"),
-                         _dq_def_hdu(rows, descriptions or {})])
+    hdul = fits.HDUList([primary, fits.ImageHDU(raw, name="DQ"), _dq_def_hdu(table)])
     write_hdulist(hdul, path)
     return rows
 
@@ -360,8 +413,40 @@ def _primary_keywords(h: fits.Header, shape, instrument, detector, subarray, sub
 # --------------------------------------------------------------------------------------------
 
 
+#: DQMCONV values (dqmask's convention keyword) whose 1 does not mean "bad": as DQ flags
+#: their pixels would become DO_NOT_USE exactly where the data are good.
+_OPPOSITE_POLARITY = {"background": "1 = background", "user_mask": "1.0 = background",
+                      "good": "1 = good"}
+
+
+def _polarity_problem(hdu: fits.hdu.base._BaseHDU, primary: fits.Header) -> str | None:
+    """Why the header of a would-be user DQ says it is not DQ flags (``None``: nothing says so).
+
+    Evidence read, in the image's header and the primary header: dqmask's ``DQMCONV``
+    naming a background / user_mask / good convention; NSClean's ``COMMENT Pixels = 1 are
+    background``; a float ``SCI`` image of a jwst datamodel (``DATAMODL``), the layout of
+    jwst's ``clean_flicker_noise`` ``user_mask`` (1.0 = background). A header that says
+    nothing is not second-guessed: jwst reads any image as flags.
+    """
+    headers = (hdu.header, primary) if hdu.header is not primary else (primary,)
+    for header in headers:
+        conv = str(header.get("DQMCONV", "") or "").strip().lower()
+        if conv in _OPPOSITE_POLARITY:
+            return f"its header says DQMCONV = '{conv}' ({_OPPOSITE_POLARITY[conv]})"
+        comments = " ".join(str(c) for c in header.get("COMMENT", []))
+        if NSCLEAN_COMMENT.lower() in " ".join(comments.split()).lower():
+            return (f"its header says it is a background mask ('{NSCLEAN_COMMENT}'), "
+                    f"1 = background")
+    if ((hdu.name or "").upper() == "SCI" and "DATAMODL" in primary
+            and int(hdu.header.get("BITPIX", 0)) < 0):
+        return (f"it is a jwst {primary['DATAMODL']} whose float SCI is a clean_flicker_noise "
+                f"user_mask (1.0 = background)")
+    return None
+
+
 def read_user_dq(path: str | os.PathLike) -> np.ndarray:
-    """Read a user DQ file the way jwst does (``fits.getdata(path)``).
+    """Read a user DQ file the way jwst does (``fits.getdata(path)``), refusing masks whose
+    header says they hold something else.
 
     The primary HDU's data, or, if the primary is empty, extension 1's; EXTNAME is not
     consulted (astropy/jwst behaviour).
@@ -375,12 +460,19 @@ def read_user_dq(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     InputError
-        Not FITS, or no data in the primary HDU nor extension 1.
+        Not FITS; no data in the primary HDU nor extension 1; a header saying the image is
+        a background or good-pixel mask (NSClean's ``Pixels = 1 are background``, ``DQMCONV
+        = 'background' / 'user_mask' / 'good'``, a jwst ``user_mask`` model): as flags its
+        1s would make the good pixels DO_NOT_USE.
     """
     path = os.fspath(path)
     with open_fits(path) as hdul:
         for hdu in hdul[:2]:
             if hdu.header.get("NAXIS", 0) and isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)):
+                problem = _polarity_problem(hdu, hdul[0].header)
+                if problem:
+                    raise InputError(path, f"{problem}, not DQ flags; a user DQ holds flags "
+                                           f"(1 = DO_NOT_USE)")
                 if hdu.data is not None:
                     return np.array(hdu.data, copy=True)
         raise InputError(path, "No data in this HDU. (user DQ: neither the primary HDU nor "

@@ -266,9 +266,7 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
             raise AlreadyDoneError(target, STEP)
         preview = _count_new(hdul, info, bads, flags) if opts.dry_run else 0
     stats = alg.mask_stats(bads)
-    if stats.fraction > opts.max_fraction:
-        raise InputError(target, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
-                                 f"above --max-fraction {opts.max_fraction:g}; refused")
+    refuse_above_max_fraction(target, stats, opts.max_fraction)
     table = table_for(info.telescope, info.instrument, info.detector)
     if opts.dry_run:
         return ApplyResult(target, output, flags, decode(flags, table), stats.masked,
@@ -285,6 +283,21 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     newly = _write(target, output, info, bads, flags, opts, stats, record)
     return ApplyResult(target, output, flags, decode(flags, table), stats.masked, stats.total,
                        newly, record, backup, len(info.chips), notes)
+
+
+def refuse_above_max_fraction(path: str, stats: alg.MaskStats, max_fraction: float) -> None:
+    """``--max-fraction``: refuse a mask covering more than ``max_fraction`` of its pixels.
+
+    Shared by ``apply`` (the mask on a target) and ``dqinit`` (the user DQ).
+
+    Raises
+    ------
+    InputError
+        ``stats.fraction > max_fraction``, naming ``path``.
+    """
+    if stats.fraction > max_fraction:
+        raise InputError(path, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
+                               f"above --max-fraction {max_fraction:g}; refused")
 
 
 def _strips(shape: Sequence[int], itemsize: int) -> list[tuple[int, int]]:

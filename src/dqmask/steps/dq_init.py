@@ -5,30 +5,87 @@ read (io: headers, existing DQ extensions memory-mapped; SCI is never read) -> c
 extensions and the primary header are re-encoded, atomically; SCI bytes are copied as is).
 
 Records ``S_DQINIT = 'COMPLETE'``, ``R_MASK`` (absolute path of the MASK file, as jwst does
-for a local override) and dqmask's provenance record. Refuses already-initialised input
-(``S_DQINIT = 'COMPLETE'``) unless ``force``.
+for a local override), ``DATAMODL`` (the model class jwst's step returns: RampModel,
+SuperstripeRampModel or GuiderRawModel, so that ``stdatamodels`` opens the output as the model
+the next jwst step expects), ``FILENAME`` and dqmask's provenance record. Refuses input that
+is not a raw exposure first, then already-initialised input (``S_DQINIT = 'COMPLETE'``)
+unless ``force``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
 
 from ..algorithms import dq_init as alg
+from ..algorithms.apply import mask_stats
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL
 from ..io.fits import FitsUpdate, add_provenance, get_hdu
 from ..io.mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
+from .apply import refuse_above_max_fraction
 
-__all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "stripes_from_header", "STEP"]
+__all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "load_user_dq", "default_output_name",
+           "stripes_from_header", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES"]
 
 log = logging.getLogger("dqmask.dq_init")
 
 STEP = "dqinit"
+
+#: Suffix of the default output, as jwst names a standalone DQInitStep's result
+#: (``strun dq_init X_uncal.fits`` writes ``X_dqinitstep.fits``).
+OUTPUT_SUFFIX = "dqinitstep"
+
+#: jwst 3.0's product suffixes (``jwst.lib.suffix.KNOW_SUFFIXES``, compared in the tests):
+#: the one ending an input name is replaced by :data:`OUTPUT_SUFFIX`.
+JWST_SUFFIXES = frozenset("""
+adaptive_trace_model adaptivetracemodelstep align_refs alignrefsstep ami ami-oi ami3pipeline
+ami_analyze ami_normalize amianalyzestep aminorm aminorm-oi aminormalizestep assign_mtwcs
+assign_wcs assignmtwcsstep assignwcsstep backgroundstep badpixselfcalstep barshadowstep
+bkg_subtract blot bsub bsubints c1d cal calints cat chargemigrationstep clean_flicker_noise
+cleanflickernoisestep combine1dstep combine_1d coron3pipeline crf crfints cube_build
+cubebuildstep dark dark_current darkcurrentstep darkpipeline detector1pipeline dq_init
+dqinitstep emicorr emicorrstep engdblog extract1dstep extract2dstep extract_1d extract_2d
+firstframe firstframestep flat_field flatfieldstep fringe fringestep gain_scale
+gainscalestep group_scale groupscalestep guider_cds guidercdsstep guiderpipeline hlsp
+hlspstep i2d image2pipeline image3pipeline imprint imprintstep ipc ipcstep jump jumpstep
+klip klipstep lastframe lastframestep linearity linearitystep master_background
+masterbackgroundmosstep masterbackgroundstep mbsub median msaflagopenstep outlier_detection
+outlierdetectionstep pathloss pathlossstep persistence persistencestep phot photom
+photomstep picture_frame pictureframestep pixelreplacestep psfalign psfstack psfsub ramp
+ramp_fit rampfitstep rate rateints refpix refpixstep resample resample_spec resamplespecstep
+resamplestep reset resetstep residual_fringe residualfringestep rscd rscdstep s2d s3d
+saturation saturationstep skymatch skymatchstep snr source_catalog sourcecatalogstep
+sourcetypestep spec2nrslamp spec2pipeline spec3pipeline spectral_leak spectralleakstep
+srctype stackrefs stackrefsstep straylight straylightstep superbias superbiasstep
+targ_centroid targcentroidstep tso3pipeline tsophotometrystep tweakreg tweakregstep uncal
+wavecorrstep wfscmb wfscombine wfscombinestep wfsscontamstep white_light whitelightstep
+whtlt x1d x1dints
+""".split())
+
+_SUFFIX_RE = re.compile(r"^(?P<root>.+?)(?:(?P<sep>[_-])(?:"
+                        + "|".join(map(re.escape, sorted(JWST_SUFFIXES))) + "))?$")
+
+
+def default_output_name(path: str | os.PathLike) -> str:
+    """The file jwst's ``strun dq_init`` writes for ``path``, in the same folder.
+
+    stpipe's rule: drop the extension, drop one known jwst suffix (``_uncal``, ``_ramp``,
+    ``-saturationstep``... with its ``_`` or ``-``), append ``_dqinitstep.fits`` (with the
+    dropped separator). A compression extension goes too (``x_uncal.fits.gz`` ->
+    ``x_dqinitstep.fits``; stpipe would keep ``.fits`` in the root).
+    """
+    folder, name = os.path.split(os.fspath(path))
+    for ext in (".gz", ".bz2", ".xz", ".zip"):
+        name = name.removesuffix(ext)
+    match = _SUFFIX_RE.match(os.path.splitext(name)[0])
+    assert match is not None  # the pattern matches any non-empty name
+    return os.path.join(folder, f"{match['root']}{match['sep'] or '_'}{OUTPUT_SUFFIX}.fits")
 
 
 class DqInitDone(AlreadyDoneError):
@@ -133,9 +190,50 @@ def _check_shape(path: str, kind: alg.ExposureKind, shape: tuple[int, ...]) -> N
                                f"here is {len(shape)}-D {shape}")
 
 
+def load_user_dq(user_dq: str | os.PathLike | np.ndarray, *, max_fraction: float = 0.5,
+                 faithful: bool = False, name: str | None = None) -> np.ndarray:
+    """A user-supplied DQ, read and checked once, before any exposure is touched.
+
+    Parameters
+    ----------
+    user_dq : path-like or ndarray
+        User DQ file (read like jwst's ``fits.getdata``: primary HDU, else extension 1) or
+        array; ``dq`` standard flags (any value set = a flagged pixel).
+    max_fraction : float
+        ``--max-fraction``: refuse a user DQ flagging more than this fraction of its pixels
+        (the rule and message of ``dqmask apply``).
+    faithful : bool
+        Let values through that jwst would cast (non-integer floats, negatives).
+    name : str, optional
+        What errors name for an array (default ``"user DQ array"``).
+
+    Returns
+    -------
+    ndarray
+        ``dq`` standard flags as stored (cast to uint32 when OR-ed in).
+
+    Raises
+    ------
+    InputError
+        Naming the user DQ file: unreadable, a background / good-pixel mask by its header
+        (polarity opposite to flags), non-integer or negative values (unless ``faithful``),
+        flagged fraction above ``max_fraction``.
+    """
+    label = os.fspath(user_dq) if isinstance(user_dq, (str, os.PathLike)) else (
+        name or "user DQ array")
+    data = read_user_dq(label) if isinstance(user_dq, (str, os.PathLike)) else np.asarray(user_dq)
+    if not faithful:
+        try:
+            alg.check_user_dq_values(data)
+        except alg.UserDqError as exc:
+            raise InputError(label, str(exc)) from None
+    refuse_above_max_fraction(label, mask_stats([np.asarray(data != 0)]), max_fraction)
+    return data
+
+
 def _science_mask(path: str, primary: fits.Header, data_shape: tuple[int, ...],
-                  mask: MaskRef, user_dq: np.ndarray | None, validate: bool,
-                  all_stripes: bool) -> np.ndarray:
+                  mask: MaskRef, user_dq: np.ndarray | None, user_label: str,
+                  validate: bool, all_stripes: bool) -> np.ndarray:
     sci = subarray_from_header(primary)
     stripes = stripes_from_header(primary)
     try:
@@ -149,6 +247,10 @@ def _science_mask(path: str, primary: fits.Header, data_shape: tuple[int, ...],
                         report.pixels_losing_bits, report.undefined_bits)
         return alg.merge_user_dq(standard, user_dq, validate=validate,
                                  all_stripes=all_stripes)
+    except alg.UserDqShapeError as exc:
+        raise InputError(user_label, f"{exc} (the science frame of {path})") from None
+    except alg.UserDqError as exc:
+        raise InputError(user_label, str(exc)) from None
     except ValueError as exc:
         raise InputError(path, str(exc)) from None
 
@@ -222,18 +324,43 @@ def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
         up.changed.add(at)
 
 
+def _raw_exposure(path: str, hdul: fits.HDUList, force: bool
+                  ) -> tuple[alg.ExposureKind, tuple[int, ...]]:
+    """Model kind and SCI shape of a raw exposure; checks in the order a user needs them.
+
+    Raises
+    ------
+    InputError
+        Not JWST, or not a raw exposure (a rate file is that, whatever its S_DQINIT says).
+    DqInitDone
+        ``S_DQINIT = 'COMPLETE'`` and not ``force``.
+    """
+    primary = hdul[0].header
+    if _str(primary, "TELESCOP").upper() not in ("JWST", ""):
+        raise InputError(path, f"not a JWST exposure (TELESCOP={_str(primary, 'TELESCOP')})")
+    data_shape = _shape(get_hdu(hdul, "SCI", path))
+    kind = alg.exposure_kind(_str(primary, "EXP_TYPE"), _int(primary, "SSTR_NST"))
+    _check_shape(path, kind, data_shape)
+    if _str(primary, "S_DQINIT").upper() == "COMPLETE" and not force:
+        raise DqInitDone(path)
+    return kind, data_shape
+
+
+def _record_model(primary: fits.Header, kind: alg.ExposureKind, out: str) -> None:
+    """``DATAMODL`` and ``FILENAME`` as jwst's step writes them for its output model."""
+    primary["DATAMODL"] = (kind.datamodel, "Type of data model")
+    primary["FILENAME"] = (os.path.basename(out), "Name of the file")
+
+
 def _skip(path: str, out: str, force: bool) -> DqInitResult:
     """jwst's ``N/A`` MASK: warn, record ``S_DQINIT = 'SKIPPED'``, leave the DQ alone."""
-    log.info("Using MASK reference file N/A")
-    log.warning("No MASK reference file found")
-    log.warning("DQ initialization step will be skipped")
     with FitsUpdate(path, out) as up:
-        primary = up.hdul[0].header
-        if _str(primary, "S_DQINIT").upper() == "COMPLETE" and not force:
-            raise DqInitDone(path)
-        kind = alg.exposure_kind(_str(primary, "EXP_TYPE"), _int(primary, "SSTR_NST"))
-        shape = _shape(get_hdu(up.hdul, "SCI", path))
+        kind, shape = _raw_exposure(path, up.hdul, force)
+        log.info("Using MASK reference file N/A")
+        log.warning("No MASK reference file found")
+        log.warning("DQ initialization step will be skipped")
         primary = up.header(0)
+        _record_model(primary, kind, out)
         primary["S_DQINIT"] = ("SKIPPED", "Data Quality Initialization")
         primary["R_MASK"] = "N/A"
         add_provenance(primary, STEP, {"mask": "N/A", "user_dq": None})
@@ -244,7 +371,8 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
                  out: str | os.PathLike | None = None, *,
                  user_dq: str | os.PathLike | np.ndarray | None = None, force: bool = False,
                  ignore_detector: bool = False, faithful: bool = False,
-                 user_dq_all_stripes: bool = False) -> DqInitResult:
+                 user_dq_all_stripes: bool = False, max_fraction: float = 0.5
+                 ) -> DqInitResult:
     """Apply a MASK reference file to one JWST raw exposure (jwst ``dq_init`` parity).
 
     Parameters
@@ -258,7 +386,8 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
         Output file; default: rewrite ``path`` atomically.
     user_dq : path-like or ndarray, optional
         User-supplied DQ (``dq`` standard flags, science-frame shape), OR-ed into the mask
-        before DO_NOT_USE goes to GROUPDQ.
+        before DO_NOT_USE goes to GROUPDQ; checked by :func:`load_user_dq` (its errors name
+        the user DQ file).
     force : bool
         Apply even if ``S_DQINIT = 'COMPLETE'``.
     ignore_detector : bool
@@ -269,6 +398,9 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
     user_dq_all_stripes : bool
         Superstripe exposures: a 2-D user DQ of the science frame goes into every stripe
         (jwst requires the 3-D ``(N, ny, nx)`` form).
+    max_fraction : float
+        Refuse a user DQ flagging more than this fraction of its pixels (``--max-fraction``,
+        as ``dqmask apply``); 1 accepts any.
 
     Returns
     -------
@@ -287,24 +419,21 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
         return _skip(path, out, force)
     ref = mask if isinstance(mask, MaskRef) else read_mask_ref(mask)
     ref_path = ref.path
-    user = read_user_dq(user_dq) if isinstance(user_dq, (str, os.PathLike)) else user_dq
-    if user is not None:
+    user, user_label = None, path
+    if user_dq is not None:
+        user = load_user_dq(user_dq, max_fraction=max_fraction, faithful=faithful,
+                            name=f"user DQ array for {path}")
+        user_label = os.fspath(user_dq) if isinstance(user_dq, (str, os.PathLike)) else path
         log.info("User-supplied DQ %s given. Adding it to DQ initialization.",
                  user_dq if isinstance(user_dq, (str, os.PathLike)) else "array")
     log.info("Using MASK reference file %s", ref.path)
     with FitsUpdate(path, out) as up:
+        kind, data_shape = _raw_exposure(path, up.hdul, force)
         primary = up.hdul[0].header
-        if _str(primary, "TELESCOP").upper() not in ("JWST", ""):
-            raise InputError(path, f"not a JWST exposure (TELESCOP={_str(primary, 'TELESCOP')})")
-        if _str(primary, "S_DQINIT").upper() == "COMPLETE" and not force:
-            raise DqInitDone(path)
-        data_shape = _shape(get_hdu(up.hdul, "SCI", path))
-        kind = alg.exposure_kind(_str(primary, "EXP_TYPE"), _int(primary, "SSTR_NST"))
-        _check_shape(path, kind, data_shape)
         if not ignore_detector:
             _check_pairing(path, primary, ref)
-        mask_array = _science_mask(path, primary, data_shape, ref, user, not faithful,
-                                   user_dq_all_stripes)
+        mask_array = _science_mask(path, primary, data_shape, ref, user, user_label,
+                                   not faithful, user_dq_all_stripes)
         ref = None  # the cut is a copy: let a MASK read here go before the big arrays come
         names = list(alg.default_dq_shapes(kind, data_shape, _int(primary, "SSTR_NST")))
         existing = _existing(up.hdul, names)
@@ -322,6 +451,7 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
         del mask_array  # may now be PIXELDQ itself, which the write encodes in place
         _write_arrays(up, arrays)
         primary = up.header(0)
+        _record_model(primary, kind, out)
         primary["S_DQINIT"] = ("COMPLETE", "Data Quality Initialization")
         primary["R_MASK"] = os.path.abspath(ref_path) if ref_path else "N/A"
         add_provenance(primary, STEP, {
