@@ -297,6 +297,46 @@ def test_cli_compat_crab_outputs_and_exclude_shapes(tmp_path, run_cli):
     assert crab[hole].all() and not ours[hole].any()  # Crab ignores DS9 '-' shapes
 
 
+def test_cli_says_in_one_line_when_a_thin_polygon_forces_global_statistics(tmp_path, run_cli):
+    """Issue 11 item 12: the fallback is a line of its own on stderr (not the tail of the
+    result line, hidden by -q), once even when both passes fall back."""
+    image, _, _, dq = scene(0)
+    cal = _write_cal(tmp_path / "t_cal.fits", image, dq)
+    thin = tmp_path / "thin.reg"
+    thin.write_text("image\nbox(90.5,71.5,140,2,0)\n")  # rows 70-71: every box > 50% masked
+    code, out, err = run_cli("detect", cal, "--include-region", thin)
+    assert code == 0, err
+    text = " ".join(err.split())  # rich wraps a long log message at the console width
+    assert text.count("WARNING") == 1 and f"{cal}:" in "".join(err.split()), err
+    assert "global sigma-clipped median and std" in text and "box 15 (pass 1)" in text
+    assert "box 5 (pass 2)" in text and "more than half masked" in text and "--box-size" in text
+    assert "global" not in out
+    # a region Background2D can work with says nothing
+    wide = tmp_path / "wide.reg"
+    wide.write_text("image\nbox(90.5,75.5,160,120,0)\n")
+    code, out, err = run_cli("detect", cal, "--include-region", wide, "--overwrite")
+    assert code == 0 and err.strip() == "", err
+
+
+def test_cli_crab_minpixarea_one_is_explained_once(tmp_path, run_cli):
+    """Issue 11 item 12: Crab's claw recipe says --minpixarea 1 (drop isolated pixels); here
+    1 keeps everything. Pasting it says so, once; --compat crab follows Crab silently."""
+    image, _, _, dq = scene(1)
+    cal = _write_cal(tmp_path / "m_cal.fits", image, dq)
+    reg = tmp_path / "claw.reg"
+    reg.write_text("image\npolygon(30,5,175,5,175,120,30,120)\n")
+    recipe = ["--minpixarea", "1", "--ignore-background", "--sigma", "2", "--smooth", "1",
+              "--overwrite"]
+    code, _, err = run_cli("detect", cal, "--include-region", reg, *recipe)
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert text.count("--minpixarea 1") == 1 and "--compat crab" in text
+    assert "--minpixarea 2" in text and text.count("WARNING") == 1
+    for args in ([*recipe, "--compat", "crab"], recipe[2:]):  # Crab's meaning / the default
+        code, _, err = run_cli("detect", cal, "--include-region", reg, *args)
+        assert code == 0 and err.strip() == "", err
+
+
 def test_cli_errors(tmp_path, run_cli):
     image, _, _, dq = scene(0)
     cal = _write_cal(tmp_path / "y_cal.fits", image, dq)

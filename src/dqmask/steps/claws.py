@@ -23,6 +23,7 @@ exclude (``-``) shapes inside the region files count as ordinary shapes, as ther
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ __all__ = ["STEP", "DEFAULT_SUFFIX", "DetectResult", "read_image", "output_names
            "detect_file", "arc_polygon"]
 
 STEP = "detect"
+log = logging.getLogger("dqmask")
 DEFAULT_SUFFIX = "_seed_image"
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3",
                "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK", "CHECKSUM",
@@ -58,11 +60,10 @@ class DetectResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line for the CLI."""
-        text = (f"{self.image}: {self.detected} pixels detected, {self.masked} in the mask "
+        """One line for the CLI (the notes are logged as warnings by :func:`detect_file`)."""
+        return (f"{self.image}: {self.detected} pixels detected, {self.masked} in the mask "
                 f"({100 * self.masked / max(self.total, 1):.3f}%), rms {self.rms:.4g} -> "
                 f"{self.outputs['seed']}, {self.outputs['zeroonemask']}")
-        return text + "".join(f"; {n}" for n in self.notes)
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header, np.ndarray | None]:
@@ -168,6 +169,11 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
     ------
     InputError
         Bad image or region file, include regions covering no pixel, existing outputs.
+
+    Notes
+    -----
+    Fallbacks of the algorithm (Background2D impossible in a thin polygon, ...) are logged
+    as warnings on the ``dqmask`` logger, one line each, and kept in ``DetectResult.notes``.
     """
     image = os.fspath(image)
     params = params or DetectParams()
@@ -187,6 +193,8 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
     except ValueError as exc:
         raise InputError(image, str(exc)) from None
     _write(det, header, params, outs, image, include_regions, exclude_regions, output_dir)
+    for note in det.notes:  # e.g. global statistics for a thin polygon: one line each
+        log.warning("%s: %s", image, note)
     return DetectResult(image, outs, int(det.detected.sum()), int(det.zeroonemask.sum()),
                         int(data.size), det.rms, det.notes)
 
