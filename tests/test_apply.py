@@ -310,6 +310,30 @@ def test_regions_partly_off_image_warn_and_apply(tmp_path, run_cli):
     assert expected.sum() == 19 * 29 - 25  # clipped box minus the exclude circle
 
 
+def test_sky_region_on_the_far_side_of_the_sky_is_one_clear_line(tmp_path, run_cli):
+    """Issue 11 item 4: a fk5 shape ~180 degrees from the pointing (no TAN pixel) gave the
+    cryptic 'cannot convert float NaN to integer'; it is a shape off the image."""
+    rate = make_rate(tmp_path / "s_rate.fits")
+    with fits.open(rate, mode="update") as h:
+        h["SCI"].header.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRVAL1=150.1,
+                               CRVAL2=2.3, CRPIX1=40.0, CRPIX2=32.0, CD1_1=-8.6e-6,
+                               CD1_2=0.0, CD2_1=0.0, CD2_2=8.6e-6)
+    far = tmp_path / "far.reg"
+    far.write_text('fk5\ncircle(330.1,-2.3,2")\nimage\ncircle(10,10,2)\n')
+    code, out, err = run_cli("apply", rate, "--region", far, "-o", tmp_path / "o.fits")
+    assert code == 0, err
+    text = " ".join(err.split())  # rich wraps long lines
+    assert text.count("WARNING") == 1 and "NaN" not in text
+    assert "region 1 (circle) falls outside the 80x64 image" in text
+    assert f"{far}:region1" in "".join(err.split())  # names the file (rich may cut the path)
+    assert "far side of the sky" in text and "9 of 5120 pixels masked" in out
+    half = tmp_path / "half.reg"
+    half.write_text("fk5\npolygon(150.1,2.3,150.1001,2.3,330.2,-2.2)\n")
+    code, out, err = run_cli("apply", rate, "--region", half, "-o", tmp_path / "o2.fits")
+    assert code == 1 and err.startswith(f"dqmask: {half}: region 1 (polygon): 1 of its 3 ")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o2.fits").exists()
+
+
 def test_i2d_gets_a_dq_extension(tmp_path, run_cli):
     from stdatamodels.jwst import datamodels
 

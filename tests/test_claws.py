@@ -343,13 +343,29 @@ def test_cli_errors(tmp_path, run_cli):
     off = tmp_path / "off.reg"
     off.write_text("image\ncircle(900,900,5)\n")
     code, _, err = run_cli("detect", cal, "--include-region", off)
-    err = " ".join(err.split())  # the warning is logged through rich, which wraps
-    assert code == 1 and "cover no pixel" in err and "lies entirely off" in err
+    lines = err.strip().splitlines()  # one line: the error says why, no separate warning
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"dqmask: {off}: "), err
+    assert "cover no pixel" in err and "region 1 (circle) lies entirely off the 180x150" in err
     assert run_cli("detect", cal)[0] == 2  # --include-region is required
     cube = tmp_path / "cube.fits"
     fits.PrimaryHDU(np.zeros((2, 5, 5), np.float32)).writeto(cube)
     code, _, err = run_cli("detect", cube, "--include-region", off)
     assert code == 1 and "2-D" in err
+
+
+def test_cli_sky_include_region_on_the_far_side_of_the_sky_is_one_line(tmp_path, run_cli):
+    """Issue 11 item 4: an fk5 region ~180 degrees from the pointing (no TAN pixel) was a
+    traceback ('cannot convert float NaN to integer')."""
+    image, _, _, dq = scene(0)
+    cal = _write_cal(tmp_path / "f_cal.fits", image, dq)  # pointing (150, +2)
+    far = tmp_path / "far.reg"
+    far.write_text('fk5\ncircle(330.0,-2.0,3")\n')
+    code, out, err = run_cli("detect", cal, "--include-region", far)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"dqmask: {far}: "), err
+    assert "region 1 (circle) falls outside the 180x150 image" in err
+    assert "far side of the sky" in err and "Traceback" not in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f_cal.fits", "far.reg"]
 
 
 # ------------------------------------------------------------------- real NIRCam cal cutout
