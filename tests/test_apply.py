@@ -376,7 +376,8 @@ def test_strip_writing_gives_the_bytes_of_the_in_memory_path(tmp_path, monkeypat
     mask = read_mask(write_mask(tmp_path / "m.fits", claw().astype(np.uint8), DQMCONV="bad"))
     planes = 2 if kind == "flt" else 1
     mask = type(mask)(mask.path, mask.planes * planes, mask.convention, mask.reason)
-    opts = ApplyOptions(mask=mask, region_paths=(str(reg),), zero_data=zero, max_fraction=1)
+    opts = ApplyOptions(mask=mask, region_paths=(str(reg),), zero_data=zero, max_fraction=1,
+                        chip="all" if kind == "flt" else None)  # image shapes on both chips
     results = {}
     for label, strip_bytes, direct in [("one row", 1, True), ("small", 700, True),
                                        ("whole", 1 << 30, True), ("in memory", 0, False)]:
@@ -471,7 +472,13 @@ def test_hst_flt_flags_each_chip_in_int16(tmp_path, run_cli):
     assert code == 0 and getdq(tmp_path / "o2.fits", 1)[5, 5] == np.int16(-32768)
     one = write_mask(tmp_path / "m1.fits", planes[0], DQMCONV="bad")
     code, _, err = run_cli("apply", flt, "--mask", one, "-o", tmp_path / "o3.fits")
-    assert code == 1 and "1 plane(s) but" in err and "2 chip(s)" in err
+    err = " ".join(err.split())
+    assert code == 1 and "one mask plane for the 2 chips" in err and "m1.fits[SCI,N]" in err
+    three = tmp_path / "m3.fits"
+    fits.HDUList([fits.PrimaryHDU(), *[fits.ImageHDU(planes[0], name="SCI", ver=v)
+                                       for v in (1, 2, 3)]]).writeto(three)
+    code, _, err = run_cli("apply", flt, "--mask", three, "-o", tmp_path / "o4.fits")
+    assert code == 1 and "3 plane(s) but" in err and "2 chip(s)" in err
 
 
 def test_hst_sky_region_lands_on_the_right_chip(tmp_path, run_cli):
@@ -483,7 +490,7 @@ def test_hst_sky_region_lands_on_the_right_chip(tmp_path, run_cli):
     reg = tmp_path / "sky.reg"
     reg.write_text(f'icrs\ncircle({c.ra.deg:.9f},{c.dec.deg:.9f},0.11")\n')
     code, _, err = run_cli("apply", flt, "--region", reg, "-o", tmp_path / "o.fits")
-    assert code == 0 and "entirely off" in err  # misses chip 1
+    assert code == 0 and err == ""  # missing chip 1 is expected: no warning (issue 11 #8)
     assert not (getdq(tmp_path / "o.fits", 1) & 4).any()
     dq2 = getdq(tmp_path / "o.fits", 2)
     assert dq2[12, 10] & 4 and ((dq2 & 4) != 0).sum() == 13  # r = 2.18 px

@@ -544,27 +544,27 @@ def has_pixel_shapes(path: PathLike) -> bool:
         return any(isinstance(r, PixelRegion) for r in read_ds9(path))
 
 
-def region_report(infos_by_chip: Sequence[tuple[str, Sequence[RegionInfo]]],
+def region_report(infos_by_chip: Sequence[tuple[str | None, Sequence[RegionInfo]]],
                   target: str) -> list[str]:
     """Warning lines for the shapes of region files painted on the chips of one file.
 
     Parameters
     ----------
     infos_by_chip : sequence of (label, infos)
-        For each chip the shapes were painted on, its label (``SCI,2``) and the
-        :func:`region_layers` infos.
+        For each chip the shapes were painted on, its label (``SCI,2``; None for the only
+        chip of a single-chip file) and the :func:`region_layers` infos.
     target : str
         The file the chips belong to.
 
     Returns
     -------
     list of str
-        With one chip, the lines :func:`region_layers` warns with. With several, a shape is
-        reported once: when it lies off every chip (``lies entirely off every chip of
-        TARGET``; a sky shape on one chip of an HST file is expected to miss the others),
-        or for each chip it is cut by.
+        For a single-chip file, the lines :func:`region_layers` warns with. Otherwise a
+        shape is reported once: when it lies off every chip it was painted on (``lies
+        entirely off every chip of TARGET (SCI,1, SCI,2)``; a sky shape on one chip of an
+        HST file is expected to miss the others), or for each chip it is cut by.
     """
-    if len(infos_by_chip) == 1:
+    if len(infos_by_chip) == 1 and infos_by_chip[0][0] is None:
         return [m for info in infos_by_chip[0][1] if (m := info.message()) is not None]
     shapes: dict[tuple[str, int], list[tuple[str, RegionInfo]]] = {}
     for label, infos in infos_by_chip:
@@ -573,9 +573,10 @@ def region_report(infos_by_chip: Sequence[tuple[str, Sequence[RegionInfo]]],
     lines = []
     for seen in shapes.values():
         if all(info.status == "off" for _, info in seen):
-            first = seen[0][1]
-            every = f"every chip of {target} ({', '.join(label for label, _ in seen)})"
-            lines.append(first.message(every) or "")
+            label, first = seen[0]
+            where = (f"{label} ({first.size}) of {target}" if len(seen) == 1 else
+                     f"every chip of {target} ({', '.join(str(lb) for lb, _ in seen)})")
+            lines.append(first.message(where) or "")
             continue
         lines += [info.message(f"{label} ({info.size}) of {target}") or ""
                   for label, info in seen if info.status == "partial"]
