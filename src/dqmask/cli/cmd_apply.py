@@ -36,8 +36,10 @@ def register(sub, common) -> argparse.ArgumentParser:
         "apply", parents=[common],
         help="OR DQ flags into rate/cal/flt files where a mask or DS9 regions are set",
         description=(
-            "Flag the pixels of a mask file or of DS9 regions in the DQ of JWST rate, "
-            "rateints, cal, crf files and HST flt/flc chips. DQ keeps its dtype; SCI is left "
+            "Flag the pixels of mask files or of DS9 regions in the DQ of JWST rate, "
+            "rateints, cal, crf files and HST flt/flc chips (M.fits[SCI,N] / R.reg[SCI,N] or "
+            "--chip N for one chip; drizzlepac *_staticMask.fits go to their chip). DQ keeps "
+            "its dtype; SCI is left "
             "alone unless --zero-data. Re-applying the same mask with the same flags is "
             "detected from a header record and changes nothing. Output: <name>"
             f"{DEFAULT_SUFFIX}.fits beside the input unless -o, --output-dir or --in-place."),

@@ -448,11 +448,13 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     ----------
     target : path-like
         JWST rate / rateints / cal / calints / crf (DQ per SCI) or HST flt / flc (DQ per
-        chip) file; a JWST i2d (no DQ, as jwst writes it) gets a new uint32 DQ extension. Never modified unless ``output`` is the same path.
+        chip) file; a JWST i2d (no DQ, as jwst writes it) gets a new uint32 DQ extension.
+        Never modified unless ``output`` is the same path.
     output : path-like
         Where the result goes (may equal ``target``: atomic in-place rewrite).
     opts : ApplyOptions
-        Mask, regions and parameters.
+        Masks (``bad`` planes, True = bad), regions (True = inside), their target chips
+        (module docstring) and parameters.
 
     Returns
     -------
@@ -461,8 +463,9 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     Raises
     ------
     InputError
-        Bad target, mask shape differing from a chip, masked fraction above
-        ``opts.max_fraction``: raised before anything is written.
+        Bad target, mask shape differing from a chip, a chip the target lacks, a one-plane
+        mask or image-coordinate regions on chips of different detectors without a chip,
+        masked fraction above ``opts.max_fraction``: raised before anything is written.
     AlreadyDoneError
         The target already records this exact mask + flags (nothing is written).
     """
