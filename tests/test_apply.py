@@ -310,6 +310,30 @@ def test_regions_partly_off_image_warn_and_apply(tmp_path, run_cli):
     assert expected.sum() == 19 * 29 - 25  # clipped box minus the exclude circle
 
 
+def test_sky_region_on_the_far_side_of_the_sky_is_one_clear_line(tmp_path, run_cli):
+    """Issue 11 item 4: a fk5 shape ~180 degrees from the pointing (no TAN pixel) gave the
+    cryptic 'cannot convert float NaN to integer'; it is a shape off the image."""
+    rate = make_rate(tmp_path / "s_rate.fits")
+    with fits.open(rate, mode="update") as h:
+        h["SCI"].header.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRVAL1=150.1,
+                               CRVAL2=2.3, CRPIX1=40.0, CRPIX2=32.0, CD1_1=-8.6e-6,
+                               CD1_2=0.0, CD2_1=0.0, CD2_2=8.6e-6)
+    far = tmp_path / "far.reg"
+    far.write_text('fk5\ncircle(330.1,-2.3,2")\nimage\ncircle(10,10,2)\n')
+    code, out, err = run_cli("apply", rate, "--region", far, "-o", tmp_path / "o.fits")
+    assert code == 0, err
+    text = " ".join(err.split())  # rich wraps long lines
+    assert text.count("WARNING") == 1 and "NaN" not in text
+    assert "region 1 (circle) falls outside the 80x64 image" in text
+    assert f"{far}:region1" in "".join(err.split())  # names the file (rich may cut the path)
+    assert "far side of the sky" in text and "9 of 5120 pixels masked" in out
+    half = tmp_path / "half.reg"
+    half.write_text("fk5\npolygon(150.1,2.3,150.1001,2.3,330.2,-2.2)\n")
+    code, out, err = run_cli("apply", rate, "--region", half, "-o", tmp_path / "o2.fits")
+    assert code == 1 and err.startswith(f"dqmask: {half}: region 1 (polygon): 1 of its 3 ")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o2.fits").exists()
+
+
 def test_i2d_gets_a_dq_extension(tmp_path, run_cli):
     from stdatamodels.jwst import datamodels
 
@@ -352,7 +376,8 @@ def test_strip_writing_gives_the_bytes_of_the_in_memory_path(tmp_path, monkeypat
     mask = read_mask(write_mask(tmp_path / "m.fits", claw().astype(np.uint8), DQMCONV="bad"))
     planes = 2 if kind == "flt" else 1
     mask = type(mask)(mask.path, mask.planes * planes, mask.convention, mask.reason)
-    opts = ApplyOptions(mask=mask, region_paths=(str(reg),), zero_data=zero, max_fraction=1)
+    opts = ApplyOptions(mask=mask, region_paths=(str(reg),), zero_data=zero, max_fraction=1,
+                        chip="all" if kind == "flt" else None)  # image shapes on both chips
     results = {}
     for label, strip_bytes, direct in [("one row", 1, True), ("small", 700, True),
                                        ("whole", 1 << 30, True), ("in memory", 0, False)]:
@@ -447,7 +472,13 @@ def test_hst_flt_flags_each_chip_in_int16(tmp_path, run_cli):
     assert code == 0 and getdq(tmp_path / "o2.fits", 1)[5, 5] == np.int16(-32768)
     one = write_mask(tmp_path / "m1.fits", planes[0], DQMCONV="bad")
     code, _, err = run_cli("apply", flt, "--mask", one, "-o", tmp_path / "o3.fits")
-    assert code == 1 and "1 plane(s) but" in err and "2 chip(s)" in err
+    err = " ".join(err.split())
+    assert code == 1 and "one mask plane for the 2 chips" in err and "m1.fits[SCI,N]" in err
+    three = tmp_path / "m3.fits"
+    fits.HDUList([fits.PrimaryHDU(), *[fits.ImageHDU(planes[0], name="SCI", ver=v)
+                                       for v in (1, 2, 3)]]).writeto(three)
+    code, _, err = run_cli("apply", flt, "--mask", three, "-o", tmp_path / "o4.fits")
+    assert code == 1 and "3 plane(s) but" in err and "2 chip(s)" in err
 
 
 def test_hst_sky_region_lands_on_the_right_chip(tmp_path, run_cli):
@@ -459,7 +490,7 @@ def test_hst_sky_region_lands_on_the_right_chip(tmp_path, run_cli):
     reg = tmp_path / "sky.reg"
     reg.write_text(f'icrs\ncircle({c.ra.deg:.9f},{c.dec.deg:.9f},0.11")\n')
     code, _, err = run_cli("apply", flt, "--region", reg, "-o", tmp_path / "o.fits")
-    assert code == 0 and "entirely off" in err  # misses chip 1
+    assert code == 0 and err == ""  # missing chip 1 is expected: no warning (issue 11 #8)
     assert not (getdq(tmp_path / "o.fits", 1) & 4).any()
     dq2 = getdq(tmp_path / "o.fits", 2)
     assert dq2[12, 10] & 4 and ((dq2 & 4) != 0).sum() == 13  # r = 2.18 px

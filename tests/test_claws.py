@@ -297,19 +297,75 @@ def test_cli_compat_crab_outputs_and_exclude_shapes(tmp_path, run_cli):
     assert crab[hole].all() and not ours[hole].any()  # Crab ignores DS9 '-' shapes
 
 
+def test_cli_says_in_one_line_when_a_thin_polygon_forces_global_statistics(tmp_path, run_cli):
+    """Issue 11 item 12: the fallback is a line of its own on stderr (not the tail of the
+    result line, hidden by -q), once even when both passes fall back."""
+    image, _, _, dq = scene(0)
+    cal = _write_cal(tmp_path / "t_cal.fits", image, dq)
+    thin = tmp_path / "thin.reg"
+    thin.write_text("image\nbox(90.5,71.5,140,2,0)\n")  # rows 70-71: every box > 50% masked
+    code, out, err = run_cli("detect", cal, "--include-region", thin)
+    assert code == 0, err
+    text = " ".join(err.split())  # rich wraps a long log message at the console width
+    assert text.count("WARNING") == 1 and f"{cal}:" in "".join(err.split()), err
+    assert "global sigma-clipped median and std" in text and "box 15 (pass 1)" in text
+    assert "box 5 (pass 2)" in text and "more than half masked" in text and "--box-size" in text
+    assert "global" not in out
+    # a region Background2D can work with says nothing
+    wide = tmp_path / "wide.reg"
+    wide.write_text("image\nbox(90.5,75.5,160,120,0)\n")
+    code, out, err = run_cli("detect", cal, "--include-region", wide, "--overwrite")
+    assert code == 0 and err.strip() == "", err
+
+
+def test_cli_crab_minpixarea_one_is_explained_once(tmp_path, run_cli):
+    """Issue 11 item 12: Crab's claw recipe says --minpixarea 1 (drop isolated pixels); here
+    1 keeps everything. Pasting it says so, once; --compat crab follows Crab silently."""
+    image, _, _, dq = scene(1)
+    cal = _write_cal(tmp_path / "m_cal.fits", image, dq)
+    reg = tmp_path / "claw.reg"
+    reg.write_text("image\npolygon(30,5,175,5,175,120,30,120)\n")
+    recipe = ["--minpixarea", "1", "--ignore-background", "--sigma", "2", "--smooth", "1",
+              "--overwrite"]
+    code, _, err = run_cli("detect", cal, "--include-region", reg, *recipe)
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert text.count("--minpixarea 1") == 1 and "--compat crab" in text
+    assert "--minpixarea 2" in text and text.count("WARNING") == 1
+    for args in ([*recipe, "--compat", "crab"], recipe[2:]):  # Crab's meaning / the default
+        code, _, err = run_cli("detect", cal, "--include-region", reg, *args)
+        assert code == 0 and err.strip() == "", err
+
+
 def test_cli_errors(tmp_path, run_cli):
     image, _, _, dq = scene(0)
     cal = _write_cal(tmp_path / "y_cal.fits", image, dq)
     off = tmp_path / "off.reg"
     off.write_text("image\ncircle(900,900,5)\n")
     code, _, err = run_cli("detect", cal, "--include-region", off)
-    err = " ".join(err.split())  # the warning is logged through rich, which wraps
-    assert code == 1 and "cover no pixel" in err and "lies entirely off" in err
+    lines = err.strip().splitlines()  # one line: the error says why, no separate warning
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"dqmask: {off}: "), err
+    assert "cover no pixel" in err and "region 1 (circle) lies entirely off the 180x150" in err
     assert run_cli("detect", cal)[0] == 2  # --include-region is required
     cube = tmp_path / "cube.fits"
     fits.PrimaryHDU(np.zeros((2, 5, 5), np.float32)).writeto(cube)
     code, _, err = run_cli("detect", cube, "--include-region", off)
     assert code == 1 and "2-D" in err
+
+
+def test_cli_sky_include_region_on_the_far_side_of_the_sky_is_one_line(tmp_path, run_cli):
+    """Issue 11 item 4: an fk5 region ~180 degrees from the pointing (no TAN pixel) was a
+    traceback ('cannot convert float NaN to integer')."""
+    image, _, _, dq = scene(0)
+    cal = _write_cal(tmp_path / "f_cal.fits", image, dq)  # pointing (150, +2)
+    far = tmp_path / "far.reg"
+    far.write_text('fk5\ncircle(330.0,-2.0,3")\n')
+    code, out, err = run_cli("detect", cal, "--include-region", far)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"dqmask: {far}: "), err
+    assert "region 1 (circle) falls outside the 180x150 image" in err
+    assert "far side of the sky" in err and "Traceback" not in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f_cal.fits", "far.reg"]
 
 
 # ------------------------------------------------------------------- real NIRCam cal cutout

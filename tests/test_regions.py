@@ -190,6 +190,52 @@ def test_sky_region_without_wcs_is_an_input_error(tmp_path):
         regions_to_mask(reg, (60, 70))
 
 
+FAR_SIDE = [  # the _tan_header pointing is (150.1, +2.3): these are ~180 degrees away
+    'circle(330.1,-2.3,2")',
+    "polygon(330.1,-2.3,330.2,-2.3,330.2,-2.2)",
+    'ellipse(330.1,-2.3,2",1",30)',  # regions' own conversion fails (SVD) here
+    'box(330.1,-2.3,2",1",30)',
+    'annulus(330.1,-2.3,2",3")',
+]
+
+
+@pytest.mark.parametrize("shape", FAR_SIDE, ids=lambda s: s.split("(")[0])
+def test_sky_shape_on_the_far_side_of_the_sky_is_off_the_image(tmp_path, shape):
+    """Issue 11 item 4: no pixel in the TAN projection = wholly off the image, said in one
+    warning naming the file (it was a NaN traceback / a cryptic line)."""
+    reg = _write(tmp_path, "far.reg", f"fk5\n{shape}\nimage\ncircle(20,20,3)\n")
+    with pytest.warns(RegionWarning) as caught:
+        include, exclude, infos = region_layers(reg, (60, 70), _tan_header())
+    (w,) = [str(c.message) for c in caught]
+    assert w.startswith(f"{reg}: region 1 (") and "falls outside the 70x60 image" in w
+    assert "far side of the sky" in w and w.endswith("; ignored")
+    assert infos[0].far_side and infos[0].status == "off" and infos[1].status == "inside"
+    assert include.sum() == infos[1].n_on_image == 25 and not exclude.any()  # r=3: 25 centres
+
+
+def test_sky_polygon_only_partly_projectable_is_an_input_error(tmp_path):
+    reg = _write(tmp_path, "half.reg", "fk5\npolygon(150.1,2.3,150.1001,2.3,330.2,-2.2)\n")
+    with pytest.raises(InputError, match=r"region 1 \(polygon\): 1 of its 3 positions have "
+                                         r"no pixel") as exc:
+        regions_to_mask(reg, (60, 70), _tan_header())
+    assert exc.value.path == str(reg)
+
+
+def test_shape_far_off_the_image_is_not_rasterised(tmp_path, monkeypatch):
+    """A shape whose bounding box misses the image costs nothing, however large (a sky
+    circle near 90 degrees from a TAN pointing is millions of pixels wide)."""
+    from regions import CirclePixelRegion
+
+    def refuse(self, mode="center"):
+        raise AssertionError("rasterised")
+
+    monkeypatch.setattr(CirclePixelRegion, "to_mask", refuse)
+    reg = _write(tmp_path, "big.reg", "image\ncircle(5e7,5e7,3e6)\n")
+    with pytest.warns(RegionWarning, match="lies entirely off the 70x60 image"):
+        _, _, (info,) = region_layers(reg, (60, 70))
+    assert info.status == "off" and info.n_total == 0
+
+
 def test_mixed_frames_in_one_file(tmp_path):
     header = _tan_header()
     header["LTV1"] = -10.0

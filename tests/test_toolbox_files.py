@@ -176,6 +176,32 @@ def test_regions_round_trip_through_ds9_reader(tmp_path, run_cli):
     assert f"{text.count('polygon(')} polygons" in stdout
 
 
+def test_regions_output_reads_back_through_the_regions_package_without_a_warning(
+        tmp_path, run_cli):
+    """Issue 11 item 5: the file is clean DS9 for astropy ``regions`` too (a ``;`` in a
+    comment line used to start a statement "union (...)" that regions warned about)."""
+    import warnings
+
+    from regions import PolygonPixelRegion, Regions
+
+    bad = np.zeros(SHAPE, bool)
+    bad[3:6, 4:9] = True
+    bad[20:22, 30:31] = True
+    src, reg = _bad(tmp_path / "a;b(1).fits", bad), tmp_path / "r.reg"  # odd name too
+    code, _, err = run_cli("regions", src, "-o", reg)
+    assert code == 0, err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shapes = Regions.read(str(reg), format="ds9")
+    assert len(shapes) == 2 and all(isinstance(s, PolygonPixelRegion) for s in shapes)
+    painted = np.zeros(SHAPE, bool)
+    for s in shapes:
+        painted |= s.to_mask(mode="center").to_image(SHAPE).astype(bool)
+    assert np.array_equal(painted, bad)
+    code, _, err = run_cli("regions", src, "-o", tmp_path / "c.reg", "--color", "red;x(1)")
+    assert code == 2 and "DS9 colour" in err and not (tmp_path / "c.reg").exists()
+
+
 def test_chip_selector_and_explicit_convention(tmp_path):
     ones = np.zeros(SHAPE, np.int64)
     ones[3, 4] = 1

@@ -57,6 +57,7 @@ __all__ = [
     "box_sizes",
     "valid_pixels",
     "background_and_rms",
+    "fallback_note",
     "detect_bright",
     "drop_small_pieces",
     "neighbour_filter",
@@ -127,7 +128,7 @@ class Detection:
     rms : float
         Pass-2 global rms.
     notes : list of str
-        Fallbacks taken.
+        Fallbacks taken, one line each (at most one for Background2D).
     """
 
     seed: np.ndarray
@@ -177,7 +178,8 @@ def valid_pixels(image: np.ndarray, dq: np.ndarray | None = None,
 
 
 def background_and_rms(image: np.ndarray, use: np.ndarray, box: int,
-                       ignore_background: bool, notes: list[str] | None = None
+                       ignore_background: bool,
+                       failures: list[tuple[int, str]] | None = None
                        ) -> tuple[np.ndarray, np.ndarray, float]:
     """Background map, rms map and global rms from the pixels in ``use``.
 
@@ -191,8 +193,9 @@ def background_and_rms(image: np.ndarray, use: np.ndarray, box: int,
         Background2D box size.
     ignore_background : bool
         Background fixed to 0; rms = sigma-clipped std (3 sigma, 5 iterations).
-    notes : list, optional
-        Receives a line when Background2D fails and the global fallback is used.
+    failures : list, optional
+        Receives ``(box, reason)`` when Background2D fails and the global sigma-clipped
+        median and std of the ``use`` pixels are used instead.
 
     Returns
     -------
@@ -215,16 +218,31 @@ def background_and_rms(image: np.ndarray, use: np.ndarray, box: int,
                     back_map = np.asarray(back.result(), dtype=float)
             return back_map, rms_map, float(np.nanmean(rms_map))
         except ValueError as exc:
-            if notes is not None:
-                why = " ".join(str(exc).split()).split(" (")[0]
-                note = (f"Background2D impossible with box {box} ({why}); the global "
-                        f"sigma-clipped median and std were used")
-                if note not in notes:
-                    notes.append(note)
+            if failures is not None:
+                failures.append((box, " ".join(str(exc).split()).split(" (")[0]))
             _, median, std = _clipped(image, use)
             return np.full(image.shape, median), np.full(image.shape, std), std
     _, _, std = _clipped(image, use)
     return np.zeros(image.shape), np.full(image.shape, std), std
+
+
+def fallback_note(pass1: list[tuple[int, str]], pass2: list[tuple[int, str]]) -> str:
+    """One line saying which Background2D passes fell back to global statistics.
+
+    ``pass1`` / ``pass2`` hold the ``(box, reason)`` failures of
+    :func:`background_and_rms` in each pass (at most one each).
+    """
+    where = " and ".join(f"box {box} (pass {n})" for n, fails in ((1, pass1), (2, pass2))
+                         for box, _ in fails)
+    reasons = sorted({_reason(why) for _, why in pass1 + pass2})
+    return (f"Background2D impossible with {where}: {', '.join(reasons)} (an include region "
+            f"thinner than the box?); the global sigma-clipped median and std of the valid "
+            f"pixels were used instead (--box-size N sets a smaller box)")
+
+
+def _reason(why: str) -> str:
+    """photutils' "All boxes contain <= N unmasked or finite pixels" in a few words."""
+    return "every box more than half masked" if why.startswith("All boxes contain") else why
 
 
 def _clipped(image: np.ndarray, use: np.ndarray) -> tuple[float, float, float]:
@@ -249,13 +267,18 @@ def detect_bright(image: np.ndarray, valid: np.ndarray, sigma: float,
     rms : float
         Pass-2 global rms.
     """
-    bkg, _, rms = background_and_rms(image, valid, boxes[0], ignore_background, notes)
+    pass1: list[tuple[int, str]] = []
+    pass2: list[tuple[int, str]] = []
+    bkg, _, rms = background_and_rms(image, valid, boxes[0], ignore_background, pass1)
     with np.errstate(invalid="ignore"):
         nonbright = (bkg - sigma * rms < image) & (image < bkg + sigma * rms)
-    if (valid & nonbright).any():
-        bkg, rms_map, rms = background_and_rms(image, valid & nonbright, boxes[1],
-                                               ignore_background, notes)
-    else:  # Crab gets NaN here and detects nothing
+    quiet = valid & nonbright
+    if quiet.any():
+        bkg, rms_map, rms = background_and_rms(image, quiet, boxes[1], ignore_background,
+                                               pass2)
+    if notes is not None and (pass1 or pass2):
+        notes.append(fallback_note(pass1, pass2))
+    if not quiet.any():  # Crab gets NaN here and detects nothing
         rms_map = np.full(image.shape, rms)
         if notes is not None:
             notes.append("no valid pixel within +-sigma*rms of the pass-1 background (is the "

@@ -9,12 +9,15 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..steps.apply import (
+    ALL_CHIPS,
     HST_DEFAULT_FLAGS,
     JWST_DEFAULT_FLAGS,
     MASK_CONVENTIONS,
     ApplyOptions,
+    TargetedMask,
     apply_to_file,
     read_mask,
+    split_chip,
 )
 from ._common import (
     add_batch_options,
@@ -33,19 +36,29 @@ def register(sub, common) -> argparse.ArgumentParser:
         "apply", parents=[common],
         help="OR DQ flags into rate/cal/flt files where a mask or DS9 regions are set",
         description=(
-            "Flag the pixels of a mask file or of DS9 regions in the DQ of JWST rate, "
-            "rateints, cal, crf files and HST flt/flc chips. DQ keeps its dtype; SCI is left "
+            "Flag the pixels of mask files or of DS9 regions in the DQ of JWST rate, "
+            "rateints, cal, crf files and HST flt/flc chips (M.fits[SCI,N] / R.reg[SCI,N] or "
+            "--chip N for one chip; drizzlepac *_staticMask.fits go to their chip). DQ keeps "
+            "its dtype; SCI is left "
             "alone unless --zero-data. Re-applying the same mask with the same flags is "
             "detected from a header record and changes nothing. Output: <name>"
             f"{DEFAULT_SUFFIX}.fits beside the input unless -o, --output-dir or --in-place."),
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="files to flag")
-    p.add_argument("--mask", metavar="MASK.fits",
+    p.add_argument("--mask", action="append", default=[], metavar="MASK.fits[SCI,N]",
                    help="mask file in any convention (bad, good, background, user_mask, dq, "
-                        "seed/zeroonemask); see --mask-convention")
-    p.add_argument("--region", action="append", default=[], metavar="R.reg",
+                        "seed/zeroonemask; see --mask-convention); repeatable, OR-ed; "
+                        "[SCI,N]: for chip N only; drizzlepac *_<chip>_staticMask.fits go "
+                        "to their chip")
+    p.add_argument("--region", action="append", default=[], metavar="R.reg[SCI,N]",
                    help="DS9 region file (image, physical or sky frame; '-' shapes exclude); "
-                        "repeatable; OR-ed with --mask")
+                        "repeatable; OR-ed with --mask; sky shapes land on the chip(s) whose "
+                        "WCS contains them, image shapes on a multi-chip file need [SCI,N] "
+                        "or --chip")
+    p.add_argument("--chip", type=_chip_arg, default=None, metavar="N|all",
+                   help="HST files with several chips: the chip (SCI EXTVER) every --mask / "
+                        "--region without [SCI,N] is for; 'all': the same pixels on every "
+                        "chip")
     p.add_argument("--mask-convention", choices=MASK_CONVENTIONS, default="auto",
                    help="how to read --mask (default: guessed from keywords and dtype)")
     p.add_argument("--mask-flags", metavar="EXPR", default=None,
@@ -87,6 +100,30 @@ def add_max_fraction_option(parser: argparse.ArgumentParser,
                         help=f"refuse {what} more than this fraction of a file (0.5)")
 
 
+def _chip_arg(text: str) -> int | str:
+    if text.strip().lower() == ALL_CHIPS:
+        return ALL_CHIPS
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a chip number (1, 2, ...) or 'all', not "
+                                     f"{text!r}")
+
+
+def _read_masks(specs: list[str], convention: str, mask_flags: str | None
+                ) -> tuple[TargetedMask, ...]:
+    """Read every --mask once (each target then takes its chips from them)."""
+    out = []
+    for spec in specs:
+        path, chip = split_chip(spec)
+        mask = read_mask(path, convention, mask_flags)
+        target = "" if chip is None else f" for SCI,{chip}"
+        say(f"{mask.path}: read as '{mask.convention}' ({mask.reason}); "
+            f"{sum(int(p.sum()) for p in mask.planes)} bad pixels in {len(mask.planes)} "
+            f"plane(s){target}")
+        out.append(TargetedMask(mask, chip))
+    return tuple(out)
+
+
 def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions) -> str:
     ns = argparse.Namespace(**args_out)
     out = output_path(ns, path, suffix=DEFAULT_SUFFIX, n_inputs=n_inputs)
@@ -102,16 +139,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--grow must be >= 0")
     if args.output and len(args.targets) != 1:
         raise UsageError("-o/--output needs exactly one TARGET; use --output-dir")
-    mask = None
-    if args.mask:
-        mask = read_mask(args.mask, args.mask_convention, args.mask_flags)
-        say(f"{mask.path}: read as '{mask.convention}' ({mask.reason}); "
-            f"{sum(int(p.sum()) for p in mask.planes)} bad pixels in {len(mask.planes)} plane(s)")
+    for spec in args.region:
+        split_chip(spec)  # a bad selector fails once, before any target
+    masks = _read_masks(args.mask, args.mask_convention, args.mask_flags)
     opts = ApplyOptions(flags=args.flags, zero_data=args.zero_data, grow=args.grow,
                         max_fraction=args.max_fraction, backup=args.backup, force=args.force,
                         dry_run=args.dry_run,
                         region_paths=tuple(args.region), region_mode=args.region_mode,
-                        mask=mask)
+                        masks=masks, chip=args.chip)
     args_out = {"output": args.output, "output_dir": args.output_dir,
                 "in_place": args.in_place, "_default_suffix": DEFAULT_SUFFIX}
     worker = functools.partial(_worker, args_out=args_out, n_inputs=len(args.targets),

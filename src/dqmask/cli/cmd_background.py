@@ -140,6 +140,8 @@ def run_png2fits(args: argparse.Namespace) -> int:
 
 def run_fits2png(args: argparse.Namespace) -> int:
     say(steps.fits2png(args.rate, args.out, mask=args.mask, force=args.force))
+    say("  (touch up in GIMP: paint background pure red FF0000, anything else is not "
+        "background)")
     return EXIT_OK
 
 

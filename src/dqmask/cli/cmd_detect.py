@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from ..algorithms.claws import COMPAT_MODES, DetectParams
 from ..errors import UsageError
 from ..steps.claws import DEFAULT_SUFFIX, arc_polygon, detect_file
 from ._common import say
+
+log = logging.getLogger("dqmask")
+
+#: Said once when --minpixarea 1 is given explicitly in the default mode: the value of
+#: Crab.Toolkit.JWST's claw recipe, where it drops isolated pixels; here it drops nothing.
+CRAB_MINPIXAREA_NOTE = (
+    "--minpixarea 1 keeps every detected pixel here (N is the smallest connected piece "
+    "kept); in Crab.Toolkit.JWST it drops isolated pixels: use --minpixarea 2 for that, or "
+    "--compat crab for Crab's neighbour-count meaning")
 
 
 def register(sub, common) -> argparse.ArgumentParser:
@@ -31,8 +41,9 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="threshold in global rms above the background (3)")
     p.add_argument("--smooth", type=float, default=0.0, metavar="PIX",
                    help="Gaussian sigma of the soft seed; grows the mask by ~3 x PIX (0)")
-    p.add_argument("--minpixarea", type=int, default=1, metavar="N",
-                   help="drop 8-connected pieces smaller than N pixels (1 keeps all)")
+    p.add_argument("--minpixarea", type=int, default=None, metavar="N",
+                   help="drop 8-connected pieces smaller than N pixels (default 1: keep all; "
+                        "Crab's --minpixarea 1, dropping isolated pixels, is 2 here)")
     p.add_argument("--ignore-background", action="store_true",
                    help="threshold SIGMA x rms above zero (no Background2D)")
     p.add_argument("--box-size", type=int, default=None, metavar="N",
@@ -55,11 +66,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--sigma must be > 0")
     if args.smooth < 0:
         raise UsageError("--smooth must be >= 0")
-    if args.minpixarea < 0:
+    minpixarea = 1 if args.minpixarea is None else args.minpixarea
+    if minpixarea < 0:
         raise UsageError("--minpixarea must be >= 0")
+    if args.minpixarea == 1 and args.compat != "crab":
+        log.warning(CRAB_MINPIXAREA_NOTE)
     if args.box_size is not None and args.box_size < 1:
         raise UsageError("--box-size must be >= 1")
-    params = DetectParams(sigma=args.sigma, smooth=args.smooth, minpixarea=args.minpixarea,
+    params = DetectParams(sigma=args.sigma, smooth=args.smooth, minpixarea=minpixarea,
                           ignore_background=args.ignore_background, box_size=args.box_size,
                           compat=args.compat)
     result = detect_file(args.image, args.include_region, args.exclude_region, params,

@@ -8,6 +8,7 @@ the first FITS input).
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from ..algorithms.combine import OPERATIONS
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
                                    flags_out=args.flags, like=args.like)
         say(res.summary("convert"))
     elif command == "regions":
+        if not re.fullmatch(r"#?[A-Za-z0-9]+", args.color):
+            raise UsageError(f"--color {args.color!r}: a DS9 colour name or #rrggbb")
         out, n = toolbox.regions_file(args.input, args.output, flags=args.dq, like=args.like,
                                       color=args.color)
         say(f"regions {args.input} -> {out}: {n} polygons")

@@ -13,6 +13,10 @@ What this module adds to ``regions``
   the files given (order does not matter).
 * **Off-image shapes**: a shape partly off the image contributes its on-image pixels, one
   wholly off the image contributes nothing; both emit a :class:`RegionWarning` (never crash).
+  A sky shape whose positions have no pixel at all in the image's WCS (the far side of the
+  sky from a TAN pointing) is wholly off the image too, and the warning says so; a sky shape
+  with only *some* positions there (a polygon spanning more than a hemisphere from the
+  pointing) cannot be drawn on the image and is an :class:`~dqmask.errors.InputError`.
 * **Membership**: ``mode="center"`` (default, as DS9 and Crab.Toolkit.JWST): a pixel is in a
   shape when its centre is; ``mode="exact"``: when any part of it is.
 
@@ -47,6 +51,8 @@ __all__ = [
     "physical_to_image_matrix",
     "region_layers",
     "regions_to_mask",
+    "has_pixel_shapes",
+    "region_report",
     "region_warnings_to_log",
 ]
 
@@ -79,9 +85,14 @@ class RegionInfo:
     include : bool
         False for DS9 exclude shapes (``-polygon``).
     n_total : int
-        Pixels inside the shape on an unbounded pixel grid.
+        Pixels inside the shape on an unbounded pixel grid (0 when the shape's bounding box
+        misses the image: it is not rasterised then).
     n_on_image : int
         Of those, pixels on the image.
+    size : str
+        The image size as DS9 shows it, ``NAXIS1xNAXIS2``.
+    far_side : bool
+        A sky shape none of whose positions has a pixel in the image's WCS.
     """
 
     source: str
@@ -90,6 +101,8 @@ class RegionInfo:
     include: bool
     n_total: int
     n_on_image: int
+    size: str = ""
+    far_side: bool = False
 
     @property
     def status(self) -> str:
@@ -97,6 +110,30 @@ class RegionInfo:
         if self.n_on_image == 0:
             return "off"
         return "inside" if self.n_on_image == self.n_total else "partial"
+
+    def problem(self, image: str | None = None) -> str | None:
+        """What is wrong with this shape on the image, without the file name, or None.
+
+        ``image`` names the image (default ``the <size> image``).
+        """
+        image = image or f"the {self.size} image"
+        where = f"region {self.index} ({self.shape})"
+        if self.far_side:
+            return (f"{where} falls outside {image}: its sky position is on the far side of "
+                    f"the sky from the pointing (no pixel in the image's WCS)")
+        if self.status == "off":
+            return f"{where} lies entirely off {image}"
+        if self.status == "partial":
+            return (f"{where} extends beyond {image}; {self.n_on_image} of {self.n_total} "
+                    f"pixels used")
+        return None
+
+    def message(self, image: str | None = None) -> str | None:
+        """The warning line for this shape (``FILE: region ...``), or None when it is inside."""
+        problem = self.problem(image)
+        if problem is None:
+            return None
+        return f"{self.source}: {problem}" + ("; ignored" if self.status == "off" else "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,18 +316,54 @@ def _celestial_wcs(header: fits.Header | None, wcs: WCS | None, path: str,
     return w
 
 
-def _to_pixel(region, header, wcs, path: str, fobj=None) -> PixelRegion:
+def _to_pixel(region, header, wcs, path: str, fobj=None, index: int = 0
+              ) -> PixelRegion | None:
+    """The pixel version of a region; None for a sky shape on the far side of the sky."""
     if isinstance(region, PixelRegion):
         return region
     if not isinstance(region, SkyRegion):  # pragma: no cover - regions only returns these
         raise InputError(path, f"unsupported region type {type(region).__name__}")
+    celestial = _celestial_wcs(header, wcs, path, fobj)
+    lost, total = _positions_without_pixel(region, celestial)
+    if total and lost == total:
+        return None
+    if lost:
+        raise InputError(path, f"region {index} ({_shape_name(region)}): {lost} of its "
+                               f"{total} positions have no pixel in the image's WCS (more "
+                               f"than 90 degrees from the pointing); the shape cannot be "
+                               f"drawn on this image")
     try:
-        return region.to_pixel(_celestial_wcs(header, wcs, path, fobj))
-    except InputError:
-        raise
+        return region.to_pixel(celestial)
     except Exception as exc:
         raise InputError(path, f"cannot convert {type(region).__name__} to pixels "
                                f"({_short(exc)})") from None
+
+
+def _positions_without_pixel(region: SkyRegion, wcs: WCS) -> tuple[int, int]:
+    """``(positions with no pixel, positions)`` of a sky region (centre, vertices, ends).
+
+    A TAN (or any zenithal) projection gives no pixel (NaN) for a position more than 90
+    degrees from the pointing; ``regions`` would then fail deep inside (NaN bounding box,
+    SVD not converging).
+    """
+    from astropy.coordinates import SkyCoord
+    from astropy.wcs.utils import skycoord_to_pixel
+
+    lost = total = 0
+    for name in region._params:
+        value = getattr(region, name)
+        if not isinstance(value, SkyCoord):
+            continue
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                x, y = skycoord_to_pixel(value, wcs)
+            except Exception:  # e.g. NoConvergence of a distortion inverse: let to_pixel say
+                continue
+        ok = np.isfinite(x) & np.isfinite(y)
+        total += int(ok.size)
+        lost += int(ok.size - np.count_nonzero(ok))
+    return lost, total
 
 
 def _shape_name(region) -> str:
@@ -311,8 +384,13 @@ _BANDABLE = ("CirclePixelRegion", "EllipsePixelRegion", "RectanglePixelRegion",
 
 
 def _paint(region: PixelRegion, out: np.ndarray, mode: str) -> tuple[int, int]:
-    """OR the region's pixels into ``out``; return (pixels in shape, pixels on image)."""
+    """OR the region's pixels into ``out``; return (pixels in shape, pixels on image).
+
+    A shape whose bounding box misses the image is not rasterised: ``(0, 0)``.
+    """
     total = on = 0
+    if not _overlaps(region.bounding_box, out.shape):
+        return total, on
     for rmask in _masks(region, mode):
         inside = np.asarray(rmask.data) > 0
         total += int(np.count_nonzero(inside))
@@ -323,6 +401,13 @@ def _paint(region: PixelRegion, out: np.ndarray, mode: str) -> tuple[int, int]:
         out[big] |= part
         on += int(np.count_nonzero(part))
     return total, on
+
+
+def _overlaps(bbox: RegionBoundingBox, shape: tuple[int, ...]) -> bool:
+    """Whether a bounding box (``regions`` half-open pixel ranges) meets a ``(ny, nx)``
+    image; the box is that of ``mode="exact"`` too, so no pixel is lost."""
+    return (bbox.ixmax > 0 and bbox.iymax > 0 and bbox.ixmin < shape[1]
+            and bbox.iymin < shape[0])
 
 
 def _masks(region: PixelRegion, mode: str) -> Iterator:
@@ -363,7 +448,8 @@ def _in_band(region: PixelRegion, band: RegionBoundingBox) -> PixelRegion:
 
 def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
                   header: fits.Header | None = None, wcs: WCS | None = None, *,
-                  mode: str = "center", fobj: fits.HDUList | None = None
+                  mode: str = "center", fobj: fits.HDUList | None = None,
+                  report: bool = True
                   ) -> tuple[np.ndarray, np.ndarray, list[RegionInfo]]:
     """The include and exclude masks of DS9 region files for one image.
 
@@ -382,6 +468,9 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
         Pixel membership (see module docstring).
     fobj : HDUList, optional
         The open file of ``header``, for HST lookup-table distortions (D2IMARR, WCSDVARR).
+    report : bool
+        Warn about shapes off or partly off the image (False: the caller reports them from
+        the ``infos``, e.g. once over all the chips of a file, see :func:`region_report`).
 
     Returns
     -------
@@ -393,7 +482,13 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     Warns
     -----
     RegionWarning
-        For shapes partly or wholly off the image and shapes without area.
+        For shapes partly or wholly off the image (``report``) and shapes without area.
+
+    Raises
+    ------
+    InputError
+        Unreadable region file, sky shapes without a celestial WCS, a sky shape only partly
+        projectable onto the image.
     """
     if mode not in _MODES:
         raise ValueError(f"unknown region mode {mode!r} (choose from {', '.join(_MODES)})")
@@ -407,8 +502,11 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
         for i, region in enumerate(read_ds9(path, header), start=1):
             info = _one_region(path, i, region, shape, (header, wcs, fobj), mode, include,
                                exclude)
-            if info is not None:
-                infos.append(info)
+            if info is None:
+                continue
+            infos.append(info)
+            if report and info.message() is not None:
+                warnings.warn(info.message(), RegionWarning, stacklevel=2)
     return include, exclude, infos
 
 
@@ -416,22 +514,73 @@ def _one_region(path, i, region, shape, frame, mode, include, exclude
                 ) -> RegionInfo | None:
     name = _shape_name(region)
     header, wcs, fobj = frame
-    pix = _to_pixel(region, header, wcs, path, fobj)
+    keep = bool(region.meta.get("include", True))
+    size = f"{shape[1]}x{shape[0]}"  # NAXIS1 x NAXIS2, as DS9 shows it
+    pix = _to_pixel(region, header, wcs, path, fobj, i)
+    if pix is None:
+        return RegionInfo(path, i, name, keep, 0, 0, size, far_side=True)
     if type(pix).__name__ in _NO_AREA:
         warnings.warn(f"{path}: region {i} ({name}) has no area; ignored", RegionWarning,
                       stacklevel=3)
         return None
-    keep = bool(region.meta.get("include", True))
     total, on = _paint(pix, include if keep else exclude, mode)
-    info = RegionInfo(path, i, name, keep, total, on)
-    size = f"{shape[1]}x{shape[0]}"  # NAXIS1 x NAXIS2, as DS9 shows it
-    if info.status == "off":
-        warnings.warn(f"{path}: region {i} ({name}) lies entirely off the {size} image; "
-                      f"ignored", RegionWarning, stacklevel=3)
-    elif info.status == "partial":
-        warnings.warn(f"{path}: region {i} ({name}) extends beyond the {size} image; "
-                      f"{on} of {total} pixels used", RegionWarning, stacklevel=3)
-    return info
+    return RegionInfo(path, i, name, keep, total, on, size)
+
+
+def has_pixel_shapes(path: PathLike) -> bool:
+    """Whether a DS9 file has shapes in pixel coordinates (``image`` or ``physical``).
+
+    Such shapes are drawn on one image; sky shapes can land on any image whose WCS contains
+    them. Warnings of the reading (no shapes, unsupported lines) are left to the reader that
+    paints the file.
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or malformed file.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RegionWarning)
+        return any(isinstance(r, PixelRegion) for r in read_ds9(path))
+
+
+def region_report(infos_by_chip: Sequence[tuple[str | None, Sequence[RegionInfo]]],
+                  target: str) -> list[str]:
+    """Warning lines for the shapes of region files painted on the chips of one file.
+
+    Parameters
+    ----------
+    infos_by_chip : sequence of (label, infos)
+        For each chip the shapes were painted on, its label (``SCI,2``; None for the only
+        chip of a single-chip file) and the :func:`region_layers` infos.
+    target : str
+        The file the chips belong to.
+
+    Returns
+    -------
+    list of str
+        For a single-chip file, the lines :func:`region_layers` warns with. Otherwise a
+        shape is reported once: when it lies off every chip it was painted on (``lies
+        entirely off every chip of TARGET (SCI,1, SCI,2)``; a sky shape on one chip of an
+        HST file is expected to miss the others), or for each chip it is cut by.
+    """
+    if len(infos_by_chip) == 1 and infos_by_chip[0][0] is None:
+        return [m for info in infos_by_chip[0][1] if (m := info.message()) is not None]
+    shapes: dict[tuple[str, int], list[tuple[str, RegionInfo]]] = {}
+    for label, infos in infos_by_chip:
+        for info in infos:
+            shapes.setdefault((info.source, info.index), []).append((label, info))
+    lines = []
+    for seen in shapes.values():
+        if all(info.status == "off" for _, info in seen):
+            label, first = seen[0]
+            where = (f"{label} ({first.size}) of {target}" if len(seen) == 1 else
+                     f"every chip of {target} ({', '.join(str(lb) for lb, _ in seen)})")
+            lines.append(first.message(where) or "")
+            continue
+        lines += [info.message(f"{label} ({info.size}) of {target}") or ""
+                  for label, info in seen if info.status == "partial"]
+    return lines
 
 
 def regions_to_mask(paths: PathLike | Iterable[PathLike], shape: Sequence[int],

@@ -7,6 +7,20 @@ SCI are re-encoded; every other HDU, the ASDF metadata included, is copied byte 
 Mask files are read by :func:`dqmask.io.mask_file.read_fits_mask` (the rules that guess a
 file's convention live there, shared with every toolbox command).
 
+Which chip a mask or region file goes to (HST flt/flc files have several)
+-------------------------------------------------------------------------
+* ``PATH[SCI,N]`` (or ``PATH[N]``) or ``ApplyOptions.chip = N``: chip ``SCI,N`` only (a
+  one-plane mask, or plane N of a mask with several planes); ``chip = "all"``: the same
+  pixels on every chip.
+* Otherwise a mask goes plane by plane when it has one plane per chip; a drizzlepac static
+  mask (``<root>_<NY>x<NX>_<chip>_staticMask.fits``, one file per chip, as ``dqmask static``
+  and AstroDrizzle write them) goes to the chip(s) of that drizzlepac chip number (EXTVER for
+  ACS / WFC3, CCDCHIP for STIS imsets, CAMERA for NICMOS); a one-plane mask goes to every chip
+  only when they all are the same detector (STIS imsets), and is refused otherwise.
+* Region files: sky shapes go to every chip and land on the chip(s) whose WCS contains them
+  (a shape is reported only when it misses every chip); image / physical shapes were drawn
+  on one chip, so on a file of several detectors they need ``[SCI,N]`` or ``chip``.
+
 Memory: masks are ``bool`` planes (one byte per pixel); the new DQ, the changed-pixel count
 and, with ``zero_data``, the zeroed SCI are computed and written strip by strip
 (:meth:`~dqmask.io.fits.FitsUpdate.set_data_strips`), so a 20000x20000 i2d needs the mask
@@ -15,7 +29,9 @@ plus a few 16 MiB strips, never a whole DQ or SCI array.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,7 +56,13 @@ from ..io.fits import (
     strip_rows,
 )
 from ..io.mask_file import MASK_CONVENTIONS, MaskData, read_fits_mask
-from ..io.regions import region_warnings_to_log, regions_to_mask
+from ..io.regions import (
+    has_pixel_shapes,
+    region_layers,
+    region_report,
+    region_warnings_to_log,
+)
+from .static_mask import _chip_id as drizzlepac_chip_id
 
 __all__ = [
     "STEP",
@@ -48,6 +70,10 @@ __all__ = [
     "JWST_DEFAULT_FLAGS",
     "HST_DEFAULT_FLAGS",
     "LoadedMask",
+    "ALL_CHIPS",
+    "TargetedMask",
+    "split_chip",
+    "static_mask_chip",
     "ApplyOptions",
     "ApplyResult",
     "read_mask",
@@ -65,6 +91,74 @@ HST_DEFAULT_FLAGS = "DETECTORPROB"
 #: A mask file read into ``bad`` planes (one 2-D plane per chip, True = bad); the same type
 #: the toolbox reads masks into.
 LoadedMask = MaskData
+#: ``chip`` value meaning "the same pixels on every chip".
+ALL_CHIPS = "all"
+log = logging.getLogger("dqmask")
+
+_SELECTOR = re.compile(r"^(?P<path>.+?)\[(?:sci,)?(?P<chip>\d+)\](?P<conv>@\w+)?$", re.I)
+_STATIC_NAME = re.compile(r"_(?P<ny>\d+)x(?P<nx>\d+)_(?P<chip>\d+)_staticMask\.fits(\.gz)?$")
+
+
+def split_chip(spec: str | os.PathLike) -> tuple[str, int | None]:
+    """Split a ``PATH[SCI,N]`` (or ``PATH[N]``) chip selector off a mask or region spec.
+
+    An ``@CONVENTION`` suffix after the selector stays on the path; an existing file whose
+    name really ends in brackets is taken literally.
+
+    Returns
+    -------
+    path, chip : str, int or None
+        ``chip`` is the target EXTVER N, or None without a selector.
+
+    Raises
+    ------
+    InputError
+        ``[SCI,0]``.
+    """
+    spec = os.fspath(spec)
+    m = None if os.path.exists(spec) else _SELECTOR.match(spec)
+    if m is None:
+        return spec, None
+    if int(m["chip"]) < 1:
+        raise InputError(m["path"], "chip numbers start at 1 ([SCI,1] is the first chip)")
+    return m["path"] + (m["conv"] or ""), int(m["chip"])
+
+
+def static_mask_chip(path: str | os.PathLike) -> int | None:
+    """The drizzlepac chip number in a static mask's name, or None for other names.
+
+    ``j94f05bgq_2048x4096_2_staticMask.fits`` -> 2 (``<root>_<NY>x<NX>_<chip>_staticMask``,
+    the names of :mod:`dqmask.steps.static_mask` and AstroDrizzle).
+    """
+    m = _STATIC_NAME.search(os.path.basename(os.fspath(path)))
+    return int(m["chip"]) if m else None
+
+
+@dataclass(frozen=True)
+class TargetedMask:
+    """A mask read into ``bad`` planes (True = bad) and the target chip it is meant for.
+
+    Attributes
+    ----------
+    mask : MaskData
+        One 2-D ``bad`` plane per chip of the mask file.
+    chip : int, "all" or None
+        Target ``SCI`` EXTVER, :data:`ALL_CHIPS`, or None for ``ApplyOptions.chip`` / the
+        automatic rules (module docstring).
+    """
+
+    mask: MaskData
+    chip: int | str | None = None
+
+    @property
+    def label(self) -> str:
+        """The mask's file name with its selector (for reports and HISTORY)."""
+        name = os.path.basename(self.mask.path)
+        return name if self.chip is None else f"{name}[{_chip_text(self.chip)}]"
+
+
+def _chip_text(chip: int | str) -> str:
+    return "all" if chip == ALL_CHIPS else f"SCI,{chip}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +166,10 @@ class ApplyOptions:
     """Parameters of one ``apply`` run (picklable, for ``--jobs``).
 
     ``flags`` None means the telescope default (:data:`JWST_DEFAULT_FLAGS`,
-    :data:`HST_DEFAULT_FLAGS`).
+    :data:`HST_DEFAULT_FLAGS`). ``mask`` is one mask (read, or a path read with the
+    ``auto`` rules, ``PATH[SCI,N]`` allowed); ``masks`` more, each with its own chip.
+    ``region_paths`` may carry ``[SCI,N]`` selectors. ``chip`` (an EXTVER or
+    :data:`ALL_CHIPS`) is the target chip of every mask and region file without a selector.
     """
 
     flags: str | None = None
@@ -84,7 +181,25 @@ class ApplyOptions:
     dry_run: bool = False
     region_paths: tuple[str, ...] = ()
     region_mode: str = "center"
-    mask: LoadedMask | None = None
+    mask: LoadedMask | str | None = None
+    masks: tuple[TargetedMask, ...] = ()
+    chip: int | str | None = None
+
+    def targeted_masks(self) -> list[TargetedMask]:
+        """``masks`` and ``mask``, each with its target chip (``chip`` when it has none).
+
+        Raises
+        ------
+        InputError
+            A ``mask`` path that cannot be read.
+        """
+        out = list(self.masks)
+        if isinstance(self.mask, (str, os.PathLike)):
+            path, chip = split_chip(self.mask)
+            out.append(TargetedMask(read_fits_mask(path), chip))
+        elif self.mask is not None:
+            out.append(TargetedMask(self.mask))
+        return [m if m.chip is not None else TargetedMask(m.mask, self.chip) for m in out]
 
 
 @dataclass
@@ -151,43 +266,136 @@ def _flags_for(info: FileInfo, spec: str | None) -> int:
         raise InputError(info.path, f"--flags: {exc}") from None
 
 
-def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions) -> list[np.ndarray]:
-    """One ``bad`` plane per chip (True = bad), from the mask file and/or regions.
+def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions,
+                masks: Sequence[TargetedMask]) -> list[np.ndarray]:
+    """One ``bad`` plane per chip (True = bad), from the mask files and/or regions.
 
-    A chip masked by the mask file alone gets the mask's own (read-only) plane, not a copy;
+    A chip masked by one mask file alone gets the mask's own (read-only) plane, not a copy;
     nothing modifies the planes returned.
     """
     chips = info.chips
+    ids = _chip_ids(hdul, info)
     bads: list[np.ndarray | None] = [None] * len(chips)
-    if opts.mask is not None:
-        planes = opts.mask.planes
-        if len(planes) != len(chips):
-            raise InputError(opts.mask.path, f"mask has {len(planes)} plane(s) but "
-                                             f"{info.path} has {len(chips)} chip(s)")
-        for i, (chip, plane) in enumerate(zip(chips, planes, strict=True)):
-            try:
-                alg.check_shape(plane, chip.shape)
-            except alg.ShapeMismatch as exc:
-                hint = ""
-                if info.is_subarray and info.substrt:
-                    hint = (f"; the target is subarray {info.subarray or '?'} at SUBSTRT "
-                            f"{info.substrt[0]},{info.substrt[1]}: cut the mask to it first")
-                raise InputError(opts.mask.path, f"{exc} ({info.path} SCI,{chip.extver}); "
-                                                 f"masks are never reshaped{hint}") from None
-            bads[i] = np.asarray(plane, dtype=bool)
-    if opts.region_paths:
-        for i, chip in enumerate(chips):
-            header = hdul[chip.sci].header
-            with region_warnings_to_log():
-                painted = regions_to_mask(opts.region_paths, chip.shape[-2:], header,
-                                          mode=opts.region_mode, fobj=hdul)
-            bads[i] = painted if bads[i] is None else np.logical_or(bads[i], painted,
-                                                                    out=painted)
+    for tm in masks:
+        for i, plane in _route_mask(tm, info, ids):
+            _check_plane(plane, info, chips[i], tm)
+            plane = np.asarray(plane, dtype=bool)
+            bads[i] = plane if bads[i] is None else np.logical_or(bads[i], plane)
+    for i, painted in _painted_regions(hdul, info, ids, opts).items():
+        bads[i] = painted if bads[i] is None else np.logical_or(bads[i], painted,
+                                                                out=painted)
     out = [b if b is not None else np.zeros(c.shape[-2:], dtype=bool)
            for b, c in zip(bads, chips, strict=True)]
     if opts.grow:
         out = [grow(b, opts.grow) for b in out]
     return out
+
+
+def _chip_ids(hdul: fits.HDUList, info: FileInfo) -> list[int]:
+    """drizzlepac's chip number of each chip: the physical detector a chip is read from."""
+    return [drizzlepac_chip_id(info, chip, hdul[chip.sci].header, hdul[0].header)
+            for chip in info.chips]
+
+
+def _index_of(info: FileInfo, extver: int, source: str) -> int:
+    """Position in ``info.chips`` of ``SCI,extver``; InputError naming the target if absent."""
+    for i, chip in enumerate(info.chips):
+        if chip.extver == extver:
+            return i
+    have = ", ".join(f"SCI,{c.extver}" for c in info.chips)
+    raise InputError(info.path, f"no SCI,{extver} for {source} (the file has {have})")
+
+
+def _one_detector(ids: Sequence[int]) -> bool:
+    """All chips read from one detector (STIS imsets, JWST): the same pixels apply."""
+    return len(set(ids)) <= 1
+
+
+def _route_mask(tm: TargetedMask, info: FileInfo, ids: Sequence[int]
+                ) -> list[tuple[int, np.ndarray]]:
+    """``(chip index, plane)`` pairs: which plane of a mask goes to which target chip."""
+    planes, n, path = tm.mask.planes, len(info.chips), tm.mask.path
+    if isinstance(tm.chip, int):
+        i = _index_of(info, tm.chip, tm.label)
+        if len(planes) == 1:
+            return [(i, planes[0])]
+        if tm.chip <= len(planes):
+            return [(i, planes[tm.chip - 1])]
+        raise InputError(path, f"has {len(planes)} planes: no plane {tm.chip} for SCI,"
+                               f"{tm.chip}")
+    if tm.chip == ALL_CHIPS and len(planes) == 1:
+        return [(i, planes[0]) for i in range(n)]
+    static = static_mask_chip(path) if tm.chip is None and len(planes) == 1 else None
+    if static is not None:
+        hits = [i for i, cid in enumerate(ids) if cid == static]
+        if not hits:
+            raise InputError(path, f"a drizzlepac static mask of chip {static}, but "
+                                   f"{info.path} has chip number(s) "
+                                   f"{', '.join(map(str, sorted(set(ids))))}")
+        return [(i, planes[0]) for i in hits]
+    if len(planes) == n:
+        return list(enumerate(planes))
+    if len(planes) == 1 and _one_detector(ids):
+        return [(i, planes[0]) for i in range(n)]
+    if len(planes) == 1:
+        raise InputError(path, f"one mask plane for the {n} chips of {info.path}, which are "
+                               f"different detectors: say which chip with "
+                               f"{os.path.basename(path)}[SCI,N] or --chip N (--chip all: "
+                               f"the same pixels on every chip)")
+    raise InputError(path, f"mask has {len(planes)} plane(s) but {info.path} has {n} chip(s)")
+
+
+def _check_plane(plane: np.ndarray, info: FileInfo, chip, tm: TargetedMask) -> None:
+    try:
+        alg.check_shape(plane, chip.shape)
+    except alg.ShapeMismatch as exc:
+        hint = ""
+        if info.is_subarray and info.substrt:
+            hint = (f"; the target is subarray {info.subarray or '?'} at SUBSTRT "
+                    f"{info.substrt[0]},{info.substrt[1]}: cut the mask to it first")
+        raise InputError(tm.mask.path, f"{exc} ({info.path} SCI,{chip.extver}); "
+                                       f"masks are never reshaped{hint}") from None
+
+
+def _region_plan(info: FileInfo, ids: Sequence[int], opts: ApplyOptions
+                 ) -> dict[int, list[str]]:
+    """Chip index -> the region files to paint on it (module docstring)."""
+    plan: dict[int, list[str]] = {}
+    for spec in opts.region_paths:
+        path, chip = split_chip(spec)
+        chip = opts.chip if chip is None else chip
+        if isinstance(chip, int):
+            targets = [_index_of(info, chip, f"{path}[SCI,{chip}]")]
+        else:
+            if chip is None and not _one_detector(ids) and has_pixel_shapes(path):
+                raise InputError(path, f"image-coordinate shapes are ambiguous on the "
+                                       f"{len(ids)} chips of {info.path}, which are different "
+                                       f"detectors: say which chip with "
+                                       f"{os.path.basename(path)}[SCI,N] or --chip N "
+                                       f"(--chip all: the same pixels on every chip)")
+            targets = list(range(len(info.chips)))
+        for i in targets:
+            plan.setdefault(i, []).append(path)
+    return plan
+
+
+def _painted_regions(hdul: fits.HDUList, info: FileInfo, ids: Sequence[int],
+                     opts: ApplyOptions) -> dict[int, np.ndarray]:
+    """Chip index -> ``bad`` plane of its region files (True = inside an include shape
+    and no exclude shape); shapes off the image reported once for the whole file."""
+    painted: dict[int, np.ndarray] = {}
+    reports = []
+    with region_warnings_to_log():
+        for i, paths in sorted(_region_plan(info, ids, opts).items()):
+            chip = info.chips[i]
+            include, exclude, infos = region_layers(
+                paths, chip.shape[-2:], hdul[chip.sci].header, mode=opts.region_mode,
+                fobj=hdul, report=False)
+            painted[i] = np.greater(include, exclude, out=include)  # include & ~exclude
+            reports.append((f"SCI,{chip.extver}" if len(info.chips) > 1 else None, infos))
+    for line in region_report(reports, info.path) if reports else []:
+        log.warning("%s", line)
+    return painted
 
 
 def _check_target(info: FileInfo) -> None:
@@ -209,19 +417,27 @@ def _make_backup(target: str) -> str | None:
     return dest
 
 
-def _params(opts: ApplyOptions, flags: int, stats: alg.MaskStats) -> dict:
+def _params(opts: ApplyOptions, masks: Sequence[TargetedMask], flags: int,
+            stats: alg.MaskStats) -> dict:
     params: dict = {}
-    if opts.mask is not None:
-        params["mask"] = os.path.basename(opts.mask.path)
-        params["conv"] = opts.mask.convention
+    if masks:
+        params["mask"] = ",".join(m.label for m in masks)
+        params["conv"] = ",".join(m.mask.convention for m in masks)
     if opts.region_paths:
-        params["regions"] = ",".join(os.path.basename(p) for p in opts.region_paths)
+        params["regions"] = ",".join(_region_label(p, opts.chip) for p in opts.region_paths)
     params.update(flags=flags, npix=stats.masked, frac=round(stats.fraction, 6))
     if opts.grow:
         params["grow"] = opts.grow
     if opts.zero_data:
         params["zero_data"] = True
     return params
+
+
+def _region_label(spec: str, default: int | str | None) -> str:
+    path, chip = split_chip(spec)
+    chip = default if chip is None else chip
+    name = os.path.basename(path)
+    return name if chip is None else f"{name}[{_chip_text(chip)}]"
 
 
 def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
@@ -232,11 +448,13 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     ----------
     target : path-like
         JWST rate / rateints / cal / calints / crf (DQ per SCI) or HST flt / flc (DQ per
-        chip) file; a JWST i2d (no DQ, as jwst writes it) gets a new uint32 DQ extension. Never modified unless ``output`` is the same path.
+        chip) file; a JWST i2d (no DQ, as jwst writes it) gets a new uint32 DQ extension.
+        Never modified unless ``output`` is the same path.
     output : path-like
         Where the result goes (may equal ``target``: atomic in-place rewrite).
     opts : ApplyOptions
-        Mask, regions and parameters.
+        Masks (``bad`` planes, True = bad), regions (True = inside), their target chips
+        (module docstring) and parameters.
 
     Returns
     -------
@@ -245,13 +463,15 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     Raises
     ------
     InputError
-        Bad target, mask shape differing from a chip, masked fraction above
-        ``opts.max_fraction``: raised before anything is written.
+        Bad target, mask shape differing from a chip, a chip the target lacks, a one-plane
+        mask or image-coordinate regions on chips of different detectors without a chip,
+        masked fraction above ``opts.max_fraction``: raised before anything is written.
     AlreadyDoneError
         The target already records this exact mask + flags (nothing is written).
     """
     target, output = os.fspath(target), os.fspath(output)
-    if opts.mask is None and not opts.region_paths:
+    masks = opts.targeted_masks()
+    if not masks and not opts.region_paths:
         raise InputError(None, "apply needs a mask file or region files")
     if output.lower().endswith((".gz", ".bz2", ".zip", ".xz")):
         raise InputError(output, "cannot write a compressed output; use -o/--output-dir with "
@@ -260,7 +480,7 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
         info = classify_hdulist(hdul, target)
         _check_target(info)
         flags = _flags_for(info, opts.flags)
-        bads = _chip_masks(hdul, info, opts)
+        bads = _chip_masks(hdul, info, opts, masks)
         record = alg.mask_record(bads, flags, "zero" if opts.zero_data else None)
         if has_record(hdul[0].header, STEP, record) and not opts.force:
             raise AlreadyDoneError(target, STEP)
@@ -280,7 +500,8 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
             notes.append(f"backup {backup_path(target)} already exists; kept")
     elif opts.backup:
         notes.append("--backup not needed: the input is not modified")
-    newly = _write(target, output, info, bads, flags, opts, stats, record)
+    newly = _write(target, output, info, bads, flags, opts.zero_data,
+                   _params(opts, masks, flags, stats), record)
     return ApplyResult(target, output, flags, decode(flags, table), stats.masked, stats.total,
                        newly, record, backup, len(info.chips), notes)
 
@@ -338,7 +559,7 @@ def _count_new(hdul: fits.HDUList, info: FileInfo, bads: Sequence[np.ndarray],
 
 
 def _write(target: str, output: str, info: FileInfo, bads: Sequence[np.ndarray], flags: int,
-           opts: ApplyOptions, stats: alg.MaskStats, record: str) -> int:
+           zero_data: bool, params: dict, record: str) -> int:
     """Write the output; return the number of pixels whose DQ changed.
 
     DQ (and SCI with ``zero_data``) are produced strip by strip while the file is written,
@@ -358,9 +579,9 @@ def _write(target: str, output: str, info: FileInfo, bads: Sequence[np.ndarray],
                     newly += int(np.count_nonzero(bad)) * int(np.prod(shape[:-2], dtype=int))
             else:
                 newly += _flag_dq(up, chip.dq, shape, bad, flags)
-            if opts.zero_data:
+            if zero_data:
                 _zero_sci(up, chip.sci, shape, bad)
-        add_provenance(up.header(0), STEP, _params(opts, flags, stats), record)
+        add_provenance(up.header(0), STEP, params, record)
     return newly
 
 

@@ -23,6 +23,7 @@ exclude (``-``) shapes inside the region files count as ordinary shapes, as ther
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,12 +34,13 @@ from astropy.io import fits
 from ..algorithms.claws import Detection, DetectParams, detect
 from ..errors import InputError
 from ..io.fits import add_provenance, open_fits, write_hdulist
-from ..io.regions import region_layers, region_warnings_to_log
+from ..io.regions import RegionInfo, region_layers, region_warnings_to_log
 
 __all__ = ["STEP", "DEFAULT_SUFFIX", "DetectResult", "read_image", "output_names",
            "detect_file", "arc_polygon"]
 
 STEP = "detect"
+log = logging.getLogger("dqmask")
 DEFAULT_SUFFIX = "_seed_image"
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3",
                "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK", "CHECKSUM",
@@ -58,11 +60,10 @@ class DetectResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line for the CLI."""
-        text = (f"{self.image}: {self.detected} pixels detected, {self.masked} in the mask "
+        """One line for the CLI (the notes are logged as warnings by :func:`detect_file`)."""
+        return (f"{self.image}: {self.detected} pixels detected, {self.masked} in the mask "
                 f"({100 * self.masked / max(self.total, 1):.3f}%), rms {self.rms:.4g} -> "
                 f"{self.outputs['seed']}, {self.outputs['zeroonemask']}")
-        return text + "".join(f"; {n}" for n in self.notes)
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header, np.ndarray | None]:
@@ -138,12 +139,41 @@ def _header(sci_header: fits.Header, convention: str, params: DetectParams,
 
 
 def _region_masks(paths: Sequence[str], shape, header, crab: bool = False
-                  ) -> np.ndarray | None:
+                  ) -> tuple[np.ndarray | None, list[RegionInfo]]:
+    """The region mask (True = inside) of region files, or None without files, and the
+    shapes' :class:`RegionInfo`."""
     if not paths:
-        return None
+        return None, []
+    inside, holes, infos = region_layers(paths, shape, header)
+    mask = (inside | holes) if crab else (inside & ~holes)  # Crab ignores DS9 '-' shapes
+    return mask, infos
+
+
+def _regions(image: str, shape, header, include_regions: Sequence[str],
+             exclude_regions: Sequence[str], crab: bool
+             ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Include and exclude masks (True = inside) of the region files on the image.
+
+    Shapes off the image are logged as warnings, unless no include shape reaches the image:
+    then one error line says why (the warnings would only repeat it).
+    """
     with region_warnings_to_log():
-        inside, holes, _ = region_layers(paths, shape, header)
-    return (inside | holes) if crab else (inside & ~holes)  # Crab ignores DS9 '-' shapes
+        include, infos = _region_masks(include_regions, shape, header, crab)
+        if include is not None and not include.any():
+            raise InputError(include_regions[0], _nothing_inside(image, infos))
+        exclude, _ = _region_masks(exclude_regions, shape, header, crab)
+    return include, exclude
+
+
+def _nothing_inside(image: str, infos: Sequence[RegionInfo]) -> str:
+    """Why the include regions cover no pixel of ``image``: the first shape's problem."""
+    text = f"the include regions cover no pixel of {image}"
+    problems = [p for p in (i.problem() for i in infos if i.include) if p is not None]
+    if not problems:
+        return text + (": no include shape" if not any(i.include for i in infos) else "")
+    n = len(problems) - 1
+    more = f" (and {n} more shape{'s' if n > 1 else ''})" if n else ""
+    return f"{text}: {problems[0]}{more}"
 
 
 def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
@@ -168,6 +198,11 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
     ------
     InputError
         Bad image or region file, include regions covering no pixel, existing outputs.
+
+    Notes
+    -----
+    Fallbacks of the algorithm (Background2D impossible in a thin polygon, ...) are logged
+    as warnings on the ``dqmask`` logger, one line each, and kept in ``DetectResult.notes``.
     """
     image = os.fspath(image)
     params = params or DetectParams()
@@ -177,16 +212,16 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
             if os.path.exists(path):
                 raise InputError(path, "output exists; use --overwrite")
     data, header, dq = read_image(image)
-    crab = params.compat == "crab"
-    include = _region_masks(list(map(os.fspath, include_regions)), data.shape, header, crab)
-    exclude = _region_masks(list(map(os.fspath, exclude_regions)), data.shape, header, crab)
-    if include is not None and not include.any():
-        raise InputError(include_regions[0], f"the include regions cover no pixel of {image}")
+    include, exclude = _regions(image, data.shape, header,
+                                list(map(os.fspath, include_regions)),
+                                list(map(os.fspath, exclude_regions)), params.compat == "crab")
     try:
         det = detect(data, include, exclude, dq, params)
     except ValueError as exc:
         raise InputError(image, str(exc)) from None
     _write(det, header, params, outs, image, include_regions, exclude_regions, output_dir)
+    for note in det.notes:  # e.g. global statistics for a thin polygon: one line each
+        log.warning("%s: %s", image, note)
     return DetectResult(image, outs, int(det.detected.sum()), int(det.zeroonemask.sum()),
                         int(data.size), det.rms, det.notes)
 

@@ -241,13 +241,23 @@ def ds9_text(bad: np.ndarray, *, color: str = "red", source: str = "") -> str:
     """
     lines = ["# Region file format: DS9 version 4.1",
              f"# dqmask {__version__} regions: outlines of the bad pixels"
-             + (f" of {source}" if source else ""),
-             "# pixel-edge polygons; union (pixel centres inside) = the mask",
+             + (f" of {_comment_text(source)}" if source else ""),
+             "# pixel-edge polygons, whose union by pixel centre is the mask",
              f"global color={color} width=1 include=1 source=1",
              "image"]
     for o in region_outlines(bad):
         lines.append("polygon(" + ",".join(f"{v:g}" for v in o.ds9()) + ")")
     return "\n".join(lines) + "\n"
+
+
+def _comment_text(text: str) -> str:
+    """``text`` made safe for a DS9 comment line.
+
+    DS9 readers split every line on ``;`` before they look for ``#`` (astropy ``regions``
+    then warns about the "shape" after it), and a line break would end the comment: both
+    become ``_``.
+    """
+    return "".join("_" if ch == ";" or not ch.isprintable() else ch for ch in text)
 
 
 def regions_file(spec: str, output: str, *, flags: str | None = None,
