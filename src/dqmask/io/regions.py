@@ -266,8 +266,8 @@ def read_ds9(path: PathLike, header: fits.Header | None = None) -> list:
 
 def _celestial_wcs(header: fits.Header | None, wcs: WCS | None, path: str,
                    fobj: fits.HDUList | None = None) -> WCS:
-    if wcs is not None:
-        return wcs.celestial if wcs.naxis > 2 else wcs
+    if wcs is not None:  # astropy's WCS, or any APE 14 WCS (a jwst model's gwcs)
+        return wcs.celestial if isinstance(wcs, WCS) and wcs.naxis > 2 else wcs
     if header is None:
         raise InputError(path, "sky-coordinate regions need the image's WCS; none given")
     with warnings.catch_warnings():
