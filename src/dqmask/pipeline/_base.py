@@ -22,11 +22,11 @@ from .. import __version__
 from ..algorithms import apply as alg
 from ..algorithms.morphology import grow as grow_mask
 from ..errors import InputError
-from ..io.inputs import expand_pattern
+from ..io.inputs import expand_pattern, is_pattern
 from ..io.mask_file import read_fits_mask
 from ..io.regions import region_layers, region_warnings_to_log
 
-__all__ = ["DqmaskStep", "dq_attribute", "model_wcs", "exposure_name", "region_paths",
+__all__ = ["DqmaskStep", "dq_attribute", "model_wcs", "exposure_name", "listed", "resolve_paths",
            "regions_bad", "mask_bad", "has_step_record", "add_step_record", "flag_model",
            "grown"]
 
@@ -104,12 +104,16 @@ def model_wcs(model: Any) -> Any:
     return fits_wcs if fits_wcs.has_celestial else None
 
 
-def region_paths(region: str | Sequence[str] | None, exposure: str) -> list[str]:
-    """Region file names for one exposure (``{root}`` filled)."""
-    if not region:
-        return []
-    items = [region] if isinstance(region, str) else list(region)
-    return [expand_pattern(r, exposure) for r in items]
+def listed(value: str | Sequence[str] | None) -> list[str]:
+    """A ``force_list`` parameter as a list (None / empty: [])."""
+    return [] if not value else [value] if isinstance(value, str) else list(value)
+
+
+def resolve_paths(value: str | Sequence[str] | None, model: Any) -> list[str]:
+    """File names of a parameter for one model, ``{root}`` filled from its file name."""
+    items = listed(value)
+    exposure = exposure_name(model) if any(is_pattern(i) for i in items) else ""
+    return [expand_pattern(i, exposure) for i in items]
 
 
 def regions_bad(model: Any, paths: Sequence[str], shape: tuple[int, int], mode: str = "center",
@@ -169,8 +173,12 @@ def has_step_record(model: Any, alias: str, record: str) -> bool:
 
 
 def add_step_record(model: Any, alias: str, record: str, params: Mapping[str, Any]) -> None:
-    """``meta.cal_step.<alias> = 'COMPLETE'`` and a history entry holding the record."""
-    setattr(model.meta.cal_step, alias, "COMPLETE")
+    """``meta.cal_step.<alias> = 'COMPLETE'`` (models that have ``cal_step``) and a history
+    entry holding the record."""
+    try:
+        setattr(model.meta.cal_step, alias, "COMPLETE")
+    except AttributeError:  # e.g. MaskModel: no cal_step in its schema
+        log.debug("%s has no meta.cal_step; recorded in its history only", type(model).__name__)
     model.add_history_entry(_description(alias, record, params), software=_SOFTWARE)
 
 

@@ -75,11 +75,9 @@ class ApplyStep(_base.DqmaskStep):
     def bad_for(self, model: Any, shape: tuple[int, int]) -> np.ndarray:
         """The ``bad`` mask (True = flag) of ``mask`` and ``region`` for one model."""
         bad = np.zeros(shape, dtype=bool)
-        exposure = _base.exposure_name(model) if _has_root(self.mask, self.region) else ""
-        if self.mask:
-            path = _base.region_paths(self.mask, exposure)[0]
+        for path in _base.resolve_paths(self.mask, model):
             bad |= _base.mask_bad(path, shape, self.mask_convention, self.mask_flags)
-        paths = _base.region_paths(self.region, exposure)
+        paths = _base.resolve_paths(self.region, model)
         if paths:
             inside, holes = _base.regions_bad(model, paths, shape, self.region_mode)
             bad |= inside & ~holes
@@ -90,17 +88,13 @@ class ApplyStep(_base.DqmaskStep):
         bad = self.bad_for(model, tuple(dq.shape[-2:]))
         params: dict = {}
         if self.mask:
-            params["mask"] = os.path.basename(self.mask)
+            params["mask"] = _names(_base.resolve_paths(self.mask, model))
         if self.region:
-            params["regions"] = ",".join(os.path.basename(r) for r in _listed(self.region))
+            params["regions"] = _names(_base.resolve_paths(self.region, model))
         _base.flag_model(model, bad, flags, alias=self.class_alias, params=params,
                          zero_data=self.zero_data, max_fraction=self.max_fraction,
                          force=self.force)
 
 
-def _listed(value: str | list[str] | None) -> list[str]:
-    return [] if not value else [value] if isinstance(value, str) else list(value)
-
-
-def _has_root(mask: str | None, region: str | list[str] | None) -> bool:
-    return any("{" in item for item in [*_listed(mask), *_listed(region)])
+def _names(paths: list[str]) -> str:
+    return ",".join(os.path.basename(p) for p in paths)
