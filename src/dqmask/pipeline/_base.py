@@ -42,6 +42,11 @@ class DqmaskStep(Step):
     """Base of the dqmask stpipe steps: dqmask's log messages go where stpipe sends jwst's."""
 
     spec = ""
+    #: Suffix of the saved output (``<root>_<suffix>.fits``) unless ``suffix`` is given.
+    output_suffix = "dqmask"
+
+    def default_suffix(self) -> str:
+        return self.output_suffix
 
     @classmethod
     def get_config_from_reference(cls, dataset: Any, disable: bool | None = None,

@@ -62,6 +62,7 @@ class ApplyStep(_base.DqmaskStep):
 
     class_alias = "dqmask_apply"
     spec = spec(OPTIONS)
+    output_suffix = "masked"
 
     def process(self, step_input: Any) -> Any:
         if not self.mask and not self.region:

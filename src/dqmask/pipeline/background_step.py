@@ -64,6 +64,7 @@ class BackgroundStep(_base.DqmaskStep):
 
     class_alias = "dqmask_background"
     spec = spec(OPTIONS)
+    output_suffix = "user_mask"
 
     def process(self, step_input: Any) -> Any:
         result, models = self.models(step_input)

@@ -51,6 +51,7 @@ class ClawsStep(_base.DqmaskStep):
 
     class_alias = "dqmask_claws"
     spec = spec(OPTIONS)
+    output_suffix = "masked"
 
     def process(self, step_input: Any) -> Any:
         if not self.region:

@@ -41,6 +41,7 @@ class UserDqStep(_base.DqmaskStep):
 
     class_alias = "dqmask_user_dq"
     spec = spec(OPTIONS)
+    output_suffix = "user_dq"
     bad_for = ApplyStep.bad_for
 
     def process(self, step_input: Any) -> Any:
