@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..io.inputs import exposure_file, is_pattern
 from ..steps.apply import (
     HST_DEFAULT_FLAGS,
     JWST_DEFAULT_FLAGS,
@@ -39,13 +41,15 @@ def register(sub, common) -> argparse.ArgumentParser:
             "detected from a header record and changes nothing. Output: <name>"
             f"{DEFAULT_SUFFIX}.fits beside the input unless -o, --output-dir or --in-place."),
     )
-    p.add_argument("targets", nargs="+", metavar="TARGET", help="files to flag")
+    p.add_argument("targets", nargs="+", metavar="TARGET",
+                   help="files to flag; @list.txt, jwst asn .json and HST _asn.fits expand")
     p.add_argument("--mask", metavar="MASK.fits",
                    help="mask file in any convention (bad, good, background, user_mask, dq, "
-                        "seed/zeroonemask); see --mask-convention")
+                        "seed/zeroonemask); see --mask-convention. '{root}' is each "
+                        "target's name up to its last _suffix: one mask per exposure")
     p.add_argument("--region", action="append", default=[], metavar="R.reg",
                    help="DS9 region file (image, physical or sky frame; '-' shapes exclude); "
-                        "repeatable; OR-ed with --mask")
+                        "repeatable; OR-ed with --mask; may hold '{root}' as --mask")
     p.add_argument("--mask-convention", choices=MASK_CONVENTIONS, default="auto",
                    help="how to read --mask (default: guessed from keywords and dtype)")
     p.add_argument("--mask-flags", metavar="EXPR", default=None,
@@ -71,7 +75,19 @@ def register(sub, common) -> argparse.ArgumentParser:
     return p
 
 
-def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions) -> str:
+def _for_exposure(opts: ApplyOptions, path: str, mask_pattern: str | None,
+                  mask_read: tuple[str, str | None]) -> ApplyOptions:
+    """``opts`` with the ``{root}`` patterns of --mask / --region filled for target ``path``."""
+    regions = tuple(exposure_file(r, path) for r in opts.region_paths)
+    mask = opts.mask
+    if mask_pattern:
+        mask = read_mask(exposure_file(mask_pattern, path), *mask_read)
+    return dataclasses.replace(opts, region_paths=regions, mask=mask)
+
+
+def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions,
+            mask_pattern: str | None = None, mask_read: tuple = ("auto", None)) -> str:
+    opts = _for_exposure(opts, path, mask_pattern, mask_read)
     ns = argparse.Namespace(**args_out)
     out = output_path(ns, path, suffix=DEFAULT_SUFFIX, n_inputs=n_inputs)
     if os.path.abspath(out) == os.path.abspath(path) and not ns.in_place:
@@ -89,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output and len(args.targets) != 1:
         raise UsageError("-o/--output needs exactly one TARGET; use --output-dir")
     mask = None
-    if args.mask:
+    if args.mask and not is_pattern(args.mask):
         mask = read_mask(args.mask, args.mask_convention, args.mask_flags)
         say(f"{mask.path}: read as '{mask.convention}' ({mask.reason}); "
             f"{sum(int(p.sum()) for p in mask.planes)} bad pixels in {len(mask.planes)} plane(s)")
@@ -101,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
     args_out = {"output": args.output, "output_dir": args.output_dir,
                 "in_place": args.in_place, "_default_suffix": DEFAULT_SUFFIX}
     worker = functools.partial(_worker, args_out=args_out, n_inputs=len(args.targets),
-                               opts=opts)
+                               opts=opts,
+                               mask_pattern=args.mask if is_pattern(args.mask) else None,
+                               mask_read=(args.mask_convention, args.mask_flags))
     return run_batch(args.targets, worker, label="apply", **batch_options(args))
 
 

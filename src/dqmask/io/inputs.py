@@ -34,7 +34,7 @@ from astropy.io import fits
 
 from ..errors import InputError
 
-__all__ = ["expand_inputs", "exposure_root", "expand_pattern", "is_pattern"]
+__all__ = ["expand_inputs", "exposure_root", "expand_pattern", "is_pattern", "exposure_file"]
 
 _HST_SUFFIXES = ("_flc.fits", "_flt.fits")
 _MAX_DEPTH = 4
@@ -226,3 +226,21 @@ def expand_pattern(pattern: str | os.PathLike, exposure: str | os.PathLike) -> s
         raise InputError(pattern, f"unknown field(s) {', '.join(sorted(fields - {'root'}))} "
                                   f"in the pattern; only {{root}} is filled")
     return pattern.format(root=exposure_root(exposure))
+
+
+def exposure_file(pattern: str | os.PathLike, exposure: str | os.PathLike) -> str:
+    """The existing file ``pattern`` names for ``exposure`` (``{root}`` filled).
+
+    A name without ``{root}`` is returned unchanged (the command that opens it reports a
+    missing file as usual).
+
+    Raises
+    ------
+    InputError
+        On the exposure: the pattern names a file that does not exist, so that an exposure
+        without its mask or region file is reported, never silently skipped.
+    """
+    name = expand_pattern(pattern, exposure)
+    if is_pattern(os.fspath(pattern)) and not os.path.exists(name):
+        raise InputError(exposure, f"no {name} for this exposure (from {os.fspath(pattern)})")
+    return name
