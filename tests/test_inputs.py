@@ -28,13 +28,13 @@ def touch(folder: Path, *names: str) -> list[str]:
 # ---------------------------------------------------------------------------------- @lists
 
 
-def test_at_list_expands_in_order_without_comments_or_repeats(tmp_path, monkeypatch):
+def test_at_list_expands_in_order_without_comments(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     touch(tmp_path, "a_flt.fits", "b_flt.fits", "c_flt.fits")
     (tmp_path / "list.txt").write_text("# inputs\nb_flt.fits\n\na_flt.fits  # first\n"
                                        "b_flt.fits\n")
     assert expand_inputs(["c_flt.fits", "@list.txt"]) == ["c_flt.fits", "b_flt.fits",
-                                                          "a_flt.fits"]
+                                                          "a_flt.fits", "b_flt.fits"]
 
 
 def test_at_list_with_a_missing_member_is_one_line_naming_both(tmp_path, monkeypatch):

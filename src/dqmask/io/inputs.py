@@ -15,8 +15,8 @@ Commands that take many files accept, in place of any file name:
     (drizzlepac prefers the CTE-corrected file the same way).
 
 Every expanded file must exist: a missing one is an :class:`~dqmask.errors.InputError`
-naming the list and the member, raised before anything is processed. Order is kept; the
-same file named twice is kept once (the first time).
+naming the list and the member, raised before anything is processed. Order is kept, and so
+is a file named twice (the command decides what that means, as for names typed twice).
 
 Per-exposure names: :func:`expand_pattern` fills ``{root}`` in a mask or region path with the
 exposure's root, the file name up to its last ``_suffix``
@@ -52,7 +52,7 @@ def expand_inputs(items: Iterable[str | os.PathLike]) -> list[str]:
     Returns
     -------
     list of str
-        Files in order, duplicates dropped.
+        Files in order (a name given twice stays twice).
 
     Raises
     ------
@@ -61,9 +61,7 @@ def expand_inputs(items: Iterable[str | os.PathLike]) -> list[str]:
     """
     out: list[str] = []
     for item in items:
-        for path in _expand(os.fspath(item), 0):
-            if path not in out:
-                out.append(path)
+        out.extend(_expand(os.fspath(item), 0))
     return out
 
 
