@@ -166,3 +166,24 @@ def test_strun_post_hook_inside_calwebb_detector1(exposure, strun_env, tmp_path)
         np.testing.assert_array_equal(ramp.pixeldq, expected)
         assert ramp.meta.cal_step.dq_init == "COMPLETE"
         assert ramp.meta.cal_step.dqmask_apply == "COMPLETE"
+
+
+def test_strun_save_parameters_with_a_region_list_and_run_from_the_file(strun_env, tmp_path):
+    rate = sample.make_nircam_rate(tmp_path / f"{ROOT}_rate.fits", shape=(64, 64), seed=3)
+    (tmp_path / f"{ROOT}_claws.reg").write_text("image\nbox(20.5,30.5,10,6,0)\n")
+    _run([str(BIN / "strun"), "dqmask_apply", rate.name, "--region={root}_claws.reg",
+          "--save-parameters", "dqmask_apply.asdf"], strun_env, tmp_path)
+    import asdf
+
+    with asdf.open(tmp_path / "dqmask_apply.asdf") as af:
+        assert af["class"] == "dqmask.pipeline.apply_step.ApplyStep"
+        assert af["parameters"]["region"] == ["{root}_claws.reg"]
+        assert af["parameters"]["max_fraction"] == 0.5
+    with datamodels.open(tmp_path / f"{ROOT}_masked.fits") as first:
+        expected = first.dq.copy()
+    (tmp_path / f"{ROOT}_masked.fits").unlink()
+    _run([str(BIN / "strun"), "dqmask_apply.asdf", rate.name], strun_env, tmp_path)
+    with datamodels.open(rate) as before, datamodels.open(tmp_path / f"{ROOT}_masked.fits") as out:
+        assert out.meta.cal_step.dqmask_apply == "COMPLETE"
+        assert np.count_nonzero(out.dq != before.dq) == 60  # the 10 x 6 box
+        np.testing.assert_array_equal(out.dq, expected)

@@ -54,6 +54,16 @@ class DqmaskStep(Step):
         """No CRDS parameter reference exists for dqmask steps: never ask CRDS for one."""
         return cls._empty_config()
 
+    def get_pars(self, full_spec: bool = True) -> dict:
+        """stpipe's parameters, with list items typed on the command line as plain ``str``
+        (stpipe converts scalars only; asdf cannot save its ``FromCommandLine`` strings, so
+        ``strun --save-parameters`` failed on ``--region=...``)."""
+        pars = super().get_pars(full_spec)
+        for key, value in pars.items():
+            if isinstance(value, list):
+                pars[key] = [str(v) if isinstance(v, str) else v for v in value]
+        return pars
+
     @staticmethod
     def get_stpipe_loggers() -> tuple[str, ...]:
         return (*Step.get_stpipe_loggers(), "dqmask")
