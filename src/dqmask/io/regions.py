@@ -376,8 +376,9 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     header : Header, optional
         Image header: WCS for sky shapes (unless ``wcs`` is given) and LTV/LTM for
         ``physical`` shapes.
-    wcs : astropy.wcs.WCS, optional
-        WCS for sky shapes (overrides the header's).
+    wcs : astropy.wcs.WCS or APE 14 WCS, optional
+        WCS for sky shapes (overrides the header's); any object with the APE 14 high-level
+        API works, e.g. the gwcs of a jwst datamodel (``model.meta.wcs``).
     mode : {"center", "exact"}
         Pixel membership (see module docstring).
     fobj : HDUList, optional
