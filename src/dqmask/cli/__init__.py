@@ -23,6 +23,7 @@ from types import ModuleType
 
 from .. import __version__
 from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
+from ..io.inputs import expand_inputs
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, configure_logging, console_err
 
 __all__ = ["main", "build_parser", "command_modules"]
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet = getattr(args, "quiet", False) or args._quiet_global
     configure_logging(args.verbose, args.quiet)
     try:
+        _expand_file_lists(args)
         return int(args._run(args) or EXIT_OK)
     except UsageError as exc:
         console_err(f"dqmask: error: {exc}")
@@ -105,6 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console_err("dqmask: interrupted")
         return 130
+
+
+#: Positional arguments that hold many input files: @list, association JSON and _asn.fits
+#: expand there (dqmask.io.inputs), before a command counts or opens them.
+_FILE_LISTS = ("targets", "inputs", "rates", "files", "images")
+
+
+def _expand_file_lists(args: argparse.Namespace) -> None:
+    for name in _FILE_LISTS:
+        value = getattr(args, name, None)
+        if isinstance(value, list):
+            setattr(args, name, expand_inputs(value))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..io.inputs import exposure_file, is_pattern
 from ..steps.apply import (
     ALL_CHIPS,
     HST_DEFAULT_FLAGS,
@@ -44,17 +46,19 @@ def register(sub, common) -> argparse.ArgumentParser:
             "detected from a header record and changes nothing. Output: <name>"
             f"{DEFAULT_SUFFIX}.fits beside the input unless -o, --output-dir or --in-place."),
     )
-    p.add_argument("targets", nargs="+", metavar="TARGET", help="files to flag")
+    p.add_argument("targets", nargs="+", metavar="TARGET",
+                   help="files to flag; @list.txt, jwst asn .json and HST _asn.fits expand")
     p.add_argument("--mask", action="append", default=[], metavar="MASK.fits[SCI,N]",
                    help="mask file in any convention (bad, good, background, user_mask, dq, "
                         "seed/zeroonemask; see --mask-convention); repeatable, OR-ed; "
                         "[SCI,N]: for chip N only; drizzlepac *_<chip>_staticMask.fits go "
-                        "to their chip")
+                        "to their chip; '{root}' is each target's name up to its last "
+                        "_suffix: one mask per exposure")
     p.add_argument("--region", action="append", default=[], metavar="R.reg[SCI,N]",
                    help="DS9 region file (image, physical or sky frame; '-' shapes exclude); "
                         "repeatable; OR-ed with --mask; sky shapes land on the chip(s) whose "
                         "WCS contains them, image shapes on a multi-chip file need [SCI,N] "
-                        "or --chip")
+                        "or --chip; may hold '{root}' as --mask")
     p.add_argument("--chip", type=_chip_arg, default=None, metavar="N|all",
                    help="HST files with several chips: the chip (SCI EXTVER) every --mask / "
                         "--region without [SCI,N] is for; 'all': the same pixels on every "
@@ -109,12 +113,18 @@ def _chip_arg(text: str) -> int | str:
                                      f"{text!r}")
 
 
-def _read_masks(specs: list[str], convention: str, mask_flags: str | None
-                ) -> tuple[TargetedMask, ...]:
-    """Read every --mask once (each target then takes its chips from them)."""
+def _read_masks(specs: list[str], convention: str, mask_flags: str | None, *,
+                exposure: str | None = None) -> tuple[TargetedMask, ...]:
+    """Read every --mask once (each target then takes its chips from them).
+
+    With ``exposure``, ``{root}`` patterns are filled for that target (a missing file fails
+    that target alone); without it, the specs must hold no pattern.
+    """
     out = []
     for spec in specs:
         path, chip = split_chip(spec)
+        if exposure is not None:
+            path = exposure_file(path, exposure)
         mask = read_mask(path, convention, mask_flags)
         target = "" if chip is None else f" for SCI,{chip}"
         say(f"{mask.path}: read as '{mask.convention}' ({mask.reason}); "
@@ -124,7 +134,27 @@ def _read_masks(specs: list[str], convention: str, mask_flags: str | None
     return tuple(out)
 
 
-def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions) -> str:
+def _region_for(spec: str, exposure: str) -> str:
+    """A --region spec with its ``{root}`` filled for ``exposure`` ([SCI,N] kept)."""
+    path, chip = split_chip(spec)
+    path = exposure_file(path, exposure)
+    return path if chip is None else f"{path}[SCI,{chip}]"
+
+
+def _for_exposure(opts: ApplyOptions, path: str, mask_patterns: tuple[str, ...],
+                  mask_read: tuple[str, str | None]) -> ApplyOptions:
+    """``opts`` with the ``{root}`` patterns of --mask / --region filled for target ``path``."""
+    regions = tuple(_region_for(r, path) if is_pattern(r) else r for r in opts.region_paths)
+    masks = opts.masks
+    if mask_patterns:
+        masks = masks + _read_masks(list(mask_patterns), *mask_read, exposure=path)
+    return dataclasses.replace(opts, region_paths=regions, masks=masks)
+
+
+def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions,
+            mask_patterns: tuple[str, ...] = (),
+            mask_read: tuple[str, str | None] = ("auto", None)) -> str:
+    opts = _for_exposure(opts, path, mask_patterns, mask_read)
     ns = argparse.Namespace(**args_out)
     out = output_path(ns, path, suffix=DEFAULT_SUFFIX, n_inputs=n_inputs)
     if os.path.abspath(out) == os.path.abspath(path) and not ns.in_place:
@@ -141,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("-o/--output needs exactly one TARGET; use --output-dir")
     for spec in args.region:
         split_chip(spec)  # a bad selector fails once, before any target
-    masks = _read_masks(args.mask, args.mask_convention, args.mask_flags)
+    fixed = [m for m in args.mask if not is_pattern(m)]
+    patterns = tuple(m for m in args.mask if is_pattern(m))
+    masks = _read_masks(fixed, args.mask_convention, args.mask_flags)
     opts = ApplyOptions(flags=args.flags, zero_data=args.zero_data, grow=args.grow,
                         max_fraction=args.max_fraction, backup=args.backup, force=args.force,
                         dry_run=args.dry_run,
@@ -150,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
     args_out = {"output": args.output, "output_dir": args.output_dir,
                 "in_place": args.in_place, "_default_suffix": DEFAULT_SUFFIX}
     worker = functools.partial(_worker, args_out=args_out, n_inputs=len(args.targets),
-                               opts=opts)
+                               opts=opts, mask_patterns=patterns,
+                               mask_read=(args.mask_convention, args.mask_flags))
     return run_batch(args.targets, worker, label="apply", **batch_options(args))
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
 
 from ..algorithms.claws import COMPAT_MODES, DetectParams
 from ..errors import UsageError
+from ..io.inputs import exposure_file
 from ..steps.claws import DEFAULT_SUFFIX, arc_polygon, detect_file
-from ._common import say
+from ._common import run_batch
 
 log = logging.getLogger("dqmask")
 
@@ -32,9 +34,13 @@ def register(sub, common) -> argparse.ArgumentParser:
             "image (float 0..1) and write it with its 0/1 mask <name><suffix>_zeroonemask"
             ".fits (uint8, 1 = bad) for `dqmask apply --mask`."),
     )
-    p.add_argument("image", metavar="IMAGE", help="cal / rate / i2d image (2-D SCI)")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="cal / rate / i2d images (2-D SCI), each on its own; @list.txt and "
+                        "association files expand")
     p.add_argument("--include-region", action="append", default=[], metavar="R.reg",
-                   required=True, help="DS9 region file to detect inside (repeatable)")
+                   required=True, help="DS9 region file to detect inside (repeatable); "
+                                       "'{root}' is each image's name up to its last _suffix "
+                                       "(e.g. '{root}_cal_claws.pix.reg')")
     p.add_argument("--exclude-region", action="append", default=[], metavar="X.reg",
                    help="DS9 region file never to detect inside (repeatable)")
     p.add_argument("--sigma", type=float, default=3.0,
@@ -76,11 +82,19 @@ def run(args: argparse.Namespace) -> int:
     params = DetectParams(sigma=args.sigma, smooth=args.smooth, minpixarea=minpixarea,
                           ignore_background=args.ignore_background, box_size=args.box_size,
                           compat=args.compat)
-    result = detect_file(args.image, args.include_region, args.exclude_region, params,
-                         suffix=args.output_suffix, output_dir=args.output_dir,
-                         save_intermediate=args.save_intermediate, overwrite=args.overwrite)
-    say(result.summary())
-    return 0
+    worker = functools.partial(
+        _detect_one, include=args.include_region, exclude=args.exclude_region, params=params,
+        options={"suffix": args.output_suffix, "output_dir": args.output_dir,
+                 "save_intermediate": args.save_intermediate, "overwrite": args.overwrite})
+    return run_batch(args.images, worker, label="detect")
+
+
+def _detect_one(image: str, *, include: list[str], exclude: list[str], params: DetectParams,
+                options: dict) -> str:
+    """Detect in one image, its ``{root}`` region patterns filled (a missing file fails it)."""
+    include = [exposure_file(r, image) for r in include]
+    exclude = [exposure_file(r, image) for r in exclude]
+    return detect_file(image, include, exclude, params, **options).summary()
 
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:

@@ -303,8 +303,8 @@ def read_ds9(path: PathLike, header: fits.Header | None = None) -> list:
 
 def _celestial_wcs(header: fits.Header | None, wcs: WCS | None, path: str,
                    fobj: fits.HDUList | None = None) -> WCS:
-    if wcs is not None:
-        return wcs.celestial if wcs.naxis > 2 else wcs
+    if wcs is not None:  # astropy's WCS, or any APE 14 WCS (a jwst model's gwcs)
+        return wcs.celestial if isinstance(wcs, WCS) and wcs.naxis > 2 else wcs
     if header is None:
         raise InputError(path, "sky-coordinate regions need the image's WCS; none given")
     with warnings.catch_warnings():
@@ -462,8 +462,9 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     header : Header, optional
         Image header: WCS for sky shapes (unless ``wcs`` is given) and LTV/LTM for
         ``physical`` shapes.
-    wcs : astropy.wcs.WCS, optional
-        WCS for sky shapes (overrides the header's).
+    wcs : astropy.wcs.WCS or APE 14 WCS, optional
+        WCS for sky shapes (overrides the header's); any object with the APE 14 high-level
+        API works, e.g. the gwcs of a jwst datamodel (``model.meta.wcs``).
     mode : {"center", "exact"}
         Pixel membership (see module docstring).
     fobj : HDUList, optional

@@ -1,0 +1,34 @@
+"""dqmask as jwst pipeline (stpipe) steps.
+
+=====================  ======================================  ===============================
+alias (``strun``)      class                                   does
+=====================  ======================================  ===============================
+``dqmask_apply``       :class:`~.apply_step.ApplyStep`         mask file / DS9 regions -> DQ
+``dqmask_claws``       :class:`~.claws_step.ClawsStep`         detect in regions + flag
+``dqmask_background``  :class:`~.background_step.BackgroundStep`  user_mask for clean_flicker_noise
+``dqmask_user_dq``     :class:`~.user_dq_step.UserDqStep`      user_supplied_dq for dq_init
+=====================  ======================================  ===============================
+
+The steps are registered with stpipe through the ``stpipe.steps`` entry point
+(:func:`get_steps`), so ``strun dqmask_apply ...`` and ``--steps.<step>.post_hooks=...`` work
+once dqmask is installed. This module imports nothing from jwst, so listing the steps stays
+quick; the step modules need the ``jwst`` package (``pip install 'dqmask[pipeline]'``).
+See docs/pipeline.md.
+"""
+
+from __future__ import annotations
+
+__all__ = ["get_steps", "STEPS"]
+
+#: (fully-qualified class name, strun alias, is a pipeline)
+STEPS = (
+    ("dqmask.pipeline.apply_step.ApplyStep", "dqmask_apply", False),
+    ("dqmask.pipeline.claws_step.ClawsStep", "dqmask_claws", False),
+    ("dqmask.pipeline.background_step.BackgroundStep", "dqmask_background", False),
+    ("dqmask.pipeline.user_dq_step.UserDqStep", "dqmask_user_dq", False),
+)
+
+
+def get_steps() -> list[tuple[str, str, bool]]:
+    """The steps dqmask provides, for stpipe's ``stpipe.steps`` entry point."""
+    return [tuple(s) for s in STEPS]
