@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Parameters, named as the ``dqmask apply`` options.
 OPTIONS = (
-    Option("mask", "string", None, "mask FITS file in any dqmask convention; may hold {root}"),
+    Option("mask", "force_list", None,
+           "mask FITS file(s) in any dqmask convention, OR-ed; may hold {root}"),
     Option("region", "force_list", None,
            "DS9 region file(s), image or sky frame; may hold {root}; OR-ed with mask"),
     Option("mask_convention", "option", "auto", "how to read mask (default: guessed)",
