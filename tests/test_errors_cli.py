@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import dqmask.cli.cmd_explain as cmd_explain
 from dqmask import __version__
 from dqmask.cli import build_parser, command_modules, main
-from dqmask.errors import AlreadyDoneError, InputError, UsageError
+from dqmask.errors import AlreadyDoneError, DqmaskError, InputError, UsageError
 from dqmask.io.fits import classify
 from malformed import Case, build_corpus, fits_bytes, valid_hst_hdul, valid_jwst_hdul
 
@@ -258,6 +258,14 @@ def test_input_error_is_always_one_line():
     assert str(exc) == exc.oneline()
     assert InputError(None, "no file").oneline() == "no file"
     assert InputError(Path("x.fits"), "p").path == "x.fits"
+
+
+def test_input_error_is_a_value_error_as_in_jwst():
+    # jwst's own steps raise ValueError for a bad input (e.g. a user DQ of the wrong shape);
+    # code written against them catches dqmask's errors the same way
+    with pytest.raises(ValueError, match="^u.fits: wrong shape$"):
+        raise InputError("u.fits", "wrong shape")
+    assert issubclass(InputError, DqmaskError)
 
 
 def test_already_done_error_message():

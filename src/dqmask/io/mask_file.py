@@ -402,6 +402,8 @@ def read_fits_mask(path: str | os.PathLike, convention: str = "auto",
             try:
                 for start, stop, rows in _strips(hdul, h):
                     plane[start:stop] = _plane_to_bad(rows, conv, mask_flags)
+            except InputError:
+                raise
             except (ValueError, TypeError) as exc:
                 raise InputError(path, str(exc)) from None
             planes.append(plane)
