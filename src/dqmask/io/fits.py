@@ -35,7 +35,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from .. import __version__
 from ..algorithms.dq_init import FGS_GUIDE_EXP_TYPES
 from ..errors import InputError
-from .atomic import atomic_output
+from .atomic import atomic_output, refuse_read_only
 
 __all__ = [
     "HDUKey",
@@ -577,6 +577,8 @@ class FitsUpdate:
     Only the HDUs whose data is replaced with :meth:`set_data` are re-encoded; every other
     HDU's data is copied byte for byte from the input. Nothing is written if the ``with``
     block raises or :meth:`cancel` is called, and the input is never modified in place.
+    A read-only ``out`` (see :func:`~dqmask.io.atomic.refuse_read_only`) is refused when the
+    update is created, before any work.
 
     Examples
     --------
@@ -591,11 +593,17 @@ class FitsUpdate:
         Input file.
     out : path-like, optional
         Output file; default: replace ``path`` (atomically).
+
+    Raises
+    ------
+    InputError
+        ``out`` exists and is read-only.
     """
 
     def __init__(self, path: str | os.PathLike, out: str | os.PathLike | None = None) -> None:
         self.path = os.fspath(path)
         self.out = os.fspath(out) if out is not None else self.path
+        refuse_read_only(self.out)  # before any work: a protected file is never replaced
         self._ctx = open_fits(self.path)
         self.hdul: fits.HDUList | None = None
         self._cancelled = False
