@@ -55,6 +55,8 @@ __all__ = [
     "read_rows",
     "encode_rows",
     "add_provenance",
+    "history_line",
+    "HISTORY_WIDTH",
     "has_record",
     "step_records",
     "params_digest",
@@ -514,12 +516,49 @@ def has_record(header: fits.Header, step: str, record: str) -> bool:
     return (step, record) in step_records(header, step)
 
 
+#: Characters of one HISTORY card (80 minus the keyword field): stdatamodels reads every
+#: HISTORY card as one ``model.history`` entry, so a step's line must fit in one card.
+HISTORY_WIDTH = 72
+_PARAMS_PREFIX = "DQMP"  # DQMPnnnn: every parameter of step nnnn, when HISTORY cannot hold them
+
+
+def history_line(step: str, params: Mapping[str, Any], n: int) -> tuple[str, str | None]:
+    """The one-card HISTORY text of a step and, if it cannot hold every parameter, the full
+    ``k=v, ...`` text that goes into ``DQMPnnnn`` (else None).
+
+    The line is ``dqmask <version> <step>: k=v, k=v`` when that fits in
+    :data:`HISTORY_WIDTH` characters, else the parameters that fit (whole ones) followed by
+    ``... (see DQMPnnnn)``.
+    """
+    head = f"dqmask {__version__} {step}"
+    items = [f"{k}={v}" for k, v in params.items()]
+    full = ", ".join(items)
+    if not items:
+        return head[:HISTORY_WIDTH], None
+    line = f"{head}: {full}"
+    if len(line) <= HISTORY_WIDTH:
+        return line, None
+    tail = f" ... (see {_PARAMS_PREFIX}{n:04d})"
+    room = HISTORY_WIDTH - len(tail)
+    shown, sep = f"{head}:", " "
+    for item in items:
+        if len(shown) + len(sep) + len(item) > room:
+            break
+        shown, sep = f"{shown}{sep}{item}", ", "
+    if sep == " ":  # not even the first parameter fits whole: cut it
+        shown = f"{head}: {items[0]}"[:room]
+    return shown + tail, full
+
+
 def add_provenance(header: fits.Header, step: str, params: Mapping[str, Any],
                    record: str | None = None) -> str:
     """Record a dqmask step in ``header``.
 
     Adds ``DQM_VER`` (dqmask version), ``DQMRnnnn = '<step> <record>'`` (the idempotence
-    record later runs check with :func:`has_record`) and one HISTORY line with the parameters.
+    record later runs check with :func:`has_record`) and ONE HISTORY card
+    (:func:`history_line`): jwst's ``model.history`` shows each step as one entry. When the
+    parameters do not fit in that card, all of them also go into ``DQMPnnnn`` (a long
+    string, same ``nnnn`` as the record) and the HISTORY card names it.
 
     Parameters
     ----------
@@ -546,9 +585,10 @@ def add_provenance(header: fits.Header, step: str, params: Mapping[str, Any],
                  if len(k) == 8 and k.startswith(_RECORD_PREFIX) and k[4:].isdigit()), default=0)
     header["DQM_VER"] = (__version__, "dqmask version of the last write")
     header[f"{_RECORD_PREFIX}{n:04d}"] = (f"{step} {record}", "dqmask step record")
-    shown = ", ".join(f"{k}={v}" for k, v in params.items())
-    header.add_history(f"dqmask {__version__} {step}: {shown}" if shown
-                       else f"dqmask {__version__} {step}")
+    line, full = history_line(step, params, n)
+    if full is not None:
+        header[f"{_PARAMS_PREFIX}{n:04d}"] = full  # no comment: it would not fit the card
+    header.add_history(line)
     return record
 
 
