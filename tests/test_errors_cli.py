@@ -327,6 +327,28 @@ def fuzz_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
 
 
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("byte", [b"0", b"A", b" "])
+def test_damaged_xtension_card_is_one_line_input_error(tmp_path, which, byte):
+    # found by hypothesis: 'XTENSION0 'IMAGE '' (the value indicator damaged) made astropy
+    # warn while parsing the header, which surfaced as an "internal error"
+    raw = bytearray(_VALID[which])
+    raw[2880 + 8] = byte[0]
+    path = tmp_path / "damaged.fits"
+    path.write_bytes(bytes(raw))
+    err = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ResourceWarning)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["explain", str(path)])
+    lines = err.getvalue().splitlines()
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"dqmask: {path}: HDU 1: corrupt header (")
+    assert "internal error" not in lines[0]
+    assert path.read_bytes() == bytes(raw)
+
+
 @settings(max_examples=100, deadline=None)
 @given(which=st.sampled_from([0, 1]), cut=st.none() | st.floats(0.0, 1.0),
        hits=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(list(_NOISE))),

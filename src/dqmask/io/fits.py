@@ -134,6 +134,7 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
     (or a warning) wherever some later code first reads it.
     """
     for i, hdu in enumerate(hdul):
+        _parse_header(hdu, i, path)
         if type(hdu) is fits.hdu.base._ValidHDU or isinstance(hdu, fits.hdu.base._CorruptedHDU):
             kind = hdu.header.get("XTENSION", "?") if i else "?"
             raise InputError(path, f"HDU {i} is not a standard FITS HDU (XTENSION={kind!r})")
@@ -164,6 +165,21 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
             n = header.get(f"NAXIS{k}")
             if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                 raise InputError(path, f"HDU {i}: NAXIS{k}={n!r} is not a FITS value")
+
+
+def _parse_header(hdu: fits.hdu.base._BaseHDU, i: int, path: str) -> None:
+    """Parse HDU ``i``'s header (astropy defers it); a warning on the way is an InputError.
+
+    astropy only warns about a damaged card (e.g. ``XTENSION0 'IMAGE'``, the value
+    indicator gone) and reads on, so the damage would otherwise surface later as a stray
+    warning or a wrong value.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)
+            hdu.header  # noqa: B018 - parses the header
+    except AstropyUserWarning as exc:
+        raise InputError(path, f"HDU {i}: corrupt header ({_short(exc)})") from None
 
 
 def _check_complete(hdul: fits.HDUList, path: str) -> None:
