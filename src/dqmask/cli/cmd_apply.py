@@ -8,18 +8,19 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..io.mask_file import read_mask_file
 from ..steps.apply import (
     HST_DEFAULT_FLAGS,
     JWST_DEFAULT_FLAGS,
-    MASK_CONVENTIONS,
     ApplyOptions,
     apply_to_file,
-    read_mask,
 )
 from ._common import (
     add_batch_options,
+    add_mask_convention_option,
     add_output_options,
     batch_options,
+    mask_arg,
     output_path,
     run_batch,
     say,
@@ -42,12 +43,11 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("targets", nargs="+", metavar="TARGET", help="files to flag")
     p.add_argument("--mask", metavar="MASK.fits",
                    help="mask file in any convention (bad, good, background, user_mask, dq, "
-                        "seed/zeroonemask); see --mask-convention")
+                        "seed/zeroonemask); PATH@CONV or --mask-convention says which")
     p.add_argument("--region", action="append", default=[], metavar="R.reg",
                    help="DS9 region file (image, physical or sky frame; '-' shapes exclude); "
                         "repeatable; OR-ed with --mask")
-    p.add_argument("--mask-convention", choices=MASK_CONVENTIONS, default="auto",
-                   help="how to read --mask (default: guessed from keywords and dtype)")
+    add_mask_convention_option(p)
     p.add_argument("--mask-flags", metavar="EXPR", default=None,
                    help="dq-convention masks: bits that make a pixel bad (default any)")
     p.add_argument("--flags", metavar="EXPR", default=None,
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("-o/--output needs exactly one TARGET; use --output-dir")
     mask = None
     if args.mask:
-        mask = read_mask(args.mask, args.mask_convention, args.mask_flags)
+        mask = read_mask_file(mask_arg(args.mask, args), flags=args.mask_flags)
         say(f"{mask.path}: read as '{mask.convention}' ({mask.reason}); "
             f"{sum(int(p.sum()) for p in mask.planes)} bad pixels in {len(mask.planes)} plane(s)")
     opts = ApplyOptions(flags=args.flags, zero_data=args.zero_data, grow=args.grow,
