@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m dqmask.demo demo-output
 
+# make test is the same every time: hypothesis's "ci" profile (derandomized; tests/conftest.py).
+# A plain `pytest` still explores new random examples.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --hypothesis-profile=ci
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -2,13 +2,35 @@
 
 ``shared_data`` points at ``../shared/data`` (real JWST/HST files, never committed). Tests
 that use it skip with a reason when the folder is absent, as in a user's fresh clone.
+
+Hypothesis profiles: ``ci`` (``derandomize=True``: the same examples on every run, no example
+database) is loaded when the environment variable ``CI`` is set, or with
+``--hypothesis-profile=ci`` (what ``make test`` passes); a plain local ``pytest`` uses ``dev``,
+which draws new random examples each run and keeps failures in ``.hypothesis/``. The profile
+in use is printed in the pytest header.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None,
+                          print_blob=True)
+settings.register_profile("dev", deadline=None)
+#: The profile of this run (``--hypothesis-profile`` overrides it, see pytest_configure).
+HYPOTHESIS_PROFILE = "ci" if os.environ.get("CI") else "dev"
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    chosen = config.getoption("hypothesis_profile", None) or HYPOTHESIS_PROFILE
+    how = "derandomized: the same examples every run" if settings.get_profile(
+        chosen).derandomize else "random examples: each run explores new ones"
+    return f"dqmask hypothesis profile: {chosen} ({how})"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

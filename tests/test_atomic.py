@@ -59,8 +59,9 @@ def test_new_file_is_created_with_umask_permissions(tmp_path):
     assert (path.stat().st_mode & 0o777) == 0o644
 
 
-@pytest.mark.parametrize("mode", [0o600, 0o640, 0o444, 0o755])
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o644, 0o755])
 def test_permissions_of_existing_target_are_kept(target, mode):
+    # (a target without any write bit is refused instead: tests/test_readonly.py)
     target.chmod(mode)
     atomic_write(target, lambda fh: fh.write(NEW))
     assert (target.stat().st_mode & 0o777) == mode

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import dqmask.cli.cmd_explain as cmd_explain
 from dqmask import __version__
 from dqmask.cli import build_parser, command_modules, main
-from dqmask.errors import AlreadyDoneError, InputError, UsageError
+from dqmask.errors import AlreadyDoneError, DqmaskError, InputError, UsageError
 from dqmask.io.fits import classify
 from malformed import Case, build_corpus, fits_bytes, valid_hst_hdul, valid_jwst_hdul
 
@@ -260,6 +260,14 @@ def test_input_error_is_always_one_line():
     assert InputError(Path("x.fits"), "p").path == "x.fits"
 
 
+def test_input_error_is_a_value_error_as_in_jwst():
+    # jwst's own steps raise ValueError for a bad input (e.g. a user DQ of the wrong shape);
+    # code written against them catches dqmask's errors the same way
+    with pytest.raises(ValueError, match="^u.fits: wrong shape$"):
+        raise InputError("u.fits", "wrong shape")
+    assert issubclass(InputError, DqmaskError)
+
+
 def test_already_done_error_message():
     exc = AlreadyDoneError(Path("f.fits"), "apply")
     assert str(exc) == "f.fits: already processed by dqmask apply; skipped (use --force)"
@@ -317,6 +325,28 @@ _NOISE = b"0123456789 =-'ABCDEFTXZ.\x00\xff"
 @pytest.fixture(scope="module")
 def fuzz_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("byte", [b"0", b"A", b" "])
+def test_damaged_xtension_card_is_one_line_input_error(tmp_path, which, byte):
+    # found by hypothesis: 'XTENSION0 'IMAGE '' (the value indicator damaged) made astropy
+    # warn while parsing the header, which surfaced as an "internal error"
+    raw = bytearray(_VALID[which])
+    raw[2880 + 8] = byte[0]
+    path = tmp_path / "damaged.fits"
+    path.write_bytes(bytes(raw))
+    err = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ResourceWarning)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["explain", str(path)])
+    lines = err.getvalue().splitlines()
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"dqmask: {path}: HDU 1: corrupt header (")
+    assert "internal error" not in lines[0]
+    assert path.read_bytes() == bytes(raw)
 
 
 @settings(max_examples=100, deadline=None)

@@ -711,8 +711,47 @@ def test_long_records_and_params_survive_a_file_round_trip(copy_of):
         assert has_record(header, "apply", record)
         assert has_record(header, "apply", params_digest(params))
         assert not has_record(header, "apply", record[:-1])
-        history = "".join(str(h) for h in header["HISTORY"])
-        assert "d" * 120 + "/mask.fits" in history and f"dqmask {__version__} apply" in history
+        history = list(header["HISTORY"])
+        assert len(history) == 2 and all(h.startswith(f"dqmask {__version__} apply: mask=")
+                                         for h in history)
+        # the parameters the card cannot hold are all kept, in DQMPnnnn (a long string)
+        assert header["DQMP0001"] == header["DQMP0002"] == f"mask={params['mask']}, grow=2"
+        assert history[0].endswith(" ... (see DQMP0001)")
+
+
+def _one_card_history(text: str) -> bool:
+    return len(text) <= 72 and text.isprintable()
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"flags": "DO_NOT_USE", "grow": 2},
+    {"mask": "claws_" + "x" * 40 + ".fits", "conv": "bad", "flags": 1073741825,
+     "npix": 123456, "frac": 0.012345, "grow": 3, "zero_data": True},
+    {"inputs": ",".join(f"jcli0{i}abq_flt.fits" for i in range(9))},
+])
+def test_history_of_a_step_is_one_card_that_stdatamodels_reads_as_one_entry(copy_of, params):
+    from stdatamodels.jwst import datamodels
+
+    path = copy_of("rate")
+    with fits.open(path) as hdul:
+        before = list(hdul[0].header.get("HISTORY", []))
+    with FitsUpdate(path) as up:
+        add_provenance(up.header(0), "apply", params, record="r1")
+        add_provenance(up.header(0), "grow", {"pixels": 2}, record="r2")
+    header = fits.getheader(path)
+    added = list(header["HISTORY"])[len(before):]
+    assert len(added) == 2 and all(_one_card_history(h) for h in added)
+    with datamodels.open(path) as model, pytest.warns(UserWarning, match="history attribute"):
+        entries = [e["description"] for e in model.history]  # what jwst users look at
+    assert entries[len(before):] == added
+    assert entries[-2].startswith(f"dqmask {__version__} apply")
+    assert entries[-1] == f"dqmask {__version__} grow: pixels=2"
+    shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    if f"dqmask {__version__} apply: {shown}" == entries[-2] or not params:
+        assert "DQMP0001" not in header
+    else:
+        assert header["DQMP0001"] == shown and entries[-2].endswith("... (see DQMP0001)")
 
 
 @pytest.mark.parametrize(("src_gz", "out_gz"), [(False, True), (True, False), (True, True),

@@ -132,7 +132,7 @@ def test_before_after_pair_shows_what_changed(tmp_path, run_cli):
 
 @pytest.mark.parametrize("has_dq, extra, problem", [
     (False, ["--dq", "DO_NOT_USE"], "has no DQ extension"),
-    (True, ["--mask", "{small}"], "do not match"),
+    (True, ["--mask", "{small}@bad"], "do not match"),  # @bad: no polarity warning
     (True, ["--dq", "NOT_A_FLAG"], "unknown flag name"),
 ])
 def test_preview_errors(tmp_path, run_cli, has_dq, extra, problem):

@@ -183,3 +183,35 @@ def test_many_histogram_bins_without_clipping():
     ours = sm.imagestats(data, nclip=0)
     assert ours.nbins > 1000
     assert_matches(ours, ref)
+
+
+def _reference_error(data: np.ndarray, **kw) -> str:
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(ValueError) as ref:
+        imagestats.ImageStats(data, fields="mode", **kw)
+    return str(ref.value)
+
+
+@pytest.mark.parametrize("nclip", [0, 3])
+def test_nan_first_pixel_with_one_pixel_in_range_is_nan_stddev_like_imagestats(nclip):
+    # C computeMean: min = max = NaN, so its second loop sums nothing and divides 0 by
+    # N - 1 = 0: stddev NaN (not 0); the histogram then fails on int(NaN)
+    data = np.array([np.nan, 5.0, 20.0], np.float32)
+    limits = {"lower": 0.0, "upper": 10.0, "nclip": nclip}
+    with contextlib.redirect_stdout(io.StringIO()):
+        ref = imagestats.ImageStats(data, fields="npix,mean,stddev,min,max", **limits)
+    pool = sm._Pool(data, finite_only=False)
+    n, mean, stddev, vmin, vmax = sm._compute_mean(pool, np.float32(0), np.float32(10), True)
+    assert (n, mean) == (ref.npix, ref.mean) == (1, 5.0)
+    assert np.isnan(ref.stddev) and np.isnan(stddev)
+    assert np.isnan(vmin) and np.isnan(vmax) and np.isnan(ref.min) and np.isnan(ref.max)
+    message = _reference_error(data, **limits)
+    with pytest.raises(sm.StatsError, match=f"^{message}$"):
+        sm.imagestats(data, **limits)
+
+
+def test_nan_first_pixel_with_two_pixels_in_range_is_zero_stddev_like_imagestats():
+    data = np.array([np.nan, 5.0, 6.0, 20.0], np.float32)
+    ref = reference(data, lower=0.0, upper=10.0, nclip=0)
+    ours = sm.imagestats(data, lower=0.0, upper=10.0, nclip=0)
+    assert (ours.npix, ours.mean, ours.stddev) == (ref.npix, ref.mean, ref.stddev) == (2, 5.5, 0)
+    assert ours.nbins == len(ref.histogram) == 1

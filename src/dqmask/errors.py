@@ -16,8 +16,13 @@ class DqmaskError(Exception):
     """Base class of every error dqmask raises on purpose."""
 
 
-class InputError(DqmaskError):
+class InputError(DqmaskError, ValueError):
     """A bad input file: not FITS, truncated, missing extension or keyword, wrong shape...
+
+    Also a :class:`ValueError`, as the errors jwst's steps raise for the same inputs (code
+    that catches ``ValueError`` around a jwst step catches dqmask's too). Code that turns a
+    ``ValueError`` into an ``InputError`` must therefore re-raise an ``InputError`` as it is
+    (``except InputError: raise`` first), or the message would name the file twice.
 
     Parameters
     ----------

@@ -389,8 +389,13 @@ def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool
     vmin = tmin if math.isnan(tmin) or not last else min(tmin, _F32(sel.vmin))
     vmax = tmax if math.isnan(tmax) or not last else max(tmax, _F32(sel.vmax))
     mean = _clipped_mean(sel)
-    # second loop: pixels in [vmin, vmax] == the selected pixels (vmin >= c0, vmax <= c1)
-    stddev = _F32(0.0) if math.isnan(x0) else _clipped_stddev(sel, mean, pool.scratch)
+    # second loop: pixels in [vmin, vmax] == the selected pixels (vmin >= c0, vmax <= c1);
+    # a NaN first pixel makes vmin = vmax = NaN, so the C sums nothing: 0 / (n - 1), which
+    # is NaN (0/0) for a single pixel
+    if math.isnan(x0):
+        stddev = _F32(math.nan) if n == 1 else _F32(0.0)
+    else:
+        stddev = _clipped_stddev(sel, mean, pool.scratch)
     return n, float(mean), float(stddev), float(vmin), float(vmax)
 
 
@@ -451,6 +456,8 @@ def _nbins(vmin: float, vmax: float, hwidth: float) -> tuple[int, float]:
     drange = vmax - vmin
     if hwidth < _TINY or abs(drange) < _TINY or hwidth > drange:
         return 1, drange
+    if math.isnan(hwidth) or math.isnan(drange):  # imagestats: int(NaN) raises ValueError
+        raise StatsError("cannot convert float NaN to integer")
     nbins = int((vmax - vmin) / hwidth) + 1
     return nbins, float(vmax - vmin) / float(nbins - 1)
 

@@ -15,11 +15,13 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
+from ..io.mask_file import MASK_CONVENTIONS, READ_CONVENTIONS, MaskSpec, mask_spec
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
     "configure_logging", "console_err", "say", "add_output_options", "output_path",
     "add_batch_options", "batch_options", "run_batch", "Outcome", "SCHEDULER_ENV",
+    "add_mask_convention_option", "mask_arg", "mask_args",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -107,6 +109,34 @@ def output_path(args: argparse.Namespace, path: str, *, suffix: str | None = Non
         os.makedirs(directory, exist_ok=True)
         return os.path.join(directory, os.path.basename(path).removesuffix(".gz"))
     return os.path.join(os.path.dirname(path), f"{name}{suffix}.fits")
+
+
+# --------------------------------------------------------------------------------------------
+# Mask inputs: PATH[CHIP]@CONV and --mask-convention, one spelling for every command
+# --------------------------------------------------------------------------------------------
+
+
+def add_mask_convention_option(parser: argparse.ArgumentParser) -> None:
+    """``--mask-convention CONV`` for a command that reads mask files.
+
+    Read the option's mask inputs with :func:`mask_arg` / :func:`mask_args`; they accept the
+    ``PATH[CHIP]@CONV`` suffixes too (:func:`dqmask.io.mask_file.mask_spec`).
+    """
+    parser.add_argument(
+        "--mask-convention", choices=MASK_CONVENTIONS, default="auto", metavar="CONV",
+        help="how to read mask files: " + ", ".join(READ_CONVENTIONS) + " or auto (default: "
+             "guessed from keywords and dtype, and said); the same as writing PATH@CONV")
+
+
+def mask_arg(text: str, args: argparse.Namespace) -> MaskSpec:
+    """One mask input of the command line, with ``--mask-convention`` applied."""
+    return mask_spec(text, getattr(args, "mask_convention", None))
+
+
+def mask_args(texts: Sequence[str], args: argparse.Namespace) -> list[str]:
+    """Mask inputs with ``--mask-convention`` applied, spelled ``PATH[CHIP]@CONV`` again
+    (for functions that take input strings)."""
+    return [str(mask_arg(t, args)) for t in texts]
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,19 +10,19 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..io.inputs import exposure_file, is_pattern
+from ..io.mask_file import mask_spec, read_mask_file
 from ..steps.apply import (
     ALL_CHIPS,
     HST_DEFAULT_FLAGS,
     JWST_DEFAULT_FLAGS,
-    MASK_CONVENTIONS,
     ApplyOptions,
     TargetedMask,
     apply_to_file,
-    read_mask,
     split_chip,
 )
 from ._common import (
     add_batch_options,
+    add_mask_convention_option,
     add_output_options,
     batch_options,
     output_path,
@@ -50,7 +50,7 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="files to flag; @list.txt, jwst asn .json and HST _asn.fits expand")
     p.add_argument("--mask", action="append", default=[], metavar="MASK.fits[SCI,N]",
                    help="mask file in any convention (bad, good, background, user_mask, dq, "
-                        "seed/zeroonemask; see --mask-convention); repeatable, OR-ed; "
+                        "seed/zeroonemask; PATH@CONV or --mask-convention says which); repeatable, OR-ed; "
                         "[SCI,N]: for chip N only; drizzlepac *_<chip>_staticMask.fits go "
                         "to their chip; '{root}' is each target's name up to its last "
                         "_suffix: one mask per exposure")
@@ -63,8 +63,7 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="HST files with several chips: the chip (SCI EXTVER) every --mask / "
                         "--region without [SCI,N] is for; 'all': the same pixels on every "
                         "chip")
-    p.add_argument("--mask-convention", choices=MASK_CONVENTIONS, default="auto",
-                   help="how to read --mask (default: guessed from keywords and dtype)")
+    add_mask_convention_option(p)
     p.add_argument("--mask-flags", metavar="EXPR", default=None,
                    help="dq-convention masks: bits that make a pixel bad (default any)")
     p.add_argument("--flags", metavar="EXPR", default=None,
@@ -122,10 +121,11 @@ def _read_masks(specs: list[str], convention: str, mask_flags: str | None, *,
     """
     out = []
     for spec in specs:
-        path, chip = split_chip(spec)
+        text, chip = split_chip(spec)  # [SCI,N]: the target chip; @CONV stays on text
+        ms = mask_spec(text, convention)
         if exposure is not None:
-            path = exposure_file(path, exposure)
-        mask = read_mask(path, convention, mask_flags)
+            ms = dataclasses.replace(ms, path=exposure_file(ms.path, exposure))
+        mask = read_mask_file(ms, flags=mask_flags)
         target = "" if chip is None else f" for SCI,{chip}"
         say(f"{mask.path}: read as '{mask.convention}' ({mask.reason}); "
             f"{sum(int(p.sum()) for p in mask.planes)} bad pixels in {len(mask.planes)} "

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..steps.preview import DEFAULT_COLOR, preview_file
-from ._common import EXIT_OK, add_batch_options, batch_options, run_batch, say
+from ._common import (
+    EXIT_OK,
+    add_batch_options,
+    add_mask_convention_option,
+    batch_options,
+    mask_arg,
+    run_batch,
+    say,
+)
 
 
 def _color(text: str) -> tuple[int, int, int]:
@@ -43,6 +51,7 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="overlay the file's DQ where DQ & FLAGS ('any': any flag set)")
     p.add_argument("--mask-dq", metavar="FLAGS", default=None,
                    help="dq-convention --mask files: bits that make a pixel bad (default any)")
+    add_mask_convention_option(p)
     p.add_argument("--before", metavar="ORIG", help="original file: draw a before/after pair")
     out = p.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", metavar="OUT.png", help="PNG to write (one FILE)")
@@ -79,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("-o/--output needs exactly one FILE; use --output-dir")
     if len(args.files) > 1 and args.before:
         raise UsageError("--before pairs one FILE with its original")
-    options = {"mask": args.mask, "dq": args.dq, "before": args.before, "flags": args.mask_dq,
+    mask = str(mask_arg(args.mask, args)) if args.mask else None
+    options = {"mask": mask, "dq": args.dq, "before": args.before, "flags": args.mask_dq,
                "max_size": args.max_size, "color": args.color, "alpha": args.alpha}
     if args.output_dir:
         os.makedirs(args.output_dir, exist_ok=True)

@@ -16,15 +16,17 @@ from ..algorithms.morphology import FOOTPRINTS
 from ..errors import UsageError
 from ..io.mask_file import WRITE_CONVENTIONS
 from ..steps import toolbox
-from ._common import EXIT_OK, say
+from ._common import EXIT_OK, add_mask_convention_option, mask_args, say
 
 COMMANDS = ("combine", "grow", "convert", "regions")
 
 _INPUT_HELP = ("mask input PATH[CHIP]@CONVENTION: FITS mask (convention guessed unless "
-               "@bad/@good/@background/@user_mask/@dq/@seed), DQ file, or DS9 .reg file")
+               "@bad/@good/@background/@user_mask/@dq/@seed or --mask-convention), DQ file, "
+               "or DS9 .reg file")
 
 
 def _common_inputs(p: argparse.ArgumentParser) -> None:
+    add_mask_convention_option(p)
     p.add_argument("--dq", metavar="FLAGS", default=None,
                    help="DQ inputs: flags that make a pixel bad, e.g. DO_NOT_USE+SATURATED "
                         "(default: any flag)")
@@ -94,29 +96,30 @@ def register(sub, common) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Dispatch on the sub-command name."""
     command = args.command
+    specs = mask_args(args.inputs if command == "combine" else [args.input], args)
     if command == "combine":
         if args.op == "not" and len(args.inputs) < 2:
             raise UsageError("--op not needs at least two inputs (A minus B ...)")
-        res = toolbox.combine_files(args.inputs, args.output, op=args.op, to=args.to,
+        res = toolbox.combine_files(specs, args.output, op=args.op, to=args.to,
                                     flags=args.dq, flags_out=args.flags, like=args.like)
         say(res.summary(f"combine --op {args.op}"))
     elif command == "grow":
         if args.pixels < 0:
             raise UsageError("--pixels must be >= 0")
-        res = toolbox.grow_file(args.input, args.output, pixels=args.pixels,
+        res = toolbox.grow_file(specs[0], args.output, pixels=args.pixels,
                                 footprint=args.footprint, to=args.to, flags=args.dq,
                                 flags_out=args.flags, like=args.like)
         say(res.summary(f"grow {args.pixels} px {args.footprint}"))
     elif command == "convert":
         if args.to is None:
             raise UsageError("convert needs --to CONVENTION")
-        res = toolbox.convert_file(args.input, args.output, to=args.to, flags=args.dq,
+        res = toolbox.convert_file(specs[0], args.output, to=args.to, flags=args.dq,
                                    flags_out=args.flags, like=args.like)
         say(res.summary("convert"))
     elif command == "regions":
         if not re.fullmatch(r"#?[A-Za-z0-9]+", args.color):
             raise UsageError(f"--color {args.color!r}: a DS9 colour name or #rrggbb")
-        out, n = toolbox.regions_file(args.input, args.output, flags=args.dq, like=args.like,
+        out, n = toolbox.regions_file(specs[0], args.output, flags=args.dq, like=args.like,
                                       color=args.color)
         say(f"regions {args.input} -> {out}: {n} polygons")
     else:  # pragma: no cover - argparse restricts the choices

@@ -35,7 +35,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from .. import __version__
 from ..algorithms.dq_init import FGS_GUIDE_EXP_TYPES
 from ..errors import InputError
-from .atomic import atomic_output
+from .atomic import atomic_output, refuse_read_only
 
 __all__ = [
     "HDUKey",
@@ -55,6 +55,8 @@ __all__ = [
     "read_rows",
     "encode_rows",
     "add_provenance",
+    "history_line",
+    "HISTORY_WIDTH",
     "has_record",
     "step_records",
     "params_digest",
@@ -132,6 +134,7 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
     (or a warning) wherever some later code first reads it.
     """
     for i, hdu in enumerate(hdul):
+        _parse_header(hdu, i, path)
         if type(hdu) is fits.hdu.base._ValidHDU or isinstance(hdu, fits.hdu.base._CorruptedHDU):
             kind = hdu.header.get("XTENSION", "?") if i else "?"
             raise InputError(path, f"HDU {i} is not a standard FITS HDU (XTENSION={kind!r})")
@@ -162,6 +165,21 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
             n = header.get(f"NAXIS{k}")
             if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                 raise InputError(path, f"HDU {i}: NAXIS{k}={n!r} is not a FITS value")
+
+
+def _parse_header(hdu: fits.hdu.base._BaseHDU, i: int, path: str) -> None:
+    """Parse HDU ``i``'s header (astropy defers it); a warning on the way is an InputError.
+
+    astropy only warns about a damaged card (e.g. ``XTENSION0 'IMAGE'``, the value
+    indicator gone) and reads on, so the damage would otherwise surface later as a stray
+    warning or a wrong value.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)
+            hdu.header  # noqa: B018 - parses the header
+    except AstropyUserWarning as exc:
+        raise InputError(path, f"HDU {i}: corrupt header ({_short(exc)})") from None
 
 
 def _check_complete(hdul: fits.HDUList, path: str) -> None:
@@ -514,12 +532,49 @@ def has_record(header: fits.Header, step: str, record: str) -> bool:
     return (step, record) in step_records(header, step)
 
 
+#: Characters of one HISTORY card (80 minus the keyword field): stdatamodels reads every
+#: HISTORY card as one ``model.history`` entry, so a step's line must fit in one card.
+HISTORY_WIDTH = 72
+_PARAMS_PREFIX = "DQMP"  # DQMPnnnn: every parameter of step nnnn, when HISTORY cannot hold them
+
+
+def history_line(step: str, params: Mapping[str, Any], n: int) -> tuple[str, str | None]:
+    """The one-card HISTORY text of a step and, if it cannot hold every parameter, the full
+    ``k=v, ...`` text that goes into ``DQMPnnnn`` (else None).
+
+    The line is ``dqmask <version> <step>: k=v, k=v`` when that fits in
+    :data:`HISTORY_WIDTH` characters, else the parameters that fit (whole ones) followed by
+    ``... (see DQMPnnnn)``.
+    """
+    head = f"dqmask {__version__} {step}"
+    items = [f"{k}={v}" for k, v in params.items()]
+    full = ", ".join(items)
+    if not items:
+        return head[:HISTORY_WIDTH], None
+    line = f"{head}: {full}"
+    if len(line) <= HISTORY_WIDTH:
+        return line, None
+    tail = f" ... (see {_PARAMS_PREFIX}{n:04d})"
+    room = HISTORY_WIDTH - len(tail)
+    shown, sep = f"{head}:", " "
+    for item in items:
+        if len(shown) + len(sep) + len(item) > room:
+            break
+        shown, sep = f"{shown}{sep}{item}", ", "
+    if sep == " ":  # not even the first parameter fits whole: cut it
+        shown = f"{head}: {items[0]}"[:room]
+    return shown + tail, full
+
+
 def add_provenance(header: fits.Header, step: str, params: Mapping[str, Any],
                    record: str | None = None) -> str:
     """Record a dqmask step in ``header``.
 
     Adds ``DQM_VER`` (dqmask version), ``DQMRnnnn = '<step> <record>'`` (the idempotence
-    record later runs check with :func:`has_record`) and one HISTORY line with the parameters.
+    record later runs check with :func:`has_record`) and ONE HISTORY card
+    (:func:`history_line`): jwst's ``model.history`` shows each step as one entry. When the
+    parameters do not fit in that card, all of them also go into ``DQMPnnnn`` (a long
+    string, same ``nnnn`` as the record) and the HISTORY card names it.
 
     Parameters
     ----------
@@ -546,9 +601,10 @@ def add_provenance(header: fits.Header, step: str, params: Mapping[str, Any],
                  if len(k) == 8 and k.startswith(_RECORD_PREFIX) and k[4:].isdigit()), default=0)
     header["DQM_VER"] = (__version__, "dqmask version of the last write")
     header[f"{_RECORD_PREFIX}{n:04d}"] = (f"{step} {record}", "dqmask step record")
-    shown = ", ".join(f"{k}={v}" for k, v in params.items())
-    header.add_history(f"dqmask {__version__} {step}: {shown}" if shown
-                       else f"dqmask {__version__} {step}")
+    line, full = history_line(step, params, n)
+    if full is not None:
+        header[f"{_PARAMS_PREFIX}{n:04d}"] = full  # no comment: it would not fit the card
+    header.add_history(line)
     return record
 
 
@@ -577,6 +633,8 @@ class FitsUpdate:
     Only the HDUs whose data is replaced with :meth:`set_data` are re-encoded; every other
     HDU's data is copied byte for byte from the input. Nothing is written if the ``with``
     block raises or :meth:`cancel` is called, and the input is never modified in place.
+    A read-only ``out`` (see :func:`~dqmask.io.atomic.refuse_read_only`) is refused when the
+    update is created, before any work.
 
     Examples
     --------
@@ -591,11 +649,17 @@ class FitsUpdate:
         Input file.
     out : path-like, optional
         Output file; default: replace ``path`` (atomically).
+
+    Raises
+    ------
+    InputError
+        ``out`` exists and is read-only.
     """
 
     def __init__(self, path: str | os.PathLike, out: str | os.PathLike | None = None) -> None:
         self.path = os.fspath(path)
         self.out = os.fspath(out) if out is not None else self.path
+        refuse_read_only(self.out)  # before any work: a protected file is never replaced
         self._ctx = open_fits(self.path)
         self.hdul: fits.HDUList | None = None
         self._cancelled = False

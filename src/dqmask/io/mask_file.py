@@ -14,6 +14,10 @@ A mask input is written ``PATH[CHIP]@CONVENTION``; both suffixes are optional:
 * ``@CONVENTION``: read as this convention instead of guessing (``bad``, ``good``,
   ``background``, ``user_mask``, ``dq``, ``seed``).
 
+``--mask-convention CONV`` (every command that reads a mask file) is the same thing spelled
+as an option: it applies to each input without an ``@`` suffix; an input whose ``@`` suffix
+says otherwise is refused (:func:`mask_spec` does both, in one place).
+
 Reading a FITS mask file (``convention="auto"``)
 ------------------------------------------------
 The first rule that applies decides; the choice is reported.
@@ -24,7 +28,8 @@ The first rule that applies decides; the choice is reported.
 3. ``MPIXAREA`` or ``SMOOTH`` keywords (Crab.Toolkit.JWST seed / zeroonemask products), or
    a float image with values in [0, 1] that is not a JWST model: ``seed``, bad = value > 0.
 4. ``uint8`` / ``bool`` 0/1 image without keywords: NSClean ``background`` (1 = background),
-   bad = 0.
+   bad = 0. Nothing in such a file says which value is bad, so this guess is also logged as
+   a warning (logger ``dqmask``), before any command writes anything.
 5. ``int16``: drizzlepac static mask ``good`` (1 = good), bad = 0.
 6. ``float`` image of a JWST model (``DATAMODL`` or ``TELESCOP = 'JWST'``): jwst
    ``user_mask`` (1.0 = background), bad = 0 or NaN.
@@ -52,6 +57,7 @@ Output conventions
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -74,6 +80,7 @@ __all__ = [
     "MaskData",
     "Reference",
     "parse_spec",
+    "mask_spec",
     "is_region_file",
     "reference_of",
     "read_mask_file",
@@ -88,6 +95,7 @@ READ_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq", "seed")
 MASK_CONVENTIONS = ("auto", *READ_CONVENTIONS)
 WRITE_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq")
 _REGION_SUFFIXES = (".reg", ".region")
+log = logging.getLogger("dqmask")
 _SPEC_RE = re.compile(r"^(?P<path>.+?)(?:\[(?P<chip>\d+)\])?(?:@(?P<conv>[a-z_]+))?$")
 
 
@@ -102,6 +110,12 @@ class MaskSpec:
     @property
     def is_region(self) -> bool:
         return is_region_file(self.path)
+
+    def __str__(self) -> str:
+        """The input spelled back (``PATH[CHIP]@CONV``); :func:`parse_spec` reads it again."""
+        chip = f"[{self.chip}]" if self.chip is not None else ""
+        conv = f"@{self.convention}" if self.convention else ""
+        return f"{self.path}{chip}{conv}"
 
 
 @dataclass(frozen=True)
@@ -170,6 +184,45 @@ def parse_spec(text: str) -> MaskSpec:
     if chip is not None and int(chip) < 1:
         raise InputError(m.group("path"), "chip numbers start at 1")
     return MaskSpec(m.group("path"), int(chip) if chip else None, conv)
+
+
+def mask_spec(text: str | os.PathLike, convention: str | None = None) -> MaskSpec:
+    """A mask input as the user wrote it, with the ``--mask-convention`` option applied.
+
+    The one place where both spellings of a mask's convention meet: ``PATH[CHIP]@CONV``
+    and ``--mask-convention CONV`` (``None`` or ``"auto"``: not given) mean the same. The
+    option applies to an input without ``@``; an ``@`` that says otherwise is an error, so a
+    pasted command line never reads a mask with a polarity the user did not ask for.
+
+    Parameters
+    ----------
+    text : str or path-like
+        ``PATH[CHIP]@CONVENTION`` (both suffixes optional).
+    convention : str, optional
+        The ``--mask-convention`` value: one of :data:`MASK_CONVENTIONS`.
+
+    Returns
+    -------
+    MaskSpec
+        ``convention`` None means: guess (the rules of the module docstring).
+
+    Raises
+    ------
+    InputError
+        Unknown convention, chip 0, or ``@CONV`` and ``--mask-convention`` disagreeing.
+    """
+    spec = parse_spec(os.fspath(text))
+    if convention in (None, "auto"):
+        return spec
+    if convention not in READ_CONVENTIONS:
+        raise InputError(spec.path, f"unknown mask convention {convention!r} (choose from "
+                                    f"{', '.join(MASK_CONVENTIONS)})")
+    if spec.convention is not None and spec.convention != convention:
+        raise InputError(spec.path, f"@{spec.convention} and --mask-convention {convention} "
+                                    f"disagree; give one")
+    if spec.is_region:
+        return spec  # regions have no convention: inside = bad
+    return MaskSpec(spec.path, spec.chip, convention)
 
 
 def is_region_file(path: str | os.PathLike) -> bool:
@@ -393,6 +446,11 @@ def read_fits_mask(path: str | os.PathLike, convention: str = "auto",
                                                     primary, zero_one)
                 except ValueError as exc:
                     raise InputError(path, f"{exc}; give --mask-convention") from None
+                if conv == "background" and not reason.startswith("DQMCONV"):
+                    log.warning("%s: nothing in the file says which value is bad: read as "
+                                "NSClean 'background' (1 = background, 0 = bad); if 1 marks "
+                                "bad pixels, give %s@bad or --mask-convention bad",
+                                path, path)
         planes = []
         for h in hdus:
             if _ndim(h) != 2:
@@ -402,6 +460,8 @@ def read_fits_mask(path: str | os.PathLike, convention: str = "auto",
             try:
                 for start, stop, rows in _strips(hdul, h):
                     plane[start:stop] = _plane_to_bad(rows, conv, mask_flags)
+            except InputError:
+                raise
             except (ValueError, TypeError) as exc:
                 raise InputError(path, str(exc)) from None
             planes.append(plane)

@@ -43,7 +43,7 @@ from ..algorithms import apply as alg
 from ..algorithms.morphology import grow
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL, decode, parse_flags, table_for
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, refuse_read_only
 from ..io.fits import (
     FileInfo,
     FitsUpdate,
@@ -493,6 +493,7 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
                            stats.total, preview, record, None, len(info.chips),
                            ["dry run: nothing written"])
     notes = ["SCI zeroed under the mask"] if opts.zero_data else []
+    refuse_read_only(output)  # before the backup: a protected file gets neither
     backup = None
     if opts.backup and output == target:
         backup = _make_backup(target)

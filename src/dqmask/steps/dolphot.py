@@ -25,7 +25,7 @@ from astropy.io import fits
 from ..algorithms import dolphot as alg
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL, FlagSpecError, parse_flags, table_for
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, refuse_read_only
 from ..io.fits import add_provenance, classify_hdulist, open_fits
 
 __all__ = [
@@ -203,8 +203,8 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
     options = options or MaskOptions()
     out = os.fspath(output) if output is not None else path
     in_place = os.path.abspath(out) == os.path.abspath(path)
-    if in_place and not dry_run and _read_only(path):
-        raise InputError(path, "file is read-only; not rewritten in place (use --output-dir)")
+    if in_place and not dry_run:
+        refuse_read_only(path)  # before any work (atomic_output checks again)
     with open_fits(path) as hdul:
         if routine == "auto":
             _guard_any(hdul, path)
@@ -274,19 +274,6 @@ def _count_do_not_use_usable(dq: np.ndarray | None, prepared: alg.Prepared) -> i
         return 0
     flagged = (dq & _DO_NOT_USE) != 0
     return int(np.count_nonzero(flagged & ~prepared.bad & ~prepared.sat))
-
-
-def _read_only(path: str) -> bool:
-    """True if the user protected the file: no write bit at all, or no write access.
-
-    An atomic rename could replace even a read-only file; a protected original is never
-    rewritten in place (also when running as root).
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not (mode & 0o222) or not os.access(path, os.W_OK)
 
 
 # --------------------------------------------------------------------------------------------

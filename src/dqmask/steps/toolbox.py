@@ -116,6 +116,8 @@ def _write(output: str, planes: Sequence[np.ndarray], to: str, step: str, params
     try:
         write_mask(output, planes, to, step=step, params=params, flags=flags_out,
                    dq_planes=dq_planes, like=like)
+    except InputError:  # also a ValueError; names its own file
+        raise
     except ValueError as exc:
         raise InputError(output, " ".join(str(exc).split())) from None
     masked, total = _count(planes)
