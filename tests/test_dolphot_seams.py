@@ -8,6 +8,7 @@ subarray cut-out and a raw HST exposure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import numpy as np
@@ -40,11 +41,11 @@ def _claw_cal(path, subsize=None):
 
 
 def _step_history(path, step: str) -> str:
-    """The primary HISTORY line ``add_provenance`` wrote for ``step`` (cards re-joined)."""
-    text = "".join(fits.getheader(path)["HISTORY"])
-    start = text.index(f" {step}:")
-    end = text.find("dqmask ", start)
-    return text[start:] if end < 0 else text[start:end]
+    """Every parameter ``add_provenance`` recorded for ``step`` (HISTORY, or DQMPnnnn when long)."""
+    header = fits.getheader(path)
+    line = next(h for h in header["HISTORY"] if f" {step}:" in h)
+    see = re.search(r"\(see (DQMP\d{4})\)", line)
+    return header[see.group(1)] if see else line[line.index(f" {step}:"):]
 
 
 def _classes(path, index=1):
