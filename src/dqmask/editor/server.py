@@ -241,7 +241,7 @@ class EditorServer:
                 message = d.discard_session()
             else:
                 raise ValueError(f"unknown operation {op!r}")
-            out = d.describe(chip)
+        out = self.state(doc, chip)
         out["message"] = message
         return out
 
@@ -265,7 +265,7 @@ class EditorServer:
                     d.outdir, d.name)
             else:
                 raise ValueError(f"unknown save {what!r}")
-            out = d.describe(chip)
+        out = self.state(doc, chip)
         out.update(message=message, saved=path)
         return out
 

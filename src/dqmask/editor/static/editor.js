@@ -15,6 +15,7 @@
     poly: null, drag: null, stroke: null,
     maskVersion: 0, flags: 0, busy: 0, pendingTiles: 0,
     firstDraw: null, started: performance.now(), lastPixel: null, pixelBusy: false,
+    sent: [],  // every action sent, in order (tests compare the server's result with the cores)
   };
   const cache = new Map();      // url -> {img, ok, failed}
   const lastMask = new Map();   // tile key -> last loaded mask image (no flicker on change)
@@ -293,6 +294,7 @@
     catch (e) { status(e.message, true); }
   }
   async function act(op, extra) {
+    S.sent.push(Object.assign({ op }, extra || {}));
     try {
       const st = await request("POST", "action", Object.assign({ doc: S.doc, chip: S.chip, op }, extra || {}));
       applyState(st);
