@@ -54,7 +54,8 @@ class Plane:
         self._lock = threading.Lock()
         compressed = path.lower().endswith((".gz", ".bz2", ".zip", ".xz"))
         if self.dtype is None or info is None or compressed or hdul.filename() is None:
-            self._memory = np.array(hdu.data)  # astropy decodes (scaled / compressed data)
+            data = np.asarray(hdu.data)  # astropy decodes (scaled / compressed data)
+            self._memory = data.astype(data.dtype.newbyteorder("="))
             self.dtype = self._memory.dtype
             return
         self._offset = int(info["datLoc"])

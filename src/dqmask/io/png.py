@@ -16,7 +16,7 @@ Writing takes an 8-bit RGB array and replaces the file atomically.
 Rendering (shared by ``dqmask edit``, ``preview`` and ``fits2png``)
 ------------------------------------------------------------------
 :func:`display_limits` (``zscale``, ``minmax``, ``percentile``), :func:`stretch` (``linear``,
-``sqrt``, ``log``, ``asinh``, DS9's formulae), :func:`grey_rgba` (NaN in its own colour, not
+``sqrt``, ``log``, ``asinh``), :func:`grey_rgba` (NaN in its own colour, not
 the black of low sky), :func:`flag_rgba` (one colour per DQ bit, :func:`flag_color`) and
 :func:`mask_rgba` turn arrays into 8-bit pictures; :func:`encode_png` makes PNG bytes.
 Every array handed to these functions is in FITS orientation (row 0 = bottom); the pictures
@@ -211,10 +211,12 @@ def display_limits(sample: np.ndarray, kind: str = "zscale", percent: float = 99
 
 
 def stretch(image: np.ndarray, low: float, high: float, kind: str = "linear") -> np.ndarray:
-    """Values scaled to [0, 1] between the limits, then stretched (DS9's formulae).
+    """Values scaled to [0, 1] between the limits, then stretched.
 
     ``t = clip((v - low) / (high - low), 0, 1)``; ``linear``: t; ``sqrt``: sqrt(t);
-    ``log``: log10(1000 t + 1) / log10(1000); ``asinh``: asinh(10 t) / 3 (clipped to 1).
+    ``log``: log10(1000 t + 1) / log10(1001) (DS9's log with exponent 1000, normalised so
+    that 1 stays 1, as astropy ``LogStretch``); ``asinh``: asinh(10 t) / asinh(10) (DS9's
+    asinh(10 t) / 3, normalised the same way).
 
     Parameters
     ----------
@@ -235,9 +237,9 @@ def stretch(image: np.ndarray, low: float, high: float, kind: str = "linear") ->
         if kind == "sqrt":
             t = np.sqrt(t)
         elif kind == "log":
-            t = np.log10(1000.0 * t + 1.0) / 3.0
+            t = np.log10(1000.0 * t + 1.0) / np.log10(1001.0)
         elif kind == "asinh":
-            t = np.minimum(np.arcsinh(10.0 * t) / 3.0, 1.0)
+            t = np.arcsinh(10.0 * t) / np.arcsinh(10.0)
     t = t.astype(np.float32, copy=False)
     t[~np.isfinite(np.asarray(image))] = np.nan
     return t
