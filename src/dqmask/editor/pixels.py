@@ -89,7 +89,7 @@ class Plane:
         rows = range(y0, y1, step)
         width = x1 - x0
         item = self._raw.itemsize
-        out = np.empty((len(rows), width), self._raw)
+        out = np.empty((len(rows), -(-width // step)), self._raw)
         fd = self._fd
         if fd is None:
             raise InputError(self.path, "file closed")
@@ -97,8 +97,7 @@ class Plane:
             data = os.pread(fd, width * item, self._offset + (y * nx + x0) * item)
             if len(data) != width * item:
                 raise InputError(self.path, "truncated FITS file: image data cut short")
-            out[k] = np.frombuffer(data, self._raw)
-        out = out[:, ::step]
+            out[k] = np.frombuffer(data, self._raw)[::step]
         return _decode(out, self.dtype)
 
     def value(self, y: int, x: int):
