@@ -271,3 +271,109 @@ def test_page_without_token_is_refused(browser, served, cal):
     assert "dqmask edit" not in browser.title
     open_page(browser, app)
     assert browser.title == "dqmask edit"
+
+
+def drag(browser, canvas, a, b) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, *canvas_offset(browser, canvas, *a)).click_and_hold().move_to_element_with_offset(
+        canvas, *canvas_offset(browser, canvas, *b)).release().perform()
+    wait_idle(browser)
+
+
+def test_box_circle_ellipse_exclude_move_vertex_delete(browser, served, cal, tmp_path):
+    image = Path(shutil.copy(cal, tmp_path / cal.name))
+    app = served([image])
+    open_page(browser, app)
+    canvas = by_testid(browser, "image")
+    by_testid(browser, "tool-box").click()
+    drag(browser, canvas, (20, 20), (80, 60))
+    by_testid(browser, "tool-circle").click()
+    drag(browser, canvas, (150, 150), (170, 150))
+    by_testid(browser, "region-exclude").click()
+    by_testid(browser, "tool-ellipse").click()
+    drag(browser, canvas, (100, 20), (180, 60))
+    got = state(app)["shapes"]
+    assert [(s["shape"], s["include"]) for s in got] == [("box", True), ("circle", True),
+                                                          ("ellipse", False)]
+    box, circle, ellipse = got
+    assert (box["x"], box["y"], box["width"], box["height"]) == pytest.approx((50, 40, 60, 40),
+                                                                              abs=1)
+    assert (circle["x"], circle["y"], circle["r"]) == pytest.approx((150, 150, 20), abs=1)
+    assert (ellipse["width"], ellipse["height"]) == pytest.approx((80, 40), abs=1)
+
+    # select the circle with the pan tool, drag it; drag the box's corner handle; delete
+    by_testid(browser, "tool-pan").click()
+    drag(browser, canvas, (150, 150), (140, 130))
+    moved = state(app)["shapes"][1]
+    assert (moved["x"], moved["y"], moved["r"]) == pytest.approx((140, 130, 20), abs=1)
+    drag(browser, canvas, (50, 40), (50, 40.01))  # select the box (no move)
+    drag(browser, canvas, (80, 60), (90, 70))  # its corner handle
+    resized = state(app)["shapes"][0]
+    assert (resized["x"], resized["width"], resized["height"]) == pytest.approx((50, 80, 60),
+                                                                                abs=1)
+    by_testid(browser, "delete-shape").click()
+    wait_idle(browser)
+    assert [s["shape"] for s in state(app)["shapes"]] == ["circle", "ellipse"]
+    by_testid(browser, "undo").click()
+    wait_idle(browser)
+    assert [s["shape"] for s in state(app)["shapes"]] == ["box", "circle", "ellipse"]
+
+    # regions -> mask, saved in the user_mask convention, equals the rasterised regions
+    by_testid(browser, "regions-to-mask").click()
+    wait_idle(browser)
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_testid(browser, "convention")).select_by_value("user_mask")
+    by_testid(browser, "save-regions").click()
+    wait_idle(browser)
+    by_testid(browser, "save-mask").click()
+    wait_idle(browser)
+    from dqmask.io.mask_file import read_fits_mask
+    from dqmask.io.regions import regions_to_mask
+
+    expect = regions_to_mask([tmp_path / "claw_cal_regions.reg"], (256, 256))
+    saved = tmp_path / "claw_cal_mask_user_mask.fits"
+    back = read_fits_mask(saved)
+    assert back.convention == "user_mask"
+    np.testing.assert_array_equal(back.planes[0], expect)  # user_mask: 1.0 = background
+    np.testing.assert_array_equal(fits.getdata(saved, "SCI"), (~expect).astype(np.float32))
+
+
+def test_load_regions_file_and_step_through_files_carrying_them(browser, served, cal, tmp_path):
+    second = sample.make_nircam_cal(tmp_path / "second_cal.fits", shape=(256, 256), seed=12)
+    reg = tmp_path / "drawn.reg"
+    reg.write_text("# Region file format: DS9 version 4.1\nimage\npolygon(11,11,51,11,31,41)\n"
+                   "-circle(101,101,5)\n")
+    app = served([cal, second])
+    open_page(browser, app)
+    by_testid(browser, "load-regions").send_keys(str(reg))
+    wait_idle(browser)
+    first_shapes = app.state(0, 0)["shapes"]
+    assert [(s["shape"], s["include"]) for s in first_shapes] == [("polygon", True),
+                                                                   ("circle", False)]
+    assert first_shapes[0]["points"] == [[10, 10], [50, 10], [30, 40]]
+    by_testid(browser, "carry-regions").click()
+    by_testid(browser, "file-next").click()
+    wait_idle(browser)
+    assert "second_cal.fits" in by_testid(browser, "file-name").text
+    assert app.state(1, 0)["shapes"] == first_shapes
+    by_testid(browser, "file-prev").click()
+    wait_idle(browser)
+    assert "claw_cal.fits" in by_testid(browser, "file-name").text
+
+
+def test_regions_given_on_the_command_line_are_drawn(browser, served, cal, tmp_path):
+    from PIL import Image
+
+    reg = tmp_path / "start.reg"
+    reg.write_text("image\nbox(128.5,128.5,100,100,0)\n")
+    app = served([cal], regions=str(reg))
+    open_page(browser, app)
+    assert len(browser.execute_script("return dqmaskEditor.state.shapes")) == 1
+    shot = np.asarray(Image.open(io.BytesIO(by_testid(browser, "image").screenshot_as_png))
+                      .convert("RGB"))
+    sx, sy = to_screen(browser, 77.5, 128)  # the box's left edge (x = 127.5 - 50)
+    edge = shot[sy - 2:sy + 3, sx - 2:sx + 3].reshape(-1, 3)
+    assert any(tuple(p) == (51, 255, 51) for p in edge)  # drawn in include green (#3f3)
