@@ -100,3 +100,39 @@ def test_limits_ignore_nan_and_inf(kind):
     values = np.array([np.nan, np.inf, 1.0, 2.0, 3.0, 4.0, 100.0])
     lo, hi = render.display_limits(values, kind, 80)
     assert np.isfinite(lo) and np.isfinite(hi) and lo < hi
+
+
+def test_fits2png_averages_several_rates_with_the_shared_renderer(tmp_path, run_cli):
+    from dqmask import sample
+    from dqmask.algorithms.background import combine_exposures, png_to_background
+    from dqmask.io.png import read_png_rgb
+
+    rates = [sample.make_nircam_rate(tmp_path / f"r{k}_rate.fits", shape=(64, 64), seed=k)
+             for k in range(3)]
+    with fits.open(rates[0], mode="update") as hdul:
+        hdul["SCI"].data[0, 0] = np.nan  # stays NaN only if NaN in every file
+    out = tmp_path / "mean.png"
+    code, stdout, err = run_cli("fits2png", *rates, out, "--stretch", "asinh", "--limits",
+                                "percentile", "--percent", "98")
+    assert code == 0, err
+    assert "the mean of 3 files" in stdout
+    planes = [np.array(fits.getdata(r, "SCI"), np.float32) for r in rates]
+    image = combine_exposures(planes, [np.isfinite(p) for p in planes])
+    lo, hi = render.display_limits(image, "percentile", 98)
+    expect = render.grey_rgba(render.stretch(image, lo, hi, "asinh"))[..., :3]
+    rgb, _ = read_png_rgb(out)
+    np.testing.assert_array_equal(rgb, expect)
+    assert not png_to_background(rgb, 255, 0).any()  # no grey is pure red
+
+
+def test_fits2png_nan_has_its_own_colour(tmp_path):
+    from dqmask import sample
+    from dqmask.io.png import read_png_rgb
+    from dqmask.steps.background import fits2png
+
+    rate = sample.make_nircam_rate(tmp_path / "n_rate.fits", shape=(64, 64), seed=1)
+    with fits.open(rate, mode="update") as hdul:
+        hdul["SCI"].data[10, 20] = np.nan
+    fits2png(rate, tmp_path / "n.png")
+    rgb, _ = read_png_rgb(tmp_path / "n.png")
+    assert tuple(rgb[63 - 10, 20]) == render.NAN_COLOR
