@@ -546,3 +546,54 @@ def test_real_hst_file_with_two_chips(server, tmp_path):
     back = read_fits_mask(path)
     assert len(back.planes) == 2 and not back.planes[0].any()
     assert np.argwhere(back.planes[1]).tolist() == [[3, 2]]
+
+
+def test_page_carries_the_documented_testids():
+    from importlib import resources
+
+    html = (resources.files("dqmask.editor") / "static" / "index.html").read_text()
+    for name in ("image", "tool-polygon", "tool-box", "tool-circle", "tool-ellipse",
+                 "tool-brush", "tool-eraser", "brush-size", "detect", "detect-sigma",
+                 "detect-smooth", "grow", "undo", "redo", "save-mask", "save-regions",
+                 "convention", "cursor-readout", "flag-legend"):
+        assert f'data-testid="{name}"' in html, name
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "editor.md").read_text()
+    for name in ("tool-ellipse", "cursor-readout", "flag-legend", "api/tile", "api/action"):
+        assert name in doc
+
+
+def test_saved_mask_is_read_back_by_dqmask_convert(server, cal, tmp_path, run_cli):
+    app = server([cal])
+    post(app, "action", {"op": "paint", "points": [[40, 40], [90, 70]], "size": 6})
+    mask = app.document(0).chips[0].mask.copy()
+    saved = post(app, "save", {"what": "mask", "convention": "user_mask"})["saved"]
+    code, _, err = run_cli("convert", saved, tmp_path / "bad.fits", "--to", "bad")
+    assert code == 0, err
+    np.testing.assert_array_equal(fits.getdata(tmp_path / "bad.fits").astype(bool), mask)
+
+
+def test_mask_reference_file_shows_its_dq(server):
+    ref = shared_file("jwst_nircam_mask_0026_nrca1_MASK_ref.fits")
+    app = server([ref])
+    st = app.state(0, 0)
+    assert st["shape"] == [2048, 2048] and st["has_dq"]
+    with fits.open(ref) as hdul:
+        dq = np.array(hdul["DQ"].data)
+    y, x = (int(v) for v in np.argwhere(dq != 0)[0])
+    from dqmask.flags import decode
+
+    assert app.document(0).pixel(0, x, y)["flags"] == decode(int(dq[y, x]))
+    assert {f["name"]: f["count"] for f in st["flags"]}["DO_NOT_USE"] == 7401
+
+
+def test_hst_full_size_chips_open_through_tiles(server):
+    import io
+
+    from PIL import Image
+
+    acs = shared_file("hst_acs_wfc_j94f05bgq_flt_ZEROED_DATA.fits.gz")
+    app = server([acs])
+    st = app.state(0, 1)
+    assert st["chips"] == 2 and st["shape"] == [2048, 4096]
+    png = app.document(0).tile(1, "image", 4, 0, 0)  # 1:16, the whole chip in one tile
+    assert Image.open(io.BytesIO(png)).size == (256, 128)

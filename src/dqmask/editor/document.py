@@ -167,6 +167,10 @@ class Document:
             self.info = info
             self.table = table_for(info.telescope, info.instrument, info.detector)
             chips = [c for c in info.chips if len(c.shape) >= 2]
+            if not chips and info.product == "mask_ref":  # DQ only: shown and decoded
+                chips = [_BareChip(int(h.header.get("EXTVER", 1) or 1), i, i)
+                         for i, h in enumerate(hdul) if (h.name or "").upper() == "DQ"
+                         and h.is_image and h.header.get("NAXIS", 0) == 2]
             if not chips:  # a bare image: the primary array or the first image extension
                 index = next((i for i, h in enumerate(hdul) if h.is_image and
                               h.header.get("NAXIS", 0) >= 2), None)

@@ -84,8 +84,14 @@ class EditorServer:
         try:
             first = self.document(0)  # errors in the first file surface before serving
             if regions:
-                with open(regions, encoding="utf-8") as fh:
-                    self.regions_text = fh.read()
+                try:
+                    with open(regions, encoding="utf-8") as fh:
+                        self.regions_text = fh.read(MAX_BODY + 1)
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise InputError(regions, f"not a readable DS9 region file ({exc})"
+                                     ) from None
+                if len(self.regions_text) > MAX_BODY:
+                    raise InputError(regions, f"region file larger than {MAX_BODY} bytes")
                 for k in range(len(first.chips)):
                     found, skipped = shapes.from_ds9_text(self.regions_text,
                                                           first.chips[k].header, self.workdir)
