@@ -377,3 +377,35 @@ def test_regions_given_on_the_command_line_are_drawn(browser, served, cal, tmp_p
     sx, sy = to_screen(browser, 77.5, 128)  # the box's left edge (x = 127.5 - 50)
     edge = shot[sy - 2:sy + 3, sx - 2:sx + 3].reshape(-1, 3)
     assert any(tuple(p) == (51, 255, 51) for p in edge)  # drawn in include green (#3f3)
+
+
+def test_flag_legend_toggles_the_dq_overlay(browser, served, cal):
+    from PIL import Image
+
+    from dqmask.io.png import flag_color
+
+    with fits.open(cal) as hdul:
+        dq = np.array(hdul["DQ"].data)
+    y, x = (int(v) for v in np.argwhere(dq == 4)[0])  # JUMP_DET only
+    app = served([cal])
+    open_page(browser, app)
+    browser.execute_script("const s = document.querySelector('[data-testid=dq-opacity]');"
+                           "s.value = 1; s.dispatchEvent(new Event('input'));")
+    browser.execute_script("dqmaskEditor.setView(arguments[0], arguments[1], 8)", x, y)
+    wait_idle(browser)
+
+    def colour():
+        shot = np.asarray(Image.open(io.BytesIO(by_testid(browser, "image").screenshot_as_png))
+                          .convert("RGB"))
+        sx, sy = to_screen(browser, x, y)
+        return tuple(int(v) for v in shot[sy, sx])
+
+    box = by_testid(browser, "flag-JUMP_DET")
+    assert not box.is_selected()  # DO_NOT_USE only at start
+    assert colour() != flag_color(2)
+    box.click()
+    wait_idle(browser)
+    assert colour() == flag_color(2)
+    box.click()
+    wait_idle(browser)
+    assert colour() != flag_color(2)

@@ -275,11 +275,13 @@
     legend.innerHTML = "";
     S.flags = 0;
     if (!st.has_dq) legend.textContent = "no DQ in this file";
+    // start with DO_NOT_USE ticked when present (every present flag otherwise)
+    const dnu = st.flags.some((fl) => fl.name === "DO_NOT_USE" && fl.count);
     for (const fl of st.flags) {
       const lab = document.createElement("label");
       const box = document.createElement("input");
       box.type = "checkbox"; box.dataset.testid = "flag-" + fl.name; box.value = fl.value;
-      box.checked = !!fl.count;
+      box.checked = dnu ? fl.name === "DO_NOT_USE" : !!fl.count;
       if (box.checked) S.flags |= fl.value;
       box.addEventListener("change", () => { S.flags = box.checked ? (S.flags | fl.value) >>> 0 : (S.flags & ~fl.value) >>> 0; draw(); });
       const sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = fl.color;
