@@ -597,3 +597,25 @@ def test_hst_full_size_chips_open_through_tiles(server):
     assert st["chips"] == 2 and st["shape"] == [2048, 4096]
     png = app.document(0).tile(1, "image", 4, 0, 0)  # 1:16, the whole chip in one tile
     assert Image.open(io.BytesIO(png)).size == (256, 128)
+
+
+def test_command_prints_the_url_serves_and_autosaves_when_terminated(cal, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "dqmask", "-q", "edit", str(cal),
+                             "--no-browser", "--output-dir", str(tmp_path / "o")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().split()[2]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/")
+        body = json.dumps({"op": "paint", "points": [[5, 5]], "size": 1}).encode()
+        req = urllib.request.Request(url + "api/action", data=body)
+        assert json.loads(urllib.request.urlopen(req, timeout=60).read())["masked"] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "o" / "ed_cal_edit_session.npz").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import webbrowser
 from pathlib import Path
 
@@ -65,15 +66,23 @@ def run(args: argparse.Namespace) -> int:
                     f"address and learns the URL can read and change these files")
     app = EditorServer(list(args.files), host=args.host, port=args.port,
                        outdir=args.output_dir, regions=args.regions, mask=args.mask)
-    say(f"dqmask edit: {app.url}  (Ctrl-C to stop)")
+    # the URL is the one thing the user needs: printed even with --quiet
+    print(f"dqmask edit: {app.url}  (Ctrl-C to stop)", flush=True)
     if not args.no_browser:
         webbrowser.open(app.url)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # kill: autosave, then stop
     try:
         app.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     say("dqmask edit: stopped; the session was autosaved")
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:
