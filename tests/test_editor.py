@@ -619,3 +619,26 @@ def test_command_prints_the_url_serves_and_autosaves_when_terminated(cal, tmp_pa
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert (tmp_path / "o" / "ed_cal_edit_session.npz").exists()
+
+
+def test_stroke_is_rasterised_segment_by_segment_and_bounded():
+    shape = (5000, 5000)
+    box, covered = paint.stroke([[10, 10], [4000, 4000], [4000, 10]], 3, shape)
+    assert box == (9, 4002, 9, 4002)
+    yy, xx = np.mgrid[box[0]:box[1], box[2]:box[3]]
+    on_diagonal = np.abs(xx - yy) / np.sqrt(2) <= 1.5
+    on_vertical = (np.abs(xx - 4000) <= 1.5) & (yy >= 10) & (yy <= 4000)
+    assert (covered[on_diagonal & (xx >= 10) & (xx <= 4000)]).all()
+    assert covered[on_vertical].all()
+    assert not covered[2000, 100]
+    with pytest.raises(ValueError, match="at most"):
+        paint.stroke([[0, 0], [9000, 9000]], 3, (10000, 10000))
+
+
+def test_an_edit_that_changes_nothing_is_no_undo_step(cal):
+    doc = Document(str(cal), None, str(cal.parent))
+    doc.paint(0, [[7, 7]], 1, False)
+    doc.grow_by(0, -3)  # shrinks the single pixel away: a change
+    doc.grow_by(0, 2)  # grows nothing: no change
+    assert [e.label for e in doc.history] == ["paint", "grow -3"]
+    doc.close()

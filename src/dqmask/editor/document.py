@@ -351,6 +351,8 @@ class Document:
             c.mask[sl] = new[sl]
         edit = Edit(k, label, box, before, after, list(c.shapes),
                     list(c.shapes if shapes_after is None else shapes_after))
+        if box is None and edit.shapes_after == edit.shapes_before:
+            return edit  # nothing changed: no empty undo step
         c.shapes = list(edit.shapes_after)
         self._record(edit)
         return edit

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["MAX_STROKE_POINTS", "stroke", "block_any", "block_or"]
+__all__ = ["MAX_STROKE_POINTS", "MAX_STROKE_PIXELS", "stroke", "block_any", "block_or"]
 
 #: Most points one brush stroke may have.
 MAX_STROKE_POINTS = 20000
+#: Largest box (pixels) one stroke may cover.
+MAX_STROKE_PIXELS = 64 << 20
 
 
 def _segment_distance2(xx: np.ndarray, yy: np.ndarray, a: tuple[float, float],
@@ -66,12 +68,22 @@ def stroke(points: Sequence[Sequence[float]], size: float, shape: tuple[int, int
     y0, y1 = max(0, math.ceil(min(ys) - r)), min(ny, math.floor(max(ys) + r) + 1)
     if x1 <= x0 or y1 <= y0:
         return None
-    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    if (y1 - y0) * (x1 - x0) > MAX_STROKE_PIXELS:
+        raise ValueError(f"a stroke may span at most {MAX_STROKE_PIXELS >> 20} Mpixels; "
+                         f"paint in shorter strokes or zoom in")
     covered = np.zeros((y1 - y0, x1 - x0), bool)
     r2 = r * r + 1e-9
     segments = list(zip(pts[:-1], pts[1:], strict=True)) or [(pts[0], pts[0])]
-    for a, b in segments:
-        covered |= _segment_distance2(xx, yy, a, b) <= r2
+    for a, b in segments:  # each segment on the grid of its own box only
+        sx0 = max(x0, math.ceil(min(a[0], b[0]) - r))
+        sx1 = min(x1, math.floor(max(a[0], b[0]) + r) + 1)
+        sy0 = max(y0, math.ceil(min(a[1], b[1]) - r))
+        sy1 = min(y1, math.floor(max(a[1], b[1]) + r) + 1)
+        if sx1 <= sx0 or sy1 <= sy0:
+            continue
+        yy, xx = np.ogrid[sy0:sy1, sx0:sx1]
+        covered[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] |= _segment_distance2(
+            xx.astype(np.float64), yy.astype(np.float64), a, b) <= r2
     return (y0, y1, x0, x1), covered
 
 
