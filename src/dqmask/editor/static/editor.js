@@ -535,10 +535,10 @@
   $("detect").addEventListener("click", runDetect);
   let live = null;
   ["detect-sigma", "detect-smooth", "detect-minarea", "detect-box", "detect-nobkg"].forEach((id) =>
-    $(id).addEventListener("change", () => {
+    ["input", "change"].forEach((kind) => $(id).addEventListener(kind, () => {
       if (!$("detect-live").checked) return;
-      clearTimeout(live); live = setTimeout(runDetect, 300);
-    }));
+      clearTimeout(live); live = setTimeout(runDetect, 400);  // re-run once typing pauses
+    })));
   $("background").addEventListener("click", async () => { status("automatic background..."); await act("background", { params: {} }); });
   $("save-mask").addEventListener("click", () => save("mask"));
   $("save-regions").addEventListener("click", () => save("regions"));
