@@ -409,3 +409,31 @@ def test_flag_legend_toggles_the_dq_overlay(browser, served, cal):
     box.click()
     wait_idle(browser)
     assert colour() != flag_color(2)
+
+
+def test_autosave_offer_restored_from_the_page_and_canvas_follows_the_banner(
+        browser, served, cal, tmp_path):
+    from dqmask.editor.document import Document
+
+    image = Path(shutil.copy(cal, tmp_path / cal.name))
+    doc = Document(str(image), None, str(tmp_path))
+    doc.paint(0, [[30, 30]], 3, False)
+    doc.autosave()
+    doc.close()
+    app = served([image])
+    open_page(browser, app)
+    offer = by_testid(browser, "autosave-offer")
+    assert offer.is_displayed() and "9 masked pixels" in offer.text
+
+    def canvas_matches_its_box():
+        return browser.execute_script(
+            "const c = document.querySelector('[data-testid=image]');"
+            "const r = c.getBoundingClientRect();"
+            "return c.width === Math.round(r.width) && c.height === Math.round(r.height);")
+
+    assert canvas_matches_its_box()
+    by_testid(browser, "autosave-restore").click()
+    wait_idle(browser)
+    assert not offer.is_displayed()
+    assert state(app)["masked"] == 9
+    assert canvas_matches_its_box()

@@ -564,7 +564,8 @@
   }
   $("file-prev").addEventListener("click", () => switchFile(-1));
   $("file-next").addEventListener("click", () => switchFile(1));
-  window.addEventListener("resize", resize);
+  // the canvas follows its box (window resized, the autosave banner shown or hidden)
+  new ResizeObserver(resize).observe($("stage"));
 
   // The surface the browser tests and the benchmark use (documented in docs/editor.md).
   window.dqmaskEditor = {
