@@ -103,9 +103,17 @@ def state(app: EditorServer) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cal(tmp_path_factory) -> Path:
+def cal_master(tmp_path_factory) -> Path:
     return sample.make_nircam_cal(tmp_path_factory.mktemp("cal") / "claw_cal.fits",
                                   shape=(256, 256), seed=11)
+
+
+@pytest.fixture
+def cal(cal_master, tmp_path) -> Path:
+    """A private copy: sessions autosaved beside it stay with this test."""
+    folder = tmp_path / "cal"
+    folder.mkdir()
+    return Path(shutil.copy(cal_master, folder / cal_master.name))
 
 
 def test_polygon_detect_paint_erase_undo_save_equal_the_cores(browser, served, cal, tmp_path,
