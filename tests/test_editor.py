@@ -309,7 +309,41 @@ def test_ds9_written_is_read_back_by_regions_as_the_same_shapes(tmp_path):
     reg = tmp_path / "r.reg"
     reg.write_text(text)
     again, skipped = shapes.from_ds9_text(text, None, str(tmp_path))
-    assert skipped == [] and again == [shapes.normalise(s) for s in ALL_SHAPES]
+    assert skipped == [] and len(again) == len(ALL_SHAPES)
+    for got, want in zip(again, map(shapes.normalise, ALL_SHAPES), strict=True):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key] == (pytest.approx(want[key], abs=1e-12)
+                                if key != "points" else
+                                [pytest.approx(p, abs=1e-12) for p in want[key]])
+
+
+def test_real_crab_regions_round_trip_to_the_same_pixels(tmp_path):
+    from dqmask.io.regions import RegionWarning, regions_to_mask
+
+    folder = shared_file("crab_claws")
+    image_frame = [r for r in sorted(folder.glob("*.pix.reg"))
+                   if "\nfk5" not in r.read_text()]  # one file is in fk5, without its image
+    assert len(image_frame) >= 4
+    for reg in image_frame:
+        found, skipped = shapes.from_ds9_text(reg.read_text(), None, str(tmp_path))
+        assert found and not skipped, reg.name
+        saved = tmp_path / reg.name
+        saved.write_text(shapes.to_ds9(found))
+        masks, notes = [], []
+        for path in (reg, saved):
+            with warnings.catch_warnings(record=True) as caught:  # shapes off the image
+                warnings.simplefilter("always", RegionWarning)
+                masks.append(regions_to_mask([path], (2048, 2048)))
+            notes.append([str(w.message).split(": ", 1)[1] for w in caught])
+        np.testing.assert_array_equal(masks[1], masks[0], err_msg=reg.name)
+        assert notes[1] == notes[0]  # the same shapes clipped by the same pixels
+        originals = list(Regions.read(reg, format="ds9"))
+        back = list(Regions.read(saved, format="ds9"))
+        assert len(back) == len(originals)
+        for a, b in zip(originals, back, strict=True):
+            np.testing.assert_allclose(b.vertices.x, a.vertices.x, rtol=0, atol=1e-9)
+            np.testing.assert_allclose(b.vertices.y, a.vertices.y, rtol=0, atol=1e-9)
 
 
 def test_regions_given_at_start_are_loaded_including_sky_shapes(server, cal, tmp_path):
@@ -320,7 +354,7 @@ def test_regions_given_at_start_are_loaded_including_sky_shapes(server, cal, tmp
     app = server([cal], regions=str(reg))
     st = app.state(0, 0)
     assert st["shapes"][0] == {"shape": "box", "include": True, "x": 10.0, "y": 20.0,
-                               "width": 5.0, "height": 7.0, "angle": 0.0}
+                               "width": 5.0, "height": 7.0, "angle": 0.0}  # 1-based -> 0
     assert st["shapes"][1]["shape"] == "circle"
     assert st["shapes"][1]["x"] == pytest.approx(100, abs=1e-3)
     assert st["shapes"][1]["y"] == pytest.approx(120, abs=1e-3)

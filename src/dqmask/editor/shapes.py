@@ -41,7 +41,6 @@ __all__ = ["SHAPES", "MAX_VERTICES", "normalise", "to_ds9", "from_ds9_text", "la
 SHAPES = ("polygon", "box", "circle", "ellipse")
 #: Most vertices a polygon may have (bounds request sizes and rasterisation time).
 MAX_VERTICES = 5000
-_DIGITS = 3  # coordinates are kept to 1/1000 pixel
 
 
 def _number(value, what: str) -> float:
@@ -51,7 +50,7 @@ def _number(value, what: str) -> float:
         raise ValueError(f"{what} must be a number, got {value!r}") from None
     if not math.isfinite(out):
         raise ValueError(f"{what} must be finite, got {value!r}")
-    return round(out, _DIGITS)
+    return out
 
 
 def _positive(value, what: str) -> float:
@@ -62,7 +61,7 @@ def _positive(value, what: str) -> float:
 
 
 def normalise(obj: dict) -> dict:
-    """A checked copy of one shape (rounded to 1/1000 pixel).
+    """A checked copy of one shape (numbers as floats, full precision).
 
     Raises
     ------
@@ -92,8 +91,10 @@ def normalise(obj: dict) -> dict:
 
 
 def _fmt(value: float) -> str:
-    text = f"{value:.{_DIGITS}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+    """The shortest text that reads back as the same float (``12``, ``8.5561902``)."""
+    text = repr(float(value))
+    text = text.removesuffix(".0")
+    return "0" if text == "-0" else text
 
 
 def to_ds9(shapes: Sequence[dict], title: str = "") -> str:
