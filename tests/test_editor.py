@@ -676,3 +676,25 @@ def test_an_edit_that_changes_nothing_is_no_undo_step(cal):
     doc.grow_by(0, 2)  # grows nothing: no change
     assert [e.label for e in doc.history] == ["paint", "grow -3"]
     doc.close()
+
+
+def test_real_nircam_cutout_detect_equals_the_command_line(server, tmp_path, run_cli):
+    src = shared_file("jwst_nircam_nrcalong_f444w_cal_cutout_starbug2.fits")
+    image = Path(shutil.copy(src, tmp_path / src.name))  # a private copy in tmp, not the repo
+    app = server([image])
+    polygon = {"shape": "polygon", "include": True,
+               "points": [[5.2, 4.9], [94.3, 8.1], [90.6, 93.7], [9.4, 88.2]]}
+    post(app, "action", {"op": "shapes", "shapes": [polygon]})
+    r = post(app, "action", {"op": "detect", "params": {"sigma": 3, "minpixarea": 2}})
+    assert r["masked"] > 0, r
+    reg = post(app, "save", {"what": "regions"})["saved"]
+    code, _, err = run_cli("detect", image, "--include-region", reg, "--minpixarea", "2",
+                           "--output-dir", tmp_path / "cli")
+    assert code == 0, err
+    name = image.name.removesuffix(".fits")
+    cli = fits.getdata(tmp_path / "cli" / f"{name}_seed_image_zeroonemask.fits").astype(bool)
+    np.testing.assert_array_equal(app.document(0).chips[0].mask, cli)
+    with fits.open(image) as hdul:
+        y, x = (int(v) for v in np.argwhere(np.isnan(hdul["SCI"].data))[0])
+    pix = app.document(0).pixel(0, x, y)
+    assert pix["sci"] is None and pix["sci_text"] == "nan"
