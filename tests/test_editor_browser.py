@@ -445,3 +445,20 @@ def test_autosave_offer_restored_from_the_page_and_canvas_follows_the_banner(
     assert not offer.is_displayed()
     assert state(app)["masked"] == 9
     assert canvas_matches_its_box()
+
+
+def test_polygon_vertex_moved_with_the_mouse(browser, served, cal):
+    app = served([cal])
+    app.action({"op": "shapes", "shapes": [{"shape": "polygon", "include": True,
+                                            "points": [[50, 50], [200, 60], [120, 200]]}]})
+    open_page(browser, app)
+    canvas = by_testid(browser, "image")
+    by_testid(browser, "tool-pan").click()
+    drag(browser, canvas, (120, 100), (120, 100.01))  # a click inside selects it
+    drag(browser, canvas, (200, 60), (220, 30))  # its second vertex's handle
+    points = state(app)["shapes"][0]["points"]
+    assert points[0] == [50, 50] and points[2] == [120, 200]
+    assert points[1] == [pytest.approx(220, abs=1), pytest.approx(30, abs=1)]
+    by_testid(browser, "undo").click()
+    wait_idle(browser)
+    assert state(app)["shapes"][0]["points"][1] == [200, 60]
