@@ -698,3 +698,17 @@ def test_real_nircam_cutout_detect_equals_the_command_line(server, tmp_path, run
         y, x = (int(v) for v in np.argwhere(np.isnan(hdul["SCI"].data))[0])
     pix = app.document(0).pixel(0, x, y)
     assert pix["sci"] is None and pix["sci_text"] == "nan"
+
+
+def test_requests_that_would_stall_the_server_are_refused(server, cal):
+    app = server([cal])
+    r = post(app, "action", {"op": "grow", "pixels": 51})
+    assert r["status"] == 400 and "at most 50" in r["error"]
+    r = post(app, "action", {"op": "detect", "params": {"smooth": 1e6}})
+    assert r["status"] == 400 and "smooth" in r["error"]
+    deep = ("[" * 100000 + "]" * 100000).encode()
+    req = urllib.request.Request(app.url + "api/action", data=deep)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=30)
+    assert err.value.code == 400
+    assert get(app, f"/{app.token}/api/state")[0] == 200  # still serving

@@ -53,6 +53,8 @@ LAYERS = ("image", "dq", "mask")
 DETECT_MAX_PIXELS = 64 << 20
 #: Largest image whole-mask operations (grow, invert, regions -> mask) run on.
 WHOLE_MAX_PIXELS = 256 << 20
+#: Largest grow / shrink radius one click applies (the dilation time grows as radius^2).
+MAX_GROW = 50
 #: Undo memory budget (bytes of packed mask rectangles); the oldest edits go first.
 HISTORY_BYTES = 256 << 20
 STEP = "edit"
@@ -421,6 +423,9 @@ class Document:
     def grow_by(self, k: int, pixels: int) -> str:
         c = self._whole(k, "grow")
         n = int(pixels)
+        if abs(n) > MAX_GROW:
+            raise ValueError(f"grow by at most {MAX_GROW} pixels at a time (a full frame "
+                             f"takes about 30 s at 50; use dqmask grow for more)")
         if n == 0:
             return "grow by 0: nothing to do"
         new = grow(c.mask, n) if n > 0 else ~grow(~c.mask, -n)

@@ -289,8 +289,10 @@ def _detect_params(p: dict) -> DetectParams:
     minpixarea = int(p.get("minpixarea", d.minpixarea))
     box = p.get("box_size")
     box = int(box) if box not in (None, "", 0, "0") else None
-    if sigma <= 0 or smooth < 0 or minpixarea < 0 or (box is not None and box < 1):
-        raise ValueError("detect needs sigma > 0, smooth >= 0, minimum area >= 0, box >= 1")
+    if not (sigma > 0 and 0 <= smooth <= 50 and minpixarea >= 0
+            and (box is None or box >= 1)):
+        raise ValueError("detect needs sigma > 0, 0 <= smooth <= 50, minimum area >= 0, "
+                         "box >= 1")
     return DetectParams(sigma=sigma, smooth=smooth, minpixarea=minpixarea,
                         ignore_background=bool(p.get("ignore_background", False)),
                         box_size=box)
@@ -369,7 +371,7 @@ def _handler(app: EditorServer) -> type[BaseHTTPRequestHandler]:
                 return None
             try:
                 body = json.loads(self.rfile.read(n) or b"{}")
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 self._error(HTTPStatus.BAD_REQUEST, "body is not JSON")
                 return None
             if not isinstance(body, dict):
