@@ -712,3 +712,15 @@ def test_requests_that_would_stall_the_server_are_refused(server, cal):
         urllib.request.urlopen(req, timeout=30)
     assert err.value.code == 400
     assert get(app, f"/{app.token}/api/state")[0] == 200  # still serving
+
+
+def test_host_header_checked_against_the_address_listened_on(server, cal):
+    app = server([cal])
+    t = app.token
+    for host, status in ((f"127.0.0.1:{app.port}", 200), (f"localhost:{app.port}", 200),
+                         (f"127.0.0.1:{app.port + 1}", 403), ("attacker.example", 403)):
+        assert get(app, f"/{t}/api/state", host=host)[0] == status, host
+    everywhere = server([cal], host="0.0.0.0")
+    assert everywhere.url.startswith("http://127.0.0.1:")
+    assert get(everywhere, f"/{everywhere.token}/api/state", host="my-box.lan:1")[0] == 200
+    assert get(everywhere, "/api/state", host="my-box.lan:1")[0] == 403

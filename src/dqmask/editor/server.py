@@ -128,7 +128,11 @@ class EditorServer:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/{self.token}/"
 
-    def allowed_hosts(self) -> set[str]:
+    def allowed_hosts(self) -> set[str] | None:
+        """``Host`` header values accepted; None (any) when listening on every address,
+        whose names cannot be known (the token still guards every request)."""
+        if self.host in ("", "0.0.0.0", "::"):
+            return None
         names = {"127.0.0.1", "localhost", self.host}
         return {f"{n}:{self.port}" for n in names} | {f"[{self.host}]:{self.port}"}
 
@@ -342,7 +346,8 @@ def _handler(app: EditorServer) -> type[BaseHTTPRequestHandler]:
         def _route(self) -> tuple[str, dict] | None:
             """Check host and token; returns (path after the token, query) or None (403)."""
             host = self.headers.get("Host", "")
-            if host not in app.allowed_hosts():
+            allowed = app.allowed_hosts()
+            if allowed is not None and host not in allowed:
                 self._error(HTTPStatus.FORBIDDEN, "unexpected Host header")
                 return None
             parts = urlsplit(self.path)
