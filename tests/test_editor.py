@@ -724,3 +724,12 @@ def test_host_header_checked_against_the_address_listened_on(server, cal):
     assert everywhere.url.startswith("http://127.0.0.1:")
     assert get(everywhere, f"/{everywhere.token}/api/state", host="my-box.lan:1")[0] == 200
     assert get(everywhere, "/api/state", host="my-box.lan:1")[0] == 403
+
+
+def test_a_file_that_cannot_be_opened_leaves_no_descriptor_open(cal, tmp_path):
+    small = tmp_path / "small.fits"
+    fits.PrimaryHDU(np.zeros((4, 4), np.uint8)).writeto(small)
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(Exception, match="differs from"):
+        Document(str(cal), None, str(tmp_path), mask=str(small))
+    assert len(os.listdir("/proc/self/fd")) == before

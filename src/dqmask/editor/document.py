@@ -156,9 +156,13 @@ class Document:
         self.mask_note = ""
         self._detect_cache: dict[int, tuple] = {}
         self._open()
-        if mask:
-            self._load_mask(mask)
-        self.offer = self._autosave_offer()
+        try:
+            if mask:
+                self._load_mask(mask)
+            self.offer = self._autosave_offer()
+        except BaseException:
+            self.close()
+            raise
 
     # -- opening --------------------------------------------------------------------------
 
@@ -179,30 +183,37 @@ class Document:
                 if index is None:
                     raise InputError(self.path, "no 2-D image to edit")
                 chips = [_BareChip(1, index, None)]
-            states = []
-            for k, chip in enumerate(chips):
-                sci = Plane(self.path, hdul, chip.sci)
-                dq = Plane(self.path, hdul, chip.dq) if chip.dq is not None else None
-                if dq is not None and dq.shape != sci.shape:
-                    dq.close()
-                    dq = None
-                header = reference_of_header(hdul, chip.sci)
-                mask = old[k].mask if old else np.zeros(sci.shape, bool)
-                states.append(ChipState(chip.extver, chip.sci, chip.dq, header, sci, dq, mask,
-                                        list(old[k].shapes) if old else [],
-                                        _celestial_wcs(header, hdul)))
-        if old:
-            for c in old:
-                c.sci.close()
-                if c.dq is not None:
-                    c.dq.close()
+            states: list[ChipState] = []
+            try:
+                for k, chip in enumerate(chips):
+                    states.append(self._chip_state(hdul, chip, old[k] if old else None))
+            except BaseException:
+                for c in states:
+                    _close_planes(c)
+                raise
+        for c in old or []:
+            _close_planes(c)
         self.chips: list[ChipState] = states
 
+    def _chip_state(self, hdul: fits.HDUList, chip, old: ChipState | None) -> ChipState:
+        """Open one chip's planes; the mask and shapes carry over from ``old`` (re-open)."""
+        sci = Plane(self.path, hdul, chip.sci)
+        try:
+            dq = Plane(self.path, hdul, chip.dq) if chip.dq is not None else None
+        except BaseException:
+            sci.close()
+            raise
+        if dq is not None and dq.shape != sci.shape:
+            dq.close()
+            dq = None
+        header = reference_of_header(hdul, chip.sci)
+        mask = old.mask if old else np.zeros(sci.shape, bool)  # calloc: untouched pages free
+        return ChipState(chip.extver, chip.sci, chip.dq, header, sci, dq, mask,
+                         list(old.shapes) if old else [], _celestial_wcs(header, hdul))
+
     def close(self) -> None:
-        for c in self.chips:
-            c.sci.close()
-            if c.dq is not None:
-                c.dq.close()
+        for c in getattr(self, "chips", []):
+            _close_planes(c)
 
     def _load_mask(self, spec: str) -> None:
         data = read_mask_file(spec, reference=reference_of(self.path))
@@ -653,6 +664,12 @@ class Document:
         if os.path.exists(path):
             os.unlink(path)
         return f"discarded {path}"
+
+
+def _close_planes(c: ChipState) -> None:
+    c.sci.close()
+    if c.dq is not None:
+        c.dq.close()
 
 
 def _session_meta(path: str) -> dict:
