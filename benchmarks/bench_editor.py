@@ -9,8 +9,8 @@ For a 2048x2048 NIRCam cal (``dqmask.sample``) and a 20000x20000 float32 i2d mos
 3. *first image*: the first tile is on the canvas (``body[data-first-draw]``); *full view*:
    every tile of the fitted view is drawn;
 4. the view is then panned and zoomed (1:1 at the centre and at two corners, 1:4, fit), a
-   brush stroke is painted and an autosave happens; the server's peak RSS (``VmHWM``) is
-   read before it is stopped. Target: under 1 GiB for the mosaic.
+   brush stroke is painted, the mask saved (``bad``) and an autosave happens; the server's
+   peak RSS (``VmHWM``) is read before it is stopped. Target: under 1 GiB for the mosaic.
 
 Run: ``python -m benchmarks.bench_editor`` (needs the chromium and chromium-driver
 packages and selenium).
@@ -93,6 +93,9 @@ def measure(driver, image: Path, env: dict) -> dict:
         req = urllib.request.Request(url + "api/action", data=body,
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=600).read()
+        save = urllib.request.Request(url + "api/save", data=json.dumps(
+            {"what": "mask", "convention": "bad"}).encode())
+        urllib.request.urlopen(save, timeout=600).read()
         time.sleep(6)  # an autosave of the changed session happens meanwhile
         peak = _hwm(proc.pid)
     finally:
@@ -133,7 +136,7 @@ def main() -> None:
     lines += ["", "server up: the URL printed; first image: first tile on the canvas; full "
               "view: every tile of the fitted view drawn (all from the command's start, "
               "browser already running). Peak RSS: the server's VmHWM after panning, zooming "
-              "to 1:1, painting and an autosave."]
+              "to 1:1, painting, saving the mask and an autosave."]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_editor.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
