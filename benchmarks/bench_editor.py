@@ -92,10 +92,12 @@ def measure(driver, image: Path, env: dict) -> dict:
                            "size": 25}).encode()
         req = urllib.request.Request(url + "api/action", data=body,
                                      headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=600).read()
+        with urllib.request.urlopen(req, timeout=600) as r:
+            r.read()
         save = urllib.request.Request(url + "api/save", data=json.dumps(
             {"what": "mask", "convention": "bad"}).encode())
-        urllib.request.urlopen(save, timeout=600).read()
+        with urllib.request.urlopen(save, timeout=600) as r:
+            r.read()
         time.sleep(6)  # an autosave of the changed session happens meanwhile
         peak = _hwm(proc.pid)
     finally:

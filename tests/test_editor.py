@@ -85,7 +85,8 @@ def post(app: EditorServer, what: str, body: dict) -> dict:
         with urllib.request.urlopen(req, timeout=120) as r:
             return json.loads(r.read())
     except urllib.error.HTTPError as exc:
-        return {"status": exc.code, **json.loads(exc.read())}
+        with exc:  # closes the connection
+            return {"status": exc.code, **json.loads(exc.read())}
 
 
 # --------------------------------------------------------------------------------------------
@@ -647,7 +648,8 @@ def test_command_prints_the_url_serves_and_autosaves_when_terminated(cal, tmp_pa
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
         body = json.dumps({"op": "paint", "points": [[5, 5]], "size": 1}).encode()
         req = urllib.request.Request(url + "api/action", data=body)
-        assert json.loads(urllib.request.urlopen(req, timeout=60).read())["masked"] == 1
+        with urllib.request.urlopen(req, timeout=60) as r:
+            assert json.loads(r.read())["masked"] == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
@@ -710,7 +712,8 @@ def test_requests_that_would_stall_the_server_are_refused(server, cal):
     req = urllib.request.Request(app.url + "api/action", data=deep)
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=30)
-    assert err.value.code == 400
+    with err.value:
+        assert err.value.code == 400
     assert get(app, f"/{app.token}/api/state")[0] == 200  # still serving
 
 
@@ -729,7 +732,11 @@ def test_host_header_checked_against_the_address_listened_on(server, cal):
 def test_a_file_that_cannot_be_opened_leaves_no_descriptor_open(cal, tmp_path):
     small = tmp_path / "small.fits"
     fits.PrimaryHDU(np.zeros((4, 4), np.uint8)).writeto(small)
+    import gc
+
+    gc.collect()  # descriptors other tests left to the garbage collector
     before = len(os.listdir("/proc/self/fd"))
     with pytest.raises(Exception, match="differs from"):
         Document(str(cal), None, str(tmp_path), mask=str(small))
+    gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
