@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv browser
 
 venv: $(STAMP)
 
@@ -19,9 +19,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m dqmask.demo demo-output
 
+# headless Chromium for the dqmask edit browser tests: installed when running as root on
+# Debian (CI); elsewhere those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "chromium/chromedriver absent: the browser tests of dqmask edit will skip"; fi
+
 # make test is the same every time: hypothesis's "ci" profile (derandomized; tests/conftest.py).
 # A plain `pytest` still explores new random examples.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest --hypothesis-profile=ci
 

@@ -166,4 +166,6 @@ def test_many_files_jobs_and_a_corrupt_one(tmp_path, run_cli):
     assert err.strip().splitlines()[-1] == f"dqmask: 1 of 3 inputs failed: {files[1]}"
     assert stdout.count("1200 masked pixels drawn") == 2
     with Image.open(out / "m0_rate_preview.png") as im:
-        assert im.size == (56, 78)  # 40 + 2 gaps of 8; 30 + title 32 + 2 gaps of 8
+        # 40x30 enlarged x6 (to about 256) + y-axis labels 34 + 2 gaps of 8;
+        # 180 + title 32 + x-axis labels 16 + 2 gaps of 8
+        assert im.size == (40 * 6 + 34 + 16, 30 * 6 + 32 + 16 + 16)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..io.background_mask import FORMATS
+from ..io.png import LIMITS, STRETCHES
 from ..steps import background as steps
 from ._common import EXIT_OK, say
 
@@ -59,14 +60,23 @@ def _register_fits2png(sub, common) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fits2png", parents=[common],
         help="write the zscale picture of a rate image to paint a mask on",
-        description="Write a zscale grayscale RGB PNG of a rate image, oriented as png2fits "
+        description="Write a grey RGB PNG (zscale by default) of a rate image, or of the "
+                    "mean of several, oriented as png2fits "
                     "reads it back (last FITS row on top). With --mask, the mask's "
                     "background pixels are drawn pure red: edit, save as PNG, png2fits.",
     )
-    p.add_argument("rate", metavar="RATE.fits", help="rate, rateints or cal file")
+    p.add_argument("rate", metavar="RATE.fits", nargs="+",
+                   help="rate, rateints or cal file(s); several are averaged first "
+                        "(sigma-clipped mean)")
     p.add_argument("out", metavar="OUT.png", help="picture to write")
     p.add_argument("--mask", metavar="MASK.fits",
                    help="background mask (NSClean or jwst layout) to draw in red")
+    p.add_argument("--limits", choices=LIMITS, default="zscale",
+                   help="display limits (default zscale; percentile uses --percent)")
+    p.add_argument("--percent", type=float, default=99.5,
+                   help="central per cent of the values for --limits percentile (99.5)")
+    p.add_argument("--stretch", choices=STRETCHES, default="linear",
+                   help="grey stretch between the limits (default linear)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.png")
     p.set_defaults(_run=run_fits2png, _command=run_fits2png)
     return p
@@ -139,7 +149,8 @@ def run_png2fits(args: argparse.Namespace) -> int:
 
 
 def run_fits2png(args: argparse.Namespace) -> int:
-    say(steps.fits2png(args.rate, args.out, mask=args.mask, force=args.force))
+    say(steps.fits2png(args.rate, args.out, mask=args.mask, force=args.force,
+                       limits=args.limits, stretch=args.stretch, percent=args.percent))
     say("  (touch up in GIMP: paint background pure red FF0000, anything else is not "
         "background)")
     return EXIT_OK

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
-from ..steps.preview import DEFAULT_COLOR, preview_file
+from ..io.png import LIMITS, STRETCHES
+from ..steps.preview import DEFAULT_COLOR, MIN_SIZE, preview_file
 from ._common import (
     EXIT_OK,
     add_batch_options,
@@ -63,6 +64,18 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="overlay colour: name or #rrggbb (default red)")
     p.add_argument("--alpha", type=float, default=0.5,
                    help="overlay opacity in (0, 1] (default 0.5; 1 = pure colour)")
+    p.add_argument("--limits", choices=LIMITS, default="zscale",
+                   help="display limits (default zscale; percentile uses --percent)")
+    p.add_argument("--percent", type=float, default=99.5,
+                   help="central per cent of the values for --limits percentile (99.5)")
+    p.add_argument("--stretch", choices=STRETCHES, default="linear",
+                   help="grey stretch between the limits (default linear)")
+    p.add_argument("--flag-colors", action="store_true",
+                   help="draw the --dq pixels (any flag if --dq is not given) in one colour "
+                        "per flag, with a legend")
+    p.add_argument("--min-size", type=int, default=MIN_SIZE, metavar="PX",
+                   help=f"enlarge small images to about PX on the longer side ({MIN_SIZE})")
+    p.add_argument("--no-axes", action="store_true", help="no pixel ticks around the panels")
     add_batch_options(p)
     return p
 
@@ -90,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--before pairs one FILE with its original")
     mask = str(mask_arg(args.mask, args)) if args.mask else None
     options = {"mask": mask, "dq": args.dq, "before": args.before, "flags": args.mask_dq,
-               "max_size": args.max_size, "color": args.color, "alpha": args.alpha}
+               "max_size": args.max_size, "color": args.color, "alpha": args.alpha,
+               "limits": args.limits, "percent": args.percent, "stretch": args.stretch,
+               "flag_colors": args.flag_colors, "min_size": args.min_size,
+               "axes": not args.no_axes}
     if args.output_dir:
         os.makedirs(args.output_dir, exist_ok=True)
     if len(args.files) == 1:

@@ -16,6 +16,7 @@ import numpy as np
 from ..algorithms import background as bgalg
 from ..errors import InputError, UsageError
 from ..flags import JWST_PIXEL
+from ..io import png as png_render
 from ..io.background_mask import FORMATS, read_background_mask, write_background_mask
 from ..io.fits import classify_hdulist, open_fits
 from ..io.png import read_png_rgb, write_png_rgb
@@ -167,46 +168,66 @@ def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
     return _summary(out, background, fmt)
 
 
-def fits2png(rate: str | os.PathLike, out: str | os.PathLike, *,
-             mask: str | os.PathLike | None = None, force: bool = False) -> str:
-    """Write the zscale grayscale picture of a rate image to paint on.
+def fits2png(rates: str | os.PathLike | list, out: str | os.PathLike, *,
+             mask: str | os.PathLike | None = None, force: bool = False,
+             limits: str = "zscale", stretch: str = "linear", percent: float = 99.5) -> str:
+    """Write the grey picture of one or several rate images to paint on.
 
     Parameters
     ----------
-    rate : path-like
-        JWST rate / rateints / cal file (integrations are combined).
+    rates : path-like or list of path-like
+        JWST rate / rateints / cal files of one detector; every integration of every file is
+        combined (per-pixel sigma-clipped mean, NSClean's recipe step 2) before drawing.
     out : path-like
         PNG to write, in the orientation :func:`png2fits` reads back.
     mask : path-like, optional
         Background mask (either layout, True/1 = background), drawn pure red.
     force : bool
         Replace an existing output.
+    limits, stretch, percent
+        The renderer of ``dqmask edit`` / ``preview`` (:mod:`dqmask.io.png`): limits
+        ``zscale`` / ``minmax`` / ``percentile``, stretch ``linear`` / ``sqrt`` / ``log`` /
+        ``asinh``. NaN pixels get their own colour (never pure red).
 
     Returns
     -------
     str
         One-line summary.
     """
-    rate, out = os.fspath(rate), os.fspath(out)
-    _check_output(out, [rate] + ([os.fspath(mask)] if mask else []), force)
-    exposure = load_exposure(rate)
+    paths = [os.fspath(r) for r in ([rates] if isinstance(rates, (str, os.PathLike))
+                                    else rates)]
+    out = os.fspath(out)
+    if not paths:
+        raise UsageError("give at least one rate file")
+    if limits not in png_render.LIMITS or stretch not in png_render.STRETCHES:
+        raise UsageError(f"unknown limits {limits!r} or stretch {stretch!r}")
+    _check_output(out, paths + ([os.fspath(mask)] if mask else []), force)
+    _scan(paths)  # one detector, one shape: checked before any data is read
+    exposures = [load_exposure(p) for p in paths]
+    shape = exposures[0].data.shape[-2:]
     background = None
     if mask is not None:
         background = read_background_mask(mask).background
         if background.ndim != 2:
             raise InputError(mask, f"per-integration mask {background.shape} cannot be drawn "
                                    f"in one picture; give a 2-D mask")
-        if background.shape != exposure.data.shape[-2:]:
+        if background.shape != shape:
             raise InputError(mask, f"mask shape {background.shape} does not match "
-                                   f"{rate} image shape {exposure.data.shape[-2:]}")
-    image = bgalg.combine_exposures(exposure.data, np.isfinite(exposure.data))
-    rgb = bgalg.render_png(image, background)
+                                   f"{paths[0]} image shape {shape}")
+    planes = [p for e in exposures for p in e.data]
+    image = bgalg.combine_exposures(planes, [np.isfinite(p) for p in planes])
+    lo, hi = png_render.display_limits(image, limits, percent)
+    rgb = png_render.grey_rgba(png_render.stretch(image, lo, hi, stretch))[..., :3].copy()
+    if background is not None:
+        rgb[background[::-1]] = bgalg.RED
+    names = ", ".join(os.path.basename(p) for p in paths)
     text = {"Software": "dqmask fits2png",
-            "Description": f"zscale picture of {os.path.basename(rate)}; top row = last FITS "
+            "Description": f"{limits} {stretch} picture of {names}; top row = last FITS "
                            f"row; paint background pure red FF0000, then dqmask png2fits"}
     write_png_rgb(out, rgb, text)
     drawn = "" if background is None else f", {int(background.sum())} background pixels red"
-    return f"{out}: {rgb.shape[1]}x{rgb.shape[0]} picture of {rate}{drawn}"
+    what = paths[0] if len(paths) == 1 else f"the mean of {len(paths)} files"
+    return f"{out}: {rgb.shape[1]}x{rgb.shape[0]} picture of {what}{drawn}"
 
 
 def convert_mask(mask: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "jwst",
