@@ -20,6 +20,7 @@ from regions import Regions
 
 from conftest import shared_file
 from dqmask import sample
+from dqmask.algorithms.claws import DetectParams
 from dqmask.algorithms.morphology import grow
 from dqmask.editor import paint, shapes
 from dqmask.editor.document import Document
@@ -164,7 +165,8 @@ def test_state_lists_controls_defaults_and_outputs(server, cal, run_cli):
     assert {"bad", "background", "user_mask", "dq"} <= set(st["conventions"])
     args = build_parser().parse_args(["detect", str(cal), "--include-region", "r.reg"])
     assert st["detect_defaults"] == {"sigma": args.sigma, "smooth": args.smooth,
-                                     "minpixarea": args.minpixarea,
+                                     "minpixarea": DetectParams().minpixarea
+                                     if args.minpixarea is None else args.minpixarea,
                                      "ignore_background": args.ignore_background,
                                      "box_size": args.box_size}
     assert st["outputs"]["background"] == str(cal.parent / "ed_cal_mask_background.fits")

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--sigma must be > 0")
     if args.smooth < 0:
         raise UsageError("--smooth must be >= 0")
-    minpixarea = 1 if args.minpixarea is None else args.minpixarea
+    minpixarea = DetectParams().minpixarea if args.minpixarea is None else args.minpixarea
     if minpixarea < 0:
         raise UsageError("--minpixarea must be >= 0")
     if args.minpixarea == 1 and args.compat != "crab":
