@@ -163,12 +163,16 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 def refuse_output_is_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike],
                            hint: str = "choose another output name") -> None:
-    """Refuse an output that is one of the inputs under any name.
+    """Refuse an output that is one of the inputs under any name (:func:`same_file`:
+    a link to it, its folder spelled ``.`` or ``$PWD`` or ``sub/../sub``, a hard link).
+
+    For commands not asked to work in place; an explicit in-place command writes through a
+    link to the file it points to (:func:`atomic_output`).
 
     Raises
     ------
     InputError
-        Naming the input: ``IN: the output OUT is this file (...); <hint>``.
+        Naming the input: ``IN: output would overwrite an input: OUT is this file; <hint>``.
     """
     output = os.fspath(output)
     for src in inputs:
@@ -176,7 +180,8 @@ def refuse_output_is_input(output: str | os.PathLike, inputs: Iterable[str | os.
         if same_file(output, src):
             how = ("" if os.path.abspath(output) == os.path.abspath(src)
                    else " under another name")
-            raise InputError(src, f"the output {output} is this file{how}; {hint}")
+            raise InputError(src, f"output would overwrite an input: {output} is this "
+                                  f"file{how}; {hint}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,7 +26,13 @@ from astropy.io import fits
 from ..algorithms import dolphot as alg
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL, FlagSpecError, parse_flags, table_for
-from ..io.atomic import atomic_output, refuse_read_only, same_file, target_lock
+from ..io.atomic import (
+    atomic_output,
+    refuse_output_is_input,
+    refuse_read_only,
+    same_file,
+    target_lock,
+)
 from ..io.fits import add_provenance, classify_hdulist, open_fits
 
 __all__ = [
@@ -1141,6 +1147,8 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
             jobs.append((f"{base}.chip{i}.fits", header, info["datLoc"], info["datSpan"]))
     if not jobs:
         raise InputError(path, "no image extension with data to split")
+    for out, *_ in jobs:
+        refuse_output_is_input(out, [path], "rename the input or use --output-dir")
     if dry_run:
         return [j[0] for j in jobs]
     with _raw_reader(path) as read:
