@@ -188,3 +188,64 @@ def test_symlink_is_written_through_and_stays_a_link(tmp_path):
     assert link.is_symlink()
     assert real.read_bytes() == b"new"
     assert sorted(p.name for p in real.parent.iterdir()) == ["real.fits"]
+
+
+# --------------------------------------------------------------------------------------------
+# Temporaries left by a killed writer (issue 12, item 2)
+# --------------------------------------------------------------------------------------------
+
+
+def _killed_writer_leftover(target: Path) -> tuple[Path, int]:
+    """Run a writer, SIGKILL it mid-write; return its temporary file and its pid."""
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    (temp,) = _temps(target.parent)
+    return temp, proc.pid
+
+
+def test_temporary_names_its_host_and_process_and_escapes_fits_globs(target):
+    temp, pid = _killed_writer_leftover(target)
+    assert temp.name.startswith(f".{target.name}{TMP_MARK}{atomic.HOST}-{pid}-")
+    assert not temp.name.endswith((".fits", ".gz"))
+    assert [p.name for p in target.parent.glob("*.fits")] == [target.name]
+
+
+def test_next_write_of_the_target_removes_a_killed_writers_leftovers(target):
+    temp, _ = _killed_writer_leftover(target)
+    assert temp.stat().st_size >= 5 * len(NEW)
+    other = target.parent / "other.fits"
+    atomic_write(other, lambda fh: fh.write(b"x"))  # another target: not its business
+    assert temp.exists()
+    atomic_write(target, lambda fh: fh.write(NEW))
+    assert target.read_bytes() == NEW
+    # neither the temporary nor the killed writer's lock file is left
+    assert sorted(p.name for p in target.parent.iterdir()) == ["data.fits", "other.fits"]
+
+
+def test_a_live_writers_temporary_and_other_hosts_ones_are_kept(target):
+    live = target.parent / f".{target.name}{TMP_MARK}{atomic.HOST}-{os.getppid()}-abcd1234"
+    remote = target.parent / f".{target.name}{TMP_MARK}other-host.example-1-abcd1234"
+    foreign = target.parent / f".{target.name}{TMP_MARK}not-ours"
+    for p in (live, remote, foreign):
+        p.write_bytes(b"partial")
+    assert atomic.remove_stale_temporaries(target) == []
+    assert live.exists() and remote.exists() and foreign.exists()
+
+
+def test_a_dead_writers_temporary_is_removed_and_reported(target):
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(proc.stdout)
+    stale = target.parent / f".{target.name}{TMP_MARK}{atomic.HOST}-{dead}-abcd1234"
+    stale.write_bytes(b"partial")
+    assert atomic.remove_stale_temporaries(target) == [str(stale)]
+    assert not stale.exists() and target.read_bytes() == OLD

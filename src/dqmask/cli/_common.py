@@ -15,13 +15,14 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
+from ..io.atomic import WriteError, os_problem
 from ..io.mask_file import MASK_CONVENTIONS, READ_CONVENTIONS, MaskSpec, mask_spec
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
     "configure_logging", "console_err", "say", "add_output_options", "output_path",
     "add_batch_options", "batch_options", "run_batch", "Outcome", "SCHEDULER_ENV",
-    "add_mask_convention_option", "mask_arg", "mask_args",
+    "add_mask_convention_option", "mask_arg", "mask_args", "os_message",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -111,6 +112,12 @@ def output_path(args: argparse.Namespace, path: str, *, suffix: str | None = Non
     return os.path.join(os.path.dirname(path), f"{name}{suffix}.fits")
 
 
+def os_message(exc: OSError) -> str:
+    """One line for an operating-system error: ``permission denied: out/``."""
+    problem = os_problem(exc)
+    return f"{problem}: {exc.filename}" if exc.filename else problem
+
+
 # --------------------------------------------------------------------------------------------
 # Mask inputs: PATH[CHIP]@CONV and --mask-convention, one spelling for every command
 # --------------------------------------------------------------------------------------------
@@ -180,9 +187,13 @@ def _one(worker: Callable[[str], str | None], path: str, verbose: int = 0) -> Ou
         return Outcome(path, "ok", worker(path) or f"{path}: done")
     except AlreadyDoneError as exc:
         return Outcome(path, "skipped", str(exc))
+    except WriteError as exc:  # "IN: no space left on device while writing OUT"
+        return Outcome(path, "failed", exc.for_input(path).oneline() + _tb(verbose))
     except InputError as exc:
         return Outcome(path, "failed", exc.oneline() + _tb(verbose))
-    except (DqmaskError, OSError, ValueError, TypeError, KeyError) as exc:
+    except OSError as exc:  # e.g. an output folder that cannot be made: one phrase, no errno
+        return Outcome(path, "failed", f"{path}: {os_message(exc)}" + _tb(verbose))
+    except (DqmaskError, ValueError, TypeError, KeyError) as exc:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return Outcome(path, "failed", f"{path}: {text}" + _tb(verbose))
     except Exception as exc:  # a bug met on this input: report it, go on with the others

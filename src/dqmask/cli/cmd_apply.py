@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..io.atomic import refuse_output_is_input
 from ..io.inputs import exposure_file, is_pattern
 from ..io.mask_file import mask_spec, read_mask_file
 from ..steps.apply import (
@@ -157,8 +157,10 @@ def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions,
     opts = _for_exposure(opts, path, mask_patterns, mask_read)
     ns = argparse.Namespace(**args_out)
     out = output_path(ns, path, suffix=DEFAULT_SUFFIX, n_inputs=n_inputs)
-    if os.path.abspath(out) == os.path.abspath(path) and not ns.in_place:
-        raise UsageError(f"{path}: output would overwrite the input; use --in-place")
+    if not ns.in_place:
+        refuse_output_is_input(out, [path], "use --in-place to rewrite it")
+    refuse_output_is_input(out, [split_chip(r)[0] for r in opts.region_paths]
+                           + [m.mask.path for m in opts.masks], "choose another output")
     return apply_to_file(path, out, opts).summary()
 
 

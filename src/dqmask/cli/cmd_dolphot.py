@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import DqmaskError, UsageError
+from ..io.atomic import refuse_output_is_input
 from ..steps import dolphot as step
 from ._common import EXIT_OK, SCHEDULER_ENV, configure_logging, run_batch
 
@@ -351,6 +352,8 @@ def _prepare_one(path: str, *, routine: str, options: step.MaskOptions,
     out = None
     if output_dir:
         out = os.path.join(output_dir, os.path.basename(path))
+        refuse_output_is_input(out, [path], "--output-dir writes copies: choose another "
+                               "folder, or leave --output-dir out to prepare it in place")
     return step.prepare_file(path, routine, options, output=out, pam_dir=pam_dir,
                              dry_run=dry_run)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UsageError
+from ..io.atomic import same_file
 from ..io.fits import write_hdulist
 from ..io.mask_ref import check_mask_ref, write_mask_ref, write_user_dq
 from ..steps.dq_init import OUTPUT_SUFFIX, default_output_name, dq_init_file, load_user_dq
@@ -96,12 +96,7 @@ def _output(args: argparse.Namespace, path: str) -> str:
 
 
 def _same_file(a: str, b: str) -> bool:
-    if os.path.abspath(a) == os.path.abspath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # either does not exist (a missing input is reported by the worker)
-        return False
+    return same_file(a, b)  # through links, "." and "sub/../sub" (dqmask.io.atomic)
 
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..io.atomic import refuse_output_is_input
+from ..io.mask_file import parse_spec
 from ..io.png import LIMITS, STRETCHES
 from ..steps.preview import DEFAULT_COLOR, MIN_SIZE, preview_file
 from ._common import (
@@ -89,7 +91,11 @@ def png_path(path: str, output_dir: str | None) -> str:
 
 
 def _worker(path: str, *, output: str | None, output_dir: str | None, options: dict) -> str:
-    return preview_file(path, output or png_path(path, output_dir), **options).summary()
+    out = output or png_path(path, output_dir)
+    sources = [path, options.get("before"),
+               parse_spec(options["mask"]).path if options.get("mask") else None]
+    refuse_output_is_input(out, [s for s in sources if s], "choose another -o")
+    return preview_file(path, out, **options).summary()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from .. import __version__
 from ..algorithms.dq_init import FGS_GUIDE_EXP_TYPES
 from ..errors import InputError
-from .atomic import atomic_output, refuse_read_only
+from .atomic import atomic_output, refuse_read_only, target_lock
 
 __all__ = [
     "HDUKey",
@@ -634,7 +634,10 @@ class FitsUpdate:
     HDU's data is copied byte for byte from the input. Nothing is written if the ``with``
     block raises or :meth:`cancel` is called, and the input is never modified in place.
     A read-only ``out`` (see :func:`~dqmask.io.atomic.refuse_read_only`) is refused when the
-    update is created, before any work.
+    update is created, before any work. The write lock of ``out``
+    (:func:`~dqmask.io.atomic.target_lock`) is taken on entering the ``with`` block, before
+    the input is read, and held until the result is written: another dqmask process
+    rewriting the same file waits, and each sees the other's update.
 
     Examples
     --------
@@ -660,21 +663,30 @@ class FitsUpdate:
         self.path = os.fspath(path)
         self.out = os.fspath(out) if out is not None else self.path
         refuse_read_only(self.out)  # before any work: a protected file is never replaced
+        self._lock = target_lock(self.out)
         self._ctx = open_fits(self.path)
         self.hdul: fits.HDUList | None = None
         self._cancelled = False
         self.changed: set[int] = set()
 
     def __enter__(self) -> FitsUpdate:
-        self.hdul = self._ctx.__enter__()
+        self._lock.__enter__()  # before the read: the state read is the state rewritten
+        try:
+            self.hdul = self._ctx.__enter__()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None and not self._cancelled:
-                self._write()
+            try:
+                if exc_type is None and not self._cancelled:
+                    self._write()
+            finally:
+                self._ctx.__exit__(exc_type, exc, tb)
         finally:
-            self._ctx.__exit__(exc_type, exc, tb)
+            self._lock.__exit__(None, None, None)
 
     def index(self, key: HDUKey) -> int:
         """HDU index of ``key`` (InputError if missing)."""

@@ -43,7 +43,7 @@ from ..algorithms import apply as alg
 from ..algorithms.morphology import grow
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL, decode, parse_flags, table_for
-from ..io.atomic import atomic_output, refuse_read_only
+from ..io.atomic import atomic_output, refuse_read_only, target_lock
 from ..io.fits import (
     FileInfo,
     FitsUpdate,
@@ -470,6 +470,13 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
         The target already records this exact mask + flags (nothing is written).
     """
     target, output = os.fspath(target), os.fspath(output)
+    if opts.dry_run:
+        return _apply_to_file(target, output, opts)
+    with target_lock(output):  # the read below is the state rewritten: no lost update
+        return _apply_to_file(target, output, opts)
+
+
+def _apply_to_file(target: str, output: str, opts: ApplyOptions) -> ApplyResult:
     masks = opts.targeted_masks()
     if not masks and not opts.region_paths:
         raise InputError(None, "apply needs a mask file or region files")

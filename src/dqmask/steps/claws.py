@@ -33,6 +33,7 @@ from astropy.io import fits
 
 from ..algorithms.claws import Detection, DetectParams, detect
 from ..errors import InputError
+from ..io.atomic import refuse_output_is_input
 from ..io.fits import add_provenance, open_fits, write_hdulist
 from ..io.regions import RegionInfo, region_layers, region_warnings_to_log
 
@@ -207,6 +208,9 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
     image = os.fspath(image)
     params = params or DetectParams()
     outs = output_names(image, suffix, output_dir, save_intermediate)
+    sources = [image, *map(os.fspath, include_regions), *map(os.fspath, exclude_regions)]
+    for path in outs.values():  # even with overwrite: e.g. --output-suffix ''
+        refuse_output_is_input(path, sources, "choose another --output-suffix or --output-dir")
     if not overwrite:
         for path in outs.values():
             if os.path.exists(path):

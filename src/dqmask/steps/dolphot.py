@@ -12,6 +12,7 @@ input raises :class:`~dqmask.errors.InputError` before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import logging
@@ -25,7 +26,13 @@ from astropy.io import fits
 from ..algorithms import dolphot as alg
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL, FlagSpecError, parse_flags, table_for
-from ..io.atomic import atomic_output, refuse_read_only
+from ..io.atomic import (
+    atomic_output,
+    refuse_output_is_input,
+    refuse_read_only,
+    same_file,
+    target_lock,
+)
 from ..io.fits import add_provenance, classify_hdulist, open_fits
 
 __all__ = [
@@ -202,9 +209,16 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
     path = os.fspath(path)
     options = options or MaskOptions()
     out = os.fspath(output) if output is not None else path
-    in_place = os.path.abspath(out) == os.path.abspath(path)
+    in_place = same_file(out, path)
     if in_place and not dry_run:
         refuse_read_only(path)  # before any work (atomic_output checks again)
+    lock = contextlib.nullcontext() if dry_run else target_lock(out)
+    with lock:  # held from the read (and its already-prepared guard) to the write
+        return _prepare(path, routine, options, out, in_place, pam_dir, dry_run)
+
+
+def _prepare(path: str, routine: str, options: MaskOptions, out: str, in_place: bool,
+             pam_dir, dry_run: bool) -> str:
     with open_fits(path) as hdul:
         if routine == "auto":
             _guard_any(hdul, path)
@@ -1133,6 +1147,8 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
             jobs.append((f"{base}.chip{i}.fits", header, info["datLoc"], info["datSpan"]))
     if not jobs:
         raise InputError(path, "no image extension with data to split")
+    for out, *_ in jobs:
+        refuse_output_is_input(out, [path], "rename the input or use --output-dir")
     if dry_run:
         return [j[0] for j in jobs]
     with _raw_reader(path) as read:

@@ -20,7 +20,7 @@ from ..algorithms.combine import OPERATIONS, combine, region_outlines
 from ..algorithms.morphology import FOOTPRINTS, grow
 from ..conventions import Convention, from_bad
 from ..errors import InputError
-from ..io.atomic import atomic_write
+from ..io.atomic import atomic_write, refuse_output_is_input
 from ..io.mask_file import (
     MaskData,
     MaskSpec,
@@ -104,10 +104,9 @@ def _fmt(shapes: Sequence[tuple[int, ...]]) -> str:
 
 
 def _check_output(output: str, inputs: Sequence[str]) -> None:
-    out = os.path.abspath(output)
-    for spec in inputs:
-        if os.path.abspath(parse_spec(spec).path) == out:
-            raise InputError(output, "output would overwrite an input; choose another name")
+    """Refuse an output that is an input under any name (a link to it included)."""
+    refuse_output_is_input(output, [parse_spec(spec).path for spec in inputs],
+                           "choose another name")
 
 
 def _write(output: str, planes: Sequence[np.ndarray], to: str, step: str, params: dict,
