@@ -71,3 +71,17 @@ def test_acsmask_reads_a_float64_pam_file_as_float32_like_dolphot(tmp_path, run_
         y, x = np.argwhere(~np.isnan(sci) & (dq == 0) & (sci > 0) & (sci < 2000))[0]
         factor = np.float64(f32(pam[1536 + y, 3584 + x])) / 0.951763
         assert ha[1].data[y, x] == f32(np.float64(sci[y, x]) * factor)
+
+
+def test_dolphot_command_module_imports_neither_numpy_nor_astropy():
+    """Registering the DOLPHOT commands (all ``--help`` needs) loads no numeric stack: the
+    step module is imported when a file is processed."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dqmask.cli.cmd_dolphot\n"
+            "print(' '.join(m for m in ('numpy', 'astropy', 'stdatamodels') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip() == ""
