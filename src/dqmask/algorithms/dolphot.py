@@ -582,7 +582,7 @@ def _bits(dq: np.ndarray) -> np.ndarray:
     require_dq_dtype(dq)
     if dq.dtype.kind == "i" and dq.dtype.itemsize == 2:
         # same bits as unsigned, in native byte order (FITS data are big-endian)
-        return dq.view(dq.dtype.str.replace("i", "u")).astype(np.uint16)
+        return dq.view(dq.dtype.str.replace("i", "u")).astype(np.uint16, copy=False)
     return dq.astype(np.uint32, copy=False)
 
 

@@ -897,7 +897,8 @@ def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, histor
     if dq.shape != sci.shape:
         raise InputError(path, f"data quality image does not match primary image size "
                                f"(DQ,{ver} {dq.shape} vs SCI {sci.shape})")
-    dq = np.asarray(dq)
+    read = row_reader(hdul, dq_index)  # a plain read: no memory map left resident
+    dq = read(0, dq.shape[0]) if read is not None else np.asarray(dq)
     what = "ACS" if acs else ("WFC3/IR" if chip.chip == "IR" else "WFC3/UVIS")
     extra = dq_bad_bits(path, options.dq_bad,
                         table_for("HST", "ACS" if acs else "WFC3", chip.chip), what)
