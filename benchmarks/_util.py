@@ -123,3 +123,92 @@ def report(name: str, rows: list[tuple[str, float, int | None]], lines: list[str
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.txt").write_text(text + "\n")
     return text
+
+
+# --------------------------------------------------------------------------------------------
+# Whole processes (what a user times at the shell)
+# --------------------------------------------------------------------------------------------
+
+
+def run_process(argv: list[str], *, cwd: str | Path | None = None,
+                env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Run ``argv`` as a new process: (wall seconds, its peak resident bytes).
+
+    The peak is the process's own maximum resident set size. A child forked from this
+    (large) benchmark process would inherit its high-water mark across ``exec``, so the
+    command is started through ``/usr/bin/time`` (a small C program; its ``%M``) when
+    present, else through a small Python launcher that reports its child's
+    ``ru_maxrss`` (the launcher's own ~10 MiB is then the floor of the figure). Output is
+    discarded; a non-zero exit raises RuntimeError with the end of its stderr.
+    """
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report_file:
+        if os.access(GNU_TIME, os.X_OK):
+            wrapped = [GNU_TIME, "-q", "-f", "%M", "-o", report_file.name, *argv]
+        else:  # pragma: no cover - machines without GNU time
+            wrapped = [sys.executable, "-c", _LAUNCHER, report_file.name, *argv]
+        t0 = time.perf_counter()
+        proc = subprocess.run(wrapped, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            tail = proc.stderr.decode(errors="replace").strip()[-300:]
+            raise RuntimeError(f"{' '.join(map(str, argv[:3]))}... exit {proc.returncode}: "
+                               f"{tail}")
+        kib = int(report_file.read().split()[-1])
+    return seconds, kib * 1024
+
+
+GNU_TIME = "/usr/bin/time"
+_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
+def median(values: list[float]) -> float:
+    """The median (the mean of the middle two for an even count)."""
+    s = sorted(values)
+    n = len(s)
+    if not n:
+        return float("nan")
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def load() -> str:
+    """``"2 cores, load 3.1 2.4 1.2"``: how busy the machine was (1, 5, 15 min averages)."""
+    import os
+
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {one:.1f} {five:.1f} {fifteen:.1f}"
+
+
+def save_figures(name: str, figures: list[dict]) -> Path:
+    """Save the issue's ratios of one benchmark as ``results/<name>.json`` for
+    :mod:`benchmarks.table`.
+
+    Each figure: ``{"item": "2 DOLPHOT", "what": ..., "value": float, "unit": "x" | "s" | ...,
+    "target": "C/dqmask >= 1.0", "met": bool | None, "why": "..."}`` (``met`` None: reported,
+    no target).
+    """
+    import json
+
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"benchmark": name, "load": load(), "figures": figures},
+                               indent=1) + "\n")
+    return path
+
+
+def dqmask_argv() -> list[str]:
+    """The ``dqmask`` console script of this interpreter (``python -m dqmask`` without it)."""
+    import sys
+
+    script = Path(sys.executable).with_name("dqmask")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dqmask"]

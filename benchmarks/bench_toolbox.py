@@ -1,13 +1,10 @@
-"""Batch scale and large-mosaic memory of the toolbox.
+"""Large-mosaic memory of the toolbox (batch scale: :mod:`benchmarks.bench_scale`).
 
 Every run is the real command line, ``python -m dqmask ...`` in a subprocess (start-up and
-imports included), so the memory figures are the absolute peak RSS of the largest process
-(the command, or with ``--jobs`` its largest worker), as a user would see it.
+imports included), so the memory figures are the absolute peak RSS of the largest process,
+as a user would see it.
 
-1. ``dqmask apply`` on 50 full-frame (2048x2048) NIRCam rate files with a DS9 claw region,
-   ``--jobs 1`` vs ``--jobs 2``: wall time (one run each; the speed-up is the ratio) and
-   peak memory.
-2. A 20000x20000 float32 i2d mosaic (SCI + WHT, 3.2 GB on disk, written in strips):
+A 20000x20000 float32 i2d mosaic (SCI + WHT, 3.2 GB on disk, written in strips):
    peak RSS of ``dqmask preview`` (with and without a region overlay) and of
    ``dqmask apply`` (jwst writes no DQ in i2d, apply adds one) with a region, with a
    20000x20000 mask file (uint8, ``DQMCONV = 'bad'``), and with a region and
@@ -24,21 +21,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
 from benchmarks._util import fmt_bytes, measure, report
-from dqmask.sample import make_rate_batch
 
-N_FILES = 50
 MOSAIC = 20000
 GIB = 1 << 30
-REGION = ("# Region file format: DS9 version 4.1\nimage\n"
-          "polygon(300,400,900,520,1100,900,700,1000,350,800)\n-circle(700,700,60)\n")
-
 
 # --------------------------------------------------------------------------------------------
 # Measuring: wall time and peak RSS of the process and of its worker processes
@@ -129,29 +121,6 @@ def dqmask(*argv: object) -> Callable[[], None]:
     return run
 
 
-def _apply_batch(paths: Sequence[Path], region: Path, out: Path, jobs: int
-                 ) -> Callable[[], None]:
-    return dqmask("apply", *paths, "--region", region, "--output-dir", out, "--jobs", jobs, "-q")
-
-
-def bench_batch(work: Path) -> tuple[list[tuple[str, float, int]], list[str]]:
-    paths = make_rate_batch(work / "in", N_FILES)
-    region = work / "claw.reg"
-    region.write_text(REGION)
-    rows, lines = [], []
-    for jobs in (1, 2):
-        out = work / f"out{jobs}"
-        seconds, _, peak = measure(_apply_batch(paths, region, out, jobs))
-        rows.append((f"apply 50 full-frame rate --jobs {jobs}", seconds, peak))
-        lines.append(f"  --jobs {jobs}: {seconds:.1f} s, {N_FILES / seconds:.2f} files/s, "
-                     f"largest process {fmt_bytes(peak)} (x{jobs} processes at most)")
-        shutil.rmtree(out, ignore_errors=True)
-    speedup = rows[0][1] / rows[1][1]
-    lines.append(f"  speed-up --jobs 2 vs --jobs 1: {speedup:.2f}x")
-    shutil.rmtree(work / "in", ignore_errors=True)
-    return rows, lines
-
-
 def bench_mosaic(work: Path) -> tuple[list[tuple[str, float, int]], list[str]]:
     work.mkdir(parents=True, exist_ok=True)
     mosaic = write_mosaic(work / "mosaic_i2d.fits")
@@ -189,13 +158,9 @@ def main() -> None:
     base = Path(os.environ.get("DQMASK_BENCH_TMP", tempfile.gettempdir()))
     work = Path(tempfile.mkdtemp(prefix="dqmask-bench-toolbox-", dir=base))
     try:
-        batch_rows, batch_lines = bench_batch(work / "batch")
         mosaic_rows, mosaic_lines = bench_mosaic(work / "mosaic")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    load = f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
-    report("bench_toolbox", batch_rows, ["", "batch (50 files):"] + batch_lines
-           + [f"  ({load})"])
     if mosaic_rows:
         report("bench_toolbox_mosaic", mosaic_rows,
                ["", "20000x20000 mosaic, absolute peak RSS (target < 2 GiB):"] + mosaic_lines)

@@ -582,7 +582,7 @@ def _bits(dq: np.ndarray) -> np.ndarray:
     require_dq_dtype(dq)
     if dq.dtype.kind == "i" and dq.dtype.itemsize == 2:
         # same bits as unsigned, in native byte order (FITS data are big-endian)
-        return dq.view(dq.dtype.str.replace("i", "u")).astype(np.uint16)
+        return dq.view(dq.dtype.str.replace("i", "u")).astype(np.uint16, copy=False)
     return dq.astype(np.uint32, copy=False)
 
 
@@ -692,7 +692,8 @@ def _widen_pam_pass(dmin: float, dmax: float) -> tuple[float, float]:
 
 def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam: np.ndarray,
                     *, goodmin: float, goodmax: float, mult: float, masksat: bool = True,
-                    exptime_mult: float | None = None) -> Prepared:
+                    exptime_mult: float | None = None, out: np.ndarray | None = None
+                    ) -> Prepared:
     """Mask, PAM-correct and (WFC3/IR) exposure-scale an HST FLT/FLC chip (§2.5, §2.6, §3.2).
 
     The numbers are those of DOLPHOT's C ``acsmask`` (later 2.0, as 3.1):
@@ -718,6 +719,14 @@ def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam
         DOLPHOT a -keepsat A/D-saturated pixel ends up usable - a quirk we do not copy).
     exptime_mult : float, optional
         WFC3/IR: multiply by this exposure time after the PAM pass.
+    out : ndarray of float32 (any byte order), optional
+        Where to put the values (``sci``'s shape), e.g. a big-endian buffer a FITS writer
+        takes as it is; default a new native float32 array.
+
+    ``sci`` and ``pam`` may be of any float dtype and byte order (e.g. memory-mapped FITS
+    data), or anything with a ``shape`` that returns an array for a row slice
+    (``sci[a:b]``): they are read block by block, ``sci`` rounded to float32 first, so no
+    whole-image copy of either is made.
     """
     dmin = safedown(goodmin)  # float32(GOODMIN) in, float32 out, as the C
     dmax = safeup(goodmax)
@@ -729,12 +738,15 @@ def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam
         dmax2 = float(f32(dmax2 * float(exptime_mult)))
     badpix, saturate = card_number(dmin2), card_number(dmax2)
     marks = (safedown(dmin2), safeup(dmax2))
-    values = np.empty(sci.shape, dtype=np.float32)
+    values = np.empty(sci.shape, dtype=np.float32) if out is None else out
+    if values.shape != sci.shape or values.dtype.kind != "f" or values.dtype.itemsize != 4:
+        raise ValueError(f"out must be float32 of shape {sci.shape}, got {values.dtype} "
+                         f"{values.shape}")
     bad = np.empty(sci.shape, dtype=bool)
     sat = np.empty(sci.shape, dtype=bool)
     moved = 0
     for rows in _row_blocks(sci.shape[0], sci.shape[-1]):
-        s = sci[rows]
+        s = np.asarray(sci[rows], dtype=np.float32)  # native float32 block
         b, t = dq_bad[rows], dq_sat[rows]
         rest = ~(b | t)
         if masksat:
@@ -742,7 +754,9 @@ def hst_flt_prepare(sci: np.ndarray, dq_bad: np.ndarray, dq_sat: np.ndarray, pam
             t = t | thr_sat
             rest &= ~thr_sat
         b = b | (rest & ~(s > f32(dmin)))  # <= DMIN, and NaN
-        v = np.multiply(s, pam[rows].astype(np.float64) / float(mult), dtype=np.float64)
+        v = np.array(pam[rows], dtype=np.float64)  # a native double copy of the block
+        np.divide(v, float(mult), out=v)  # PAM / mult, then x SCI, in double as before
+        np.multiply(v, s, out=v)
         if exptime_mult is not None:
             v = np.multiply(v.astype(np.float32), float(exptime_mult), dtype=np.float64)
         v = v.astype(np.float32)

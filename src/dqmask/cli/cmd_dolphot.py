@@ -21,11 +21,23 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DqmaskError, UsageError
 from ..io.atomic import refuse_output_is_input
-from ..steps import dolphot as step
 from ._common import EXIT_OK, SCHEDULER_ENV, configure_logging, run_batch
+
+if TYPE_CHECKING:
+    from ..steps import dolphot as step
+
+
+def _step():
+    """``dqmask.steps.dolphot``, imported when a file is processed (not for ``--help``):
+    numpy and astropy load only when there is work."""
+    from ..steps import dolphot
+
+    return dolphot
+
 
 # flag name -> (MaskOptions field, value or None when the flag takes one, parser of the value)
 _Flag = tuple[str, object, Callable[[str], object] | None]
@@ -195,7 +207,7 @@ def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool 
         Unknown flag, bad value, flag after the last file, no file.
     """
     plan = Plan(verbose=verbose, quiet=quiet)
-    options = step.MaskOptions()
+    options = _step().MaskOptions()
     pending: list[str] = []
     allowed = ALLOWED[command]
     i = 0
@@ -354,12 +366,12 @@ def _prepare_one(path: str, *, routine: str, options: step.MaskOptions,
         out = os.path.join(output_dir, os.path.basename(path))
         refuse_output_is_input(out, [path], "--output-dir writes copies: choose another "
                                "folder, or leave --output-dir out to prepare it in place")
-    return step.prepare_file(path, routine, options, output=out, pam_dir=pam_dir,
+    return _step().prepare_file(path, routine, options, output=out, pam_dir=pam_dir,
                              dry_run=dry_run)
 
 
 def _split_one(path: str, *, output_dir: str | None, dry_run: bool) -> str:
-    outs = step.splitgroups(path, output_dir, dry_run=dry_run)
+    outs = _step().splitgroups(path, output_dir, dry_run=dry_run)
     verb = "would write" if dry_run else "wrote"
     return f"{path}: {verb} " + ", ".join(outs)
 
@@ -384,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(paths, worker, jobs=plan.jobs, scheduler=plan.scheduler,
                          label="splitgroups")
     routine = "auto" if command == "dolphot" else command
-    step.reset_notes()
+    _step().reset_notes()
     per_file = {p: (routine, o) for p, o in plan.files}
     worker = functools.partial(_dispatch, per_file=per_file, output_dir=plan.output_dir,
                                pam_dir=plan.pam_dir, dry_run=plan.dry_run)

@@ -33,7 +33,7 @@ from ..io.atomic import (
     same_file,
     target_lock,
 )
-from ..io.fits import add_provenance, classify_hdulist, open_fits
+from ..io.fits import add_provenance, classify_hdulist, open_fits, row_reader
 
 __all__ = [
     "MaskOptions", "AlreadyPrepared", "ROUTINES", "TAGS", "prepare_file", "detect_routine",
@@ -825,11 +825,12 @@ def _hst_plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions
     plans = []
     for chip in chips:
         sci_hdu = hdul[chip.sci]
-        sci = _float32(_image(sci_hdu, path, f"SCI,{_extver(sci_hdu)}"))
+        # flt: the memory-mapped SCI, read block by block (no whole-image copy)
+        sci = _image(sci_hdu, path, f"SCI,{_extver(sci_hdu)}")
         history = [nc_note] if nc_note else []
         rn = _hst_read_noise(hdul, path, routine, chip, kind, history)
         if kind == "drz":
-            prepared, mult = _drz(hdul, path, chip, sci, exptime, options, acs)
+            prepared, mult = _drz(hdul, path, chip, _float32(sci), exptime, options, acs)
             history.append(f"drizzled: x EXPTIME/{mult:g} ({exptime:g} s), bad from "
                            + ("WHT <= 0" if options.usewht else "CTX == 0 in every plane"))
             if options.dq_bad:
@@ -896,7 +897,8 @@ def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, histor
     if dq.shape != sci.shape:
         raise InputError(path, f"data quality image does not match primary image size "
                                f"(DQ,{ver} {dq.shape} vs SCI {sci.shape})")
-    dq = np.asarray(dq)
+    read = row_reader(hdul, dq_index)  # a plain read: no memory map left resident
+    dq = read(0, dq.shape[0]) if read is not None else np.asarray(dq)
     what = "ACS" if acs else ("WFC3/IR" if chip.chip == "IR" else "WFC3/UVIS")
     extra = dq_bad_bits(path, options.dq_bad,
                         table_for("HST", "ACS" if acs else "WFC3", chip.chip), what)
@@ -916,15 +918,21 @@ def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, histor
     if chip.chip == "UVIS1" and chip.offset == (0, 0):  # full frame: UVIS2 header for the norm
         partner = next((hdul[i].header for i in _sci_indices(hdul)
                         if i != chip.sci and hdul[i].header.get("CCDCHIP") == 2), None)
-    pam, pam_note = _pam(path, sci_hdu.header, chip, sci.shape, pam_dir, partner)
-    history.append(pam_note)
     mult = (alg.ACS_CTMULT if acs else alg.WFC3_CTMULT)[chip.chip]
     ir = chip.chip == "IR"
     if ir and not exptime > 0:
         raise InputError(path, f"EXPTIME {exptime} is not positive (IR data are e-/s)")
-    prepared = alg.hst_flt_prepare(sci, dq_bad, dq_sat, pam, goodmin=goodmin, goodmax=goodmax,
-                                   mult=mult, masksat=not options.keepsat,
-                                   exptime_mult=exptime if ir else None)
+    with contextlib.ExitStack() as stack:
+        pam, pam_note = _pam(path, sci_hdu.header, chip, sci.shape, pam_dir, partner, stack)
+        history.append(pam_note)
+        # SCI and PAM read block by block from the files; the values made big-endian
+        # float32, written to FITS as they are (no byte-swapping pass at write)
+        prepared = alg.hst_flt_prepare(_RowSource.of(hdul, chip.sci, sci), dq_bad, dq_sat,
+                                       pam, goodmin=goodmin,
+                                       goodmax=goodmax, mult=mult,
+                                       masksat=not options.keepsat,
+                                       exptime_mult=exptime if ir else None,
+                                       out=np.empty(sci.shape, dtype=">f4"))
     history.append(f"GOODMIN {goodmin:g} GOODMAX {goodmax:g}; x PAM/{mult:g}"
                    + (f" x EXPTIME {exptime:g}" if ir else ""))
     return prepared
@@ -964,21 +972,60 @@ def _drz(hdul, path, chip: _HstChip, sci, exptime, options, acs):
 # --------------------------------------------------------------------------------------------
 
 
+class _RowSource:
+    """A float32 image (or a cut of one) read a block of rows at a time: ``.shape`` and
+    ``source[rows]`` (a row slice), as :func:`alg.hst_flt_prepare` reads SCI and PAM.
+
+    Rows come from plain file reads (``io.fits.row_reader``), so a full-frame chip never
+    becomes resident through a memory map; each block is decoded as astropy decodes it and
+    rounded to float32 (the PAM as DOLPHOT reads it; SCI as the algorithm wants it).
+    """
+
+    def __init__(self, read: Callable[[int, int], np.ndarray], rows: tuple[int, int],
+                 cols: tuple[int, int]):
+        self._read, self._row0, self._cols = read, rows[0], slice(*cols)
+        self.shape = (rows[1] - rows[0], cols[1] - cols[0])
+
+    @classmethod
+    def of(cls, hdul: fits.HDUList, index: int, data: np.ndarray,
+           rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None):
+        """Rows ``rows`` x columns ``cols`` of HDU ``index`` (default all of ``data``),
+        read from the file; ``data[...]`` as float32 when the file cannot be read so
+        (scaled or compressed data)."""
+        rows = rows or (0, data.shape[0])
+        cols = cols or (0, data.shape[1])
+        read = row_reader(hdul, index)
+        if read is None:
+            cut = data[rows[0]:rows[1], cols[0]:cols[1]]
+            return cut if cut.dtype == np.float32 else np.asarray(cut, dtype=np.float32)
+        return cls(read, rows, cols)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.shape[0])
+        block = self._read(self._row0 + start, self._row0 + stop)[:, self._cols]
+        return np.asarray(block, dtype=np.float32)
+
+
 def _pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, int], pam_dir,
-         partner: fits.Header | None = None) -> tuple[np.ndarray, str]:
-    """PAM for one chip (float32, ``shape``) from DOLPHOT's data directory or from SIP."""
+         partner: fits.Header | None, stack: contextlib.ExitStack) -> tuple[np.ndarray, str]:
+    """PAM for one chip (``shape``) from DOLPHOT's data directory or from SIP.
+
+    From ``pam_dir`` the map is the memory-mapped float32 image of the PAM file (any byte
+    order), valid while ``stack`` keeps that file open; from SIP a native float32 array.
+    """
     if pam_dir is not None:
         pam_path = os.path.join(os.fspath(pam_dir), _PAM_FILES[chip.chip])
-        with open_fits(pam_path) as ph:
-            data = next((h.data for h in ph if h.data is not None and h.data.ndim == 2), None)
-            if data is None:
-                raise InputError(path, f"error in PAM file {pam_path}: no 2-D image")
-            x, y = chip.offset
-            if data.shape[0] < y + shape[0] or data.shape[1] < x + shape[1]:
-                raise InputError(path, f"error in PAM file {pam_path}: "
-                                       f"{data.shape[1]}x{data.shape[0]} is smaller than the "
-                                       f"image {shape[1]}x{shape[0]} at offset ({x},{y})")
-            pam = np.array(data[y:y + shape[0], x:x + shape[1]], dtype=np.float32)
+        ph = stack.enter_context(open_fits(pam_path))
+        hdu = next((h for h in ph if h.data is not None and h.data.ndim == 2), None)
+        if hdu is None:
+            raise InputError(path, f"error in PAM file {pam_path}: no 2-D image")
+        data = hdu.data
+        x, y = chip.offset
+        if data.shape[0] < y + shape[0] or data.shape[1] < x + shape[1]:
+            raise InputError(path, f"error in PAM file {pam_path}: "
+                                   f"{data.shape[1]}x{data.shape[0]} is smaller than the "
+                                   f"image {shape[1]}x{shape[0]} at offset ({x},{y})")
+        pam = _RowSource.of(ph, ph.index(hdu), data, (y, y + shape[0]), (x, x + shape[1]))
         return pam, f"pixel area from {pam_path} at offset {chip.offset}"
     return _sip_pam(path, header, chip, shape, partner)
 
@@ -1154,16 +1201,31 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
     with _raw_reader(path) as read:
         for out, header, loc, span in jobs:
             add_provenance(header, "splitgroups", {"source": os.path.basename(path)})
-            data = read(loc, span)
             with atomic_output(out) as fh:
                 fh.write(header.tostring().encode("ascii"))
-                fh.write(data)
-                pad = (-len(data)) % 2880
+                written = _copy_range(read, loc, span, fh)
+                pad = (-written) % 2880
                 if pad:
                     fh.write(b"\0" * pad)
             if say:
                 say(f"{path}: wrote {out}")
     return [j[0] for j in jobs]
+
+
+_CHUNK = 4 << 20
+
+
+def _copy_range(read: Callable[[int, int], bytes], loc: int, span: int, fh) -> int:
+    """Copy bytes ``loc:loc + span`` of the input to ``fh`` in 4 MiB pieces (a chip is
+    never held whole); the number of bytes copied (fewer if the file ends early)."""
+    written = 0
+    while written < span:
+        piece = read(loc + written, min(_CHUNK, span - written))
+        if not piece:
+            break
+        fh.write(piece)
+        written += len(piece)
+    return written
 
 
 class _raw_reader:  # noqa: N801 - used as a context manager factory

@@ -1,0 +1,113 @@
+"""Start-up: what a ``dqmask`` process costs before (and apart from) its work.
+
+Whole processes, medians of ``DQMASK_BENCH_REPEAT`` (default 7) interleaved runs:
+
+* ``dqmask --version`` and ``dqmask acsmask --help`` against ``python -c "import numpy"``
+  (target: faster, ratio numpy / dqmask >= 1.0);
+* a command's fixed cost: ``dqmask wfc3mask --dry-run`` on one WFC3/IR flt (its work is a
+  few tens of ms) against ``python -c "import numpy, astropy.io.fits"`` (target:
+  dqmask / that <= 1.2);
+* the import set: whether ``numpy`` / ``astropy`` are imported by ``--version``, and which
+  heavy packages (stdatamodels, asdf, scipy, photutils, regions, matplotlib) the HST
+  command imports (target: none of them).
+
+This is today's code; the lazy command loading of issue 14 item 1 is not done yet.
+Run: ``python -m benchmarks.bench_startup``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ._util import RESULTS, dqmask_argv, load, median, run_process, save_figures
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("stdatamodels", "asdf", "scipy", "photutils", "regions", "matplotlib", "jwst",
+         "rich", "dask")
+PROBE = ("import atexit, sys\n"
+         "atexit.register(lambda: sys.stderr.write('MODULES ' + ' '.join(m for m in "
+         "sys.argv.pop(1).split(',') if m in sys.modules) + '\\n'))\n"
+         "from dqmask.cli import main\nsys.exit(main(sys.argv[1:]))")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"),
+                                                      env.get("PYTHONPATH")]))
+    return env
+
+
+def imported(args: list[str], modules: tuple[str, ...], env: dict[str, str]) -> list[str]:
+    """Which of ``modules`` a ``dqmask`` process with ``args`` has imported at exit."""
+    proc = subprocess.run([sys.executable, "-c", PROBE, ",".join(modules), *args],
+                          capture_output=True, text=True, env=env)
+    line = next((s for s in proc.stderr.splitlines() if s.startswith("MODULES")), "MODULES")
+    return line.split()[1:]
+
+
+def main(repeat: int | None = None) -> str:
+    from dqmask.sample import make_wfc3_ir_flt
+
+    repeat = repeat or int(os.environ.get("DQMASK_BENCH_REPEAT", "7"))
+    env = _env()
+    before = load()
+    with tempfile.TemporaryDirectory(prefix="dqmask-bench-startup-") as tmp:
+        ir = make_wfc3_ir_flt(Path(tmp) / "istart01q_flt.fits")
+        runs = {
+            "python -c 'import numpy'": [sys.executable, "-c", "import numpy"],
+            "python -c 'import numpy, astropy.io.fits'":
+                [sys.executable, "-c", "import numpy, astropy.io.fits"],
+            "dqmask --version": [*dqmask_argv(), "--version"],
+            "dqmask acsmask --help": [*dqmask_argv(), "acsmask", "--help"],
+            "dqmask wfc3mask --dry-run (1 IR flt)":
+                [*dqmask_argv(), "wfc3mask", "--dry-run", "-q", str(ir)],
+        }
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(repeat):
+            for label, argv in runs.items():
+                times[label].append(run_process(argv, env=env)[0])
+        version_set = imported(["--version"], ("numpy", "astropy"), env)
+        hst_set = imported(["wfc3mask", "--dry-run", "-q", str(ir)], HEAVY, env)
+    t = {k: median(v) for k, v in times.items()}
+    numpy_t, fits_t = t["python -c 'import numpy'"], t["python -c 'import numpy, astropy.io.fits'"]
+    out = [f"# bench_startup: whole process, medians of {repeat} (seconds)"]
+    out += [f"{label:<44s} {seconds:7.3f}" for label, seconds in t.items()]
+    figures = []
+    for label in ("dqmask --version", "dqmask acsmask --help"):
+        ratio = numpy_t / t[label]
+        figures.append({"item": "1 start-up", "what": f"{label}: 'import numpy' / dqmask time",
+                        "value": ratio, "unit": "x", "target": ">= 1.0", "met": ratio >= 1.0,
+                        "why": "" if ratio >= 1.0 else "every command module (and numpy, "
+                        "astropy, stdatamodels...) is imported before argparse runs"})
+    fixed = t["dqmask wfc3mask --dry-run (1 IR flt)"] / fits_t
+    figures.append({"item": "1 start-up", "what": "HST command fixed cost / 'import numpy, "
+                    "astropy.io.fits'", "value": fixed, "unit": "x", "target": "<= 1.2",
+                    "met": fixed <= 1.2, "why": "" if fixed <= 1.2 else
+                    "all command modules and dqmask.flags (stdatamodels, astropy.nddata) load"})
+    figures.append({"item": "1 start-up", "what": "dqmask --version imports numpy/astropy",
+                    "value": float(len(version_set)), "unit": "packages", "target": "0",
+                    "met": not version_set, "why": " ".join(version_set)})
+    figures.append({"item": "1 start-up", "what": "HST command imports heavy packages",
+                    "value": float(len(hst_set)), "unit": "packages", "target": "0",
+                    "met": not hst_set, "why": " ".join(hst_set)})
+    out += ["",
+            f"--version / 'import numpy': {t['dqmask --version'] / numpy_t:.1f}x the time; "
+            f"imports {' '.join(version_set) or 'neither numpy nor astropy'}",
+            f"HST command fixed cost: {fixed:.2f}x 'import numpy, astropy.io.fits' "
+            "(target <= 1.2)",
+            f"heavy packages the HST command imports: {' '.join(hst_set) or 'none'}",
+            f"load: before {before}; after {load()}"]
+    text = "\n".join(out)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bench_startup.txt").write_text(text + "\n")
+    save_figures("bench_startup", figures)
+    return text
+
+
+if __name__ == "__main__":
+    main()
