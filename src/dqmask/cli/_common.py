@@ -9,6 +9,7 @@ import os
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -16,7 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
 from ..io.atomic import WriteError, os_problem
-from ..io.mask_file import MASK_CONVENTIONS, READ_CONVENTIONS, MaskSpec, mask_spec
+
+if TYPE_CHECKING:
+    from ..io.mask_file import MaskSpec
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
@@ -129,6 +132,8 @@ def add_mask_convention_option(parser: argparse.ArgumentParser) -> None:
     Read the option's mask inputs with :func:`mask_arg` / :func:`mask_args`; they accept the
     ``PATH[CHIP]@CONV`` suffixes too (:func:`dqmask.io.mask_file.mask_spec`).
     """
+    from ..io.mask_file import MASK_CONVENTIONS, READ_CONVENTIONS  # numpy: not at start-up
+
     parser.add_argument(
         "--mask-convention", choices=MASK_CONVENTIONS, default="auto", metavar="CONV",
         help="how to read mask files: " + ", ".join(READ_CONVENTIONS) + " or auto (default: "
@@ -137,6 +142,8 @@ def add_mask_convention_option(parser: argparse.ArgumentParser) -> None:
 
 def mask_arg(text: str, args: argparse.Namespace) -> MaskSpec:
     """One mask input of the command line, with ``--mask-convention`` applied."""
+    from ..io.mask_file import mask_spec
+
     return mask_spec(text, getattr(args, "mask_convention", None))
 
 

@@ -30,8 +30,6 @@ import os
 import string
 from collections.abc import Iterable
 
-from astropy.io import fits
-
 from ..errors import InputError
 
 __all__ = ["expand_inputs", "exposure_root", "expand_pattern", "is_pattern", "exposure_file"]
@@ -142,6 +140,8 @@ def _read_hst_asn(path: str) -> list[str]:
     if not os.path.exists(path):
         raise InputError(path, "no such association table")
     try:
+        from astropy.io import fits  # only for HST association tables
+
         with fits.open(path) as hdul:
             table = hdul[1].data
             columns = [c.upper() for c in table.columns.names]
