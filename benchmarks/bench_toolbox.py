@@ -31,7 +31,7 @@ import numpy as np
 from astropy.io import fits
 
 from benchmarks._util import fmt_bytes, measure, report
-from dqmask.sample import make_rate_batch
+from dqmask.datasets import make_rate_batch
 
 N_FILES = 50
 MOSAIC = 20000

@@ -1,12 +1,13 @@
 """The ``dqmask`` command line.
 
-Each command lives in a module ``dqmask.cli.cmd_<name>`` that defines
+Each command family lives in its job package (``dqmask.<job>.cli``), listed in
+:data:`COMMAND_FAMILIES`; the module defines
 
 * ``register(subparsers) -> argparse.ArgumentParser`` adding its sub-parser, and
 * ``run(args) -> int`` returning the exit code;
 
 and optionally ``demo(workdir, sample, say) -> None`` used by ``make demo``.
-Commands are discovered, so adding one never edits this file.
+Adding a command family adds one line to :data:`COMMAND_FAMILIES`.
 
 Exit codes: 0 success, 1 failure on some input (the others still processed), 2 usage error.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -26,18 +26,28 @@ from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
 from ..io.inputs import expand_inputs
 from ._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, configure_logging, console_err
 
-__all__ = ["main", "build_parser", "command_modules"]
+__all__ = ["main", "build_parser", "command_modules", "COMMAND_FAMILIES"]
 
 log = logging.getLogger("dqmask")
 
 
+#: command family (the ``make demo`` folder name) -> module defining its commands
+COMMAND_FAMILIES: dict[str, str] = {
+    "apply": "dqmask.apply.cli",
+    "background": "dqmask.nsclean.cli",
+    "detect": "dqmask.claws.cli",
+    "dolphot": "dqmask.dolphot.cli",
+    "dqinit": "dqmask.dq_init.cli",
+    "explain": "dqmask.toolbox.cli_explain",
+    "preview": "dqmask.toolbox.cli_preview",
+    "static": "dqmask.static.cli",
+    "toolbox": "dqmask.toolbox.cli",
+}
+
+
 def command_modules() -> list[ModuleType]:
-    """The ``cmd_*`` modules in this package, in name order."""
-    mods = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            mods.append(importlib.import_module(f"{__name__}.{info.name}"))
-    return mods
+    """The command modules of :data:`COMMAND_FAMILIES`, in family-name order."""
+    return [importlib.import_module(COMMAND_FAMILIES[name]) for name in sorted(COMMAND_FAMILIES)]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -33,7 +33,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .. import __version__
-from ..algorithms.dq_init import FGS_GUIDE_EXP_TYPES
+from ..dq_init.core import FGS_GUIDE_EXP_TYPES
 from ..errors import InputError
 from .atomic import atomic_output, refuse_read_only
 
