@@ -11,6 +11,7 @@ from pathlib import Path
 from ..cli._common import (
     add_batch_options,
     add_mask_convention_option,
+    add_max_fraction_option,
     add_output_options,
     batch_options,
     output_path,
@@ -84,23 +85,6 @@ def register(sub, common) -> argparse.ArgumentParser:
     add_output_options(p, in_place=True, default_suffix=DEFAULT_SUFFIX)
     add_batch_options(p)
     return p
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1]")
-    return value
-
-
-def add_max_fraction_option(parser: argparse.ArgumentParser,
-                            what: str = "a mask covering") -> None:
-    """``--max-fraction F`` (default 0.5, in (0, 1]); ``dqinit`` shares it for its user DQ."""
-    parser.add_argument("--max-fraction", type=_fraction, default=0.5, metavar="F",
-                        help=f"refuse {what} more than this fraction of a file (0.5)")
 
 
 def _chip_arg(text: str) -> int | str:

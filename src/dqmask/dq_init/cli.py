@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..apply.cli import add_max_fraction_option
 from ..cli._common import (
     add_batch_options,
+    add_max_fraction_option,
     add_output_options,
     batch_options,
     output_path,

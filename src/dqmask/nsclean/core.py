@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
@@ -44,9 +45,12 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.visualization import ZScaleInterval
 from scipy import ndimage
 
+from ..errors import UsageError
 from ..toolbox.morphology import grow
 
 __all__ = [
+    "Exposure",
+    "background_from_exposures",
     "NSCLEAN_SHAPE",
     "REFERENCE_BORDER",
     "RED",
@@ -582,3 +586,70 @@ def automatic_background(image: np.ndarray, usable: np.ndarray, n_sigma: float =
             grown = grow(signal_regions(signal, min_region), grow_pixels)
             background &= ~grown
     return force_border_false(background, border)
+
+
+# Combining loaded exposures (read by dqmask.nsclean.files.load_exposure)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One rate-like input, read into memory.
+
+    Attributes
+    ----------
+    path : str
+    detector : str
+    data : ndarray of float32, (nplanes, ny, nx)
+        SCI (a 2-D rate is one plane; rateints one plane per integration).
+    usable : ndarray of bool, same shape
+        True = finite, non-zero, no DO_NOT_USE / REFERENCE_PIXEL flag, not a reference pixel.
+    """
+
+    path: str
+    detector: str
+    data: np.ndarray
+    usable: np.ndarray
+
+
+def _planes(exposures: list[Exposure], plane: int | None
+            ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Views of the planes to combine: every plane, or plane ``plane`` of each exposure."""
+    if plane is None:
+        return ([p for e in exposures for p in e.data],
+                [u for e in exposures for u in e.usable])
+    return [e.data[plane] for e in exposures], [e.usable[plane] for e in exposures]
+
+
+def _all_usable(masks: list[np.ndarray]) -> np.ndarray:
+    out = masks[0].copy()
+    for m in masks[1:]:
+        out &= m
+    return out
+
+
+def background_from_exposures(exposures: list[Exposure], *, n_sigma: float = 2.0,
+                              grow: int = 0, min_region: int = 5,
+                              per_integration: bool = False, stats: str = "mode"
+                              ) -> np.ndarray:
+    """The automatic mask from loaded exposures.
+
+    Returns
+    -------
+    ndarray of bool
+        True = background; (ny, nx), or (nints, ny, nx) with ``per_integration``. A pixel is
+        background only if usable in every combined plane.
+    """
+    planes: list[int | None] = [None]
+    if per_integration:
+        nints = {e.data.shape[0] for e in exposures}
+        if len(nints) != 1:
+            raise UsageError("--per-integration needs inputs with the same number of "
+                             f"integrations (got {sorted(nints)})")
+        planes = list(range(nints.pop()))
+    masks = []
+    for plane in planes:
+        data, usable = _planes(exposures, plane)
+        image = combine_exposures(data, usable)
+        masks.append(automatic_background(image, _all_usable(usable), n_sigma, grow,
+                                                min_region, stats=stats))
+    return masks[0] if not per_integration else np.stack(masks)

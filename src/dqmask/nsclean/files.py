@@ -9,7 +9,6 @@ anything is written; outputs are written atomically and never over an input.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from ..io.background_mask import FORMATS, read_background_mask, write_background
 from ..io.fits import classify_hdulist, open_fits
 from ..io.png import read_png_rgb, write_png_rgb
 from . import core as bgalg
+from .core import Exposure, background_from_exposures
 
 __all__ = ["Exposure", "load_exposure", "png2fits", "fits2png", "convert_mask",
            "make_background",
@@ -32,26 +32,6 @@ UNUSABLE_FLAGS = JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["REFERENCE_PIXEL"]
 #: Full detector shape (ny, nx) and whether the reference border includes rows.
 _DETECTORS = {"MIRI": ((1024, 1032), False)}
 _NIR_DETECTOR = (bgalg.NSCLEAN_SHAPE, True)
-
-
-@dataclass(frozen=True)
-class Exposure:
-    """One rate-like input, read into memory.
-
-    Attributes
-    ----------
-    path : str
-    detector : str
-    data : ndarray of float32, (nplanes, ny, nx)
-        SCI (a 2-D rate is one plane; rateints one plane per integration).
-    usable : ndarray of bool, same shape
-        True = finite, non-zero, no DO_NOT_USE / REFERENCE_PIXEL flag, not a reference pixel.
-    """
-
-    path: str
-    detector: str
-    data: np.ndarray
-    usable: np.ndarray
 
 
 def _reference(info, shape: tuple[int, int]) -> np.ndarray:
@@ -286,50 +266,6 @@ def _streamed_mean(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
             usable_all &= usable
         del exposure
     return bgalg.mean_from_sums(total, count), usable_all
-
-
-def _planes(exposures: list[Exposure], plane: int | None
-            ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Views of the planes to combine: every plane, or plane ``plane`` of each exposure."""
-    if plane is None:
-        return ([p for e in exposures for p in e.data],
-                [u for e in exposures for u in e.usable])
-    return [e.data[plane] for e in exposures], [e.usable[plane] for e in exposures]
-
-
-def _all_usable(masks: list[np.ndarray]) -> np.ndarray:
-    out = masks[0].copy()
-    for m in masks[1:]:
-        out &= m
-    return out
-
-
-def background_from_exposures(exposures: list[Exposure], *, n_sigma: float = 2.0,
-                              grow: int = 0, min_region: int = 5,
-                              per_integration: bool = False, stats: str = "mode"
-                              ) -> np.ndarray:
-    """The automatic mask from loaded exposures.
-
-    Returns
-    -------
-    ndarray of bool
-        True = background; (ny, nx), or (nints, ny, nx) with ``per_integration``. A pixel is
-        background only if usable in every combined plane.
-    """
-    planes: list[int | None] = [None]
-    if per_integration:
-        nints = {e.data.shape[0] for e in exposures}
-        if len(nints) != 1:
-            raise UsageError("--per-integration needs inputs with the same number of "
-                             f"integrations (got {sorted(nints)})")
-        planes = list(range(nints.pop()))
-    masks = []
-    for plane in planes:
-        data, usable = _planes(exposures, plane)
-        image = bgalg.combine_exposures(data, usable)
-        masks.append(bgalg.automatic_background(image, _all_usable(usable), n_sigma, grow,
-                                                min_region, stats=stats))
-    return masks[0] if not per_integration else np.stack(masks)
 
 
 def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,

@@ -37,7 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["OPERATIONS", "combine", "Outline", "outlines", "region_outlines"]
+from .. import __version__
+
+__all__ = ["OPERATIONS", "combine", "Outline", "outlines", "region_outlines", "ds9_text"]
 
 OPERATIONS = ("or", "and", "not")
 
@@ -244,3 +246,39 @@ def region_outlines(bad: np.ndarray) -> list[Outline]:
             result += _shifted(outlines(piece[lo:hi]), x0, y0 + lo, owner)
     return sorted(result, key=lambda o: (o.label, int(o.vertices[:, 1].min()),
                                          int(o.vertices[:, 0].min())))
+
+
+def ds9_text(bad: np.ndarray, *, color: str = "red", source: str = "") -> str:
+    """DS9 region text of the outlines of a ``bad`` plane (image coordinates).
+
+    Parameters
+    ----------
+    bad : ndarray of bool, 2-D
+        ``bad`` convention (True = bad).
+
+    Returns
+    -------
+    str
+        One ``polygon(...)`` per hole-free piece
+        (:func:`region_outlines`); read back by pixel centre
+        (``dqmask apply --region``, DS9) it gives exactly ``bad``.
+    """
+    lines = ["# Region file format: DS9 version 4.1",
+             f"# dqmask {__version__} regions: outlines of the bad pixels"
+             + (f" of {_comment_text(source)}" if source else ""),
+             "# pixel-edge polygons, whose union by pixel centre is the mask",
+             f"global color={color} width=1 include=1 source=1",
+             "image"]
+    for o in region_outlines(bad):
+        lines.append("polygon(" + ",".join(f"{v:g}" for v in o.ds9()) + ")")
+    return "\n".join(lines) + "\n"
+
+
+def _comment_text(text: str) -> str:
+    """``text`` made safe for a DS9 comment line.
+
+    DS9 readers split every line on ``;`` before they look for ``#`` (astropy ``regions``
+    then warns about the "shape" after it), and a line break would end the comment: both
+    become ``_``.
+    """
+    return "".join("_" if ch == ";" or not ch.isprintable() else ch for ch in text)

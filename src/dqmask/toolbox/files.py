@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import __version__
 from ..conventions import Convention, from_bad
 from ..errors import InputError
 from ..io.atomic import atomic_write
@@ -29,7 +28,7 @@ from ..io.mask_file import (
     reference_of,
     write_mask,
 )
-from .combine import OPERATIONS, combine, region_outlines
+from .combine import OPERATIONS, combine, ds9_text
 from .morphology import FOOTPRINTS, grow
 
 __all__ = ["ToolResult", "load_masks", "combine_files", "grow_file", "convert_file",
@@ -224,42 +223,6 @@ def convert_file(spec: str, output: str, *, to: str, flags: str | None = None,
 
 def _same_convention(convention: str) -> str:
     return convention if convention in ("bad", "good", "background", "user_mask", "dq") else "bad"
-
-
-def ds9_text(bad: np.ndarray, *, color: str = "red", source: str = "") -> str:
-    """DS9 region text of the outlines of a ``bad`` plane (image coordinates).
-
-    Parameters
-    ----------
-    bad : ndarray of bool, 2-D
-        ``bad`` convention (True = bad).
-
-    Returns
-    -------
-    str
-        One ``polygon(...)`` per hole-free piece
-        (:func:`dqmask.toolbox.combine.region_outlines`); read back by pixel centre
-        (``dqmask apply --region``, DS9) it gives exactly ``bad``.
-    """
-    lines = ["# Region file format: DS9 version 4.1",
-             f"# dqmask {__version__} regions: outlines of the bad pixels"
-             + (f" of {_comment_text(source)}" if source else ""),
-             "# pixel-edge polygons, whose union by pixel centre is the mask",
-             f"global color={color} width=1 include=1 source=1",
-             "image"]
-    for o in region_outlines(bad):
-        lines.append("polygon(" + ",".join(f"{v:g}" for v in o.ds9()) + ")")
-    return "\n".join(lines) + "\n"
-
-
-def _comment_text(text: str) -> str:
-    """``text`` made safe for a DS9 comment line.
-
-    DS9 readers split every line on ``;`` before they look for ``#`` (astropy ``regions``
-    then warns about the "shape" after it), and a line break would end the comment: both
-    become ``_``.
-    """
-    return "".join("_" if ch == ";" or not ch.isprintable() else ch for ch in text)
 
 
 def regions_file(spec: str, output: str, *, flags: str | None = None,
