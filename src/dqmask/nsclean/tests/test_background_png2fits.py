@@ -1,7 +1,7 @@
 """png2fits / fits2png: NSClean's documented png2fits behaviour, pixel by pixel, and round trips.
 
 ``nsclean_png2fits`` below restates NSClean's ``util.png2fits`` (Rev. 1.5) from its
-documented behaviour (../shared/specs/nsclean_masks.md section 3): Pillow -> numpy array;
+documented behaviour (see docs/nsclean.md): Pillow -> numpy array;
 background = channel 0 == 255 and channels 1, 2 == 0; 4-pixel border False; rows flipped;
 uint8 primary HDU with ``COMMENT Pixels = 1 are background`` and
 ``HISTORY Created by png2fits Rev. 1.5``.
