@@ -1,6 +1,6 @@
 # dqmask: two commands on a fresh machine.
 #   make demo   set up .venv and run every command on generated sample data
-#   make test   set up .venv and run the test suite (and ruff)
+#   make test   set up .venv and run ruff, the import-layering contracts and the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -27,14 +27,16 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "chromium/chromedriver absent: the browser tests of dqmask edit will skip"; fi
 
-# make test is the same every time: hypothesis's "ci" profile (derandomized; tests/conftest.py).
+# make test is the same every time: hypothesis's "ci" profile (derandomized; src/dqmask/conftest.py).
 # A plain `pytest` still explores new random examples.
 test: $(STAMP) browser
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src benchmarks
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest --hypothesis-profile=ci
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src benchmarks
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -5,7 +5,7 @@ Rows:
 * ``jwst create_mask x4``: jwst clean_flicker_noise's automatic mask (``create_mask``,
   n_sigma=2, no WCS regions), one per file after ``datamodels.open``, AND-ed -- what a user
   gets from the pipeline without reference files;
-* ``dqmask background (4 files)``: ``dqmask.steps.background.make_background`` -- read,
+* ``dqmask background (4 files)``: ``dqmask.nsclean.files.make_background`` -- read,
   combine (sigma-clipped mean), clip, write the NSClean-format mask.
 
 Time: best of 2. Peak memory: extra resident memory of one run in a freshly spawned
@@ -28,8 +28,8 @@ N_FILES = 4
 
 
 def make_rates(folder: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
-    """4 NIRSpec IFU rates (dqmask.sample) and the truth: (paths, trace, reference)."""
-    from dqmask import sample
+    """4 NIRSpec IFU rates (dqmask.datasets) and the truth: (paths, trace, reference)."""
+    from dqmask import datasets as sample
 
     paths = [sample.make_nirspec_ifu_rate(folder / f"jw09999003001_03101_0000{i + 1}_nrs1_rate"
                                           f".fits", seed=i) for i in range(N_FILES)]
@@ -56,7 +56,7 @@ def jwst_masks(paths: list[Path]) -> np.ndarray:
 
 
 def dqmask_mask(paths: list[Path], out: Path) -> None:
-    from dqmask.steps.background import make_background
+    from dqmask.nsclean.files import make_background
 
     make_background(paths, out, force=True)
 
@@ -86,7 +86,7 @@ def main() -> None:
         ours = read_background_mask(out).background
         theirs = jwst_masks(paths)
         report("bench_background", rows, [
-            f"inputs: {N_FILES} full-frame 2048x2048 NIRSpec IFU rate files (dqmask.sample)",
+            f"inputs: {N_FILES} full-frame 2048x2048 NIRSpec IFU rate files (dqmask.datasets)",
             f"jwst mask:   {_scores(theirs, trace, border)}",
             f"dqmask mask: {_scores(ours, trace, border)}",
         ])

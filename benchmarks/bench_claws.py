@@ -66,8 +66,8 @@ def _crab_detect(cal: Path, reg: Path, outdir: Path) -> None:
 
 
 def _dqmask_detect(cal: Path, reg: Path, outdir: Path) -> None:
-    from dqmask.algorithms.claws import DetectParams
-    from dqmask.steps.claws import detect_file
+    from dqmask.claws.core import DetectParams
+    from dqmask.claws.files import detect_file
 
     detect_file(cal, [reg], params=DetectParams(sigma=2.0, smooth=1.0, minpixarea=2),
                 output_dir=outdir, overwrite=True)
@@ -98,7 +98,7 @@ def _dqmask_apply(rates: list[Path], mask_path: Path, outdir: Path, jobs: int = 
 
 
 def main() -> None:
-    from dqmask.sample import make_nircam_cal, make_nircam_rate
+    from dqmask.datasets import make_nircam_cal, make_nircam_rate
 
     work = Path(tempfile.mkdtemp(prefix="bench_claws_"))
     try:

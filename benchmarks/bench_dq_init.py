@@ -21,9 +21,9 @@ SHAPE = (1, 10, 2048, 2048)
 
 
 def make_uncal(path: Path) -> Path:
-    """The benchmark exposure: dqmask.sample if it can, else a plain stdatamodels Level1b."""
+    """The benchmark exposure: dqmask.datasets if it can, else a plain stdatamodels Level1b."""
     try:
-        from dqmask.sample import make_nircam_uncal
+        from dqmask.datasets import make_nircam_uncal
 
         return Path(make_nircam_uncal(path, ngroups=SHAPE[1], nints=SHAPE[0], detector="NRCA1"))
     except (ImportError, TypeError):
@@ -45,7 +45,7 @@ def make_uncal(path: Path) -> Path:
 def make_mask(path: Path) -> Path:
     if REAL_MASK.exists():
         return REAL_MASK
-    from dqmask.io.mask_ref import write_mask_ref
+    from dqmask.dq_init.mask_ref import write_mask_ref
 
     rng = np.random.default_rng(1)
     std = np.where(rng.random((2048, 2048)) < 0.03, np.uint32(1 | 2048), np.uint32(0))
@@ -54,7 +54,7 @@ def make_mask(path: Path) -> Path:
 
 
 def run_ours(uncal: Path, mask: Path, out: Path) -> None:
-    from dqmask.steps.dq_init import dq_init_file
+    from dqmask.dq_init.files import dq_init_file
 
     dq_init_file(uncal, mask, out, force=True)
 
@@ -163,7 +163,7 @@ def main() -> str:
     import jwst.dq_init.dq_initialization  # noqa: F401  (imports are not the runs' memory)
     import stdatamodels.jwst.datamodels  # noqa: F401
 
-    import dqmask.steps.dq_init  # noqa: F401
+    import dqmask.dq_init.files  # noqa: F401
 
     with tempfile.TemporaryDirectory(dir=REPO / "benchmarks") as tmp:
         tmp = Path(tmp)

@@ -1,6 +1,6 @@
 """``dqmask edit``: time from start to the first drawn image, and the server's peak memory.
 
-For a 2048x2048 NIRCam cal (``dqmask.sample``) and a 20000x20000 float32 i2d mosaic
+For a 2048x2048 NIRCam cal (``dqmask.datasets``) and a 20000x20000 float32 i2d mosaic
 (:func:`benchmarks.bench_toolbox.write_mosaic`, 3.2 GB on disk):
 
 1. headless Chromium is started first (not timed; it is the user's browser);
@@ -110,7 +110,7 @@ def measure(driver, image: Path, env: dict) -> dict:
 
 
 def main() -> None:
-    from dqmask import sample
+    from dqmask import datasets as sample
 
     from .bench_toolbox import write_mosaic
 

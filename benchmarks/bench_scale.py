@@ -19,7 +19,7 @@ Per-file cost must not grow with the batch: the *marginal* cost per file from 50
 files is compared with that from 10 to 50 (the fixed start-up cancels); target <= 1.2x.
 The batch sizes run interleaved (10, 50, 200 for each mode, modes in turn).
 
-Inputs: :func:`dqmask.sample.make_rate_batch` (PRIMARY, SCI, DQ, ASDF; 33 MiB each, 6.6 GB
+Inputs: :func:`dqmask.datasets.make_rate_batch` (PRIMARY, SCI, DQ, ASDF; 33 MiB each, 6.6 GB
 for 200; ``DQMASK_BENCH_TMP`` chooses the folder). Run: ``python -m benchmarks.bench_scale``.
 """
 
@@ -131,7 +131,7 @@ def run_apply(paths: list[Path], region: Path, out: Path, env: dict[str, str],
 def main() -> str:
     from dask.distributed import LocalCluster
 
-    from dqmask.sample import make_rate_batch
+    from dqmask.datasets import make_rate_batch
 
     # this checkout's dqmask, in the command and in the dask workers started from here
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"),

@@ -50,7 +50,7 @@ def imported(args: list[str], modules: tuple[str, ...], env: dict[str, str]) -> 
 
 
 def main(repeat: int | None = None) -> str:
-    from dqmask.sample import make_wfc3_ir_flt
+    from dqmask.datasets import make_wfc3_ir_flt
 
     repeat = repeat or int(os.environ.get("DQMASK_BENCH_REPEAT", "7"))
     env = _env()

@@ -1,6 +1,6 @@
 """static: dqmask vs drizzlepac's staticMask on four full-size ACS/WFC flt files.
 
-Each file has 2 chips of 2048 x 4096 float32 (``dqmask.sample.make_acs_wfc_flt``: sky, stars,
+Each file has 2 chips of 2048 x 4096 float32 (``dqmask.datasets.make_acs_wfc_flt``: sky, stars,
 cosmic rays, bad pixels). Both sides make the AstroDrizzle product's two combined masks
 (``<root>_2048x4096_{1,2}_staticMask.fits``) from the files on disk:
 
@@ -48,7 +48,7 @@ LOAD = "n/a"
 
 def make_inputs(folder: Path) -> list[Path]:
     """Four full-size ACS/WFC flt files (cached in ``folder``)."""
-    from dqmask.sample import make_acs_wfc_flt
+    from dqmask.datasets import make_acs_wfc_flt
 
     paths = []
     for i in range(N_FILES):
@@ -109,7 +109,7 @@ def time_drizzlepac_step(inputs: list[Path], workdir: Path, repeat: int) -> floa
 
 
 def run_ours(inputs: list[Path], outdir: Path, jobs: int | None = 1) -> None:
-    from dqmask.steps.static_mask import make_static_masks
+    from dqmask.static.files import make_static_masks
 
     make_static_masks(inputs, output_name=PRODUCT, output_dir=outdir, jobs=jobs)
 
@@ -173,7 +173,7 @@ def main(repeat: int = 3) -> str:
     global LOAD
     LOAD = " ".join(f"{x:.1f}" for x in os.getloadavg())
     logging.getLogger("drizzlepac").setLevel(logging.ERROR)
-    from dqmask.steps.static_mask import default_jobs
+    from dqmask.static.files import default_jobs
 
     jobs = default_jobs()
     with tempfile.TemporaryDirectory(prefix="dqmask-bench-static-") as tmp:

@@ -16,17 +16,17 @@ Examples
 
 from __future__ import annotations
 
+from .apply.files import ApplyOptions, ApplyResult, apply_to_file, read_mask
+from .claws.files import detect_file
 from .conventions import Convention, convert, from_bad, to_bad
+from .dolphot.files import MaskOptions, prepare_file, splitgroups
+from .dq_init.files import dq_init_file
 from .flags import decode, flag_counts, parse_flags
 from .io.fits import classify
-from .steps.apply import ApplyOptions, ApplyResult, apply_to_file, read_mask
-from .steps.background import fits2png, make_background, png2fits
-from .steps.claws import detect_file
-from .steps.dolphot import MaskOptions, prepare_file, splitgroups
-from .steps.dq_init import dq_init_file
-from .steps.preview import preview_file
-from .steps.static_mask import make_static_masks
-from .steps.toolbox import combine_files, convert_file, grow_file, regions_file
+from .nsclean.files import fits2png, make_background, png2fits
+from .static.files import make_static_masks
+from .toolbox.files import combine_files, convert_file, grow_file, regions_file
+from .toolbox.preview import preview_file
 
 __all__ = [
     # shared ground

@@ -36,7 +36,10 @@ from .flags import JWST_PIXEL, FlagSpecError, parse_flags, require_dq_dtype
 __all__ = ["Convention", "DEFAULT_DQ_FLAGS", "to_bad", "from_bad", "convert", "dtype_of"]
 
 #: Flags written for ``bad`` pixels when converting to ``dq`` and none are given.
-DEFAULT_DQ_FLAGS = JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["OTHER_BAD_PIXEL"]
+#: JWST DO_NOT_USE (bit 0) | OTHER_BAD_PIXEL (bit 30), written as numbers so that importing
+#: this module does not load the JWST tables (stdatamodels, asdf) for HST work; a test keeps
+#: it equal to ``JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["OTHER_BAD_PIXEL"]``.
+DEFAULT_DQ_FLAGS = (1 << 0) | (1 << 30)
 
 
 class Convention(StrEnum):

@@ -1,6 +1,6 @@
 """``python -m dqmask.demo OUTDIR`` (what ``make demo`` runs).
 
-1. Writes the generated samples (:func:`dqmask.sample.make_all`) to ``OUTDIR/samples``
+1. Writes the generated samples (:func:`dqmask.datasets.make_all`) to ``OUTDIR/samples``
    (full size; ``--small`` for quick ones).
 2. Runs ``dqmask explain`` on a few samples.
 3. For every CLI command module that defines ``demo(workdir, samples, say)``, calls it with
@@ -23,7 +23,8 @@ from types import ModuleType
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, sample
+from . import __version__
+from . import datasets as sample
 
 __all__ = ["main", "run_demo", "hooks"]
 
@@ -32,7 +33,7 @@ EXPLAIN_SAMPLES = ("nircam_cal", "acs_wfc_flt")
 
 def hooks(modules: Sequence[ModuleType] | None = None
           ) -> list[tuple[str, Callable[..., None]]]:
-    """``(command name, demo function)`` of every ``cmd_*`` module that has a demo hook."""
+    """``(command name, demo function)`` of every command module that has a demo hook."""
     if modules is None:
         from .cli import command_modules
 
@@ -41,8 +42,17 @@ def hooks(modules: Sequence[ModuleType] | None = None
     for mod in modules:
         fn = getattr(mod, "demo", None)
         if callable(fn):
-            out.append((mod.__name__.rsplit(".", 1)[-1].removeprefix("cmd_"), fn))
+            out.append((_family(mod), fn))
     return out
+
+
+def _family(mod: ModuleType) -> str:
+    from .cli import COMMAND_FAMILIES
+
+    for name, path in COMMAND_FAMILIES.items():
+        if path == mod.__name__:
+            return name
+    return mod.__name__.rsplit(".", 1)[-1].removeprefix("cmd_")
 
 
 def _explain(console: Console, samples: dict[str, Path]) -> None:
@@ -77,7 +87,7 @@ def run_demo(outdir: str | Path, *, small: bool = False, verbose: bool = False,
     console : rich Console, optional
         Where to print.
     samples : dict, optional
-        Already written samples (as :func:`dqmask.sample.make_all` returns) to use instead of
+        Already written samples (as :func:`dqmask.datasets.make_all` returns) to use instead of
         writing new ones.
     """
     if console is None:  # wide enough for the sample table when output is not a terminal

@@ -14,12 +14,10 @@ The JWST tables are *not* retyped here: they are read from
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 import numpy as np
-from astropy.nddata import bitmask
-from stdatamodels.jwst.datamodels import dqflags as _jwst_dqflags
 
 from .errors import DqmaskError
 
@@ -50,10 +48,41 @@ def _frozen(d: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(d))
 
 
-#: JWST pixel flags (32 bits), straight from stdatamodels.
-JWST_PIXEL: Mapping[str, int] = _frozen(_jwst_dqflags.pixel)
-#: JWST group flags (GROUPDQ, 8 bits), straight from stdatamodels.
-JWST_GROUP: Mapping[str, int] = _frozen(_jwst_dqflags.group)
+class _JwstTable(Mapping[str, int]):
+    """A read-only JWST flag table loaded from stdatamodels on first use.
+
+    Importing stdatamodels pulls in asdf (about half a second), which HST work never needs;
+    the table is the same object before and after loading (``table is JWST_PIXEL`` holds).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name  # "pixel" or "group": the attribute of stdatamodels' dqflags
+        self._table: Mapping[str, int] | None = None
+
+    def _load(self) -> Mapping[str, int]:
+        if self._table is None:
+            from stdatamodels.jwst.datamodels import dqflags
+
+            self._table = _frozen(getattr(dqflags, self._name))
+        return self._table
+
+    def __getitem__(self, key: str) -> int:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"JWST {self._name} flags {dict(self._load())!r}"
+
+
+#: JWST pixel flags (32 bits), straight from stdatamodels (loaded on first use).
+JWST_PIXEL: Mapping[str, int] = _JwstTable("pixel")
+#: JWST group flags (GROUPDQ, 8 bits), straight from stdatamodels (loaded on first use).
+JWST_GROUP: Mapping[str, int] = _JwstTable("group")
 
 #: Former JWST names still met in old scripts and reference files. Used by the user-facing
 #: parser only; the faithful DQ_DEF mapping (dq_init) never resolves aliases.
@@ -297,6 +326,8 @@ def _parse_body(body: str, table: Mapping[str, int]) -> int:
         return 0
     try:
         # astropy validates that every term is a single bit and sums them.
+        from astropy.nddata import bitmask
+
         return int(bitmask.interpret_bit_flags(",".join(str(v) for v in distinct)) or 0)
     except (ValueError, TypeError) as exc:
         raise FlagSpecError(f"bad flag expression {body!r}: {exc}") from None

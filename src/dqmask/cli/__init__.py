@@ -1,12 +1,19 @@
 """The ``dqmask`` command line.
 
-Each command lives in a module ``dqmask.cli.cmd_<name>`` that defines
+Each command family lives in its job package (``dqmask.<job>.cli``), listed in
+:data:`COMMAND_FAMILIES`; the module defines
 
 * ``register(subparsers) -> argparse.ArgumentParser`` adding its sub-parser, and
 * ``run(args) -> int`` returning the exit code;
 
 and optionally ``demo(workdir, sample, say) -> None`` used by ``make demo``.
-Commands are discovered, so adding one never edits this file.
+Adding a command family adds one line to :data:`COMMAND_FAMILIES` and one per command to
+:data:`COMMANDS`.
+
+Start-up stays light: the top-level parser is built from :data:`COMMANDS` alone, so
+``dqmask --version`` and ``dqmask --help`` import no command module (nor numpy, astropy);
+a command's family module is imported only when that command runs or its ``--help`` is
+asked (``tests/test_cli_lazy.py`` asserts the import sets).
 
 Exit codes: 0 success, 1 failure on some input (the others still processed), 2 usage error.
 """
@@ -16,28 +23,74 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from .. import __version__
 from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
-from ..io.inputs import expand_inputs
-from ._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, configure_logging, console_err
 
-__all__ = ["main", "build_parser", "command_modules"]
+__all__ = ["main", "build_parser", "command_modules", "COMMAND_FAMILIES", "COMMANDS"]
+
+#: Exit codes (as :mod:`dqmask.cli._common`, which is only imported to run a command).
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 log = logging.getLogger("dqmask")
 
 
+#: command family (the ``make demo`` folder name) -> module defining its commands
+COMMAND_FAMILIES: dict[str, str] = {
+    "apply": "dqmask.apply.cli",
+    "background": "dqmask.nsclean.cli",
+    "detect": "dqmask.claws.cli",
+    "dolphot": "dqmask.dolphot.cli",
+    "dqinit": "dqmask.dq_init.cli",
+    "edit": "dqmask.editor.cli",
+    "explain": "dqmask.toolbox.cli_explain",
+    "preview": "dqmask.toolbox.cli_preview",
+    "static": "dqmask.static.cli",
+    "toolbox": "dqmask.toolbox.cli",
+}
+
+
+#: command -> (family, its one-line help in ``dqmask --help``), in help order. A test keeps
+#: each help equal to what the family module registers.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "apply": ("apply", "OR DQ flags into rate/cal/flt files where a mask or DS9 regions are "
+                       "set"),
+    "png2fits": ("background", "convert a painted PNG (pure red = background) into an "
+                               "NSClean/jwst mask"),
+    "fits2png": ("background", "write the zscale picture of a rate image to paint a mask on"),
+    "bgconvert": ("background", "rewrite a background mask in the NSClean or jwst user_mask "
+                                "layout"),
+    "background": ("background", "automatic NSClean background mask from rate files of one "
+                                 "detector"),
+    "detect": ("detect", "detect claws/wisps above the background inside DS9 regions"),
+    "nircammask": ("dolphot", "prepare JWST NIRCam cal/crf/i2d images for DOLPHOT"),
+    "nirissmask": ("dolphot", "prepare JWST NIRISS cal/crf/i2d images for DOLPHOT"),
+    "acsmask": ("dolphot", "prepare HST ACS flt/flc/crj/drz/drc images for DOLPHOT"),
+    "wfc3mask": ("dolphot", "prepare HST WFC3 UVIS/IR flt/flc/drz/drc images for DOLPHOT"),
+    "splitgroups": ("dolphot", "split multi-extension FITS files into <name>.chip<N>.fits, "
+                               "one image each"),
+    "dolphot": ("dolphot", "prepare each file with the DOLPHOT mask routine its header "
+                           "calls for"),
+    "dqinit": ("dqinit", "apply a JWST MASK reference file to raw ramps (jwst dq_init, same "
+                         "numbers)"),
+    "edit": ("edit", "draw regions, paint, detect and save masks in the browser"),
+    "explain": ("explain", "decode a DQ value, or count each flag in a file's DQ extensions"),
+    "preview": ("preview", "PNG quick-look: zscaled image with the mask overlaid, per chip"),
+    "static": ("static", "drizzlepac static masks: pixels more than SIG rms below each "
+                         "chip's mode"),
+    "combine": ("toolbox", "combine masks of any convention with or / and / not"),
+    "grow": ("toolbox", "grow the bad pixels of a mask"),
+    "convert": ("toolbox", "rewrite a mask in another convention"),
+    "regions": ("toolbox", "write the outlines of a mask as DS9 polygons"),
+}
+
+
 def command_modules() -> list[ModuleType]:
-    """The ``cmd_*`` modules in this package, in name order."""
-    mods = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            mods.append(importlib.import_module(f"{__name__}.{info.name}"))
-    return mods
+    """The command modules of :data:`COMMAND_FAMILIES`, in family-name order."""
+    return [importlib.import_module(COMMAND_FAMILIES[name]) for name in sorted(COMMAND_FAMILIES)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +99,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"dqmask: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, *, lazy: bool = False
+                 ) -> argparse.ArgumentParser:
+    """The ``dqmask`` parser.
+
+    Every family module is imported and registers its commands, unless ``lazy``: then only
+    the family of ``command`` (none if ``command`` is None or unknown) does, and the other
+    commands are listed from :data:`COMMANDS` without importing anything.
+    """
     parser = _Parser(
         prog="dqmask",
         description="Make, combine and apply pixel masks to JWST and HST images.",
@@ -64,16 +124,38 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="only errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for mod in command_modules():
+    wanted = COMMANDS.get(command or "", ("", ""))[0]
+    for family in sorted(COMMAND_FAMILIES):
+        if lazy and family != wanted:
+            for name, (fam, text) in COMMANDS.items():
+                if fam == family:
+                    sub.add_parser(name, help=text, add_help=False)
+            continue
+        mod = importlib.import_module(COMMAND_FAMILIES[family])
         p = mod.register(sub, common)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv``: the first that is not an option (the options before
+    the command take no value)."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dqmask`` console script."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(_command_in(argv), lazy=True)
     args = parser.parse_args(argv)
+    from ._common import configure_logging, console_err
+
     args.verbose = getattr(args, "verbose", 0) + args._verbose_global
     args.quiet = getattr(args, "quiet", False) or args._quiet_global
     configure_logging(args.verbose, args.quiet)
@@ -115,6 +197,8 @@ _FILE_LISTS = ("targets", "inputs", "rates", "files", "images")
 
 
 def _expand_file_lists(args: argparse.Namespace) -> None:
+    from ..io.inputs import expand_inputs
+
     for name in _FILE_LISTS:
         value = getattr(args, name, None)
         if isinstance(value, list):

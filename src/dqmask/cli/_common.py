@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
     "configure_logging", "console_err", "say", "add_output_options", "output_path",
     "add_batch_options", "batch_options", "run_batch", "Outcome", "SCHEDULER_ENV",
+    "add_max_fraction_option",
     "add_mask_convention_option", "mask_arg", "mask_args", "os_message",
 ]
 
@@ -316,3 +317,20 @@ def _report(outcome: Outcome) -> None:
             console_err(f"dqmask: {outcome.message}")
     else:
         say(outcome.message)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1]")
+    return value
+
+
+def add_max_fraction_option(parser: argparse.ArgumentParser,
+                            what: str = "a mask covering") -> None:
+    """``--max-fraction F`` (default 0.5, in (0, 1]); ``dqinit`` shares it for its user DQ."""
+    parser.add_argument("--max-fraction", type=_fraction, default=0.5, metavar="F",
+                        help=f"refuse {what} more than this fraction of a file (0.5)")

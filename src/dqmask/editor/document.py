@@ -10,10 +10,10 @@ Every change is one undoable :class:`Edit`: the rectangle of the mask it changed
 after, bit-packed) and the shapes before and after. Consecutive ``detect`` runs replace each
 other (moving a slider re-runs the detection on the mask as it was before the first run).
 
-The cores are the command line's: :func:`dqmask.algorithms.claws.detect` with the image, DQ
-and region rasterisation of ``dqmask detect``; :func:`dqmask.steps.background.
-background_from_exposures` for ``dqmask background``; :func:`dqmask.algorithms.morphology.
-grow`; :func:`dqmask.io.mask_file.write_mask`; :func:`dqmask.steps.apply.apply_to_file`.
+The cores are the command line's: :func:`dqmask.claws.core.detect` with the image, DQ
+and region rasterisation of ``dqmask detect``; :func:`dqmask.nsclean.files.
+background_from_exposures` for ``dqmask background``; :func:`dqmask.toolbox.morphology.
+grow`; :func:`dqmask.io.mask_file.write_mask`; :func:`dqmask.apply.files.apply_to_file`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from ..algorithms.claws import DetectParams, detect
-from ..algorithms.morphology import grow
+from ..claws.core import DetectParams, detect
 from ..errors import AlreadyDoneError, InputError
 from ..flags import decode, flag_counts, table_for
 from ..io import png as render
 from ..io.atomic import atomic_write
 from ..io.fits import classify_hdulist, open_fits
 from ..io.mask_file import WRITE_CONVENTIONS, MaskData, read_mask_file, reference_of, write_mask
+from ..toolbox.morphology import grow
 from . import paint, shapes
 from .pixels import Plane
 
@@ -470,7 +470,7 @@ class Document:
                                         f"{DETECT_MAX_PIXELS >> 20} Mpixels; use dqmask detect")
         if k not in self._detect_cache:
             if len(self.chips) == 1:
-                from ..steps.claws import read_image
+                from ..claws.files import read_image
 
                 image, _, dq = read_image(self.path)
             else:
@@ -506,7 +506,7 @@ class Document:
     def auto_background(self, k: int, n_sigma: float = 2.0, grow_pixels: int = 0,
                         min_region: int = 5, stats: str = "mode") -> str:
         """``dqmask background`` on this file: the mask becomes "not background"."""
-        from ..steps.background import background_from_exposures, load_exposure
+        from ..nsclean.files import background_from_exposures, load_exposure
 
         c = self._whole(k, "automatic background")
         if c.shape[0] * c.shape[1] > DETECT_MAX_PIXELS:
@@ -572,7 +572,7 @@ class Document:
         In place with a backup ``<root>_orig.fits`` (kept if it exists), or into the output
         folder when one was given; refused if the file already records this mask + flags.
         """
-        from ..steps.apply import ApplyOptions, apply_to_file
+        from ..apply.files import ApplyOptions, apply_to_file
 
         same_dir = os.path.abspath(self.outdir) == os.path.dirname(self.path)
         output = self.path if same_dir else os.path.join(self.outdir, self.name)

@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
-from ..algorithms.claws import DetectParams
+from ..claws.core import DetectParams
 from ..errors import DqmaskError, InputError
 from ..io import png as render
 from ..io.mask_file import WRITE_CONVENTIONS

@@ -33,7 +33,6 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .. import __version__
-from ..algorithms.dq_init import FGS_GUIDE_EXP_TYPES
 from ..errors import InputError
 from .atomic import atomic_output, refuse_read_only, target_lock
 
@@ -66,8 +65,12 @@ __all__ = [
 
 HDUKey = int | str | tuple[str, int]
 
-#: EXP_TYPE values of FGS guide-star products (GuiderRawModel; single 2-D DQ).
-JWST_FGS_GUIDER_TYPES = frozenset(t.upper() for t in FGS_GUIDE_EXP_TYPES)
+#: EXP_TYPE values of FGS guide-star products (GuiderRawModel; single 2-D DQ). The same set
+#: as :data:`dqmask.dq_init.core.FGS_GUIDE_EXP_TYPES` (lower case there, as jwst compares
+#: them); a test keeps the two equal, so shared I/O needs nothing from a job.
+JWST_FGS_GUIDER_TYPES = frozenset(
+    {"FGS_ACQ1", "FGS_ACQ2", "FGS_FINEGUIDE", "FGS_ID-IMAGE", "FGS_ID-STACK", "FGS_TRACK"}
+)
 
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
 

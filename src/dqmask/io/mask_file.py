@@ -52,7 +52,7 @@ Output conventions
                 1.0 = background) via :mod:`dqmask.io.background_mask`; one chip only.
 ``dq``          jwst ``dq_init --user_supplied_dq`` layout (primary uint32, standard pixel
                 flags, ``DQ_CONV = 'standard'``; same layout as
-                :func:`dqmask.io.mask_ref.write_user_dq`); several chips: ``DQ`` extensions.
+                :func:`dqmask.dq_init.mask_ref.write_user_dq`); several chips: ``DQ`` extensions.
 """
 
 from __future__ import annotations

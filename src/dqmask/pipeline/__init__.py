@@ -22,10 +22,10 @@ __all__ = ["get_steps", "STEPS"]
 
 #: (fully-qualified class name, strun alias, is a pipeline)
 STEPS = (
-    ("dqmask.pipeline.apply_step.ApplyStep", "dqmask_apply", False),
-    ("dqmask.pipeline.claws_step.ClawsStep", "dqmask_claws", False),
-    ("dqmask.pipeline.background_step.BackgroundStep", "dqmask_background", False),
-    ("dqmask.pipeline.user_dq_step.UserDqStep", "dqmask_user_dq", False),
+    ("dqmask.apply.step.ApplyStep", "dqmask_apply", False),
+    ("dqmask.claws.step.ClawsStep", "dqmask_claws", False),
+    ("dqmask.nsclean.step.BackgroundStep", "dqmask_background", False),
+    ("dqmask.dq_init.step.UserDqStep", "dqmask_user_dq", False),
 )
 
 

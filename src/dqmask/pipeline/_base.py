@@ -19,12 +19,12 @@ from astropy.wcs import WCS
 from jwst.stpipe import Step
 
 from .. import __version__
-from ..algorithms import apply as alg
-from ..algorithms.morphology import grow as grow_mask
+from ..apply import core as alg
 from ..errors import InputError
 from ..io.inputs import expand_pattern, is_pattern
 from ..io.mask_file import read_fits_mask
 from ..io.regions import region_layers, region_warnings_to_log
+from ..toolbox.morphology import grow as grow_mask
 
 __all__ = ["DqmaskStep", "dq_attribute", "model_wcs", "exposure_name", "listed", "resolve_paths",
            "regions_bad", "mask_bad", "has_step_record", "add_step_record", "flag_model",

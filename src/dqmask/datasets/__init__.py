@@ -1,0 +1,68 @@
+"""Realistic generated JWST and HST files for tests, the demo and benchmarks.
+
+``from dqmask.datasets import make_nircam_rate, make_acs_wfc_flt, make_all, ...``; every
+``make_*`` function writes one file and returns its path (see the module docstrings).
+``python -m dqmask.datasets OUTDIR [--small] [--seed N]`` writes every sample.
+"""
+
+from .jwst import (  # noqa: F401
+    ACS_WFC_CHIP,
+    JWST_FULL,
+    SAMPLE_KEYS,
+    SMALL_NIRCAM_SUBARRAY,
+    WFC3_IR_SHAPE,
+    WFC3_UVIS_CHIP,
+    Scene,
+    SubarraySpec,
+    hst_ccd_scene,
+    hst_chip_scene,
+    jwst_image_scene,
+    main,
+    make_acs_wfc_flt,
+    make_all,
+    make_nircam_cal,
+    make_nircam_i2d,
+    make_nircam_rate,
+    make_nircam_rateints,
+    make_nircam_uncal,
+    make_niriss_cal,
+    make_nirspec_ifu_rate,
+    make_rate_batch,
+    make_wfc3_ir_flt,
+    make_wfc3_uvis_flt,
+    nirspec_ifu_footprint,
+    nirspec_ifu_scene,
+    render_stars,
+    wfc3_ir_scene,
+)
+
+__all__ = [
+    "Scene",
+    "SubarraySpec",
+    "JWST_FULL",
+    "ACS_WFC_CHIP",
+    "WFC3_UVIS_CHIP",
+    "WFC3_IR_SHAPE",
+    "SMALL_NIRCAM_SUBARRAY",
+    "render_stars",
+    "jwst_image_scene",
+    "nirspec_ifu_footprint",
+    "nirspec_ifu_scene",
+    "hst_ccd_scene",
+    "hst_chip_scene",
+    "wfc3_ir_scene",
+    "make_nircam_cal",
+    "make_nircam_rate",
+    "make_nircam_rateints",
+    "make_rate_batch",
+    "make_nircam_uncal",
+    "make_nircam_i2d",
+    "make_niriss_cal",
+    "make_nirspec_ifu_rate",
+    "make_acs_wfc_flt",
+    "make_wfc3_uvis_flt",
+    "make_wfc3_ir_flt",
+    "make_all",
+    "SAMPLE_KEYS",
+    "main",
+]

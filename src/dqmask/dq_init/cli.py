@@ -1,0 +1,150 @@
+"""``dqmask dqinit``: apply a JWST MASK reference file to raw exposures (jwst ``dq_init``)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from ..cli._common import (
+    add_batch_options,
+    add_max_fraction_option,
+    add_output_options,
+    batch_options,
+    output_path,
+    run_batch,
+)
+from ..errors import UsageError
+from ..io.atomic import same_file
+from ..io.fits import write_hdulist
+from .files import OUTPUT_SUFFIX, default_output_name, dq_init_file, load_user_dq
+from .mask_ref import check_mask_ref, write_mask_ref, write_user_dq
+
+SUFFIX = "_" + OUTPUT_SUFFIX
+
+
+def register(sub, common) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "dqinit", parents=[common],
+        help="apply a JWST MASK reference file to raw ramps (jwst dq_init, same numbers)",
+        description="OR a JWST MASK reference file into each exposure's PIXELDQ (DQ for FGS "
+                    "guide-star data) and its DO_NOT_USE flags into GROUPDQ, exactly as the "
+                    "jwst dq_init step does: subarray and multistripe/superstripe extraction, "
+                    "DQ_DEF flag mapping, optional user DQ. Only the DQ extensions and the "
+                    "primary header are rewritten; SCI is copied byte for byte. Default "
+                    f"output: the name `strun dq_init` gives, <root>{SUFFIX}.fits beside "
+                    "each input (X_uncal.fits -> X_dqinitstep.fits).",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="JWST raw exposures (*_uncal.fits)")
+    p.add_argument("--mask", required=True, metavar="MASK_REF",
+                   help="MASK reference file (REFTYPE=MASK, e.g. jwst_nircam_mask_0026.fits); "
+                        "N/A records S_DQINIT=SKIPPED like jwst when CRDS has no MASK")
+    p.add_argument("--user-dq", metavar="FILE",
+                   help="user-supplied DQ file (primary HDU, integer flags, science shape), "
+                        "OR-ed in like jwst's user_supplied_dq; refused if its header says it "
+                        "is a background or good-pixel mask")
+    add_max_fraction_option(p, what="a --user-dq flagging")
+    add_output_options(p, default_suffix=SUFFIX)
+    p.add_argument("--force", action="store_true",
+                   help="apply even to exposures whose S_DQINIT is already COMPLETE")
+    p.add_argument("--ignore-detector", action="store_true",
+                   help="apply a MASK whose INSTRUME/DETECTOR differ from the exposure's")
+    p.add_argument("--faithful", action="store_true",
+                   help="cast the user DQ like jwst (floats truncated, negatives wrapped) "
+                        "instead of refusing such values")
+    p.add_argument("--user-dq-all-stripes", action="store_true",
+                   help="superstripe data: OR a 2-D user DQ into every stripe (jwst needs a "
+                        "3-D N x ny x nx user DQ)")
+    add_batch_options(p)
+    return p
+
+
+def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | None,
+            force: bool, ignore_detector: bool, faithful: bool, all_stripes: bool,
+            max_fraction: float) -> str:
+    result = dq_init_file(path, mask, args_out[path], user_dq=user_dq, force=force,
+                          ignore_detector=ignore_detector, faithful=faithful,
+                          user_dq_all_stripes=all_stripes, max_fraction=max_fraction)
+    return result.summary()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output and len(args.inputs) != 1:
+        raise UsageError("-o/--output needs exactly one input; use --output-dir")
+    if args.mask.strip().upper() != "N/A":
+        check_mask_ref(args.mask)  # a bad MASK fails once, before any input
+    if args.user_dq:  # so does a bad user DQ
+        load_user_dq(args.user_dq, max_fraction=args.max_fraction, faithful=args.faithful)
+    outs = {p: _output(args, p) for p in args.inputs}
+    same = [p for p, o in outs.items() if not args.in_place and _same_file(p, o)]
+    if same:
+        raise UsageError(f"output would overwrite input {same[0]}; use --in-place to do that")
+    worker = functools.partial(_worker, args_out=outs, mask=args.mask, user_dq=args.user_dq,
+                               force=args.force, ignore_detector=args.ignore_detector,
+                               faithful=args.faithful, all_stripes=args.user_dq_all_stripes,
+                               max_fraction=args.max_fraction)
+    return run_batch(args.inputs, worker, label="dqinit", **batch_options(args))
+
+
+def _output(args: argparse.Namespace, path: str) -> str:
+    """-o / --output-dir / --in-place, else the name jwst's strun gives beside the input."""
+    if args.output or args.output_dir or args.in_place:
+        return output_path(args, path, suffix=SUFFIX, n_inputs=len(args.inputs))
+    return default_output_name(path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return same_file(a, b)  # through links, "." and "sub/../sub" (dqmask.io.atomic)
+
+
+def demo(workdir: Path, samples: dict[str, Path], say) -> None:
+    """Make a MASK reference and a raw ramp if the samples lack them; run dqinit on it."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    uncal = samples.get("nircam_uncal")
+    if uncal is None:
+        uncal = workdir / "demo_nircam_uncal.fits"
+        _demo_uncal(uncal)
+    with_header = _header_of(uncal)
+    ny, nx = 2048, 2048
+    rng = np.random.default_rng(3)
+    std = np.zeros((ny, nx), np.uint32)
+    std[:4, :] = std[-4:, :] = std[:, :4] = std[:, -4:] = 2**31  # reference pixels
+    idx = rng.integers(0, ny * nx, 2000)
+    std.reshape(-1)[idx] = 1 | 2048  # DO_NOT_USE + HOT
+    mask = workdir / "demo_mask_ref.fits"
+    write_mask_ref(mask, std, instrument=with_header.get("INSTRUME", "NIRCAM"),
+                   detector=with_header.get("DETECTOR", "NRCA1"),
+                   dq_def=[(1, "DO_NOT_USE"), (2, "HOT"), (4, "REFERENCE_PIXEL")])
+    say(f"wrote MASK reference {mask} (DQ_DEF compressed: 1=DO_NOT_USE 2=HOT 4=REFERENCE_PIXEL)")
+    user = workdir / "demo_user_dq.fits"
+    sy, sx = with_header.get("SUBSIZE2", ny), with_header.get("SUBSIZE1", nx)
+    udq = np.zeros((sy, sx), np.uint32)
+    udq[10:20, 10:20] = 1
+    write_user_dq(user, udq)
+    say(f"wrote user DQ {user} (a 10x10 DO_NOT_USE box)")
+    result = dq_init_file(uncal, mask, default_output_name(workdir / Path(uncal).name),
+                          user_dq=user, force=True)
+    say("dqmask dqinit " + result.summary())
+
+
+def _header_of(path: Path) -> dict:
+    from astropy.io import fits
+    with fits.open(path) as hdul:
+        return {k: hdul[0].header[k] for k in ("INSTRUME", "DETECTOR", "SUBSIZE1", "SUBSIZE2")
+                if k in hdul[0].header}
+
+
+def _demo_uncal(path: Path) -> None:
+    from astropy.io import fits
+    primary = fits.PrimaryHDU()
+    h = primary.header
+    for key, value in (("TELESCOP", "JWST"), ("INSTRUME", "NIRCAM"), ("DETECTOR", "NRCA1"),
+                       ("EXP_TYPE", "NRC_IMAGE"), ("SUBARRAY", "SUB64P"), ("SUBSTRT1", 1),
+                       ("SUBSTRT2", 1), ("SUBSIZE1", 64), ("SUBSIZE2", 64), ("FASTAXIS", -1),
+                       ("SLOWAXIS", 2), ("NINTS", 1), ("NGROUPS", 3)):
+        h[key] = value
+    sci = fits.ImageHDU(np.full((1, 3, 64, 64), 1000, np.uint16), name="SCI")
+    write_hdulist(fits.HDUList([primary, sci]), path)

@@ -1,0 +1,89 @@
+"""``dqmask static``: drizzlepac static masks (pixels far below the sky mode) for HST images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..cli._common import EXIT_OK, say
+from ..errors import UsageError
+from .files import make_static_masks
+
+
+def _chip_list(text: str) -> list[int]:
+    try:
+        chips = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--chips wants EXTVER numbers like 1,2, not {text!r}") from None
+    if not chips or any(c < 1 for c in chips):
+        raise argparse.ArgumentTypeError(f"--chips wants EXTVER numbers >= 1, not {text!r}")
+    return chips
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sig wants a number, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--sig must be positive, not {text!r}")
+    return value
+
+
+def register(sub, common) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "static", parents=[common],
+        help="drizzlepac static masks: pixels more than SIG rms below each chip's mode",
+        description="Make AstroDrizzle's static masks for HST images: per SCI chip, pixels "
+                    "below mode - SIG * rms (stsci.imagestats statistics, reproduced exactly) "
+                    "are bad; masks of inputs with the same signature are AND-ed and written "
+                    "as int16 primary-HDU files, 1 = good. NaN pixels anywhere are fine.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="HST flt/flc files")
+    p.add_argument("--sig", type=_positive, default=4.0,
+                   help="static_sig: rms below the mode that is bad (default 4.0)")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--output-name", metavar="NAME",
+                       help="product name (as AstroDrizzle's output): masks of all inputs "
+                            "combine and are named after it; default: one set per input")
+    names.add_argument("--legacy-names", action="store_true",
+                       help="old names [INSTRUME][DETECTOR]_[rows]x[cols]_[chip]_staticMask"
+                            ".fits; inputs of one detector combine")
+    p.add_argument("--chips", type=_chip_list, metavar="1,2",
+                   help="SCI EXTVERs to use (default all)")
+    p.add_argument("--output-dir", metavar="DIR", default=".",
+                   help="directory for the masks (default: current directory)")
+    p.add_argument("--dq-bits", metavar="BITS",
+                   help="also mask DQ-flagged pixels as AstroDrizzle does with final_bits=BITS "
+                        "(bits listed are ignored; '~' inverts; names allowed)")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="compute N chips at a time in worker processes (default: the number "
+                        "of CPUs; 1 = in this process); same result")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output_name is not None and not args.output_name.strip():
+        raise UsageError("--output-name must not be empty")
+    result = make_static_masks(args.inputs, sig=args.sig, output_name=args.output_name,
+                               legacy_names=args.legacy_names, chips=args.chips,
+                               output_dir=args.output_dir, dq_bits=args.dq_bits,
+                               jobs=None if args.jobs is None else max(1, args.jobs))
+    for chip in result.chips:
+        say(chip.line())
+    for out in result.outputs:
+        say(f"wrote {out}")
+    return EXIT_OK
+
+
+def demo(workdir: Path, samples: dict[str, Path], say) -> None:
+    """``make demo``: static masks of the sample ACS/WFC, WFC3/UVIS and WFC3/IR images."""
+    outdir = Path(workdir) / "static"
+    for key in ("acs_wfc_flt", "wfc3_uvis_flt", "wfc3_ir_flt"):
+        if key not in samples:
+            continue
+        say(f"$ dqmask static {samples[key]} --output-dir {outdir}")
+        result = make_static_masks([samples[key]], output_dir=outdir)
+        for chip in result.chips:
+            say("  " + chip.line())

@@ -1,0 +1,507 @@
+"""``dqmask static``: drizzlepac static masks for HST images, written as drizzlepac writes them.
+
+For every input and every SCI chip (EXTVER order) the low-pixel mask of
+:mod:`dqmask.static.core` is AND-ed into one mask per *signature*
+``(root, (NAXIS2, NAXIS1), chip id)``; each mask is written as a bare primary HDU, int16,
+1 = good (``good`` convention), named ``<root>_<rows>x<cols>_<chip>_staticMask.fits``.
+
+Roots (drizzlepac >= 3.2 convention): ``'_'.join(NAME.split('_')[:-1]).lower()`` where NAME is
+the ``output_name`` when given (masks of all inputs combine, as inside AstroDrizzle) and
+otherwise each input's file name (one mask per input and chip, as ``staticMask.createMask``).
+With ``legacy_names`` the root is ``INSTRUME + DETECTOR`` (``ACSWFC_2048x4096_1_...``) and
+all inputs of the same detector combine. Chip ids: EXTVER for ACS, WFC3 and WFPC2, the
+SCI CCDCHIP (default 1) for STIS, CAMERA for NICMOS - as drizzlepac's signatures.
+
+Every input is opened and checked before anything is written; each output replaces any
+existing file atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import multiprocessing as mp
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ..errors import InputError
+from ..flags import FlagSpecError, parse_flags, table_for
+from ..io.fits import Chip, FileInfo, add_provenance, classify_hdulist, open_fits, write_hdulist
+from . import core as sm
+
+__all__ = [
+    "STEP",
+    "ChipSummary",
+    "StaticMaskResult",
+    "signature_root",
+    "mask_filename",
+    "make_static_masks",
+    "default_jobs",
+]
+
+STEP = "static"
+log = logging.getLogger("dqmask")
+
+_SUPPORTED = ("ACS", "WFC3", "STIS", "WFPC2", "NICMOS")
+
+
+@dataclass(frozen=True)
+class ChipSummary:
+    """What one chip contributed to its static mask."""
+
+    path: str
+    extver: int
+    output: str
+    stats: sm.ClipStats | None
+    threshold: float | None
+    flagged: int
+    dq_flagged: int = 0
+    note: str = ""
+
+    def line(self) -> str:
+        """One line: mode, rms, threshold and pixels flagged (or why it was skipped)."""
+        head = f"{self.path}[SCI,{self.extver}] -> {os.path.basename(self.output)}:"
+        if self.stats is None:
+            return f"{head} skipped ({self.note})"
+        s = self.stats
+        text = (f"{head} mode={float(s.mode):.6g} rms={s.stddev:.6g} "
+                f"threshold={float(self.threshold):.6g} flagged={self.flagged}")
+        if self.note:
+            text += f" ({self.note})"
+        if self.dq_flagged:
+            text += f" dq_flagged={self.dq_flagged}"
+        return text
+
+
+@dataclass
+class StaticMaskResult:
+    """Outputs written (in order of first appearance) and one summary per chip."""
+
+    outputs: list[str] = field(default_factory=list)
+    chips: list[ChipSummary] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Names and signatures
+# --------------------------------------------------------------------------------------------
+
+
+def signature_root(name: str) -> str:
+    """drizzlepac's root: all but the last ``_`` part of the file name, lower-case.
+
+    ``j94f05bgq_flt.fits`` -> ``j94f05bgq``; a name without ``_`` gives ``''`` (drizzlepac
+    then writes ``_2048x4096_1_staticMask.fits``). Only the base name is used: unlike
+    drizzlepac, a directory part never leaks into the mask name.
+    """
+    return "_".join(os.path.basename(os.fspath(name)).split("_")[:-1]).lower()
+
+
+def mask_filename(root: str, shape: tuple[int, int], chip_id: int) -> str:
+    """``<root>_<NAXIS2>x<NAXIS1>_<chip>_staticMask.fits`` (drizzlepac buildSignatureKey)."""
+    return f"{root}_{shape[0]}x{shape[1]}_{chip_id}_staticMask.fits"
+
+
+def _chip_id(info: FileInfo, chip: Chip, header: fits.Header, primary: fits.Header) -> int:
+    if info.instrument == "STIS":
+        return int(header.get("CCDCHIP", 1) or 1)
+    if info.instrument == "NICMOS":
+        return int(primary.get("CAMERA", 1) or 1)
+    return int(chip.extver)
+
+
+# --------------------------------------------------------------------------------------------
+# Checking inputs (before anything is written)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One chip to process: where to read it and which mask it goes to."""
+
+    path: str
+    chip: Chip
+    key: str
+    dq_bits: tuple[int, bool] | None
+
+
+def _select_chips(info: FileInfo, chips: Sequence[int] | None) -> list[Chip]:
+    if chips is None:
+        return list(info.chips)
+    have = {c.extver: c for c in info.chips}
+    missing = [c for c in chips if c not in have]
+    if missing:
+        raise InputError(info.path, f"no SCI extension with EXTVER {missing[0]} "
+                                    f"(has {','.join(str(v) for v in have) or 'none'})")
+    return [have[c] for c in chips]
+
+
+def _resolve_bits(spec: str | int | None, info: FileInfo) -> tuple[int, bool] | None:
+    if spec is None:
+        return None
+    text = str(spec).strip()
+    if text.lower() == "none":
+        return None
+    flip = text.startswith("~")
+    body = text[1:].strip() if flip else text
+    try:
+        value = parse_flags(body, table_for(info.telescope, info.instrument, info.detector))
+    except FlagSpecError as exc:
+        raise InputError(info.path, f"--dq-bits: {exc}") from None
+    return value, flip
+
+
+def _check_file(path: str, *, output_name: str | None, legacy_names: bool,
+                chips: Sequence[int] | None, dq_bits: str | int | None) -> list[_Work]:
+    with open_fits(path) as hdul:
+        info = classify_hdulist(hdul, path)
+        if not info.is_hst or info.instrument not in _SUPPORTED:
+            raise InputError(path, f"not an HST {'/'.join(_SUPPORTED)} image "
+                                   f"({info.describe()}); static masks are for HST data")
+        if "SCI" not in info.extnames:
+            raise InputError(path, "missing extension SCI")
+        bits = _resolve_bits(dq_bits, info)
+        work = []
+        for chip in _select_chips(info, chips):
+            work.append(_check_chip(hdul, info, chip, output_name, legacy_names, bits))
+        return work
+
+
+def _plan(paths: Sequence[str], **options) -> Iterator[_Work]:
+    """The chips to process, file after file; each file is checked before its chips come."""
+    for path in paths:
+        yield from _check_file(path, **options)
+
+
+def _check_chip(hdul, info, chip, output_name, legacy_names, bits) -> _Work:
+    path = info.path
+    if len(chip.shape) != 2 or min(chip.shape) < 1:
+        raise InputError(path, f"SCI,{chip.extver} is not a 2-D image (shape {chip.shape})")
+    sci = hdul[chip.sci]
+    if sci.header.get("BITPIX", 0) not in (8, 16, 32, 64, -32, -64):
+        raise InputError(path, f"SCI,{chip.extver} has an unsupported BITPIX")
+    if bits is not None:
+        if chip.dq is None:
+            raise InputError(path, f"--dq-bits given but SCI,{chip.extver} has no DQ extension")
+        dq = hdul[chip.dq]
+        if _shape(dq.header) != chip.shape:
+            raise InputError(path, f"DQ,{chip.extver} shape {_shape(dq.header)} differs from "
+                                   f"SCI shape {chip.shape}")
+        if int(dq.header.get("BITPIX", 0)) < 0:
+            raise InputError(path, f"DQ,{chip.extver} is floating point; DQ must be integer")
+    if legacy_names:
+        root = f"{info.instrument}{info.detector}"
+    else:
+        root = signature_root(output_name if output_name else path)
+    chip_id = _chip_id(info, chip, sci.header, hdul[0].header)
+    return _Work(path, chip, mask_filename(root, chip.shape, chip_id), bits)
+
+
+def _shape(header: fits.Header) -> tuple[int, ...]:
+    naxis = int(header.get("NAXIS", 0))
+    return tuple(int(header.get(f"NAXIS{k}", 0)) for k in range(naxis, 0, -1))
+
+
+# --------------------------------------------------------------------------------------------
+# Computing
+# --------------------------------------------------------------------------------------------
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """The array in native byte order (values and dtype kind unchanged)."""
+    if array.dtype.isnative:
+        return np.array(array)  # a copy: the file is closed after reading
+    return array.astype(array.dtype.newbyteorder("="))
+
+
+@dataclass
+class _ChipOutcome:
+    """One chip's contribution: pixels to mark bad and its summary.
+
+    ``low`` (below the threshold) and ``dq`` (rejected by --dq-bits) are either ``bad``
+    arrays (bool, chip shape, True = bad) or, when that is smaller to send back from a
+    worker process, the flat indices of the bad pixels (intp); None when nothing applies.
+    """
+
+    item: _Work
+    summary: ChipSummary
+    low: np.ndarray | None
+    dq: np.ndarray | None
+    warning: str = ""  # logged by the caller, in plan order
+
+
+def _compact_bad(bad: np.ndarray | None) -> np.ndarray | None:
+    """A ``bad`` array, or its flat indices when there are fewer than 1 in 8 bad pixels."""
+    if bad is None or np.count_nonzero(bad) * np.dtype(np.intp).itemsize >= bad.size:
+        return bad
+    return np.flatnonzero(bad)
+
+
+def _mark_bad(good: np.ndarray, bad: np.ndarray | None) -> None:
+    """Set ``good`` (int16, 1 = good) to 0 where ``bad`` says (array or flat indices)."""
+    if bad is None:
+        return
+    if bad.dtype == bool:
+        good[bad] = 0
+    else:
+        good.reshape(-1)[bad] = 0
+
+
+def _read_chip(hdul: fits.HDUList, item: _Work) -> tuple[np.ndarray, np.ndarray | None]:
+    """The chip's SCI data (native byte order) and its --dq-bits rejections (``bad``)."""
+    data = _native(hdul[item.chip.sci].data)
+    dq_bad = None
+    if item.dq_bits is not None:
+        value, flip = item.dq_bits
+        dq_bad = sm.dq_bad(_native(hdul[item.chip.dq].data), value, flip=flip)
+    return data, dq_bad
+
+
+def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig: float,
+                  out_path: str) -> _ChipOutcome:
+    """Statistics and bad pixels of one chip (pure computation: safe in a thread)."""
+    dq_flagged = 0 if dq_bad is None else int(np.count_nonzero(dq_bad))
+    path, ver = item.path, item.chip.extver
+    try:
+        stats = sm.chip_statistics(data)
+    except sm.StatsError as exc:
+        summary = ChipSummary(path, ver, out_path, None, None, 0, dq_flagged, "no finite pixels")
+        return _ChipOutcome(item, summary, None, dq_bad, f"{path}[SCI,{ver}]: no statistics "
+                                                         f"({exc}); chip does not contribute")
+    if stats.nbins < 2:
+        summary = ChipSummary(path, ver, out_path, None, None, 0, dq_flagged,
+                              "clipped data in one histogram bin")
+        return _ChipOutcome(item, summary, None, dq_bad,
+                            f"{path}[SCI,{ver}]: clipped data fall in one histogram bin "
+                            "(constant image?); chip does not contribute, as in drizzlepac")
+    thr = sm.threshold(stats, sig)
+    low = sm.low_pixels(data, thr)
+    summary = ChipSummary(path, ver, out_path, stats, thr, int(np.count_nonzero(low)),
+                          dq_flagged)
+    return _ChipOutcome(item, summary, low, dq_bad)
+
+
+@contextlib.contextmanager
+def _reopen(path: str) -> Iterator[fits.HDUList]:
+    """A file already checked by :func:`_check_file`, opened again to read its data.
+
+    The headers were verified card by card when the plan was made (``open_fits``, the
+    costliest part of opening a file); here astropy only maps the file again.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            hdul = fits.open(path, mode="readonly", memmap=None)
+    except Exception as exc:  # removed or replaced since it was checked
+        raise InputError(path, f"cannot be read again ({exc})") from None
+    try:
+        yield hdul
+    finally:
+        hdul.close()
+
+
+def _chip_inputs(plan: Iterable[_Work]) -> Iterator[tuple[_Work, np.ndarray, np.ndarray | None]]:
+    """(item, data, dq_bad) in plan order.
+
+    Each file is opened (memory-mapped) once for its consecutive chips and closed after the
+    last of them is copied: keeping it open longer would keep every chip read so far mapped
+    in memory.
+    """
+    for path, items in itertools.groupby(plan, key=lambda item: item.path):
+        with _reopen(path) as hdul:
+            for item in items:
+                yield (item, *_read_chip(hdul, item))
+
+
+class _WorkerFailure:
+    """An InputError raised in a worker process (InputError itself does not unpickle)."""
+
+    def __init__(self, exc: InputError) -> None:
+        self.path, self.problem = exc.path, exc.problem
+
+
+def _chip_job(item: _Work, sig: float, out_path: str) -> _ChipOutcome | _WorkerFailure:
+    """Read and process one chip in a worker process; bad pixels sent back compactly."""
+    try:
+        with _reopen(item.path) as hdul:
+            data, dq_bad = _read_chip(hdul, item)
+    except InputError as exc:
+        return _WorkerFailure(exc)
+    outcome = _process_chip(item, data, dq_bad, sig, out_path)
+    outcome.low, outcome.dq = _compact_bad(outcome.low), _compact_bad(outcome.dq)
+    return outcome
+
+
+def _process_pool(jobs: int) -> ProcessPoolExecutor | None:
+    """``jobs`` forked worker processes, or None where fork is not available."""
+    if "fork" not in mp.get_all_start_methods():
+        return None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"))
+
+
+def default_jobs() -> int:
+    """CPUs this process may run on (the default of ``jobs``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _outcomes(plan: Iterable[_Work], sig: float, output_dir: str, jobs: int
+              ) -> Iterator[_ChipOutcome]:
+    """Chip outcomes in plan order; ``jobs`` > 1 computes chips in parallel.
+
+    Chips run in forked worker processes that read their own chip (numpy's many short
+    calls per chip contend for the GIL, so threads gain little); threads where fork is not
+    available. At most ``jobs`` + 1 chips are in flight (bounded memory).
+    """
+    def out(item: _Work) -> str:
+        return os.path.join(output_dir, item.key)
+
+    if jobs <= 1:
+        for item, data, dq_bad in _chip_inputs(plan):
+            yield _process_chip(item, data, dq_bad, sig, out(item))
+        return
+    procs = _process_pool(jobs)
+    if procs is None:  # pragma: no cover - platforms without fork
+        yield from _threaded_outcomes(plan, sig, out, jobs)
+        return
+    try:
+        pending: list[Future] = []
+        for item in plan:  # a later input failing its check raises here
+            pending.append(_submit(procs, item, sig, out(item)))
+            if len(pending) > jobs:
+                yield _unwrap(pending.pop(0).result())
+        for fut in pending:
+            yield _unwrap(fut.result())
+    finally:  # on an error, chips not started yet are dropped
+        procs.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(procs: ProcessPoolExecutor, item: _Work, sig: float, out_path: str) -> Future:
+    """Submit one chip (workers are forked on demand, here)."""
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns when forking a process with threads (the executor's own
+        # manager thread, BLAS threads); the workers only run numpy code and astropy reads.
+        warnings.filterwarnings("ignore", message=".*use of fork.*", category=DeprecationWarning)
+        return procs.submit(_chip_job, item, sig, out_path)
+
+
+def _unwrap(result: _ChipOutcome | _WorkerFailure) -> _ChipOutcome:
+    if isinstance(result, _WorkerFailure):
+        raise InputError(result.path, result.problem)
+    return result
+
+
+def _threaded_outcomes(plan: Iterable[_Work], sig: float, out, jobs: int
+                       ) -> Iterator[_ChipOutcome]:  # pragma: no cover - platforms without fork
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending = []
+        for item, data, dq_bad in _chip_inputs(plan):
+            pending.append(pool.submit(_process_chip, item, data, dq_bad, sig, out(item)))
+            if len(pending) > jobs:  # bounded memory: at most jobs + 1 chips in flight
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
+
+
+def _write_mask(path: str, good: np.ndarray, params: dict, sources: list[str]) -> None:
+    """Write ``good`` (int16, 1 = good) as a bare primary HDU, atomically, with provenance."""
+    hdu = fits.PrimaryHDU(data=good)
+    add_provenance(hdu.header, STEP, params)
+    for src in sources:
+        hdu.header.add_history(f"dqmask static input: {os.path.basename(src)}")
+    write_hdulist(fits.HDUList([hdu]), path)
+
+
+def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEFAULT_SIG,
+                      output_name: str | None = None, legacy_names: bool = False,
+                      chips: Sequence[int] | None = None, output_dir: str | os.PathLike = ".",
+                      dq_bits: str | int | None = None, jobs: int | None = None
+                      ) -> StaticMaskResult:
+    """Make drizzlepac static masks for HST images and write them.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        HST flt/flc (or any image with SCI extensions) files, processed in this order.
+    sig : float
+        drizzlepac ``static_sig``: pixels below ``mode - sig * rms`` are bad.
+    output_name : str, optional
+        Product name whose root names the masks (all inputs then combine, as in
+        AstroDrizzle). Default: each input's own name.
+    legacy_names : bool
+        ``[INSTRUME][DETECTOR]_[rows]x[cols]_[chip]_staticMask.fits`` names (drizzlepac
+        < 3.2); inputs of one detector combine.
+    chips : sequence of int, optional
+        SCI EXTVERs to use (default all).
+    output_dir : path-like
+        Where masks are written (default: the current directory, as drizzlepac).
+    dq_bits : int or str, optional
+        Also mark DQ-flagged pixels bad, as AstroDrizzle does at drizzle time with
+        ``final_bits = dq_bits`` (names or numbers; ``~`` inverts). Default: static
+        pixels only, exactly drizzlepac's file.
+    jobs : int, optional
+        Chips computed in parallel (forked worker processes; threads where fork is not
+        available). Default: the number of CPUs available (:func:`default_jobs`); 1 computes
+        in this process. The result does not depend on it (same computation per chip, AND
+        is order-independent, chips are combined in input order).
+
+    Returns
+    -------
+    StaticMaskResult
+        Output paths and per-chip summaries. Each mask file: primary HDU, int16 ``good``
+        (1 = good, 0 = bad).
+
+    Raises
+    ------
+    InputError
+        Any unreadable or unsuitable input; raised before any output is written.
+    """
+    if not paths:
+        raise InputError(None, "no input files")
+    if output_name is not None and legacy_names:
+        raise ValueError("output_name and legacy_names are exclusive")
+    if output_name is not None and not signature_root(output_name):
+        log.warning("output name %r has no '_': as in drizzlepac the mask names get an empty "
+                    "root (_<rows>x<cols>_<chip>_staticMask.fits)", output_name)
+    names = [os.fspath(path) for path in paths]
+    plan = _plan(names, output_name=output_name, legacy_names=legacy_names, chips=chips,
+                 dq_bits=dq_bits)
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    if len(names) == 1:  # one file: no more workers than chips
+        plan = list(plan)
+        jobs = min(jobs, len(plan))
+    masks: dict[str, np.ndarray] = {}
+    sources: dict[str, list[str]] = {}
+    warned: list[str] = []
+    result = StaticMaskResult()
+    # The inputs are checked one after the other while the chips of the files already
+    # checked are computed; nothing is written (or logged) before every input passed.
+    for outcome in _outcomes(plan, sig, os.fspath(output_dir), jobs):
+        key = outcome.item.key
+        if key not in masks:
+            masks[key] = np.ones(outcome.item.chip.shape, dtype=np.int16)
+            result.outputs.append(outcome.summary.output)
+            sources[key] = []
+        sources[key].append(outcome.item.path)
+        if outcome.warning:
+            warned.append(outcome.warning)
+        for bad in (outcome.dq, outcome.low):
+            _mark_bad(masks[key], bad)  # AND into the static mask (good convention)
+        result.chips.append(outcome.summary)
+    for text in warned:
+        log.warning("%s", text)
+    os.makedirs(output_dir, exist_ok=True)
+    params = {"sig": sig, "dq_bits": dq_bits, "names": "legacy" if legacy_names else "current"}
+    for out in result.outputs:
+        key = os.path.basename(out)
+        _write_mask(out, masks[key], params, sources[key])
+    return result
