@@ -43,7 +43,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from regions import PixCoord, PixelRegion, RegionBoundingBox, Regions, SkyRegion
 
-from ..errors import InputError, UsageError
+from ..errors import InputError
 
 __all__ = [
     "RegionWarning",
@@ -177,8 +177,8 @@ def limit(name: str) -> int:
 
     Raises
     ------
-    UsageError
-        The environment variable is not a positive number.
+    InputError
+        The environment variable is not a positive number (no file named).
     """
     default = globals()[name]
     env = globals()[f"{name}_ENV"]
@@ -190,7 +190,7 @@ def limit(name: str) -> int:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value >= 1):
-        raise UsageError(f"{env} must be a positive number, got {raw!r}")
+        raise InputError(None, f"{env} must be a positive number, got {raw!r}")
     return int(value)
 
 
@@ -235,9 +235,13 @@ def _read_text(path: str) -> str:
         raise InputError(path, "no such region file") from None
     except OSError as exc:
         raise InputError(path, f"cannot read the region file ({_os_problem(exc)})") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
+    try:
+        st = os.fstat(fd)
         _check_regular(path, st.st_mode, "region file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
         most = limit("MAX_BYTES")
         if st.st_size > most:
             raise InputError(path, f"region file of {st.st_size} bytes, more than the limit "
@@ -583,6 +587,8 @@ def _check_values(region, path: str, index: int) -> None:
     from astropy.coordinates import SkyCoord
     from astropy.units import Quantity
 
+    if _simple_values_ok(region):
+        return
     where = f"region {index} ({_shape_name(region)})"
     for name in region._params:
         value = getattr(region, name)
@@ -606,6 +612,27 @@ def _check_values(region, path: str, index: int) -> None:
             raise InputError(path, f"{where}: {name} {big:g} pixels is beyond "
                                    f"{MAX_PIXEL_VALUE:g}, where float64 no longer resolves "
                                    f"single pixels")
+
+
+#: Pixel shapes whose parameters are a centre and plain lengths (and an angle).
+_SIMPLE = {"CirclePixelRegion": ("radius",), "EllipsePixelRegion": ("width", "height"),
+           "RectanglePixelRegion": ("width", "height")}
+
+
+def _simple_values_ok(region) -> bool:
+    """Fast check of the common shapes (circles by the 100,000): True when every value is
+    finite and within :data:`MAX_PIXEL_VALUE`; False to look closer."""
+    lengths = _SIMPLE.get(type(region).__name__)
+    if lengths is None:
+        return False
+    try:
+        values = [float(region.center.x), float(region.center.y),
+                  *(float(getattr(region, n)) for n in lengths)]
+    except (TypeError, ValueError):  # array-valued: look closer
+        return False
+    angle = getattr(region, "angle", None)
+    return (all(-MAX_PIXEL_VALUE <= v <= MAX_PIXEL_VALUE for v in values)
+            and (angle is None or math.isfinite(float(angle.value))))
 
 
 def _clip(bbox: RegionBoundingBox, shape: tuple[int, ...]) -> RegionBoundingBox | None:
@@ -783,8 +810,8 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
         shapes, notes = _read(path, header)
         flat = [i for i, r in enumerate(shapes, start=1) if _shape_name(r) in _NO_AREA_NAMES]
         if len(flat) == len(shapes) and not allow_empty:
-            raise InputError(path, f"no region shape with an area in it "
-                                   f"({_why_empty(shapes, notes)}); nothing to mask")
+            raise InputError(path, f"no region shape with an area "
+                                   f"({_why_empty(shapes, notes)})")
         _warn_notes(path, notes)
         _warn_notes(path, [f"region {i} ({_shape_name(shapes[i - 1])}) has no area; ignored"
                            for i in flat], "shapes without area ignored")
@@ -807,7 +834,7 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
 def _why_empty(shapes: Sequence, notes: Sequence[str]) -> str:
     if notes:
         return notes[0]
-    return "only points, lines or text" if shapes else "no shapes at all"
+    return "only points, lines or text" if shapes else "the file has no shapes"
 
 
 def _capped(lines: Sequence[str], more: str) -> list[str]:
@@ -827,7 +854,8 @@ def _one_region(path, i, region, shape, frame, mode, include, exclude) -> Region
     pix = _to_pixel(region, header, wcs, path, fobj, i)
     if pix is None:
         return RegionInfo(path, i, name, keep, 0, 0, size, far_side=True)
-    _check_values(pix, path, i)
+    if pix is not region:
+        _check_values(pix, path, i)
     try:
         total, on = _paint(pix, include if keep else exclude, mode)
     except _Unpaintable as exc:
