@@ -19,6 +19,13 @@ What this module adds to ``regions``
   pointing) cannot be drawn on the image and is an :class:`~dqmask.errors.InputError`.
 * **Membership**: ``mode="center"`` (default, as DS9 and Crab.Toolkit.JWST): a pixel is in a
   shape when its centre is; ``mode="exact"``: when any part of it is.
+* **Bounded work**: a shape is rasterised (by ``regions``) only on its bounding box cut to
+  the image, so a huge or far-away shape costs no more than the image. A file is refused
+  with one line beyond :data:`MAX_SHAPES` shapes (before parsing: ``regions`` parses about
+  25,000 a second) or :data:`MAX_BYTES`, a polygon beyond :data:`MAX_POLYGON_WORK`
+  (environment variables raise them, see :func:`limit`); so are FIFOs and other non-regular
+  files (never opened blocking), binary or non-UTF-8 data, NaN / infinite values, pixel
+  values beyond :data:`MAX_PIXEL_VALUE` and unknown coordinate systems.
 
 Every mask returned is in the ``bad``-like boolean convention *True = inside the region*
 (``bool``, numpy ``(ny, nx)`` order). Pixel coordinates follow ``regions``: 0-based, pixel
