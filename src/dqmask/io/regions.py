@@ -62,6 +62,8 @@ __all__ = [
     "has_pixel_shapes",
     "region_report",
     "region_warnings_to_log",
+    "require_regular_file",
+    "limit",
 ]
 
 PathLike = str | os.PathLike
