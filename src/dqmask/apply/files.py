@@ -390,7 +390,7 @@ def _painted_regions(hdul: fits.HDUList, info: FileInfo, ids: Sequence[int],
             chip = info.chips[i]
             include, exclude, infos = region_layers(
                 paths, chip.shape[-2:], hdul[chip.sci].header, mode=opts.region_mode,
-                fobj=hdul, report=False)
+                fobj=hdul, report=False, allow_empty=False)  # empty: almost surely a mistake
             painted[i] = np.greater(include, exclude, out=include)  # include & ~exclude
             reports.append((f"SCI,{chip.extver}" if len(info.chips) > 1 else None, infos))
     for line in region_report(reports, info.path) if reports else []:
@@ -465,7 +465,9 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     InputError
         Bad target, mask shape differing from a chip, a chip the target lacks, a one-plane
         mask or image-coordinate regions on chips of different detectors without a chip,
-        masked fraction above ``opts.max_fraction``: raised before anything is written.
+        masked fraction above ``opts.max_fraction``, a region file without any shape (an
+        empty mask is almost surely a mistake: the target is not rewritten), a region file
+        dqmask cannot read or draw: raised before anything is written.
     AlreadyDoneError
         The target already records this exact mask + flags (nothing is written).
     """

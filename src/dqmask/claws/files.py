@@ -139,13 +139,13 @@ def _header(sci_header: fits.Header, convention: str, params: DetectParams,
     return h
 
 
-def _region_masks(paths: Sequence[str], shape, header, crab: bool = False
-                  ) -> tuple[np.ndarray | None, list[RegionInfo]]:
+def _region_masks(paths: Sequence[str], shape, header, crab: bool = False, *,
+                  allow_empty: bool = True) -> tuple[np.ndarray | None, list[RegionInfo]]:
     """The region mask (True = inside) of region files, or None without files, and the
-    shapes' :class:`RegionInfo`."""
+    shapes' :class:`RegionInfo`; ``allow_empty=False``: a file without shapes is refused."""
     if not paths:
         return None, []
-    inside, holes, infos = region_layers(paths, shape, header)
+    inside, holes, infos = region_layers(paths, shape, header, allow_empty=allow_empty)
     mask = (inside | holes) if crab else (inside & ~holes)  # Crab ignores DS9 '-' shapes
     return mask, infos
 
@@ -159,7 +159,8 @@ def _regions(image: str, shape, header, include_regions: Sequence[str],
     then one error line says why (the warnings would only repeat it).
     """
     with region_warnings_to_log():
-        include, infos = _region_masks(include_regions, shape, header, crab)
+        include, infos = _region_masks(include_regions, shape, header, crab,
+                                       allow_empty=False)
         if include is not None and not include.any():
             raise InputError(include_regions[0], _nothing_inside(image, infos))
         exclude, _ = _region_masks(exclude_regions, shape, header, crab)

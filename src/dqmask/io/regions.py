@@ -19,6 +19,13 @@ What this module adds to ``regions``
   pointing) cannot be drawn on the image and is an :class:`~dqmask.errors.InputError`.
 * **Membership**: ``mode="center"`` (default, as DS9 and Crab.Toolkit.JWST): a pixel is in a
   shape when its centre is; ``mode="exact"``: when any part of it is.
+* **Bounded work**: a shape is rasterised (by ``regions``) only on its bounding box cut to
+  the image, so a huge or far-away shape costs no more than the image. A file is refused
+  with one line beyond :data:`MAX_SHAPES` shapes (before parsing: ``regions`` parses about
+  25,000 a second) or :data:`MAX_BYTES`, a polygon beyond :data:`MAX_POLYGON_WORK`
+  (environment variables raise them, see :func:`limit`); so are FIFOs and other non-regular
+  files (never opened blocking), binary or non-UTF-8 data, NaN / infinite values, pixel
+  values beyond :data:`MAX_PIXEL_VALUE` and unknown coordinate systems.
 
 Every mask returned is in the ``bad``-like boolean convention *True = inside the region*
 (``bool``, numpy ``(ny, nx)`` order). Pixel coordinates follow ``regions``: 0-based, pixel
@@ -32,13 +39,14 @@ import copy
 import logging
 import math
 import os
+import re
+import stat
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
-from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 from regions import PixCoord, PixelRegion, RegionBoundingBox, Regions, SkyRegion
 
@@ -54,6 +62,8 @@ __all__ = [
     "has_pixel_shapes",
     "region_report",
     "region_warnings_to_log",
+    "require_regular_file",
+    "limit",
 ]
 
 PathLike = str | os.PathLike
@@ -62,7 +72,7 @@ PathLike = str | os.PathLike
 _SKY_FRAMES = {"fk4", "fk5", "icrs", "galactic", "ecliptic", "j2000", "b1950", "wcs"}
 _PIXEL_FRAMES = {"image", "physical", "detector", "amplifier", "linear"}
 _FRAMES = _SKY_FRAMES | _PIXEL_FRAMES | {f"wcs{c}" for c in "abcdefghijklmnopqrstuvwxyz"}
-_NO_AREA = {"PointPixelRegion", "LinePixelRegion", "TextPixelRegion"}
+_NO_AREA_NAMES = {"point", "line", "text"}
 _MODES = ("center", "exact")
 
 
@@ -84,9 +94,11 @@ class RegionInfo:
         ``polygon``, ``circle``, ...
     include : bool
         False for DS9 exclude shapes (``-polygon``).
-    n_total : int
+    n_total : int or None
         Pixels inside the shape on an unbounded pixel grid (0 when the shape's bounding box
-        misses the image: it is not rasterised then).
+        misses the image: it is not rasterised then). None when not counted: a shape
+        reaching off the image with a bounding box above :data:`BAND_PIXELS` is rasterised
+        only where it meets the image.
     n_on_image : int
         Of those, pixels on the image.
     size : str
@@ -99,7 +111,7 @@ class RegionInfo:
     index: int
     shape: str
     include: bool
-    n_total: int
+    n_total: int | None
     n_on_image: int
     size: str = ""
     far_side: bool = False
@@ -109,7 +121,7 @@ class RegionInfo:
         """``inside``, ``partial`` (clipped by the image edge) or ``off``."""
         if self.n_on_image == 0:
             return "off"
-        return "inside" if self.n_on_image == self.n_total else "partial"
+        return "inside" if self.n_on_image == self.n_total else "partial"  # None: partial
 
     def problem(self, image: str | None = None) -> str | None:
         """What is wrong with this shape on the image, without the file name, or None.
@@ -123,6 +135,9 @@ class RegionInfo:
                     f"the sky from the pointing (no pixel in the image's WCS)")
         if self.status == "off":
             return f"{where} lies entirely off {image}"
+        if self.status == "partial" and self.n_total is None:
+            return (f"{where} extends far beyond {image}; its {self.n_on_image} pixels on "
+                    f"the image used")
         if self.status == "partial":
             return (f"{where} extends beyond {image}; {self.n_on_image} of {self.n_total} "
                     f"pixels used")
@@ -137,79 +152,245 @@ class RegionInfo:
 
 
 # --------------------------------------------------------------------------------------------
+# Limits (bounded work for any region file)
+# --------------------------------------------------------------------------------------------
+
+#: Environment variable raising or lowering :data:`MAX_SHAPES`.
+MAX_SHAPES_ENV = "DQMASK_MAX_REGION_SHAPES"
+#: Most shapes one region file may hold. ``regions`` parses about 25,000 shapes a second,
+#: so 100,000 shapes take about 4 s before any pixel is drawn; a file with more is refused
+#: at once, with one line (raise the limit with :data:`MAX_SHAPES_ENV`).
+MAX_SHAPES = 100_000
+#: Environment variable raising or lowering :data:`MAX_BYTES`.
+MAX_BYTES_ENV = "DQMASK_MAX_REGION_BYTES"
+#: Largest region file read (bytes); a DS9 file of :data:`MAX_SHAPES` circles is ~4 MB.
+MAX_BYTES = 64 << 20
+#: Environment variable raising or lowering :data:`MAX_POLYGON_WORK`.
+MAX_POLYGON_WORK_ENV = "DQMASK_MAX_POLYGON_WORK"
+#: Most ``vertices x pixels`` one polygon may cost: ``regions`` tests every vertex for every
+#: pixel of the polygon's bounding box (clipped to the image), about 3 ns each, so the
+#: default is about 30 s; a polygon beyond it is refused with one line.
+MAX_POLYGON_WORK = 10**10
+#: Largest pixel coordinate or length accepted. Beyond 2**52 float64 no longer resolves
+#: single pixels, so a shape there cannot be drawn meaningfully (``radius 1e308``).
+MAX_PIXEL_VALUE = 1e15
+#: Warnings of one file shown in full (lines ``regions`` cannot read, shapes off the
+#: image); the rest are counted in one more line.
+MAX_NOTES = 10
+
+
+def limit(name: str) -> int:
+    """The value of a limit of this module: ``MAX_SHAPES``, ``MAX_BYTES`` or
+    ``MAX_POLYGON_WORK``, from its environment variable when set (a positive integer,
+    ``1e6`` allowed), else the module attribute.
+
+    Raises
+    ------
+    InputError
+        The environment variable is not a positive number (no file named).
+    """
+    default = globals()[name]
+    env = globals()[f"{name}_ENV"]
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return int(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise InputError(None, f"{env} must be a positive number, got {raw!r}")
+    return int(value)
+
+
+def require_regular_file(path: PathLike, what: str = "region file") -> None:
+    """Refuse anything but a regular file, without opening it (a FIFO would block).
+
+    Raises
+    ------
+    InputError
+        Missing path, a directory, a FIFO, a device or a socket (one line naming ``path``).
+    """
+    path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(path, f"no such {what}") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read the {what} ({_os_problem(exc)})") from None
+    _check_regular(path, mode, what)
+
+
+def _check_regular(path: str, mode: int, what: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if
+            stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    raise InputError(path, f"is {kind}, not a regular {what}")
+
+
+def _os_problem(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def _read_text(path: str) -> str:
+    """The text of a region file: regular files only (opened non-blocking, so a FIFO put
+    in its place after a check cannot hang), at most :data:`MAX_BYTES`, UTF-8, no NUL."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise InputError(path, "no such region file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read the region file ({_os_problem(exc)})") from None
+    try:
+        st = os.fstat(fd)
+        _check_regular(path, st.st_mode, "region file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        most = limit("MAX_BYTES")
+        if st.st_size > most:
+            raise InputError(path, f"region file of {st.st_size} bytes, more than the limit "
+                                   f"of {most} (set {MAX_BYTES_ENV} to raise it)")
+        try:
+            data = fh.read(most + 1)
+        except OSError as exc:
+            raise InputError(path, f"cannot read the region file ({_os_problem(exc)})"
+                             ) from None
+    if len(data) > most:  # grew while read
+        raise InputError(path, f"region file of more than {most} bytes, the limit (set "
+                               f"{MAX_BYTES_ENV} to raise it)")
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise InputError(path, f"binary data (a NUL byte at offset {nul}), not a DS9 region "
+                               f"file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not a DS9 region file: not UTF-8 text (byte "
+                               f"0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+# --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
 
+#: Characters that make a line need the careful statement splitter.
+_SPECIAL = re.compile(r"[;\"']")
+_TOKENS = re.compile(r"[\"'(){}\[\];#]")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: DS9 shapes (``regions`` reads the area ones; the others are annotations it skips).
+_DS9_SHAPES = {"circle", "ellipse", "box", "polygon", "annulus", "point", "line", "text",
+               "vector", "segment", "ruler", "compass", "projection", "panda", "epanda",
+               "bpanda", "composite"}
+
 
 def _split_statements(line: str) -> list[str]:
-    """Split one DS9 line on ``;`` outside quotes, braces and parentheses; drop comments."""
-    out, buf, depth, quote = [], [], 0, ""
-    for ch in line:
+    """Split one DS9 line on ``;`` outside quotes, braces and parentheses; drop comments.
+
+    Linear in the line's length, whatever it holds.
+    """
+    if not _SPECIAL.search(line):  # the usual line: one statement (or a comment)
+        stmt = line.strip()
+        return [stmt] if stmt and not stmt.startswith("#") else []
+    out, start, depth, quote, blank = [], 0, 0, "", True
+    for match in _TOKENS.finditer(line):
+        ch, pos = match.group(), match.start()
         if quote:
-            buf.append(ch)
             if ch == quote:
                 quote = ""
             continue
+        if blank and line[start:pos].strip():
+            blank = False
         if ch in "\"'":
-            quote = ch
+            quote, blank = ch, False
         elif ch in "({[":
-            depth += 1
+            depth, blank = depth + 1, False
         elif ch in ")}]":
-            depth = max(depth - 1, 0)
-        elif ch == "#" and depth == 0 and not "".join(buf).strip():
-            break  # a comment line (or '# text(...)', '# vector(...)': no area)
+            depth, blank = max(depth - 1, 0), False
+        elif ch == "#" and depth == 0 and blank:
+            return [s for s in out if s]  # a comment (or '# text(...)': no area)
         elif ch == ";" and depth == 0:
-            out.append("".join(buf).strip())
-            buf = []
-            continue
-        buf.append(ch)
-    out.append("".join(buf).strip())
+            out.append(line[start:pos].strip())
+            start, blank = pos + 1, True
+    out.append(line[start:].strip())
     return [s for s in out if s]
 
 
-def _classify_statements(text: str) -> tuple[list[str], list[str], list[str]]:
-    """Sort a DS9 file's statements: (global lines, regular shapes, physical shapes).
+@dataclass
+class _Statements:
+    """A DS9 file's statements, sorted (see :func:`_classify_statements`)."""
+
+    globals_: list[str]
+    regular: list[str]
+    physical: list[str]
+
+    @property
+    def n_shapes(self) -> int:
+        return len(self.regular) + len(self.physical)
+
+
+def _classify_statements(text: str, path: str = "") -> _Statements:
+    """Sort a DS9 file's statements: global lines, regular shapes, physical shapes.
 
     Regular shapes come back prefixed with their frame (``fk5;circle(...)``); physical ones
     with ``image;`` so that ``regions`` parses them (they are converted afterwards).
+
+    Raises
+    ------
+    InputError
+        A bare word that is neither a coordinate system nor a DS9 shape (``fk6``,
+        ``imgae``): the shapes after it would be drawn in the wrong frame.
     """
-    globals_, regular, physical = [], [], []
+    out = _Statements([], [], [])
     frame = "physical"  # DS9's default when a file names no frame
-    for raw in text.splitlines():
+    for n, raw in enumerate(text.splitlines(), start=1):
         for stmt in _split_statements(raw):
-            word = stmt.split("(")[0].split()[0].lower() if stmt.split() else ""
+            head = stmt.split("(", 1)[0].split()
+            word = head[0].lower() if head else ""
             if word == "global":
-                globals_.append(stmt)
+                out.globals_.append(stmt)
             elif word in _FRAMES and "(" not in stmt:
                 frame = word
             elif word.startswith("# region") or word == "version":
                 continue
+            elif "(" not in stmt and _WORD.fullmatch(stmt) and word not in _DS9_SHAPES:
+                raise InputError(path, f"line {n}: unknown coordinate system "
+                                       f"{_clip_text(stmt, 40)!r} (DS9's are image, physical, "
+                                       f"fk5, icrs, galactic, ecliptic, fk4, ...)")
             elif frame == "physical":
-                physical.append("image;" + stmt)
+                out.physical.append("image;" + stmt)
             else:
-                regular.append(f"{frame};{stmt}")
-    return globals_, regular, physical
+                out.regular.append(f"{frame};{stmt}")
+    return out
 
 
-def _parse(path: str, globals_: list[str], statements: list[str]) -> list:
+def _parse(path: str, globals_: list[str], statements: list[str], notes: list[str]
+           ) -> list:
+    """``regions``' shapes of some statements; its warnings (lines it skips) go to
+    ``notes``, one line each."""
     if not statements:
         return []
     text = "\n".join(["# Region file format: DS9 version 4.1", *globals_, *statements])
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AstropyWarning)
+        warnings.simplefilter("always")
         try:
             regs = list(Regions.parse(text, format="ds9"))
         except Exception as exc:
             raise InputError(path, f"not a readable DS9 region file ({_short(exc)})") from None
-    for w in caught:
-        warnings.warn(f"{path}: {' '.join(str(w.message).split())}", RegionWarning,
-                      stacklevel=3)
+    notes += [_clip_text(" ".join(str(w.message).split()), 200) for w in caught]
     return regs
 
 
+def _clip_text(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
 def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    return _clip_text(" ".join(str(exc).split()) or type(exc).__name__, 160)
 
 
 def physical_to_image_matrix(header: fits.Header | None) -> tuple[np.ndarray, np.ndarray]:
@@ -254,6 +435,33 @@ def _physical_to_image(region: PixelRegion, ltm: np.ndarray, ltv: np.ndarray,
     return type(region)(**kwargs, meta=region.meta, visual=region.visual)
 
 
+def _read(path: str, header: fits.Header | None) -> tuple[list, list[str]]:
+    """``(shapes, notes)`` of a DS9 file: see :func:`read_ds9`; ``notes`` are the lines
+    ``regions`` skipped, one line each (not yet warned)."""
+    statements = _classify_statements(_read_text(path), path)
+    most = limit("MAX_SHAPES")
+    if statements.n_shapes > most:
+        raise InputError(path, f"{statements.n_shapes} region shapes, more than the limit of "
+                               f"{most} (set {MAX_SHAPES_ENV} to raise it)")
+    notes: list[str] = []
+    out = _parse(path, statements.globals_, statements.regular, notes)
+    if statements.physical:
+        try:
+            ltm, ltv = physical_to_image_matrix(header)
+        except (TypeError, ValueError) as exc:
+            raise InputError(path, f"physical coordinates need the image's LTV/LTM keywords "
+                                   f"as numbers ({_short(exc)})") from None
+        out += [_physical_to_image(r, ltm, ltv, path)
+                for r in _parse(path, statements.globals_, statements.physical, notes)]
+    return out, notes
+
+
+def _warn_notes(path: str, notes: Sequence[str], what: str = "lines skipped") -> None:
+    """Warn with the first :data:`MAX_NOTES` notes of a file and count the others."""
+    for line in _capped([f"{path}: {note}" for note in notes], f"{path}: {{n}} more {what}"):
+        warnings.warn(line, RegionWarning, stacklevel=3)
+
+
 def read_ds9(path: PathLike, header: fits.Header | None = None) -> list:
     """Read a DS9 region file into ``regions`` shapes.
 
@@ -271,26 +479,20 @@ def read_ds9(path: PathLike, header: fits.Header | None = None) -> list:
         ``PixelRegion`` (image and converted physical shapes) and ``SkyRegion`` objects;
         ``region.meta['include']`` is False for exclude shapes.
 
+    Warns
+    -----
+    RegionWarning
+        Lines ``regions`` skips (at most :data:`MAX_NOTES`, then a count); no shapes.
+
     Raises
     ------
     InputError
-        Missing, unreadable or malformed file.
+        Missing file, not a regular file (FIFO, device, directory), beyond the limits
+        (:func:`limit`), binary or non-UTF-8, an unknown coordinate system, malformed.
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8", errors="strict") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise InputError(path, "no such region file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, not a region file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not a readable DS9 region file ({_short(exc)})") from None
-    globals_, regular, physical = _classify_statements(text)
-    out = _parse(path, globals_, regular)
-    if physical:
-        ltm, ltv = physical_to_image_matrix(header)
-        out += [_physical_to_image(r, ltm, ltv, path) for r in _parse(path, globals_, physical)]
+    out, notes = _read(path, header)
+    _warn_notes(path, notes)
     if not out:
         warnings.warn(f"{path}: no region shapes found", RegionWarning, stacklevel=2)
     return out
@@ -373,60 +575,169 @@ def _shape_name(region) -> str:
     return name.lower()
 
 
-#: Largest bounding box (pixels) rasterised in one piece; ``regions`` computes a float64
-#: overlap grid over the whole box (8 bytes a pixel), so larger boxes go in bands of rows.
+#: Largest box (pixels) rasterised in one piece; ``regions`` computes a float64 overlap grid
+#: over the whole box (8 bytes a pixel), so larger boxes go in bands of rows. Also the
+#: largest bounding box of a shape partly off the image whose off-image pixels are counted
+#: (:attr:`RegionInfo.n_total`).
 BAND_PIXELS = 1 << 22
 
 #: Shapes whose ``to_mask`` computes each pixel of its bounding box independently from the
-#: box (so a box cut into bands gives the same pixels); others are rasterised whole.
-_BANDABLE = ("CirclePixelRegion", "EllipsePixelRegion", "RectanglePixelRegion",
-             "PolygonPixelRegion")
+#: box, so that any box (a band of rows, the part on the image) gives the same pixels.
+_BOXABLE = ("CirclePixelRegion", "EllipsePixelRegion", "RectanglePixelRegion",
+            "PolygonPixelRegion")
+#: Annuli: ``outer xor inner`` of two boxable shapes, as ``regions`` computes them.
+_ANNULI = ("CircleAnnulusPixelRegion", "EllipseAnnulusPixelRegion",
+           "RectangleAnnulusPixelRegion")
 
 
-def _paint(region: PixelRegion, out: np.ndarray, mode: str) -> tuple[int, int]:
-    """OR the region's pixels into ``out``; return (pixels in shape, pixels on image).
+def _check_values(region, path: str, index: int) -> None:
+    """Every coordinate, length and angle of a shape is a finite number, and the pixel
+    ones lie within :data:`MAX_PIXEL_VALUE` (InputError naming the shape otherwise)."""
+    from astropy.coordinates import SkyCoord
+    from astropy.units import Quantity
 
-    A shape whose bounding box misses the image is not rasterised: ``(0, 0)``.
-    """
-    total = on = 0
-    if not _overlaps(region.bounding_box, out.shape):
-        return total, on
-    for rmask in _masks(region, mode):
-        inside = np.asarray(rmask.data) > 0
-        total += int(np.count_nonzero(inside))
-        big, small = rmask.get_overlap_slices(out.shape)
-        if big is None:
+    if _simple_values_ok(region):
+        return
+    where = f"region {index} ({_shape_name(region)})"
+    for name in region._params:
+        value = getattr(region, name)
+        pixels = isinstance(region, PixelRegion)
+        if isinstance(value, PixCoord):
+            values = np.concatenate([np.ravel(value.x), np.ravel(value.y)]).astype(float)
+        elif isinstance(value, SkyCoord):
+            sph = value.spherical
+            values, pixels = np.concatenate([np.ravel(sph.lon.deg), np.ravel(sph.lat.deg)]), False
+        elif isinstance(value, Quantity):
+            values, pixels = np.ravel(value.value).astype(float), False
+        elif isinstance(value, (int, float, np.number)):
+            values = np.array([float(value)])
+        else:  # text
             continue
-        part = inside[small]
-        out[big] |= part
-        on += int(np.count_nonzero(part))
-    return total, on
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise InputError(path, f"{where}: {name} {values[bad][0]} is not a finite number")
+        if pixels and values.size and np.abs(values).max() > MAX_PIXEL_VALUE:
+            big = values[np.argmax(np.abs(values))]
+            raise InputError(path, f"{where}: {name} {big:g} pixels is beyond "
+                                   f"{MAX_PIXEL_VALUE:g}, where float64 no longer resolves "
+                                   f"single pixels")
 
 
-def _overlaps(bbox: RegionBoundingBox, shape: tuple[int, ...]) -> bool:
-    """Whether a bounding box (``regions`` half-open pixel ranges) meets a ``(ny, nx)``
-    image; the box is that of ``mode="exact"`` too, so no pixel is lost."""
-    return (bbox.ixmax > 0 and bbox.iymax > 0 and bbox.ixmin < shape[1]
-            and bbox.iymin < shape[0])
+#: Pixel shapes whose parameters are a centre and plain lengths (and an angle).
+_SIMPLE = {"CirclePixelRegion": ("radius",), "EllipsePixelRegion": ("width", "height"),
+           "RectanglePixelRegion": ("width", "height")}
 
 
-def _masks(region: PixelRegion, mode: str) -> Iterator:
-    """``region.to_mask(mode)``, as one mask or as bands of rows of its bounding box.
+def _simple_values_ok(region) -> bool:
+    """Fast check of the common shapes (circles by the 100,000): True when every value is
+    finite and within :data:`MAX_PIXEL_VALUE`; False to look closer."""
+    lengths = _SIMPLE.get(type(region).__name__)
+    if lengths is None:
+        return False
+    try:
+        values = [float(region.center.x), float(region.center.y),
+                  *(float(getattr(region, n)) for n in lengths)]
+    except (TypeError, ValueError):  # array-valued: look closer
+        return False
+    angle = getattr(region, "angle", None)
+    return (all(-MAX_PIXEL_VALUE <= v <= MAX_PIXEL_VALUE for v in values)
+            and (angle is None or math.isfinite(float(angle.value))))
 
-    A region whose bounding box exceeds :data:`BAND_PIXELS` (a long satellite trail across a
-    mosaic, a large circle) is rasterised band by band, each band through the same
-    ``regions`` code restricted to the band's rows, so that the float64 grid never covers
-    more than about :data:`BAND_PIXELS` pixels; the pixels are identical.
+
+def _clip(bbox: RegionBoundingBox, shape: tuple[int, ...]) -> RegionBoundingBox | None:
+    """The part of a bounding box (``regions`` half-open pixel ranges) on a ``(ny, nx)``
+    image, or None when it misses the image. The box is that of ``mode="exact"`` too, so
+    no pixel is lost."""
+    box = (max(bbox.ixmin, 0), min(bbox.ixmax, shape[1]),
+           max(bbox.iymin, 0), min(bbox.iymax, shape[0]))
+    if box[0] >= box[1] or box[2] >= box[3]:
+        return None
+    return RegionBoundingBox(*box)
+
+
+def _slices(box: RegionBoundingBox) -> tuple[slice, slice]:
+    return slice(box.iymin, box.iymax), slice(box.ixmin, box.ixmax)
+
+
+def _area(box: RegionBoundingBox) -> int:
+    return (box.ixmax - box.ixmin) * (box.iymax - box.iymin)
+
+
+def _paint(region: PixelRegion, out: np.ndarray, mode: str) -> tuple[int | None, int]:
+    """OR the region's pixels into ``out`` (bool, True = inside); return (pixels in the
+    shape, pixels on the image).
+
+    Only the shape's bounding box clipped to the image is rasterised, so a shape far off
+    the image, or millions of pixels wide, costs no more than the image. The first count is
+    that of the whole shape when its bounding box is inside the image or up to
+    :data:`BAND_PIXELS` (a shape cut by the edge), else None (not counted). A shape whose
+    bounding box misses the image is not rasterised: ``(0, 0)``.
     """
     bbox = region.bounding_box
-    ny, nx = bbox.shape
-    if ny * nx <= BAND_PIXELS or type(region).__name__ not in _BANDABLE or ny < 2:
-        yield region.to_mask(mode=mode)
-        return
+    clip = _clip(bbox, out.shape)
+    if clip is None:
+        return 0, 0
+    if clip != bbox and _area(bbox) <= BAND_PIXELS:  # cut by the edge: count the rest too
+        inside = _inside(region, bbox, mode)
+        dx, dy = clip.ixmin - bbox.ixmin, clip.iymin - bbox.iymin
+        part = inside[dy:dy + clip.iymax - clip.iymin, dx:dx + clip.ixmax - clip.ixmin]
+        out[_slices(clip)] |= part
+        return int(np.count_nonzero(inside)), int(np.count_nonzero(part))
+    on = 0
+    for band in _bands(clip):
+        part = _inside(region, band, mode)
+        out[_slices(band)] |= part
+        on += int(np.count_nonzero(part))
+    return (on if clip == bbox else None), on
+
+
+def _bands(box: RegionBoundingBox) -> Iterator[RegionBoundingBox]:
+    """A box cut into bands of rows of at most about :data:`BAND_PIXELS` pixels."""
+    nx = box.ixmax - box.ixmin
     rows = max(1, BAND_PIXELS // max(nx, 1))
-    for y0 in range(bbox.iymin, bbox.iymax, rows):
-        band = RegionBoundingBox(bbox.ixmin, bbox.ixmax, y0, min(bbox.iymax, y0 + rows))
-        yield _in_band(region, band).to_mask(mode=mode)
+    for y0 in range(box.iymin, box.iymax, rows):
+        yield RegionBoundingBox(box.ixmin, box.ixmax, y0, min(box.iymax, y0 + rows))
+
+
+def _inside(region: PixelRegion, box: RegionBoundingBox, mode: str) -> np.ndarray:
+    """Membership of the pixels of ``box`` (bool, True = in the shape, shape of the box).
+
+    ``regions``' own rasteriser run on ``box`` instead of the shape's bounding box. An
+    annulus is ``outer xor inner`` as in ``regions``; in ``exact`` mode (which ``regions``
+    lacks for annuli) a pixel is in when it overlaps the outer shape and is not wholly
+    inside the inner one.
+    """
+    name = type(region).__name__
+    if name in _BOXABLE:
+        _check_polygon_work(region, box)
+        return np.asarray(_in_band(region, box).to_mask(mode=mode).data) > 0
+    if name in _ANNULI:
+        if mode == "center":
+            return _inside(region._outer_region, box, mode) ^ _inside(
+                region._inner_region, box, mode)
+        outer = np.asarray(_in_band(region._outer_region, box).to_mask(mode=mode).data)
+        inner = np.asarray(_in_band(region._inner_region, box).to_mask(mode=mode).data)
+        return (outer > 0) & (inner < 1)
+    raise _Unpaintable(f"{_shape_name(region)} shapes cannot be drawn")  # pragma: no cover
+
+
+def _check_polygon_work(region: PixelRegion, box: RegionBoundingBox) -> None:
+    """Refuse a polygon whose rasterisation would take ``vertices x pixels`` beyond
+    :func:`limit` ``("MAX_POLYGON_WORK")`` (the caller names the file)."""
+    if type(region).__name__ != "PolygonPixelRegion":
+        return
+    work = len(np.ravel(region.vertices.x)) * _area(box)
+    most = limit("MAX_POLYGON_WORK")
+    if work > most:
+        raise _Unpaintable(f"a polygon of {len(np.ravel(region.vertices.x))} vertices over "
+                           f"{box.ixmax - box.ixmin}x{box.iymax - box.iymin} pixels is "
+                           f"{work:.3g} vertex-pixel tests, more than the limit of {most:.3g} "
+                           f"(simplify it, or set {MAX_POLYGON_WORK_ENV} to raise the limit)")
+
+
+class _Unpaintable(Exception):
+    """A shape that cannot be drawn, e.g. beyond a work limit (made an InputError naming
+    the file and the shape)."""
 
 
 _BANDED_TYPES: dict[type, type] = {}
@@ -449,7 +760,7 @@ def _in_band(region: PixelRegion, band: RegionBoundingBox) -> PixelRegion:
 def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
                   header: fits.Header | None = None, wcs: WCS | None = None, *,
                   mode: str = "center", fobj: fits.HDUList | None = None,
-                  report: bool = True
+                  report: bool = True, allow_empty: bool = True
                   ) -> tuple[np.ndarray, np.ndarray, list[RegionInfo]]:
     """The include and exclude masks of DS9 region files for one image.
 
@@ -472,6 +783,9 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     report : bool
         Warn about shapes off or partly off the image (False: the caller reports them from
         the ``infos``, e.g. once over all the chips of a file, see :func:`region_report`).
+    allow_empty : bool
+        False: a file without any shape that has an area is an InputError (an empty region
+        file given to change a file is almost surely a mistake) instead of a warning.
 
     Returns
     -------
@@ -483,13 +797,16 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     Warns
     -----
     RegionWarning
-        For shapes partly or wholly off the image (``report``) and shapes without area.
+        For shapes partly or wholly off the image (``report``), shapes without area, lines
+        ``regions`` skips; at most :data:`MAX_NOTES` of each kind per file, then a count.
 
     Raises
     ------
     InputError
-        Unreadable region file, sky shapes without a celestial WCS, a sky shape only partly
-        projectable onto the image.
+        Unreadable region file (see :func:`read_ds9`), sky shapes without a celestial WCS,
+        a sky shape only partly projectable onto the image, a coordinate or length that is
+        not finite or beyond :data:`MAX_PIXEL_VALUE`, a polygon beyond the work limit, an
+        empty file (``allow_empty=False``).
     """
     if mode not in _MODES:
         raise ValueError(f"unknown region mode {mode!r} (choose from {', '.join(_MODES)})")
@@ -500,31 +817,62 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     exclude = np.zeros(shape, dtype=bool)
     infos: list[RegionInfo] = []
     for path in map(os.fspath, paths):
-        for i, region in enumerate(read_ds9(path, header), start=1):
+        shapes, notes = _read(path, header)
+        flat = [i for i, r in enumerate(shapes, start=1) if _shape_name(r) in _NO_AREA_NAMES]
+        if len(flat) == len(shapes) and not allow_empty:
+            raise InputError(path, f"no region shape with an area "
+                                   f"({_why_empty(shapes, notes)})")
+        _warn_notes(path, notes)
+        _warn_notes(path, [f"region {i} ({_shape_name(shapes[i - 1])}) has no area; ignored"
+                           for i in flat], "shapes without area ignored")
+        if not shapes:
+            warnings.warn(f"{path}: no region shapes found", RegionWarning, stacklevel=2)
+        lines = []
+        for i, region in enumerate(shapes, start=1):
+            if _shape_name(region) in _NO_AREA_NAMES:
+                continue
             info = _one_region(path, i, region, shape, (header, wcs, fobj), mode, include,
                                exclude)
-            if info is None:
-                continue
             infos.append(info)
             if report and info.message() is not None:
-                warnings.warn(info.message(), RegionWarning, stacklevel=2)
+                lines.append(info.message())
+        for line in _capped(lines, f"{path}: {{n}} more shapes off or partly off the image"):
+            warnings.warn(line, RegionWarning, stacklevel=2)
     return include, exclude, infos
 
 
-def _one_region(path, i, region, shape, frame, mode, include, exclude
-                ) -> RegionInfo | None:
+def _why_empty(shapes: Sequence, notes: Sequence[str]) -> str:
+    if notes:
+        return notes[0]
+    return "only points, lines or text" if shapes else "the file has no shapes"
+
+
+def _capped(lines: Sequence[str], more: str) -> list[str]:
+    """The first :data:`MAX_NOTES` lines, and one saying how many more (``more`` with
+    ``{n}``)."""
+    if len(lines) <= MAX_NOTES:
+        return list(lines)
+    return [*lines[:MAX_NOTES], more.format(n=len(lines) - MAX_NOTES)]
+
+
+def _one_region(path, i, region, shape, frame, mode, include, exclude) -> RegionInfo:
     name = _shape_name(region)
     header, wcs, fobj = frame
     keep = bool(region.meta.get("include", True))
     size = f"{shape[1]}x{shape[0]}"  # NAXIS1 x NAXIS2, as DS9 shows it
+    _check_values(region, path, i)
     pix = _to_pixel(region, header, wcs, path, fobj, i)
     if pix is None:
         return RegionInfo(path, i, name, keep, 0, 0, size, far_side=True)
-    if type(pix).__name__ in _NO_AREA:
-        warnings.warn(f"{path}: region {i} ({name}) has no area; ignored", RegionWarning,
-                      stacklevel=3)
-        return None
-    total, on = _paint(pix, include if keep else exclude, mode)
+    if pix is not region:
+        _check_values(pix, path, i)
+    try:
+        total, on = _paint(pix, include if keep else exclude, mode)
+    except _Unpaintable as exc:
+        raise InputError(path, f"region {i} ({name}): {exc}") from None
+    except (ValueError, ArithmeticError) as exc:  # regions on degenerate shapes
+        raise InputError(path, f"region {i} ({name}) cannot be drawn ({_short(exc)})"
+                         ) from None
     return RegionInfo(path, i, name, keep, total, on, size)
 
 
@@ -563,16 +911,23 @@ def region_report(infos_by_chip: Sequence[tuple[str | None, Sequence[RegionInfo]
         For a single-chip file, the lines :func:`region_layers` warns with. Otherwise a
         shape is reported once: when it lies off every chip it was painted on (``lies
         entirely off every chip of TARGET (SCI,1, SCI,2)``; a sky shape on one chip of an
-        HST file is expected to miss the others), or for each chip it is cut by.
+        HST file is expected to miss the others), or for each chip it is cut by; at most
+        :data:`MAX_NOTES` lines per region file, then one counting the others.
     """
     if len(infos_by_chip) == 1 and infos_by_chip[0][0] is None:
-        return [m for info in infos_by_chip[0][1] if (m := info.message()) is not None]
+        by_file: dict[str, list[str]] = {}
+        for info in infos_by_chip[0][1]:
+            if (line := info.message()) is not None:
+                by_file.setdefault(info.source, []).append(line)
+        return [line for source, lines in by_file.items() for line in _capped(
+            lines, f"{source}: {{n}} more shapes off or partly off the image")]
     shapes: dict[tuple[str, int], list[tuple[str, RegionInfo]]] = {}
     for label, infos in infos_by_chip:
         for info in infos:
             shapes.setdefault((info.source, info.index), []).append((label, info))
-    lines = []
-    for seen in shapes.values():
+    by_file: dict[str, list[str]] = {}
+    for (source, _), seen in shapes.items():
+        lines = by_file.setdefault(source, [])
         if all(info.status == "off" for _, info in seen):
             label, first = seen[0]
             where = (f"{label} ({first.size}) of {target}" if len(seen) == 1 else
@@ -581,7 +936,8 @@ def region_report(infos_by_chip: Sequence[tuple[str | None, Sequence[RegionInfo]
             continue
         lines += [info.message(f"{label} ({info.size}) of {target}") or ""
                   for label, info in seen if info.status == "partial"]
-    return lines
+    return [line for source, lines in by_file.items() for line in _capped(
+        lines, f"{source}: {{n}} more shapes off or partly off {target}")]
 
 
 def regions_to_mask(paths: PathLike | Iterable[PathLike], shape: Sequence[int],

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from test_dolphot_builders import hst_flt
-from test_dq_init_support import random_raw, write_exposure, write_raw_mask
 
+from dqmask.dolphot.tests.test_dolphot_builders import hst_flt
+from dqmask.dq_init.tests.test_dq_init_support import random_raw, write_exposure, write_raw_mask
 from dqmask.errors import InputError
 from dqmask.io import atomic
 from dqmask.io.atomic import LOCK_MARK, TMP_MARK, WriteError, atomic_output, atomic_write

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 from astropy.io import fits
-from test_dolphot_builders import hst_flt, pam_dir
 
 from dqmask.dolphot import core as alg
+from dqmask.dolphot.tests.test_dolphot_builders import hst_flt, pam_dir
 
 f32 = np.float32
 
