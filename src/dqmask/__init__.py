@@ -16,13 +16,9 @@ File-level functions: :mod:`dqmask.api`.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("dqmask")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+from ._version import __version__
 
 #: public name -> module it comes from (imported on first access, PEP 562)
 _ARRAY_API = {
