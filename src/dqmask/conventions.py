@@ -2,16 +2,16 @@
 
 Every mask array in dqmask is in exactly one of these conventions, always named:
 
-=============  ==========  ===============================================================
-convention     dtype       meaning
-=============  ==========  ===============================================================
-``bad``        bool        True = bad (masked, excluded). The internal lingua franca.
-``good``       int16       drizzlepac static mask: 1 = good, 0 = bad.
-``background`` uint8       NSClean: 1 = background (usable for the 1/f fit), 0 = not.
-``user_mask``  float32     jwst clean_flicker_noise ``user_mask`` SCI: 1.0 = background.
-``dq``         uint32      JWST DQ bitfield; a pixel is bad where ``dq & flags != 0``.
-                           HST DQ (int16) is accepted with ``dtype=np.int16``.
-=============  ==========  ===============================================================
+==============  ==========  ===============================================================
+convention      dtype       meaning
+==============  ==========  ===============================================================
+``bad``         bool        True = bad (masked, excluded). The internal lingua franca.
+``good``        int16       drizzlepac static mask: 1 = good, 0 = bad.
+``background``  uint8       NSClean: 1 = background (usable for the 1/f fit), 0 = not.
+``user_mask``   float32     jwst clean_flicker_noise ``user_mask`` SCI: 1.0 = background.
+``dq``          uint32      JWST DQ bitfield; a pixel is bad where ``dq & flags != 0``.
+                            HST DQ (int16) is accepted with ``dtype=np.int16``.
+==============  ==========  ===============================================================
 
 What is lossless and what is not
 --------------------------------
