@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 # document this source tree, not whatever dqmask an environment has installed
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from dqmask._version import __version__  # noqa: E402  (the one place the version lives)
+from dqmask import __version__  # noqa: E402  (written once, in src/dqmask/__init__.py)
 
 project = "dqmask"
 author = "dqmask developers"

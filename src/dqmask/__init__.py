@@ -18,7 +18,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._version import __version__
+#: The one place the version is written: pyproject.toml reads this line at build time
+#: (``[tool.setuptools.dynamic]``, parsed without importing), the docs' conf.py too.
+__version__ = "0.2.0"
 
 #: public name -> module it comes from (imported on first access, PEP 562)
 _ARRAY_API = {
