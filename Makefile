@@ -1,19 +1,21 @@
 # dqmask: two commands on a fresh machine.
 #   make demo   set up .venv and run every command on generated sample data
-#   make test   set up .venv and run ruff, the import-layering contracts and the test suite
+#   make test   set up .venv and run ruff, the import-layering contracts, the test suite,
+#               the docstring examples (doctests) and the docs build (sphinx -W)
+#   make docs   build the HTML docs into docs/_build/html (warnings are errors)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv browser
+.PHONY: demo test lint bench clean venv browser docs doctest
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,6 +35,20 @@ test: $(STAMP) browser
 	$(BIN)/ruff check src benchmarks
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest --hypothesis-profile=ci
+	$(MAKE) doctest docs
+
+# The examples in the docstrings of the pure modules (cheap: arrays only, no files). A new
+# job's core.py is picked up by the glob.
+DOCTEST_MODULES = src/dqmask/conventions.py src/dqmask/flags.py src/dqmask/errors.py \
+	$(wildcard src/dqmask/*/core.py) src/dqmask/toolbox/combine.py \
+	src/dqmask/toolbox/morphology.py src/dqmask/toolbox/preview_core.py src/dqmask/api.py
+doctest: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules $(DOCTEST_MODULES)
+
+# -E: a fresh environment every time, so a warning in a page that did not change still
+# fails the build; no intersphinx, no network.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -E -q -b html docs docs/_build/html
 
 lint: $(STAMP)
 	$(BIN)/ruff check src benchmarks
@@ -42,4 +58,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) demo-output .pytest_cache build *.egg-info src/*.egg-info docs/_build docs/api

@@ -16,13 +16,11 @@ File-level functions: :mod:`dqmask.api`.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("dqmask")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+#: The one place the version is written: pyproject.toml reads this line at build time
+#: (``[tool.setuptools.dynamic]``, parsed without importing), the docs' conf.py too.
+__version__ = "0.2.0"
 
 #: public name -> module it comes from (imported on first access, PEP 562)
 _ARRAY_API = {

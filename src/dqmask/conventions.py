@@ -2,16 +2,16 @@
 
 Every mask array in dqmask is in exactly one of these conventions, always named:
 
-=============  ==========  ===============================================================
-convention     dtype       meaning
-=============  ==========  ===============================================================
-``bad``        bool        True = bad (masked, excluded). The internal lingua franca.
-``good``       int16       drizzlepac static mask: 1 = good, 0 = bad.
-``background`` uint8       NSClean: 1 = background (usable for the 1/f fit), 0 = not.
-``user_mask``  float32     jwst clean_flicker_noise ``user_mask`` SCI: 1.0 = background.
-``dq``         uint32      JWST DQ bitfield; a pixel is bad where ``dq & flags != 0``.
-                           HST DQ (int16) is accepted with ``dtype=np.int16``.
-=============  ==========  ===============================================================
+==============  ==========  ===============================================================
+convention      dtype       meaning
+==============  ==========  ===============================================================
+``bad``         bool        True = bad (masked, excluded). The internal lingua franca.
+``good``        int16       drizzlepac static mask: 1 = good, 0 = bad.
+``background``  uint8       NSClean: 1 = background (usable for the 1/f fit), 0 = not.
+``user_mask``   float32     jwst clean_flicker_noise ``user_mask`` SCI: 1.0 = background.
+``dq``          uint32      JWST DQ bitfield; a pixel is bad where ``dq & flags != 0``.
+                            HST DQ (int16) is accepted with ``dtype=np.int16``.
+==============  ==========  ===============================================================
 
 What is lossless and what is not
 --------------------------------
@@ -90,6 +90,32 @@ def to_bad(mask: np.ndarray, convention: Convention | str, *,
     -------
     ndarray of bool
         True = bad.
+
+    Examples
+    --------
+    A drizzlepac static mask (``good``: 1 = good, 0 = bad) read as ``bad`` (True = bad):
+
+    >>> import numpy as np
+    >>> from dqmask import to_bad
+    >>> to_bad(np.array([1, 0, 1], dtype=np.int16), "good").tolist()
+    [False, True, False]
+
+    An NSClean mask (``background``: 1 = background, i.e. usable) and a jwst ``user_mask``
+    (1.0 = background; NaN is read as bad, never as background):
+
+    >>> to_bad(np.array([1, 0], dtype=np.uint8), "background").tolist()
+    [False, True]
+    >>> to_bad(np.array([1.0, 0.0, np.nan], dtype=np.float32), "user_mask").tolist()
+    [False, True, True]
+
+    A JWST DQ bitfield (uint32): any bit set is bad, or only the ``flags`` given
+    (2 = SATURATED is not DO_NOT_USE):
+
+    >>> dq = np.array([0, 1, 2], dtype=np.uint32)
+    >>> to_bad(dq, "dq").tolist()
+    [False, True, True]
+    >>> to_bad(dq, "dq", flags="DO_NOT_USE").tolist()
+    [False, True, False]
     """
     conv = Convention(convention)
     mask = np.asarray(mask)
@@ -132,6 +158,31 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
     -------
     ndarray
         In the target convention's dtype (see :func:`dtype_of`).
+
+    Examples
+    --------
+    From ``bad`` (True = bad) to each convention: ``good`` (int16, 1 = good),
+    ``background`` (uint8, 1 = background), ``user_mask`` (float32, 1.0 = background) and
+    ``dq`` (uint32, the flags on bad pixels; DO_NOT_USE + OTHER_BAD_PIXEL by default):
+
+    >>> import numpy as np
+    >>> from dqmask import from_bad
+    >>> bad = np.array([True, False])
+    >>> from_bad(bad, "good").tolist()
+    [0, 1]
+    >>> from_bad(bad, "background").tolist()
+    [0, 1]
+    >>> from_bad(bad, "user_mask").tolist()
+    [0.0, 1.0]
+    >>> dq = from_bad(bad, "dq")
+    >>> dq.dtype.name, dq.tolist()
+    ('uint32', [1073741825, 0])
+
+    An HST DQ (int16) needs flags that fit in 16 bits (4 = ACS DETECTORPROB here):
+
+    >>> from dqmask import flags
+    >>> from_bad(bad, "dq", dtype=np.int16, flags="DETECTORPROB", table=flags.ACS).tolist()
+    [4, 0]
     """
     conv = Convention(convention)
     bad = np.asarray(bad, dtype=bool)
@@ -162,6 +213,46 @@ def convert(mask: np.ndarray, src: Convention | str, dst: Convention | str, *,
     ``dq`` -> ``dq`` with no flags given is the identity (all bits kept, dtype kept); with
     flags it keeps only ``src_flags`` bits and writes ``dst_flags``. Flag names in either
     are resolved in ``table`` (default JWST).
+
+    Parameters
+    ----------
+    mask : ndarray
+        Mask in the ``src`` convention.
+    src, dst : Convention or str
+        Conventions of ``mask`` and of the result.
+    src_flags : int or str, optional
+        ``src`` is ``dq`` only: the flags that make a pixel bad (default: any bit).
+    dst_flags : int or str, optional
+        ``dst`` is ``dq`` only: the value written on bad pixels.
+    dtype : dtype, optional
+        ``dst`` is ``dq`` only: ``np.uint32`` (default) or ``np.int16``.
+    table : mapping, optional
+        Flag table that resolves flag names.
+
+    Returns
+    -------
+    ndarray
+        In the ``dst`` convention and its dtype.
+
+    Examples
+    --------
+    An NSClean ``background`` mask (uint8, 1 = background) as the jwst ``user_mask``
+    (float32, 1.0 = background) that ``clean_flicker_noise`` reads, and as a drizzlepac
+    ``good`` mask (int16, 1 = good):
+
+    >>> import numpy as np
+    >>> from dqmask import convert
+    >>> background = np.array([1, 0, 1], dtype=np.uint8)
+    >>> convert(background, "background", "user_mask").tolist()
+    [1.0, 0.0, 1.0]
+    >>> convert(background, "background", "good").tolist()
+    [1, 0, 1]
+
+    A DQ array (uint32) where SATURATED (2) is set becomes a ``bad`` mask (True = bad):
+
+    >>> convert(np.array([0, 2, 1], dtype=np.uint32), "dq", "bad",
+    ...         src_flags="SATURATED").tolist()
+    [False, True, False]
     """
     src, dst = Convention(src), Convention(dst)
     if src is Convention.DQ and dst is Convention.DQ and src_flags is None and dst_flags is None:

@@ -219,6 +219,14 @@ def table_for(telescope: str | None, instrument: str | None = None,
 
     Unknown HST instruments fall back to the ACS table (same first 14 bits); anything that
     is not HST is JWST.
+
+    Examples
+    --------
+    >>> from dqmask import flags, table_for
+    >>> table_for("HST", "WFC3", "IR") is flags.WFC3_IR
+    True
+    >>> table_for("JWST", "NIRCAM") is flags.JWST_PIXEL
+    True
     """
     tel = (telescope or "").upper()
     inst = (instrument or "").upper()
@@ -274,6 +282,30 @@ def parse_flags(spec: str | int | None, table: Mapping[str, int] = JWST_PIXEL) -
     ------
     FlagSpecError
         Unknown name, a non-power-of-two in a list, a value wider than the table.
+
+    Examples
+    --------
+    The result is the DQ bits that make a pixel bad (a pixel is bad where
+    ``dq & value != 0``):
+
+    >>> from dqmask import flags, parse_flags
+    >>> parse_flags("DO_NOT_USE+OTHER_BAD_PIXEL")
+    1073741825
+    >>> parse_flags("do_not_use, saturated")
+    3
+    >>> parse_flags("0x40000001") == parse_flags("BIT0 | BIT30")
+    True
+    >>> parse_flags("~DO_NOT_USE") == 2**32 - 2
+    True
+
+    HST names need the instrument's table (16 bits wide):
+
+    >>> parse_flags("DETECTORPROB,SATPIXEL", flags.ACS)
+    260
+    >>> parse_flags("NOT_A_FLAG")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dqmask.flags.FlagSpecError: unknown flag name 'NOT_A_FLAG' (known: ...)
     """
     width = table_width(table)
     full = (1 << width) - 1
@@ -339,6 +371,18 @@ def decode(value: int, table: Mapping[str, int] = JWST_PIXEL) -> list[str]:
     Bits with no name in ``table`` come back as ``BIT<n>`` so that no bit is silently lost;
     0 gives ``[]``. Negative values (HST int16 with bit 15 set) are read as their unsigned
     16-bit pattern.
+
+    Examples
+    --------
+    >>> from dqmask import decode, flags, parse_flags
+    >>> decode(1073741825)
+    ['DO_NOT_USE', 'OTHER_BAD_PIXEL']
+    >>> decode(0)
+    []
+    >>> decode(-32768, flags.ACS)  # int16 bit 15, unnamed in the ACS table
+    ['BIT15']
+    >>> parse_flags(" + ".join(decode(6)))
+    6
     """
     value = int(value)
     if value < 0:
@@ -365,6 +409,13 @@ def flag_counts(dq: np.ndarray, table: Mapping[str, int] = JWST_PIXEL) -> dict[s
     -------
     dict
         ``{name: count}`` in bit order, names as in :func:`decode`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dqmask import flag_counts
+    >>> flag_counts(np.array([[0, 1], [3, 1 << 30]], dtype=np.uint32))
+    {'DO_NOT_USE': 2, 'SATURATED': 1, 'OTHER_BAD_PIXEL': 1}
     """
     require_dq_dtype(dq)
     width = dq.dtype.itemsize * 8  # every bit of the dtype: none is silently dropped

@@ -110,7 +110,26 @@ def or_flags(dq: np.ndarray, bad: np.ndarray, flags: int) -> np.ndarray:
     Returns
     -------
     ndarray
-        New DQ array, same dtype and shape as ``dq``.
+        New DQ array (``dq`` convention), same dtype and shape as ``dq``.
+
+    Examples
+    --------
+    A ``bad`` mask (True = bad) into a JWST DQ (uint32) as DO_NOT_USE + OTHER_BAD_PIXEL;
+    bits already set are kept:
+
+    >>> import numpy as np
+    >>> from dqmask import parse_flags
+    >>> from dqmask.apply.core import or_flags
+    >>> dq = np.array([[0, 2], [0, 0]], dtype=np.uint32)          # 2 = SATURATED
+    >>> bad = np.array([[True, True], [False, False]])
+    >>> out = or_flags(dq, bad, parse_flags("DO_NOT_USE+OTHER_BAD_PIXEL"))
+    >>> out.dtype.name, out.tolist()
+    ('uint32', [[1073741825, 1073741827], [0, 0]])
+
+    A 2-D mask flags every plane of a 3-D DQ (uint8 here, as a GROUPDQ):
+
+    >>> or_flags(np.zeros((2, 1, 2), dtype=np.uint8), np.array([[True, False]]), 1).tolist()
+    [[[1, 0]], [[1, 0]]]
     """
     require_dq_dtype(dq)
     check_shape(bad, dq.shape)

@@ -1,7 +1,7 @@
 """``dqmask_background``: the automatic background mask of rate models, as a ``user_mask``.
 
 The stpipe form of ``dqmask background``: rate / rateints / cal models of one detector are
-combined and clipped (:func:`dqmask.nsclean.files.background_from_exposures`); the result
+combined and clipped (:func:`dqmask.nsclean.core.background_from_exposures`); the result
 is an ``ImageModel`` (``CubeModel`` with ``per_integration``) whose SCI is the ``user_mask``
 convention (float32, 1.0 = background), the file jwst's ``clean_flicker_noise --user_mask``
 reads. Saved with ``save_results`` as ``<root>_user_mask.fits``.

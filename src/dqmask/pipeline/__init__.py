@@ -1,13 +1,13 @@
 """dqmask as jwst pipeline (stpipe) steps.
 
-=====================  ======================================  ===============================
-alias (``strun``)      class                                   does
-=====================  ======================================  ===============================
-``dqmask_apply``       :class:`~.apply_step.ApplyStep`         mask file / DS9 regions -> DQ
-``dqmask_claws``       :class:`~.claws_step.ClawsStep`         detect in regions + flag
-``dqmask_background``  :class:`~.background_step.BackgroundStep`  user_mask for clean_flicker_noise
-``dqmask_user_dq``     :class:`~.user_dq_step.UserDqStep`      user_supplied_dq for dq_init
-=====================  ======================================  ===============================
+=====================  ===============================================  ================================
+alias (``strun``)      class                                            does
+=====================  ===============================================  ================================
+``dqmask_apply``       :class:`~dqmask.apply.step.ApplyStep`            mask file / DS9 regions -> DQ
+``dqmask_claws``       :class:`~dqmask.claws.step.ClawsStep`            detect in regions + flag
+``dqmask_background``  :class:`~dqmask.nsclean.step.BackgroundStep`     user_mask for clean_flicker_noise
+``dqmask_user_dq``     :class:`~dqmask.dq_init.step.UserDqStep`         user_supplied_dq for dq_init
+=====================  ===============================================  ================================
 
 The steps are registered with stpipe through the ``stpipe.steps`` entry point
 (:func:`get_steps`), so ``strun dqmask_apply ...`` and ``--steps.<step>.post_hooks=...`` work

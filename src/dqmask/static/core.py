@@ -22,7 +22,7 @@ Mask conventions
 * ``dq``: integer bitfield, never cast to a narrower or floating type.
 
 Differences from drizzlepac (``finite_only=True``, the default of :func:`chip_statistics`)
----------------------------------------------------------------------------------------
+------------------------------------------------------------------------------------------
 Non-finite pixels never enter the statistics and the clipped min/max are seeded from the
 first *finite* pixel. Results are identical whenever drizzlepac succeeds; drizzlepac raises
 when a chip's first pixel is NaN or any pixel is +-Inf, where this module still works.

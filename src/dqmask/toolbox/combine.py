@@ -67,6 +67,29 @@ def combine(masks: Sequence[np.ndarray], op: str = "or") -> np.ndarray:
     ------
     ValueError
         No masks, shapes differ, or an unknown operator.
+
+    Examples
+    --------
+    Two ``bad`` masks (True = bad), e.g. a claw mask and a satellite trail; the result is
+    ``bad`` too:
+
+    >>> import numpy as np
+    >>> from dqmask import combine
+    >>> claws = np.array([True, True, False, False])
+    >>> trail = np.array([False, True, True, False])
+    >>> combine([claws, trail]).tolist()
+    [True, True, True, False]
+    >>> combine([claws, trail], "and").tolist()
+    [False, True, False, False]
+    >>> combine([claws, trail], "not").tolist()
+    [True, False, False, False]
+
+    Masks in other conventions go through :func:`~dqmask.conventions.to_bad` first:
+
+    >>> from dqmask import to_bad
+    >>> static = np.array([1, 1, 1, 0], dtype=np.int16)  # drizzlepac: 1 = good
+    >>> combine([claws, to_bad(static, "good")]).tolist()
+    [True, True, False, True]
     """
     if op not in OPERATIONS:
         raise ValueError(f"unknown operator {op!r} (choose from {', '.join(OPERATIONS)})")

@@ -46,6 +46,27 @@ def grow(mask: np.ndarray, pixels: int, shape: str = "circle") -> np.ndarray:
     -------
     ndarray of bool
         Same shape; True where ``mask`` is True or within the footprint of a True pixel.
+
+    Examples
+    --------
+    A ``bad`` mask (True = bad) grown by one pixel; the result is ``bad`` too:
+
+    >>> import numpy as np
+    >>> from dqmask import grow
+    >>> bad = np.zeros((3, 5), dtype=bool)
+    >>> bad[1, 2] = True
+    >>> grow(bad, 1).astype(int).tolist()
+    [[0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0]]
+    >>> grow(bad, 1, "square").astype(int).tolist()
+    [[0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0]]
+
+    To grow what an NSClean ``background`` mask (1 = background) excludes, grow its
+    ``bad`` form and convert back:
+
+    >>> from dqmask import from_bad, to_bad
+    >>> background = np.array([[1, 1, 0, 1, 1]], dtype=np.uint8)
+    >>> from_bad(grow(to_bad(background, "background"), 1, "plus"), "background").tolist()
+    [[1, 0, 0, 0, 1]]
     """
     mask = np.asarray(mask, dtype=bool)
     if pixels == 0:
