@@ -162,7 +162,7 @@ class Stripes:
 # --------------------------------------------------------------------------------------------
 
 
-def dq_def_rows(table: object) -> list[tuple[int, str]]:
+def dq_def_rows(table: Any) -> list[tuple[int, str]]:
     """``(VALUE, NAME)`` pairs of a DQ_DEF table, in table order (BIT is ignored, as upstream).
 
     Accepts a FITS record array / structured array with ``VALUE`` and ``NAME`` fields, or an
@@ -175,10 +175,10 @@ def dq_def_rows(table: object) -> list[tuple[int, str]]:
         if np.ndim(table) == 0 or len(table) == 0:
             return []
         return [(_u32(r["VALUE"]), _row_name(r["NAME"])) for r in table]
-    return [(_u32(v), _row_name(n)) for v, n in table]  # type: ignore[union-attr]
+    return [(_u32(v), _row_name(n)) for v, n in table]
 
 
-def _u32(value: object) -> int:
+def _u32(value: Any) -> int:
     # VALUE is often stored as int32 ('J'): 2**31 then reads as -2**31; numpy's AND/OR with
     # a uint32 array uses its bit pattern, so do we.
     return int(value) & 0xFFFFFFFF

@@ -499,15 +499,15 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     include = np.zeros(shape, dtype=bool)
     exclude = np.zeros(shape, dtype=bool)
     infos: list[RegionInfo] = []
-    for path in map(os.fspath, paths):
+    for path in (os.fspath(p) for p in paths):
         for i, region in enumerate(read_ds9(path, header), start=1):
             info = _one_region(path, i, region, shape, (header, wcs, fobj), mode, include,
                                exclude)
             if info is None:
                 continue
             infos.append(info)
-            if report and info.message() is not None:
-                warnings.warn(info.message(), RegionWarning, stacklevel=2)
+            if report and (message := info.message()) is not None:
+                warnings.warn(message, RegionWarning, stacklevel=2)
     return include, exclude, infos
 
 
@@ -567,7 +567,7 @@ def region_report(infos_by_chip: Sequence[tuple[str | None, Sequence[RegionInfo]
     """
     if len(infos_by_chip) == 1 and infos_by_chip[0][0] is None:
         return [m for info in infos_by_chip[0][1] if (m := info.message()) is not None]
-    shapes: dict[tuple[str, int], list[tuple[str, RegionInfo]]] = {}
+    shapes: dict[tuple[str, int], list[tuple[str | None, RegionInfo]]] = {}
     for label, infos in infos_by_chip:
         for info in infos:
             shapes.setdefault((info.source, info.index), []).append((label, info))
