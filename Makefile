@@ -1,6 +1,6 @@
 # dqmask: two commands on a fresh machine.
 #   make demo   set up .venv and run every command on generated sample data
-#   make test   set up .venv and run ruff, the import-layering contracts and the test suite
+#   make test   set up .venv and run ruff, the import-layering contracts, mypy and the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -32,11 +32,13 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/ruff check src benchmarks
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest --hypothesis-profile=ci
 
 lint: $(STAMP)
 	$(BIN)/ruff check src benchmarks
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -442,7 +442,9 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
         del ref  # the cut is a copy: let a MASK read here go before the big arrays come
         names = list(alg.default_dq_shapes(kind, data_shape, _int(primary, "SSTR_NST")))
         existing = _existing(up.hdul, names)
-        arrays = alg.ensure_dq_arrays(kind, data_shape, existing, _int(primary, "SSTR_NST"))
+        made = alg.ensure_dq_arrays(kind, data_shape, existing, _int(primary, "SSTR_NST"))
+        # None only for a superstripe PIXELDQ without SSTR_NST: exposure_kind never says so
+        arrays = {n: a for n, a in made.items() if a is not None}
         created = tuple(n for n in names
                         if (old := existing[n]) is None or old.shape != arrays[n].shape)
         flagged = int(np.count_nonzero(mask_array))
