@@ -212,7 +212,8 @@ def _uncompressed_size(path: str) -> int | None:
     astropy stops quietly at the end of a cut gzip stream, so a truncated ``.fits.gz`` would
     otherwise look like a shorter, complete file (e.g. a primary header alone).
     """
-    openers: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    openers: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open,
+                                              ".xz": lzma.open}
     opener = next((f for ext, f in openers.items() if path.lower().endswith(ext)), None)
     if opener is None:
         return None
@@ -872,7 +873,8 @@ def _kernel_copy(src, fileobj, offset: int, size: int, truncated) -> bool:
 #: Target size of one strip of rows read or written by the strip functions (bytes).
 STRIP_BYTES = 16 << 20
 
-_PSEUDO_UNSIGNED: dict[int, np.dtype] = {16: np.dtype("uint16"), 32: np.dtype("uint32"), 64: np.dtype("uint64")}
+_PSEUDO_UNSIGNED: dict[int, np.dtype] = {16: np.dtype("uint16"), 32: np.dtype("uint32"),
+                                         64: np.dtype("uint64")}
 
 
 def stored_dtype(header: fits.Header) -> np.dtype | None:
