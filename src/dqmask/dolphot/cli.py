@@ -407,8 +407,9 @@ def run(args: argparse.Namespace) -> int:
 # make demo
 # --------------------------------------------------------------------------------------------
 
-_DEMO: tuple[tuple[str, list[str]], ...] = (("nircam_cal", ["-noetctime"]), ("nircam_i2d", []), ("niriss_cal", []),
-         ("acs_wfc_flt", []), ("wfc3_uvis_flt", []), ("wfc3_ir_flt", []))
+_DEMO: tuple[tuple[str, list[str]], ...] = (
+    ("nircam_cal", ["-noetctime"]), ("nircam_i2d", []), ("niriss_cal", []),
+    ("acs_wfc_flt", []), ("wfc3_uvis_flt", []), ("wfc3_ir_flt", []))
 _FULL = {"WFC": ((2048, 4096), "-wfc2sub=0,0"), "UVIS": ((2051, 4096), "-uvis2sub=0,0"),
          "IR": ((1014, 1014), "-irsub=0,0")}
 

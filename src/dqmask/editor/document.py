@@ -618,7 +618,8 @@ class Document:
                 "nshapes": sum(len(c.shapes) for c in self.chips),
                 "regions": [c.shapes for c in self.chips]}
         # Any: mypy checks each value of a ``**`` dict against savez's ``allow_pickle: bool``
-        arrays: dict[str, Any] = {f"mask{k}": np.packbits(c.mask, axis=None) for k, c in enumerate(self.chips)}
+        arrays: dict[str, Any] = {f"mask{k}": np.packbits(c.mask, axis=None)
+                                  for k, c in enumerate(self.chips)}
         buffer = io.BytesIO()
         np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
                             **arrays)
