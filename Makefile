@@ -1,6 +1,6 @@
 # dqmask: two commands on a fresh machine.
 #   make demo   set up .venv and run every command on generated sample data
-#   make test   set up .venv and run ruff, the import-layering contracts, the test suite,
+#   make test   set up .venv and run ruff, the import-layering contracts, mypy, the test suite,
 #               the docstring examples (doctests) and the docs build (sphinx -W)
 #   make docs   build the HTML docs into docs/_build/html (warnings are errors)
 PYTHON ?= python3
@@ -34,6 +34,7 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/ruff check src benchmarks
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest --hypothesis-profile=ci
 	$(MAKE) doctest docs
 
@@ -53,6 +54,7 @@ docs: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src benchmarks
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
+from typing import TypeVar
 
 import numpy as np
 
@@ -44,7 +45,10 @@ class FlagSpecError(DqmaskError, ValueError):
     """A flag expression that cannot be parsed against the chosen table."""
 
 
-def _frozen(d: Mapping[str, int]) -> Mapping[str, int]:
+_V = TypeVar("_V")
+
+
+def _frozen(d: Mapping[str, _V]) -> Mapping[str, _V]:
     return MappingProxyType(dict(d))
 
 

@@ -280,10 +280,11 @@ def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions,
         for i, plane in _route_mask(tm, info, ids):
             _check_plane(plane, info, chips[i], tm)
             plane = np.asarray(plane, dtype=bool)
-            bads[i] = plane if bads[i] is None else np.logical_or(bads[i], plane)
+            prev = bads[i]
+            bads[i] = plane if prev is None else np.logical_or(prev, plane)
     for i, painted in _painted_regions(hdul, info, ids, opts).items():
-        bads[i] = painted if bads[i] is None else np.logical_or(bads[i], painted,
-                                                                out=painted)
+        prev = bads[i]
+        bads[i] = painted if prev is None else np.logical_or(prev, painted, out=painted)
     out = [b if b is not None else np.zeros(c.shape[-2:], dtype=bool)
            for b, c in zip(bads, chips, strict=True)]
     if opts.grow:
@@ -362,6 +363,7 @@ def _region_plan(info: FileInfo, ids: Sequence[int], opts: ApplyOptions
     """Chip index -> the region files to paint on it (module docstring)."""
     plan: dict[int, list[str]] = {}
     for spec in opts.region_paths:
+        chip: int | str | None
         path, chip = split_chip(spec)
         chip = opts.chip if chip is None else chip
         if isinstance(chip, int):
@@ -434,6 +436,7 @@ def _params(opts: ApplyOptions, masks: Sequence[TargetedMask], flags: int,
 
 
 def _region_label(spec: str, default: int | str | None) -> str:
+    chip: int | str | None
     path, chip = split_chip(spec)
     chip = default if chip is None else chip
     name = os.path.basename(path)
@@ -609,6 +612,7 @@ def _flag_dq(up: FitsUpdate, key: int, shape: tuple[int, ...], bad: np.ndarray,
     read, dtype = row_reader(up.hdul, key), image_dtype(up.hdul[key])
     if read is None or dtype is None:  # scaled or compressed: in memory
         dq = up.peek(key)
+        assert dq is not None  # the DQ image of ``shape``
         new = alg.or_flags(dq, bad, flags)
         changed = alg.newly_flagged(dq, new)
         if changed:
@@ -625,7 +629,9 @@ def _zero_sci(up: FitsUpdate, key: int, shape: tuple[int, ...], bad: np.ndarray)
     """Set SCI (HDU ``key``) to 0 where ``bad``."""
     read, dtype = row_reader(up.hdul, key), image_dtype(up.hdul[key])
     if read is None or dtype is None:  # scaled or compressed: in memory
-        up.set_data(key, alg.zero_where(up.peek(key), bad))
+        sci = up.peek(key)
+        assert sci is not None  # the SCI image of ``shape``
+        up.set_data(key, alg.zero_where(sci, bad))
         return
     up.set_data_strips(key, shape, dtype, lambda a, b: alg.zero_where(
         read(a, b), _bad_rows(bad, shape, a, b)))

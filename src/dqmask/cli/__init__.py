@@ -26,6 +26,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
@@ -94,7 +95,7 @@ def command_modules() -> list[ModuleType]:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"dqmask: error: {message}\n")
 

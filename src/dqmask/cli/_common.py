@@ -241,7 +241,7 @@ def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
         Address of a dask.distributed scheduler; overrides ``jobs``. dask is imported only
         here.
     """
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[int, Outcome] = {}
     verbose = _state["verbose"]
     show = len(paths) > 1 and not _state["quiet"]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

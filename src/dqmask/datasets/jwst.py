@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ class Scene:
     var_rnoise: np.ndarray | None = None
 
 
-_STAR_DTYPE = np.dtype([("x", "f8"), ("y", "f8"), ("flux", "f8")])
+_STAR_DTYPE: np.dtype = np.dtype([("x", "f8"), ("y", "f8"), ("flux", "f8")])
 
 
 def _rng(seed: int, *tags: str) -> np.random.Generator:
@@ -732,6 +733,12 @@ def _area(shape: tuple[int, int], sub: SubarraySpec) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+def _variances(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+    """``(var_poisson, var_rnoise)`` of a JWST scene (always made; None in HST scenes only)."""
+    assert scene.var_poisson is not None and scene.var_rnoise is not None
+    return scene.var_poisson, scene.var_rnoise
+
+
 def _jwst_image(kind: str, path: PathLike, *, shape: tuple[int, int] | None,
                 subarray: SubarraySpec | None, instrument: str, detector: str, exp_type: str,
                 seed: int, ngroups: int, readpatt: str, filt: str, pupil: str,
@@ -754,9 +761,10 @@ def _jwst_image(kind: str, path: PathLike, *, shape: tuple[int, int] | None,
         area = _area(shp, sub)
         var_flat = (np.nan_to_num(scene.sci * k, nan=0.0) * np.float32(0.005)) ** 2
         var_flat[np.isnan(scene.err)] = bad_value
+        var_poisson, var_rnoise = _variances(scene)
         model = datamodels.ImageModel(data=scene.sci * k, dq=scene.dq, err=scene.err * k,
-                                      area=area, var_poisson=scene.var_poisson * k * k,
-                                      var_rnoise=scene.var_rnoise * k * k,
+                                      area=area, var_poisson=var_poisson * k * k,
+                                      var_rnoise=var_rnoise * k * k,
                                       var_flat=var_flat.astype(_FLOAT))
         model.meta.bunit_data = "MJy/sr"
         model.meta.bunit_err = "MJy/sr"
@@ -903,8 +911,8 @@ def make_nircam_rateints(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
     model = datamodels.CubeModel(
         data=np.stack([p.sci for p in planes]), dq=np.stack([p.dq for p in planes]),
         err=np.stack([p.err for p in planes]),
-        var_poisson=np.stack([p.var_poisson for p in planes]),
-        var_rnoise=np.stack([p.var_rnoise for p in planes]))
+        var_poisson=np.stack([_variances(p)[0] for p in planes]),
+        var_rnoise=np.stack([_variances(p)[1] for p in planes]))
     model.meta.bunit_data = "DN/s"
     model.meta.bunit_err = "DN/s"
     filt, _, _ = _nircam_phot(detector)
@@ -1107,7 +1115,7 @@ def make_nirspec_ifu_rate(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
 
 
 def hst_ccd_scene(shape: tuple[int, int] = ACS_WFC_CHIP, *, seed: int = 0,
-                  tag: str = "acs-wfc-1", flags: dict[str, int] | None = None,
+                  tag: str = "acs-wfc-1", flags: Mapping[str, int] | None = None,
                   sky: float = 80.0, read_noise: float = 4.2, full_well: float = 84700.0,
                   atod_limit: float = 131000.0, psf_sigma: float = 1.0,
                   star_density: float = 2.5e-4, n_bright: int | None = None,
@@ -1270,7 +1278,7 @@ def wfc3_ir_scene(shape: tuple[int, int] = WFC3_IR_SHAPE, *, seed: int = 0,
 
 _HST_EXPSTART = 53436.4187
 
-_HST_DET = {
+_HST_DET: dict[str, dict[str, Any]] = {
     "ACS/WFC": dict(chip=ACS_WFC_CHIP, scale=0.05, gain=2.0, rn=(4.35, 3.75, 4.05, 4.62),
                     atod=(2.02, 1.94, 2.02, 2.04), full_well=84700.0, atod_limit=131000.0,
                     sky=80.0, exptime=400.0, filters={"FILTER1": "F606W",
@@ -1337,8 +1345,8 @@ def _hst_primary(*, instrument: str, detector: str, aperture: str, rootname: str
     h["NRPTEXP"] = (1, "number of repeat exposures in set: default 1")
     h["SUBARRAY"] = (False, "data from a subarray (T) or full frame (F)")
     h["DETECTOR"] = (detector, "detector in use")
-    for key, value in filters.items():
-        h[key] = (value, "element selected from filter wheel")
+    for key, element in filters.items():
+        h[key] = (element, "element selected from filter wheel")
     h["APERTURE"] = (aperture, "aperture name")
     h["PROPAPER"] = ("", "proposed aperture name")
     h["CRSPLIT"] = (1, "number of cosmic ray split exposures")
@@ -1405,7 +1413,8 @@ def hst_chip_scene(camera: str, ccdchip: int, *, shape: tuple[int, int] | None =
     """
     det = _HST_DET[camera]
     flags = ACS if camera.startswith("ACS") else WFC3_UVIS
-    chip_shape = tuple(shape) if shape is not None else det["chip"]
+    # (*shape,): a tuple of a given list too, typed as the 2-tuple it is
+    chip_shape: tuple[int, int] = (*shape,) if shape is not None else det["chip"]
     return hst_ccd_scene(chip_shape, seed=seed, tag=f"{camera}-{ccdchip}", flags=flags,
                          sky=det["sky"], read_noise=float(np.mean(det["rn"])),
                          full_well=det["full_well"], atod_limit=det["atod_limit"],
@@ -1416,7 +1425,8 @@ def _hst_two_chip(key: str, path: PathLike, *, shape: tuple[int, int] | None, se
                   cte: bool, nan_pixels: int) -> Path:
     det = _HST_DET[key]
     instrument, detector = key.split("/")
-    chip_shape = tuple(shape) if shape is not None else det["chip"]
+    # (*shape,): a tuple of a given list too, typed as the 2-tuple it is
+    chip_shape: tuple[int, int] = (*shape,) if shape is not None else det["chip"]
     hdus: list[fits.hdu.base._BaseHDU] = [_hst_primary(
         instrument=instrument, detector=detector, aperture=detector, rootname=det["rootname"],
         filters=det["filters"], exptime=det["exptime"], gain=det["gain"], rn=det["rn"],

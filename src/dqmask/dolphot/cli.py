@@ -21,7 +21,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..cli._common import EXIT_OK, SCHEDULER_ENV, configure_logging, run_batch
 from ..errors import DqmaskError, UsageError
@@ -250,7 +250,7 @@ def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool 
                 if i >= len(tokens):
                     raise UsageError(f"{tok} needs a value ({tok}=VALUE)")
                 value, i = tokens[i], i + 1
-            parsed = parse(value)
+            parsed: Any = parse(value)  # the field's type: float, int, str or (x, y)
             if field_name == "subarray":
                 parsed = (str(fixed), *parsed)
             if field_name == "dq_bad":
@@ -289,14 +289,15 @@ def _flag(p: argparse.ArgumentParser, dolphot: str | None, long: str, help: str,
 
 
 def _parser(sub, common, command: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(
+    p: argparse.ArgumentParser = sub.add_parser(
         command, parents=[common], help=_short_help(command),
         description=_DESCRIPTIONS[command] + (
             "  Inputs are never modified." if command == "splitgroups" else
             "  Flags apply to the files after them, as in DOLPHOT; files are rewritten in "
             "place atomically unless --output-dir; a file already prepared is left alone."),
     )
-    p.__class__ = _case_free(type(p))
+    base: type = type(p)  # annotated: mypy does not see a type[ArgumentParser] as Hashable
+    p.__class__ = _case_free(base)
     p.set_defaults(tokens=None, _run=run, _dolphot_command=command)
     allowed = ALLOWED[command]
     if command == "splitgroups":
@@ -347,11 +348,10 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
 
 def register(sub, common) -> argparse.ArgumentParser:
     """Add nircammask, nirissmask, acsmask, wfc3mask, splitgroups and dolphot."""
-    p = None
-    for command in ("nircammask", "nirissmask", "acsmask", "wfc3mask", "splitgroups",
-                    "dolphot"):
-        p = _parser(sub, common, command)
-    return p
+    parsers = [_parser(sub, common, command)
+               for command in ("nircammask", "nirissmask", "acsmask", "wfc3mask", "splitgroups",
+                               "dolphot")]
+    return parsers[-1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,8 +407,9 @@ def run(args: argparse.Namespace) -> int:
 # make demo
 # --------------------------------------------------------------------------------------------
 
-_DEMO = (("nircam_cal", ["-noetctime"]), ("nircam_i2d", []), ("niriss_cal", []),
-         ("acs_wfc_flt", []), ("wfc3_uvis_flt", []), ("wfc3_ir_flt", []))
+_DEMO: tuple[tuple[str, list[str]], ...] = (
+    ("nircam_cal", ["-noetctime"]), ("nircam_i2d", []), ("niriss_cal", []),
+    ("acs_wfc_flt", []), ("wfc3_uvis_flt", []), ("wfc3_ir_flt", []))
 _FULL = {"WFC": ((2048, 4096), "-wfc2sub=0,0"), "UVIS": ((2051, 4096), "-uvis2sub=0,0"),
          "IR": ((1014, 1014), "-irsub=0,0")}
 
@@ -440,6 +441,7 @@ def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) ->
         shutil.copyfile(samples[key], target)
         flags = _demo_flags(target, flags)
         say(f"$ dqmask dolphot {' '.join([*flags, str(target)])}")
+        code: int | str
         try:
             code = main(["dolphot", *flags, str(target)])
         except (DqmaskError, OSError) as exc:  # a demo never stops the others

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def tag_image(keyword: str, value: int, comment: str) -> str:
     return f"{keyword:<8}={int(value):>21d} / {comment}"[:80].ljust(80)
 
 
-def card_number(value: float) -> float:
+def card_number(value: float | np.floating) -> float:
     """The number DOLPHOT reads back from a threshold card holding float32 ``value``.
 
     DOLPHOT passes BADPIX / SATURATE as float32 and prints them with :func:`fitsnum`;
@@ -423,7 +424,7 @@ def jwst_masks(sci: np.ndarray, dq: np.ndarray | None, *, product: str,
     return bad, sat
 
 
-def jwst_exposure_time(primary: Mapping[str, object], product: str, etctime: bool
+def jwst_exposure_time(primary: Mapping[str, Any], product: str, etctime: bool
                        ) -> tuple[float, str]:
     """The exposure time DOLPHOT multiplies by, and which keyword gave it (§4.3).
 

@@ -536,7 +536,11 @@ def _jwst_noise(hdul, path, detector, options, prepared, photmjsr, exptime, area
                                                   and not options.estnoise)):
         raise InputError(path, f"no gain/read-noise table row for DETECTOR={detector}; "
                                "give --gain and --rdnoise")
-    gain = float(options.gain) if options.gain is not None else row.gain
+    if options.gain is not None:
+        gain = float(options.gain)
+    else:
+        assert row is not None  # a missing row raised above
+        gain = row.gain
     if options.rdnoise is not None:
         rdnoise = float(options.rdnoise)
         history.append(f"RDNOISE {rdnoise:g} e- given with --rdnoise")
@@ -552,12 +556,14 @@ def _jwst_noise(hdul, path, detector, options, prepared, photmjsr, exptime, area
         history.append(f"RDNOISE {rdnoise:.6g} e- = median sqrt(VAR_RNOISE) in DN * GAIN "
                        "(-estnoise)")
     else:
+        assert row is not None  # a missing row raised above
         rdnoise = row.rdnoise
         flag = "PROVISIONAL " if row.provisional else ""
         history.append(f"{flag}RDNOISE {rdnoise:.6g} e- for {row.detector}: {row.source}")
     if options.gain is not None:
         history.append(f"GAIN {gain:g} e-/DN given with --gain")
     else:
+        assert row is not None  # a missing row raised above
         history.append(f"GAIN {gain:g} e-/DN for {row.detector} (detector table)")
     return gain, rdnoise
 
@@ -1239,13 +1245,13 @@ class _raw_reader:  # noqa: N801 - used as a context manager factory
     def __enter__(self) -> Callable[[int, int], bytes]:
         if self.path.lower().endswith(".gz"):
             with gzip.open(self.path, "rb") as gz:
-                self._raw = gz.read()
-            return lambda loc, span: self._raw[loc:loc + span]
-        self._fh = open(self.path, "rb")  # noqa: SIM115
+                raw = self._raw = gz.read()
+            return lambda loc, span: raw[loc:loc + span]
+        fh = self._fh = open(self.path, "rb")  # noqa: SIM115
 
         def read(loc: int, span: int) -> bytes:
-            self._fh.seek(loc)
-            return self._fh.read(span)
+            fh.seek(loc)
+            return fh.read(span)
 
         return read
 

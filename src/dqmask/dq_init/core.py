@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -133,6 +134,22 @@ class Subarray:
         """True when the four corner/size keywords are all present."""
         return None not in (self.xstart, self.ystart, self.xsize, self.ysize)
 
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """``(xstart, ystart, xsize, ysize)``; TypeError when one is missing (as upstream's
+        arithmetic on None): callers check :attr:`complete` first where upstream does."""
+        if self.xstart is None or self.ystart is None or self.xsize is None or self.ysize is None:
+            raise TypeError(f"subarray corner/size keywords missing: {self}")
+        return self.xstart, self.ystart, self.xsize, self.ysize
+
+
+def _known(value: int | None) -> int:
+    """A subarray keyword the readout needs; TypeError when missing, as upstream's arithmetic
+    on None."""
+    if value is None:
+        raise TypeError("a subarray keyword (SUBSTRT/SUBSIZE/FASTAXIS/SLOWAXIS) is missing")
+    return value
+
 
 @dataclass(frozen=True)
 class Stripes:
@@ -162,7 +179,7 @@ class Stripes:
 # --------------------------------------------------------------------------------------------
 
 
-def dq_def_rows(table: object) -> list[tuple[int, str]]:
+def dq_def_rows(table: Any) -> list[tuple[int, str]]:
     """``(VALUE, NAME)`` pairs of a DQ_DEF table, in table order (BIT is ignored, as upstream).
 
     Accepts a FITS record array / structured array with ``VALUE`` and ``NAME`` fields, or an
@@ -175,10 +192,10 @@ def dq_def_rows(table: object) -> list[tuple[int, str]]:
         if np.ndim(table) == 0 or len(table) == 0:
             return []
         return [(_u32(r["VALUE"]), _row_name(r["NAME"])) for r in table]
-    return [(_u32(v), _row_name(n)) for v, n in table]  # type: ignore[union-attr]
+    return [(_u32(v), _row_name(n)) for v, n in table]
 
 
-def _u32(value: object) -> int:
+def _u32(value: Any) -> int:
     # VALUE is often stored as int32 ('J'): 2**31 then reads as -2**31; numpy's AND/OR with
     # a uint32 array uses its bit pattern, so do we.
     return int(value) & 0xFFFFFFFF
@@ -424,20 +441,22 @@ def ref_matches_sci(sci: Subarray, sci_shape: tuple[int, ...], ref: Subarray,
     """
     if superstripe:
         return False
-    if ref.xstart < 1 or ref.ystart < 1:
+    rx, ry, rw, rh = ref.box
+    if rx < 1 or ry < 1:
         log.error("Reference file subarray corners are invalid")
         raise ValueError("Bad subarray corners")
-    rxsize = _checked_size(ref.xsize, ref_shape[-1], False, "Reference file", "SUBSIZE1")
-    rysize = _checked_size(ref.ysize, ref_shape[-2], True, "Reference file", "SUBSIZE2")
+    rxsize = _checked_size(rw, ref_shape[-1], False, "Reference file", "SUBSIZE1")
+    rysize = _checked_size(rh, ref_shape[-2], True, "Reference file", "SUBSIZE2")
     if not sci.complete:
         log.error("Missing subarray corner/size keywords in science file")
         raise ValueError("Can't determine science file subarray properties")
-    if sci.xstart < 1 or sci.ystart < 1:
+    sx, sy, sw, sh = sci.box
+    if sx < 1 or sy < 1:
         log.error("Science file subarray corners are invalid")
         raise ValueError("Bad subarray corners")
-    sxsize = _checked_size(sci.xsize, sci_shape[-1], False, "Science file", "SUBSIZE1")
-    sysize = _checked_size(sci.ysize, sci_shape[-2], True, "Science file", "SUBSIZE2")
-    return (ref.xstart, rxsize, ref.ystart, rysize) == (sci.xstart, sxsize, sci.ystart, sysize)
+    sxsize = _checked_size(sw, sci_shape[-1], False, "Science file", "SUBSIZE1")
+    sysize = _checked_size(sh, sci_shape[-2], True, "Science file", "SUBSIZE2")
+    return (rx, rxsize, ry, rysize) == (sx, sxsize, sy, sysize)
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,10 +474,11 @@ def subarray_slices(sci: Subarray, ref: Subarray) -> tuple[slice, slice]:
     ValueError
         ``Bad reference file slice indexes`` (after upstream's four error lines).
     """
-    x0 = sci.xstart - ref.xstart
-    y0 = sci.ystart - ref.ystart
-    x1, y1 = x0 + sci.xsize, y0 + sci.ysize
-    if x0 < 0 or y0 < 0 or x1 > ref.xsize or y1 > ref.ysize:
+    (sx, sy, sw, sh), (rx, ry, rw, rh) = sci.box, ref.box
+    x0 = sx - rx
+    y0 = sy - ry
+    x1, y1 = x0 + sw, y0 + sh
+    if x0 < 0 or y0 < 0 or x1 > rw or y1 > rh:
         log.error("Computed reference file slice indexes are incompatible with size of "
                   "reference data array")
         log.error("Science: SUBSTRT1=%d, SUBSTRT2=%d, SUBSIZE1=%d, SUBSIZE2=%d",
@@ -573,10 +593,11 @@ def _stripe_walk(st: Stripes, slow_start: int, slow_size: int, nreads2: int, off
 def _slow_geometry(sci: Subarray, by_fastaxis: bool) -> tuple[int, int]:
     """(slow_size, 1-based slow start) of the science subarray."""
     if by_fastaxis:
-        along_y = abs(sci.fastaxis) == 1
+        along_y = abs(_known(sci.fastaxis)) == 1
     else:
-        along_y = abs(sci.slowaxis) > 1
-    return (sci.ysize, sci.ystart) if along_y else (sci.xsize, sci.xstart)
+        along_y = abs(_known(sci.slowaxis)) > 1
+    size, start = (sci.ysize, sci.ystart) if along_y else (sci.xsize, sci.xstart)
+    return _known(size), _known(start)
 
 
 def substripe_ranges(sci: Subarray, st: Stripes
@@ -595,7 +616,7 @@ def substripe_ranges(sci: Subarray, st: Stripes
         ``Stripe readout does not match science array shape.``
     """
     slow_size, start_1b = _slow_geometry(sci, by_fastaxis=False)
-    slow_start = detector_slow_start(sci.slowaxis, start_1b, sci.name)
+    slow_start = detector_slow_start(_known(sci.slowaxis), start_1b, sci.name)
     if st.reads2 <= 0:
         raise ValueError(
             "Invalid value for multistripe_reads2 - stripe ranges could not be generated.")
@@ -606,7 +627,7 @@ def superstripe_ranges(sci: Subarray, st: Stripes
                        ) -> list[tuple[list[tuple[Range, Range]], list[tuple[Range, Range]]]]:
     """Per stripe, the (science, reference) range pairs of a superstripe readout."""
     slow_size, start_1b = _slow_geometry(sci, by_fastaxis=True)
-    slow_start = detector_slow_start(sci.slowaxis, start_1b, sci.name)
+    slow_start = detector_slow_start(_known(sci.slowaxis), start_1b, sci.name)
     nreads2 = st.reads2 if st.reads2 > 0 else st.superstripe_step
     n = st.num_superstripe or 1
     return [_stripe_walk(st, slow_start, slow_size, nreads2, st.superstripe_step * s)
@@ -614,12 +635,13 @@ def superstripe_ranges(sci: Subarray, st: Stripes
 
 
 def _fast_cut(ref_dq: np.ndarray, sci: Subarray, ref: Subarray) -> np.ndarray:
-    if abs(sci.fastaxis) == 1 and ref.xstart is not None:
-        x0 = sci.xstart - ref.xstart
-        return ref_dq[..., x0:x0 + sci.xsize]
-    if abs(sci.fastaxis) == 2 and ref.ystart is not None:
-        y0 = sci.ystart - ref.ystart
-        return ref_dq[..., y0:y0 + sci.ysize, :]
+    fastaxis = _known(sci.fastaxis)
+    if abs(fastaxis) == 1 and ref.xstart is not None:
+        x0 = _known(sci.xstart) - ref.xstart
+        return ref_dq[..., x0:x0 + _known(sci.xsize)]
+    if abs(fastaxis) == 2 and ref.ystart is not None:
+        y0 = _known(sci.ystart) - ref.ystart
+        return ref_dq[..., y0:y0 + _known(sci.ysize), :]
     return ref_dq
 
 
@@ -649,11 +671,13 @@ def extract_stripes(ref_dq: np.ndarray, sci: Subarray, ref: Subarray, st: Stripe
     ValueError
         Upstream's stripe errors, or ``Unsupported shape: len(ref_shape) == <n>``.
     """
-    det = science_to_detector(_fast_cut(ref_dq, sci, ref), sci.fastaxis, sci.slowaxis)
-    if abs(sci.fastaxis) == 1:
-        slow_size, fast_size = sci.ysize, sci.xsize
+    fastaxis, slowaxis = _known(sci.fastaxis), _known(sci.slowaxis)
+    det = science_to_detector(_fast_cut(ref_dq, sci, ref), fastaxis, slowaxis)
+    xsize, ysize = _known(sci.xsize), _known(sci.ysize)
+    if abs(fastaxis) == 1:
+        slow_size, fast_size = ysize, xsize
     else:
-        slow_size, fast_size = sci.xsize, sci.ysize
+        slow_size, fast_size = xsize, ysize
     if not st.superstripe:
         out = np.zeros((*det.shape[:-2], slow_size, fast_size), dtype=det.dtype)
         science, reference = substripe_ranges(sci, st)
@@ -666,7 +690,7 @@ def extract_stripes(ref_dq: np.ndarray, sci: Subarray, ref: Subarray, st: Stripe
         for s, (science, reference) in enumerate(superstripe_ranges(sci, st)):
             for (f0, f1), (s0, s1) in science + reference:
                 out[s, s0:s1, :] = det[f0:f1, :]
-    return np.ascontiguousarray(detector_to_science(out, sci.fastaxis, sci.slowaxis))
+    return np.ascontiguousarray(detector_to_science(out, fastaxis, slowaxis))
 
 
 # --------------------------------------------------------------------------------------------
@@ -826,7 +850,7 @@ _DQ_WARNINGS = {
 
 def ensure_dq_arrays(kind: ExposureKind, data_shape: tuple[int, ...],
                      arrays: Mapping[str, np.ndarray | None],
-                     num_superstripe: int | None = None) -> dict[str, np.ndarray]:
+                     num_superstripe: int | None = None) -> dict[str, np.ndarray | None]:
     """Upstream ``check_dimensions``: keep well-shaped DQ arrays, replace others with zeros.
 
     Parameters
@@ -844,9 +868,9 @@ def ensure_dq_arrays(kind: ExposureKind, data_shape: tuple[int, ...],
         Writable arrays: ``dq``/``pixeldq`` uint32 (``dq`` standard), ``groupdq`` uint8. A
         missing array becomes zeros silently (jwst's model constructor creates it); a
         mis-shaped one is replaced by zeros (content discarded, as upstream) with upstream's
-        warning.
+        warning. None for a superstripe ``pixeldq`` without ``num_superstripe`` (no shape).
     """
-    out = {}
+    out: dict[str, np.ndarray | None] = {}
     for name, shape in default_dq_shapes(kind, data_shape, num_superstripe).items():
         have = arrays.get(name)
         dtype = _DQ_DTYPES[name]

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 from astropy.io import fits
@@ -140,6 +141,10 @@ class DqInitResult:
                 f"{what}{made}")
 
 
+@overload
+def _int(header: fits.Header, key: str, default: int) -> int: ...
+@overload
+def _int(header: fits.Header, key: str, default: None = None) -> int | None: ...
 def _int(header: fits.Header, key: str, default: int | None = None) -> int | None:
     value = header.get(key)
     if value is None or isinstance(value, (fits.card.Undefined, str, bool)):
@@ -434,12 +439,14 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
             _check_pairing(path, primary, ref)
         mask_array = _science_mask(path, primary, data_shape, ref, user, user_label,
                                    not faithful, user_dq_all_stripes)
-        ref = None  # the cut is a copy: let a MASK read here go before the big arrays come
+        del ref  # the cut is a copy: let a MASK read here go before the big arrays come
         names = list(alg.default_dq_shapes(kind, data_shape, _int(primary, "SSTR_NST")))
         existing = _existing(up.hdul, names)
-        arrays = alg.ensure_dq_arrays(kind, data_shape, existing, _int(primary, "SSTR_NST"))
+        made = alg.ensure_dq_arrays(kind, data_shape, existing, _int(primary, "SSTR_NST"))
+        # None only for a superstripe PIXELDQ without SSTR_NST: exposure_kind never says so
+        arrays = {n: a for n, a in made.items() if a is not None}
         created = tuple(n for n in names
-                        if existing[n] is None or existing[n].shape != arrays[n].shape)
+                        if (old := existing[n]) is None or old.shape != arrays[n].shape)
         flagged = int(np.count_nonzero(mask_array))
         dnu = int(np.count_nonzero(np.bitwise_and(mask_array, JWST_PIXEL["DO_NOT_USE"],
                                                   dtype=np.uint8, casting="unsafe")))

@@ -26,6 +26,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -36,7 +37,7 @@ from ..errors import AlreadyDoneError, InputError
 from ..flags import decode, flag_counts, table_for
 from ..io import png as render
 from ..io.atomic import atomic_write
-from ..io.fits import classify_hdulist, open_fits
+from ..io.fits import Chip, classify_hdulist, open_fits
 from ..io.mask_file import WRITE_CONVENTIONS, MaskData, read_mask_file, reference_of, write_mask
 from ..toolbox.morphology import grow
 from . import paint, shapes
@@ -172,7 +173,7 @@ class Document:
             info = classify_hdulist(hdul, self.path)
             self.info = info
             self.table = table_for(info.telescope, info.instrument, info.detector)
-            chips = [c for c in info.chips if len(c.shape) >= 2]
+            chips: list[Chip | _BareChip] = [c for c in info.chips if len(c.shape) >= 2]
             if not chips and info.product == "mask_ref":  # DQ only: shown and decoded
                 chips = [_BareChip(int(h.header.get("EXTVER", 1) or 1), i, i)
                          for i, h in enumerate(hdul) if (h.name or "").upper() == "DQ"
@@ -323,7 +324,7 @@ class Document:
         if not (0 <= x < nx and 0 <= y < ny):
             return {"x": x, "y": y, "inside": False}
         value = c.sci.value(y, x)
-        out = {"x": x, "y": y, "x1": x + 1, "y1": y + 1, "inside": True,
+        out: dict[str, Any] = {"x": x, "y": y, "x1": x + 1, "y1": y + 1, "inside": True,
                "sci": None if not np.isfinite(value) else float(value),
                "sci_text": str(value), "masked": bool(c.mask[y, x])}
         if c.dq is not None:
@@ -616,7 +617,9 @@ class Document:
                 "masked": int(sum(np.count_nonzero(c.mask) for c in self.chips)),
                 "nshapes": sum(len(c.shapes) for c in self.chips),
                 "regions": [c.shapes for c in self.chips]}
-        arrays = {f"mask{k}": np.packbits(c.mask, axis=None) for k, c in enumerate(self.chips)}
+        # Any: mypy checks each value of a ``**`` dict against savez's ``allow_pickle: bool``
+        arrays: dict[str, Any] = {f"mask{k}": np.packbits(c.mask, axis=None)
+                                  for k, c in enumerate(self.chips)}
         buffer = io.BytesIO()
         np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
                             **arrays)

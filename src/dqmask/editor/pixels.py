@@ -47,17 +47,18 @@ class Plane:
                                    f"shows 2-D images (a rate or cal, not rateints)")
         self.path = path
         self.shape: tuple[int, int] = (shape[0], shape[1])
-        self.dtype = image_dtype(hdu)
+        dtype = image_dtype(hdu)
         info = hdul.fileinfo(index)
         self._memory: np.ndarray | None = None
         self._fd: int | None = None
         self._lock = threading.Lock()
         compressed = path.lower().endswith((".gz", ".bz2", ".zip", ".xz"))
-        if self.dtype is None or info is None or compressed or hdul.filename() is None:
+        if dtype is None or info is None or compressed or hdul.filename() is None:
             data = np.asarray(hdu.data)  # astropy decodes (scaled / compressed data)
             self._memory = data.astype(data.dtype.newbyteorder("="))
-            self.dtype = self._memory.dtype
+            self.dtype: np.dtype = self._memory.dtype
             return
+        self.dtype = dtype
         self._offset = int(info["datLoc"])
         bitpix = int(hdu._orig_bitpix)
         self._raw = np.dtype(fits.hdu.base.BITPIX2DTYPE[bitpix]).newbyteorder(">")

@@ -388,7 +388,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
     real = os.path.realpath(os.fspath(path))
     directory = os.path.dirname(real)
     prefix = _temp_prefix(real)
-    removed = []
+    removed: list[str] = []
     try:
         entries = [e.name for e in os.scandir(directory) if e.name.startswith(prefix)]
     except OSError:
@@ -523,7 +523,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
     _fsync_dir(directory)
 
 
-def _commit(fh: io.BufferedWriter, tmp: str, real: str) -> None:
+def _commit(fh: io.BufferedWriter[_TempFile], tmp: str, real: str) -> None:
     """Flush and fsync the temporary file, give it the target's mode, rename it over."""
     fh.flush()
     fh.raw.sync()
@@ -535,7 +535,7 @@ def _commit(fh: io.BufferedWriter, tmp: str, real: str) -> None:
     os.replace(tmp, real)
 
 
-def _discard(fh: io.BufferedWriter, tmp: str) -> None:
+def _discard(fh: io.BufferedWriter[_TempFile], tmp: str) -> None:
     """Close (without flushing what a full disk refused) and delete the temporary file."""
     with contextlib.suppress(OSError, ValueError):
         fh.raw.close()
@@ -545,7 +545,7 @@ def _discard(fh: io.BufferedWriter, tmp: str) -> None:
         os.unlink(tmp)
 
 
-def atomic_write(path: str | os.PathLike, writer: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str | os.PathLike, writer: Callable[[BinaryIO], object]) -> None:
     """Call ``writer(fileobj)`` and atomically replace ``path`` with what it wrote."""
     with atomic_output(path) as fh:
         writer(fh)

@@ -212,7 +212,8 @@ def _uncompressed_size(path: str) -> int | None:
     astropy stops quietly at the end of a cut gzip stream, so a truncated ``.fits.gz`` would
     otherwise look like a shorter, complete file (e.g. a primary header alone).
     """
-    openers = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    openers: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open,
+                                              ".xz": lzma.open}
     opener = next((f for ext, f in openers.items() if path.lower().endswith(ext)), None)
     if opener is None:
         return None
@@ -668,7 +669,7 @@ class FitsUpdate:
         refuse_read_only(self.out)  # before any work: a protected file is never replaced
         self._lock = target_lock(self.out)
         self._ctx = open_fits(self.path)
-        self.hdul: fits.HDUList | None = None
+        self.hdul: fits.HDUList = None  # the open input, set on entering the ``with`` block
         self._cancelled = False
         self.changed: set[int] = set()
 
@@ -872,7 +873,8 @@ def _kernel_copy(src, fileobj, offset: int, size: int, truncated) -> bool:
 #: Target size of one strip of rows read or written by the strip functions (bytes).
 STRIP_BYTES = 16 << 20
 
-_PSEUDO_UNSIGNED = {16: np.dtype("uint16"), 32: np.dtype("uint32"), 64: np.dtype("uint64")}
+_PSEUDO_UNSIGNED: dict[int, np.dtype] = {16: np.dtype("uint16"), 32: np.dtype("uint32"),
+                                         64: np.dtype("uint64")}
 
 
 def stored_dtype(header: fits.Header) -> np.dtype | None:

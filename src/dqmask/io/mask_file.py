@@ -140,7 +140,7 @@ class MaskData:
     reason: str
 
     @property
-    def shapes(self) -> tuple[tuple[int, ...], ...]:
+    def shapes(self) -> tuple[tuple[int, int], ...]:
         return tuple(p.shape for p in self.planes)
 
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from ..errors import InputError
 from .atomic import atomic_output
@@ -58,7 +58,7 @@ _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"
 _HIGH_TO_LOW = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
 
 
-def _open(path: str) -> Image.Image:
+def _open(path: str) -> ImageFile.ImageFile:
     if not os.path.exists(path):
         raise InputError(path, "no such file")
     try:

@@ -296,7 +296,8 @@ def _split_statements(line: str) -> list[str]:
     if not _SPECIAL.search(line):  # the usual line: one statement (or a comment)
         stmt = line.strip()
         return [stmt] if stmt and not stmt.startswith("#") else []
-    out, start, depth, quote, blank = [], 0, 0, "", True
+    out: list[str] = []
+    start, depth, quote, blank = 0, 0, "", True
     for match in _TOKENS.finditer(line):
         ch, pos = match.group(), match.start()
         if quote:
@@ -816,7 +817,7 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
     include = np.zeros(shape, dtype=bool)
     exclude = np.zeros(shape, dtype=bool)
     infos: list[RegionInfo] = []
-    for path in map(os.fspath, paths):
+    for path in (os.fspath(p) for p in paths):
         shapes, notes = _read(path, header)
         flat = [i for i, r in enumerate(shapes, start=1) if _shape_name(r) in _NO_AREA_NAMES]
         if len(flat) == len(shapes) and not allow_empty:
@@ -827,15 +828,15 @@ def region_layers(paths: PathLike | Iterable[PathLike], shape: Sequence[int],
                            for i in flat], "shapes without area ignored")
         if not shapes:
             warnings.warn(f"{path}: no region shapes found", RegionWarning, stacklevel=2)
-        lines = []
+        lines: list[str] = []
         for i, region in enumerate(shapes, start=1):
             if _shape_name(region) in _NO_AREA_NAMES:
                 continue
             info = _one_region(path, i, region, shape, (header, wcs, fobj), mode, include,
                                exclude)
             infos.append(info)
-            if report and info.message() is not None:
-                lines.append(info.message())
+            if report and (message := info.message()) is not None:
+                lines.append(message)
         for line in _capped(lines, f"{path}: {{n}} more shapes off or partly off the image"):
             warnings.warn(line, RegionWarning, stacklevel=2)
     return include, exclude, infos
@@ -915,13 +916,13 @@ def region_report(infos_by_chip: Sequence[tuple[str | None, Sequence[RegionInfo]
         :data:`MAX_NOTES` lines per region file, then one counting the others.
     """
     if len(infos_by_chip) == 1 and infos_by_chip[0][0] is None:
-        by_file: dict[str, list[str]] = {}
+        single: dict[str, list[str]] = {}
         for info in infos_by_chip[0][1]:
             if (line := info.message()) is not None:
-                by_file.setdefault(info.source, []).append(line)
-        return [line for source, lines in by_file.items() for line in _capped(
+                single.setdefault(info.source, []).append(line)
+        return [line for source, lines in single.items() for line in _capped(
             lines, f"{source}: {{n}} more shapes off or partly off the image")]
-    shapes: dict[tuple[str, int], list[tuple[str, RegionInfo]]] = {}
+    shapes: dict[tuple[str, int], list[tuple[str | None, RegionInfo]]] = {}
     for label, infos in infos_by_chip:
         for info in infos:
             shapes.setdefault((info.source, info.index), []).append((label, info))

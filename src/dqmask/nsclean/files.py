@@ -75,7 +75,7 @@ def load_exposure(path: str | os.PathLike) -> Exposure:
             raise InputError(path, f"DQ shape {dq.shape} does not match SCI {sci.shape}")
         if dq is not None:
             dq = np.broadcast_to(dq, sci.shape).reshape(data.shape)
-        usable = bgalg.usable_pixels(data, dq, _reference(info, data.shape[-2:]),
+        usable = bgalg.usable_pixels(data, dq, _reference(info, (data.shape[1], data.shape[2])),
                                      UNUSABLE_FLAGS)
         del dq
         for index in {chip.sci, chip.dq} - {None}:
@@ -282,10 +282,12 @@ def _streamed_mean(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
                 total = np.zeros(data.shape, np.float64)
                 count = np.zeros(data.shape, np.uint16)
                 usable_all = usable.copy()
+            assert count is not None and usable_all is not None  # made with ``total``
             np.add(total, data, out=total, where=usable)
             np.add(count, 1, out=count, where=usable, casting="unsafe")
             usable_all &= usable
         del exposure
+    assert total is not None and count is not None and usable_all is not None  # >= 1 plane
     return bgalg.mean_from_sums(total, count), usable_all
 
 

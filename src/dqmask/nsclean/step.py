@@ -54,7 +54,8 @@ def exposure_of(model: Any) -> Exposure:
     sub = model.meta.subarray
     where = SimpleNamespace(instrument=str(model.meta.instrument.name or "").upper(),
                             substrt=(sub.xstart or 1, sub.ystart or 1))
-    usable = bgalg.usable_pixels(planes, dq, reference_pixels(where, planes.shape[-2:]),
+    ny, nx = planes.shape[1], planes.shape[2]
+    usable = bgalg.usable_pixels(planes, dq, reference_pixels(where, (ny, nx)),
                                  UNUSABLE_FLAGS)
     return Exposure(name, str(model.meta.instrument.detector), planes, usable)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 __all__ = ["get_steps", "STEPS"]
 
 #: (fully-qualified class name, strun alias, is a pipeline)
-STEPS = (
+STEPS: tuple[tuple[str, str, bool], ...] = (
     ("dqmask.apply.step.ApplyStep", "dqmask_apply", False),
     ("dqmask.claws.step.ClawsStep", "dqmask_claws", False),
     ("dqmask.nsclean.step.BackgroundStep", "dqmask_background", False),
@@ -31,4 +31,4 @@ STEPS = (
 
 def get_steps() -> list[tuple[str, str, bool]]:
     """The steps dqmask provides, for stpipe's ``stpipe.steps`` entry point."""
-    return [tuple(s) for s in STEPS]
+    return list(STEPS)

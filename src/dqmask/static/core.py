@@ -196,6 +196,7 @@ class _Selection:
             if self.whole:
                 yield block, None
                 continue
+            assert self.mask is not None  # set whenever not ``whole``
             mask = self.mask[start:start + _BLOCK]
             k = int(np.count_nonzero(mask))
             if k == block.size:
@@ -427,7 +428,7 @@ def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float,
             np.multiply(pos, scale, out=pos)
         np.clip(pos, 0, _F32(nbins), out=pos)  # pool values are never NaN
         inside = _inside(block, lo, top, scratch.a[:block.size], scratch, open_top=True)
-        index = pos.astype(np.uint16 if paired else np.intp)  # truncation, as C's (int)
+        index: np.ndarray = pos.astype(np.uint16 if paired else np.intp)  # truncation, as C's (int)
         index += 1
         np.multiply(index, inside, out=index)  # pixels outside [lo, top) -> slot 0
         _count_block(index, slots, paired, counts)

@@ -69,7 +69,7 @@ class ChipSummary:
     def line(self) -> str:
         """One line: mode, rms, threshold and pixels flagged (or why it was skipped)."""
         head = f"{self.path}[SCI,{self.extver}] -> {os.path.basename(self.output)}:"
-        if self.stats is None:
+        if self.stats is None or self.threshold is None:  # both None when skipped
             return f"{head} skipped ({self.note})"
         s = self.stats
         text = (f"{head} mode={float(s.mode):.6g} rms={s.stddev:.6g} "
@@ -473,12 +473,13 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         log.warning("output name %r has no '_': as in drizzlepac the mask names get an empty "
                     "root (_<rows>x<cols>_<chip>_staticMask.fits)", output_name)
     names = [os.fspath(path) for path in paths]
-    plan = _plan(names, output_name=output_name, legacy_names=legacy_names, chips=chips,
-                 dq_bits=dq_bits)
+    plan: Iterable[_Work] = _plan(names, output_name=output_name, legacy_names=legacy_names,
+                                  chips=chips, dq_bits=dq_bits)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     if len(names) == 1:  # one file: no more workers than chips
-        plan = list(plan)
-        jobs = min(jobs, len(plan))
+        chips_of_one = list(plan)
+        jobs = min(jobs, len(chips_of_one))
+        plan = chips_of_one
     masks: dict[str, np.ndarray] = {}
     sources: dict[str, list[str]] = {}
     warned: list[str] = []

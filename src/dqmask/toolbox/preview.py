@@ -38,6 +38,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -292,7 +293,8 @@ def _read_row(path: str, *, mask: str | None, dq: str | None, max_size: int,
         row = _Row(path, info, [], [], [], [], [], chips)
         with (open_fits(compare, memmap=False) if compare else _null()) as other:
             for k, chip in enumerate(chips):
-                other_dq = _matching_dq(other, chip, compare) if other is not None else None
+                other_dq = (_matching_dq(other, chip, compare)
+                            if other is not None and compare else None)
                 factor = _factor(chip.shape, max_size)
                 image, bad, masked, dqs = _reduce_chip(
                     hdul, chip, factor, rule, planes[k] if planes else None, other_dq,
@@ -394,7 +396,7 @@ def preview_file(path: str | os.PathLike, output: str | os.PathLike, *,
         dq = "any"
     diff = before is not None and mask is None and dq is None
     rows = []
-    read = {"mask": mask, "dq": dq, "max_size": max_size, "flags": flags,
+    read: dict[str, Any] = {"mask": mask, "dq": dq, "max_size": max_size, "flags": flags,
             "flag_colors": flag_colors, "min_size": min_size}
     if before is not None:
         rows.append(("before", _read_row(before, compare=None, **read)))
@@ -512,8 +514,8 @@ def _render(output: str, rows: list[tuple[str, _Row]], style: _Style) -> Preview
                          fontsize=8, va="baseline", ha="left")
             box = (x, y + _TITLE, w, h)
             if style.axes:
-                _draw_axes(fig, box, image.shape[0:2] if row.factors[k] == 1 else
-                           tuple(chip.shape[-2:]), row.factors[k], zoom, (width, height))
+                _draw_axes(fig, box, (image.shape[0], image.shape[1]) if row.factors[k] == 1 else
+                           (chip.shape[-2], chip.shape[-1]), row.factors[k], zoom, (width, height))
             panels.append(Panel(title, box, row.factors[k], row.masked[k], zoom))
             x += w + _GAP
         y += row_h

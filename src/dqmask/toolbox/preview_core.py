@@ -59,4 +59,5 @@ def block_any(bad: np.ndarray, factor: int) -> np.ndarray:
     extra = -a.shape[0] % factor
     if extra:
         a = np.concatenate([a, np.zeros((extra, a.shape[1]), bool)])
-    return a.reshape(a.shape[0] // factor, factor, a.shape[1] // factor, factor).any(axis=(1, 3))
+    blocks = a.reshape(a.shape[0] // factor, factor, a.shape[1] // factor, factor)
+    return np.asarray(blocks.any(axis=(1, 3)))
