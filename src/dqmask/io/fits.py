@@ -92,11 +92,10 @@ def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.
     if os.path.isdir(path):
         raise InputError(path, "is a directory, not a FITS file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", AstropyUserWarning)
-            # zero padding after the last HDU: every HDU is complete, nothing to refuse
-            warnings.filterwarnings("ignore", message="Unexpected extra padding",
-                                    category=AstropyUserWarning)
+        # astropy's warnings are recorded, not raised: a warning raised as an exception
+        # inside fits.open would leave its file handle open (a ResourceWarning later)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AstropyUserWarning)
             hdul = fits.open(path, mode="readonly",
                              memmap=None if memmap and not _compressed(path) else False,
                              lazy_load_hdus=False)
@@ -104,10 +103,17 @@ def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.
         raise
     except PermissionError:
         raise InputError(path, "permission denied") from None
-    except AstropyUserWarning as exc:
-        raise InputError(path, f"truncated or corrupt FITS file ({exc})") from None
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError, IndexError...
         raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
+    damage = [w for w in caught if issubclass(w.category, AstropyUserWarning)
+              # zero padding after the last HDU: every HDU is complete, nothing to refuse
+              and "Unexpected extra padding" not in str(w.message)]
+    for w in caught:
+        if w not in damage and not issubclass(w.category, AstropyUserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if damage:
+        hdul.close()
+        raise InputError(path, f"truncated or corrupt FITS file ({damage[0].message})")
     try:
         _check_complete(hdul, path)
         yield hdul
