@@ -95,27 +95,64 @@ def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.
     if os.path.isdir(path):
         raise InputError(path, "is a directory, not a FITS file")
     try:
+        # our own handle, closed whatever happens: astropy leaves the file it opened open
+        # when a warning raised as an exception (below) interrupts fits.open
+        fh = open(path, "rb")  # noqa: SIM115 - closed in the finally clauses below
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({_short(exc)})") from None
+    try:
         with warnings.catch_warnings():
+            # stop at astropy's first complaint: reading on past a damaged header can take
+            # minutes and gigabytes
             warnings.simplefilter("error", AstropyUserWarning)
             # zero padding after the last HDU: every HDU is complete, nothing to refuse
             warnings.filterwarnings("ignore", message="Unexpected extra padding",
                                     category=AstropyUserWarning)
-            hdul = fits.open(path, mode="readonly",
+            hdul = fits.open(fh, mode="readonly",
                              memmap=None if memmap and not _compressed(path) else False,
-                             lazy_load_hdus=False)
-    except InputError:
+                             lazy_load_hdus=True)
+            _load_all_hdus(hdul, path)
+    except BaseException as exc:
+        fh.close()
+        if isinstance(exc, fits.verify.VerifyWarning):  # astropy checks headers as it reads
+            raise InputError(path, f"corrupt header ({_short(exc)})") from None
+        if isinstance(exc, AstropyUserWarning):
+            raise InputError(path, f"truncated or corrupt FITS file ({exc})") from None
+        if isinstance(exc, InputError | KeyboardInterrupt):
+            raise
+        if isinstance(exc, PermissionError):
+            raise InputError(path, "permission denied") from None
+        if isinstance(exc, Exception):  # astropy raises OSError, ValueError, IndexError...
+            raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
         raise
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-    except AstropyUserWarning as exc:
-        raise InputError(path, f"truncated or corrupt FITS file ({exc})") from None
-    except Exception as exc:  # astropy raises OSError, ValueError, TypeError, IndexError...
-        raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
     try:
         _check_complete(hdul, path)
         yield hdul
     finally:
-        hdul.close()
+        try:
+            hdul.close()
+        finally:
+            fh.close()
+
+
+#: More HDUs than any JWST/HST product has: a file claiming more is damaged.
+_MAX_HDUS = 10000
+
+
+def _load_all_hdus(hdul: fits.HDUList, path: str) -> None:
+    """Read every HDU (as ``lazy_load_hdus=False`` would), refusing a file whose headers
+    make astropy step backwards (a negative NAXISn, e.g. ``NAXIS2 = - 32``): astropy would
+    read the same HDUs again and again, without end."""
+    last = -1
+    for i, hdu in enumerate(hdul):
+        info = hdul.fileinfo(i)
+        start = -1 if info is None else int(info["hdrLoc"])
+        if start <= last or _data_nbytes(hdu) < 0 or i >= _MAX_HDUS:
+            hdul.close()
+            raise InputError(path, f"HDU {i}: corrupt header (the HDU sizes do not add up)")
+        last = start
 
 
 def _compressed(path: str) -> bool:

@@ -24,8 +24,10 @@ from dqmask.static.core import chip_statistics
 from dqmask.static.files import make_static_masks
 from dqmask.static.tests.test_static_mask_inputs import hst_flt, sky_image
 
-drizzlepac = pytest.importorskip("drizzlepac")
-imagestats = pytest.importorskip("stsci.imagestats")
+drizzlepac = pytest.importorskip(
+    "drizzlepac", reason="drizzlepac is not importable: these tests run it side by side")
+imagestats = pytest.importorskip(
+    "stsci.imagestats", reason="stsci.imagestats is not importable: these tests compare with it")
 
 
 
