@@ -123,7 +123,9 @@ def test_all_bad_inputs_reported_and_good_ones_still_processed(corpus, run_cli):
 
 
 def test_permission_denied_simulated(tmp_path, monkeypatch, run_cli):
-    """astropy refusing to open the file with EACCES (what a non-root user meets)."""
+    """The open failing with EACCES (what a non-root user meets)."""
+    import dqmask.io.files
+
     path = tmp_path / "locked.fits"
     fits.PrimaryHDU().writeto(path)
     before = _state(path)
@@ -131,7 +133,7 @@ def test_permission_denied_simulated(tmp_path, monkeypatch, run_cli):
     def refuse(name, *args, **kwargs):
         raise PermissionError(13, "Permission denied", os.fspath(name))
 
-    monkeypatch.setattr(fits, "open", refuse)
+    monkeypatch.setattr(dqmask.io.files, "_opener", refuse)
     code, out, err = run_cli("explain", path)
     assert code == 1 and out == ""
     assert err.splitlines() == [f"dqmask: {path}: permission denied"]
