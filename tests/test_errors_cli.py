@@ -38,7 +38,7 @@ CASE_NAMES = [
     "permission_denied",
 ]
 #: Cases that are valid FITS a program can classify; only a DQ consumer rejects them.
-CLASSIFIABLE = {"jwst_float_dq", "hst_float_dq", "dq_def_without_value"}
+CLASSIFIABLE = {"dq_def_without_value"}
 
 
 @pytest.fixture(scope="module")

@@ -569,14 +569,26 @@ JWST_INSTRUMENTS = frozenset({"NIRCAM", "NIRSPEC", "NIRISS", "MIRI", "FGS"})
 HST_INSTRUMENTS = frozenset({"ACS", "WFC3", "STIS", "WFPC2", "NICMOS"})
 
 
-def _check_chips(chips: tuple[Chip, ...], path: str) -> None:
-    """Every chip is an image with pixels (not NAXIS < 2, not an axis of length 0)."""
+def _check_chips(chips: tuple[Chip, ...], path: str, hdul: fits.HDUList | None = None
+                 ) -> None:
+    """Every chip is an image with pixels (not NAXIS < 2, not an axis of length 0) whose DQ,
+    if any, is stored as integers (bit flags; a float DQ cannot be read as flags)."""
     for chip in chips:
         name = f"extension SCI,{chip.extver}" if chip.sci else "primary image"
         if len(chip.shape) < 2:
             raise InputError(path, f"{name} has no image data (NAXIS={len(chip.shape)})")
         if 0 in chip.shape:
             raise InputError(path, f"{name} has no pixels ({'x'.join(map(str, chip.shape))})")
+        if hdul is not None and chip.dq is not None:
+            header = hdul[chip.dq].header
+            dtype = stored_dtype(header)
+            if dtype is None or dtype.kind not in "iu":
+                what = (f"{dtype.name} values" if dtype is not None
+                        else f"scaled values (BITPIX={header.get('BITPIX')}, BSCALE/BZERO: "
+                             f"read as float)")
+                raise InputError(path, f"extension {_str(header, 'EXTNAME') or 'DQ'},"
+                                       f"{chip.extver} holds {what}; a DQ array must be "
+                                       f"integer bit flags")
 
 
 def _classify_jwst(hdul, path, primary, instrument, extnames) -> FileInfo:
@@ -603,7 +615,7 @@ def _classify_jwst(hdul, path, primary, instrument, extnames) -> FileInfo:
     chips = _sci_chips(hdul, extnames)
     if "PIXELDQ" in extnames and not any(c.dq for c in chips):
         chips = tuple(Chip(c.extver, c.sci, extnames.index("PIXELDQ"), c.shape) for c in chips)
-    _check_chips(chips, path)
+    _check_chips(chips, path, hdul)
     for chip in chips:
         if chip.dq is not None:
             dq_shape = _shape(hdul[chip.dq])
@@ -642,7 +654,7 @@ def _classify_hst(hdul, path, primary, instrument, extnames) -> FileInfo:
             chips = (Chip(1, 0, None, _shape(hdul[0])),)
         else:
             raise InputError(path, "missing extension SCI")
-    _check_chips(chips, path)
+    _check_chips(chips, path, hdul)
     sci = hdul[chips[0].sci]
     drizzled = "WHT" in extnames or "CTX" in extnames or sci.header.get("D001VER") is not None
     cte = _str(primary, "PCTECORR").upper() == "COMPLETE"
