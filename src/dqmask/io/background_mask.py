@@ -34,6 +34,7 @@ from astropy.io import fits
 
 from ..conventions import Convention, from_bad, to_bad
 from ..errors import InputError
+from .files import require_regular_file
 from .fits import add_provenance, open_fits, write_hdulist
 
 __all__ = [
@@ -185,6 +186,7 @@ def nsclean_hdulist(background: np.ndarray, png2fits_history: bool = True) -> fi
 def _copy_metadata(model: Any, like: str | os.PathLike | None) -> None:
     if like is None:
         return
+    require_regular_file(like, "--like file")  # never hand a FIFO to stdatamodels
     from stdatamodels.jwst import datamodels
 
     try:

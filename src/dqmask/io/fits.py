@@ -198,10 +198,12 @@ def _scan_compressed(fh: BinaryIO, kind: str, path: str) -> int:
     limit = max_decompressed()
     total = 0
 
-    def too_big(size: int, how: str) -> InputError:
-        return InputError(path, f"{kind}-compressed file {how} {human_bytes(size)} once "
-                                f"decompressed, more than the {human_bytes(limit)} limit "
-                                f"(set {MAX_DECOMPRESSED_ENV} to raise it)")
+    def too_big(claimed: int | None = None) -> InputError:
+        how = ("expands to" if claimed is None else
+               f"claims (in its FITS headers) {human_bytes(claimed)} once decompressed,")
+        return InputError(path, f"{kind}-compressed file {how} more than the "
+                                f"{human_bytes(limit)} limit (set {MAX_DECOMPRESSED_ENV} to "
+                                f"raise it)")
 
     try:
         with _decompressed(fh, kind, path) as stream:
@@ -209,12 +211,12 @@ def _scan_compressed(fh: BinaryIO, kind: str, path: str) -> int:
                 header, data = _next_header(stream)
                 total += len(header)
                 if limit is not None and total > limit:
-                    raise too_big(total, "holds more than")
+                    raise too_big()
                 if data is None:  # end of the HDUs (or not a header): count what is left
                     break
                 claimed = total + data
                 if limit is not None and claimed > limit:
-                    raise too_big(claimed, "claims (in its FITS headers)")
+                    raise too_big(claimed)
                 skipped = _skip(stream, data)
                 total += skipped
                 if skipped < data:
@@ -222,7 +224,7 @@ def _scan_compressed(fh: BinaryIO, kind: str, path: str) -> int:
             while chunk := stream.read(_CHUNK):
                 total += len(chunk)
                 if limit is not None and total > limit:
-                    raise too_big(total, "holds more than")
+                    raise too_big()
     except InputError:
         raise
     except (EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,

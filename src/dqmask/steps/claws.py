@@ -94,7 +94,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header, np.nda
             hdu = hdul["SCI"]
         elif set(names) & _PRODUCT_EXTENSIONS:  # a JWST/HST product without its SCI:
             raise InputError(path, "missing extension SCI (the file has "  # never use ERR
-                                   + ", ".join(n for n in names if n) + ")")
+                                   + ", ".join(n for n in names[1:] if n) + ")")
         elif hdul[0].data is not None:
             hdu = hdul[0]
         else:
