@@ -695,3 +695,30 @@ def test_fuzzed_headers_and_shapes_give_one_line_or_succeed(good, fuzz_dir, temp
         assert len(lines) == 1 and lines[0].startswith("dqmask: "), err
         assert "internal error" not in lines[0], lines[0]
     assert path.read_bytes() == raw
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Warnings alongside a failure: one line (the warnings only with -v)
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_warning_before_a_failure_is_not_an_extra_line(good, tmp_path, run_cli):
+    """An NSClean-looking mask (the polarity guess is warned about) that then does not fit
+    the target: the failure is the one line; ``-v`` shows the warning too."""
+    path = _mask(tmp_path / "small_bg.fits", np.eye(16, dtype=np.uint8))
+    argv = ("apply", good["rate"], "--mask", path, "-o", tmp_path / "o.fits")
+    code, _, err = run_cli(*argv)
+    assert_one_line_failure(code, err, path, "mask is 16x16 but the target is 320x320")
+    code, _, err = run_cli(*argv, "-v")
+    assert code == 1
+    assert "nothing in the file says which value is bad" in err
+    assert f"dqmask: {path}: mask is 16x16" in err
+
+
+def test_warnings_of_a_successful_input_are_still_shown(good, tmp_path, run_cli):
+    m = np.ones((320, 320), np.uint8)  # NSClean-like: 1 = background, 0 = bad
+    m[5:9, 5:9] = 0
+    path = _mask(tmp_path / "bg.fits", m)
+    code, _, err = run_cli("apply", good["rate"], "--mask", path, "-o", tmp_path / "o.fits")
+    assert code == 0, err
+    assert "nothing in the file says which value is bad" in " ".join(err.split())

@@ -24,7 +24,14 @@ from types import ModuleType
 from .. import __version__
 from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
 from ..io.inputs import expand_inputs
-from ._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, configure_logging, console_err
+from ._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    configure_logging,
+    console_err,
+    held_warnings,
+)
 
 __all__ = ["main", "build_parser", "command_modules"]
 
@@ -78,8 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet = getattr(args, "quiet", False) or args._quiet_global
     configure_logging(args.verbose, args.quiet)
     try:
-        _expand_file_lists(args)
-        return int(args._run(args) or EXIT_OK)
+        with held_warnings(args.verbose) as held:  # a failure is one line, no warnings
+            _expand_file_lists(args)
+            code = int(args._run(args) or EXIT_OK)
+            held.failed = code != EXIT_OK
+            return code
     except UsageError as exc:
         console_err(f"dqmask: error: {exc}")
         return EXIT_USAGE
