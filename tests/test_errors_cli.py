@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import warnings
 from pathlib import Path
 
@@ -35,7 +36,8 @@ CASE_NAMES = [
     "gzip_corrupt", "gzip_truncated", "unsupported_telescope", "unsupported_instrument",
     "jwst_missing_instrume", "jwst_empty_sci", "jwst_dq_wrong_shape",
     "bad_extver", "dq_def_without_value", "nul_in_comment", "nan_naxis", "trailing_garbage", "bad_bitpix",
-    "permission_denied",
+    "fifo", "naxis_999", "zero_pixels", "blank_end", "telescope_instrument_contradict",
+    "gz_claims_4gib", "permission_denied",
 ]
 #: Cases that are valid FITS a program can classify; only a DQ consumer rejects them.
 CLASSIFIABLE = {"dq_def_without_value"}
@@ -55,6 +57,8 @@ def _state(path: Path) -> str:
     if not path.exists():
         return "absent"
     st = path.stat()
+    if not stat.S_ISREG(st.st_mode):  # a FIFO: reading it would wait for a writer
+        return f"special:{st.st_mode:o}"
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest() + f":{st.st_mode:o}"
     except PermissionError:
