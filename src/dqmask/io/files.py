@@ -167,9 +167,11 @@ def max_png_pixels() -> int | None:
 
 def human_bytes(n: int) -> str:
     """``4294967296`` -> ``4.0 GiB`` (for messages)."""
-    value = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover - the loop returns at GiB
+    if n < 1024:
+        return f"{n} bytes"
+    value, unit = float(n) / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
