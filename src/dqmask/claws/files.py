@@ -67,16 +67,23 @@ class DetectResult:
                 f"{self.outputs['seed']}, {self.outputs['zeroonemask']}")
 
 
+#: Extensions of JWST / HST products besides SCI: a file holding one of them but no SCI is a
+#: damaged product, not a bare image whose first array could be the science.
+_PRODUCT_EXTENSIONS = frozenset({"ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "AREA",
+                                 "WHT", "CON", "CTX", "SAMP", "TIME", "PIXELDQ", "GROUPDQ"})
+
+
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header, np.ndarray | None]:
     """The 2-D science image, its header and its DQ (or None).
 
     The ``SCI`` extension (with the ``DQ`` of the same EXTVER) if present, else a 2-D
-    primary array, else the first 2-D image extension.
+    primary array, else the first 2-D image extension. A JWST/HST product that lost its
+    ``SCI`` (it has ``ERR``, ``DQ``...) is refused: its ERR is no science image.
 
     Raises
     ------
     InputError
-        No 2-D image, several SCI chips, or a non-2-D SCI.
+        No 2-D image, several SCI chips, a non-2-D SCI, or a product without SCI.
     """
     path = os.fspath(path)
     with open_fits(path) as hdul:
@@ -86,6 +93,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header, np.nda
                                    f"single-chip images")
         if "SCI" in names:
             hdu = hdul["SCI"]
+        elif set(names) & _PRODUCT_EXTENSIONS:  # a JWST/HST product without its SCI:
+            raise InputError(path, "missing extension SCI (the file has "  # never use ERR
+                                   + ", ".join(n for n in names[1:] if n) + ")")
         elif hdul[0].data is not None:
             hdu = hdul[0]
         else:

@@ -155,14 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     parser = build_parser(_command_in(argv), lazy=True)
     args = parser.parse_args(argv)
-    from ._common import configure_logging, console_err
+    from ._common import configure_logging, console_err, held_warnings
 
     args.verbose = getattr(args, "verbose", 0) + args._verbose_global
     args.quiet = getattr(args, "quiet", False) or args._quiet_global
     configure_logging(args.verbose, args.quiet)
     try:
-        _expand_file_lists(args)
-        return int(args._run(args) or EXIT_OK)
+        with held_warnings(args.verbose) as held:  # a failure is one line, no warnings
+            _expand_file_lists(args)
+            code = int(args._run(args) or EXIT_OK)
+            held.failed = code != EXIT_OK
+            return code
     except UsageError as exc:
         console_err(f"dqmask: error: {exc}")
         return EXIT_USAGE

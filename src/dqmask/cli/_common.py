@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import logging
 import os
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,8 @@ __all__ = [
     "configure_logging", "console_err", "say", "add_output_options", "output_path",
     "add_batch_options", "batch_options", "run_batch", "Outcome", "SCHEDULER_ENV",
     "add_max_fraction_option",
-    "add_mask_convention_option", "mask_arg", "mask_args", "os_message",
+    "add_mask_convention_option", "mask_arg", "mask_args", "os_message", "held_warnings",
+    "show_held_warnings",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -37,6 +39,71 @@ _state: dict = {"quiet": False, "verbose": 0}
 log = logging.getLogger("dqmask")
 
 
+class _HoldingHandler(logging.Handler):
+    """Passes records to ``target``, except while :func:`held_warnings` holds them.
+
+    A warning logged while an input is read, followed by the failure of that input, would
+    print as several lines where the error policy promises one: such warnings are kept back
+    and shown only if the input succeeds (or with ``-v``).
+    """
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__()
+        self.target = target
+        self.stack: list[list[logging.LogRecord]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stack and record.levelno < logging.ERROR:
+            self.stack[-1].append(record)
+        else:
+            self.target.handle(record)
+
+
+_holder: dict[str, _HoldingHandler | None] = {"handler": None}
+
+
+@dataclass
+class Held:
+    """Warnings held back by :func:`held_warnings`; ``failed = True`` drops them at the end."""
+
+    records: list[logging.LogRecord]
+    failed: bool = False
+
+
+@contextlib.contextmanager
+def held_warnings(verbose: int = 0) -> Iterator[Held]:
+    """Hold back the warnings logged inside the block: shown when it ends normally (or with
+    ``verbose``), dropped when it raises or sets ``failed`` (its error is then the one line
+    the user sees). :func:`show_held_warnings` shows them earlier."""
+    handler = _holder["handler"]
+    held = Held([])
+    if handler is None:
+        yield held
+        return
+    handler.stack.append(held.records)
+    try:
+        yield held
+    except BaseException:
+        held.failed = True
+        raise
+    finally:
+        handler.stack.remove(held.records)
+        if not held.failed or verbose:
+            for record in held.records:
+                handler.target.handle(record)
+
+
+def show_held_warnings() -> None:
+    """Show the warnings held so far (an input succeeded: they concern its result)."""
+    handler = _holder["handler"]
+    if handler is None:
+        return
+    for records in handler.stack:
+        for record in records:
+            handler.target.handle(record)
+        records.clear()
+
+
 def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
     """Route the ``dqmask`` logger (and warnings) to stderr through rich."""
     _state.update(quiet=quiet, verbose=verbose)
@@ -44,9 +111,11 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
         logging.INFO if verbose else logging.WARNING)
     root = logging.getLogger("dqmask")
     root.handlers.clear()
-    handler = RichHandler(console=_stderr, show_time=False, show_path=False,
-                          rich_tracebacks=True, markup=False)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    rich = RichHandler(console=_stderr, show_time=False, show_path=False,
+                       rich_tracebacks=True, markup=False)
+    rich.setFormatter(logging.Formatter("%(message)s"))
+    handler = _HoldingHandler(rich)
+    _holder["handler"] = handler
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
@@ -55,7 +124,8 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
     # rich handler is attached there explicitly.
     logging.captureWarnings(True)
     pywarn = logging.getLogger("py.warnings")
-    pywarn.handlers = [h for h in pywarn.handlers if not isinstance(h, RichHandler)]
+    pywarn.handlers = [h for h in pywarn.handlers
+                       if not isinstance(h, (RichHandler, _HoldingHandler))]
     pywarn.addHandler(handler)
     pywarn.setLevel(logging.ERROR if quiet else logging.WARNING)
     pywarn.propagate = False
@@ -192,7 +262,8 @@ class Outcome:
 
 def _one(worker: Callable[[str], str | None], path: str, verbose: int = 0) -> Outcome:
     try:
-        return Outcome(path, "ok", worker(path) or f"{path}: done")
+        with held_warnings(verbose):  # a failed input's warnings would be extra lines
+            return Outcome(path, "ok", worker(path) or f"{path}: done")
     except AlreadyDoneError as exc:
         return Outcome(path, "skipped", str(exc))
     except WriteError as exc:  # "IN: no space left on device while writing OUT"
@@ -250,6 +321,7 @@ def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
         task = progress.add_task(label, total=len(paths))
         for index, outcome in _iterate(paths, worker, jobs, verbose, scheduler):
             if outcome.status != "failed":
+                show_held_warnings()  # e.g. how a shared mask was read: it made this result
                 _report(outcome)
             outcomes[index] = outcome
             progress.advance(task)

@@ -34,6 +34,7 @@ from astropy.io import fits
 
 from ..conventions import Convention, from_bad, to_bad
 from ..errors import InputError
+from .files import require_regular_file
 from .fits import add_provenance, open_fits, write_hdulist
 
 __all__ = [
@@ -87,6 +88,8 @@ def _read_sci(path: str, hdu: fits.ImageHDU) -> BackgroundMask:
     if data is None or data.ndim not in (2, 3):
         shape = "no data" if data is None else f"{data.ndim}-D data"
         raise InputError(path, f"SCI mask has {shape}; a background mask is 2-D or 3-D")
+    if 0 in data.shape:
+        raise InputError(path, f"SCI mask has no pixels ({'x'.join(map(str, data.shape))})")
     if not _only_zero_one(data):
         raise InputError(path, "SCI holds values other than 0 and 1: not a background mask "
                                "(a rate image?)")
@@ -94,8 +97,27 @@ def _read_sci(path: str, hdu: fits.ImageHDU) -> BackgroundMask:
     return BackgroundMask(~to_bad(data, kind), "jwst", path)
 
 
+def _check_dqmconv(path: str, header: fits.Header) -> None:
+    """A ``DQMCONV`` keyword (dqmask's own masks) must say ``background``: a ``bad`` or
+    ``good`` mask read as a background mask would flip its meaning."""
+    from .mask_file import READ_CONVENTIONS  # mask_file imports this module
+
+    raw = header.get("DQMCONV")
+    if raw is None:
+        return
+    conv = str(raw).strip().lower()
+    if conv not in READ_CONVENTIONS:
+        raise InputError(path, f"DQMCONV = {str(raw)!r} is not a mask convention (choose "
+                               f"from {', '.join(READ_CONVENTIONS)})")
+    if conv not in ("background", "user_mask"):
+        raise InputError(path, f"DQMCONV = '{conv}': not a background mask (1 = background); "
+                               f"rewrite it with dqmask convert --to background")
+
+
 def _read_primary(path: str, hdu: fits.PrimaryHDU) -> BackgroundMask:
     header, data = hdu.header, hdu.data
+    if data is None or 0 in data.shape:
+        raise InputError(path, "primary-HDU mask has no pixels")
     if data.ndim != 2:
         raise InputError(path, f"primary-HDU mask is {data.ndim}-D; NSClean masks are 2-D")
     nsclean_card = NSCLEAN_COMMENT in str(header.get("COMMENT", ""))
@@ -124,6 +146,7 @@ def read_background_mask(path: str | os.PathLike) -> BackgroundMask:
     path = os.fspath(path)
     with open_fits(path) as hdul:
         names = [(h.name or "").upper() for h in hdul]
+        _check_dqmconv(path, hdul[0].header)
         if "SCI" in names[1:]:
             mask = _read_sci(path, hdul[names.index("SCI", 1)])
         elif hdul[0].header.get("NAXIS", 0) >= 2:
@@ -163,6 +186,7 @@ def nsclean_hdulist(background: np.ndarray, png2fits_history: bool = True) -> fi
 def _copy_metadata(model: Any, like: str | os.PathLike | None) -> None:
     if like is None:
         return
+    require_regular_file(like, "--like file")  # never hand a FIFO to stdatamodels
     from stdatamodels.jwst import datamodels
 
     try:

@@ -21,12 +21,14 @@ import gzip
 import hashlib
 import json
 import lzma
+import math
 import os
 import warnings
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from astropy.io import fits
@@ -35,10 +37,18 @@ from astropy.utils.exceptions import AstropyUserWarning
 from .. import __version__
 from ..errors import InputError
 from .atomic import atomic_output, refuse_read_only, target_lock
+from .files import (
+    MAX_DECOMPRESSED_ENV,
+    human_bytes,
+    max_decompressed,
+    open_regular,
+    require_regular_file,
+)
 
 __all__ = [
     "HDUKey",
     "open_fits",
+    "require_regular_file",
     "get_hdu",
     "require_keyword",
     "Chip",
@@ -61,6 +71,7 @@ __all__ = [
     "params_digest",
     "JWST_FGS_GUIDER_TYPES",
     "JWST_INSTRUMENTS",
+    "HST_INSTRUMENTS",
 ]
 
 HDUKey = int | str | tuple[str, int]
@@ -84,57 +95,54 @@ _COMPRESSED = (".gz", ".bz2", ".zip", ".xz")
 def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.HDUList]:
     """Open a FITS file read-only, memory-mapped, after checking it is complete.
 
+    Only a regular file is opened (:func:`~dqmask.io.files.open_regular`: a FIFO, device or
+    socket is refused at once, never waited on). A compressed file (gzip, bzip2, xz, zip,
+    told by its first bytes as astropy tells it) is scanned first, header by header, and
+    refused as soon as the sizes its headers claim pass
+    :func:`~dqmask.io.files.max_decompressed`, before its data is decompressed.
+
     Raises
     ------
     InputError
-        The file is missing, unreadable, not FITS, has a corrupt header or is truncated.
+        The file is missing, not a regular file, unreadable, too big once decompressed, not
+        FITS, has a corrupt header or is truncated.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(path, "no such file")
-    if os.path.isdir(path):
-        raise InputError(path, "is a directory, not a FITS file")
-    try:
-        # our own handle, closed whatever happens: astropy leaves the file it opened open
-        # when a warning raised as an exception (below) interrupts fits.open
-        fh = open(path, "rb")  # noqa: SIM115 - closed in the finally clauses below
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read ({_short(exc)})") from None
-    try:
-        with warnings.catch_warnings():
-            # stop at astropy's first complaint: reading on past a damaged header can take
-            # minutes and gigabytes
-            warnings.simplefilter("error", AstropyUserWarning)
-            # zero padding after the last HDU: every HDU is complete, nothing to refuse
-            warnings.filterwarnings("ignore", message="Unexpected extra padding",
-                                    category=AstropyUserWarning)
-            hdul = fits.open(fh, mode="readonly",
-                             memmap=None if memmap and not _compressed(path) else False,
-                             lazy_load_hdus=True)
-            _load_all_hdus(hdul, path)
-    except BaseException as exc:
-        fh.close()
-        if isinstance(exc, fits.verify.VerifyWarning):  # astropy checks headers as it reads
-            raise InputError(path, f"corrupt header ({_short(exc)})") from None
-        if isinstance(exc, AstropyUserWarning):
-            raise InputError(path, f"truncated or corrupt FITS file ({exc})") from None
-        if isinstance(exc, InputError | KeyboardInterrupt):
-            raise
-        if isinstance(exc, PermissionError):
-            raise InputError(path, "permission denied") from None
-        if isinstance(exc, Exception):  # astropy raises OSError, ValueError, IndexError...
-            raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
-        raise
-    try:
-        _check_complete(hdul, path)
-        yield hdul
-    finally:
+    with open_regular(path) as fh:
         try:
-            hdul.close()
+            kind = _compression(fh)
+            size = (_scan_compressed(fh, kind, path) if kind
+                    else os.fstat(fh.fileno()).st_size)
+            fh.seek(0)
+        except InputError:
+            raise
+        except OSError as exc:
+            raise InputError(path, f"cannot read ({_short(exc)})") from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", AstropyUserWarning)
+                # zero padding after the last HDU: every HDU is complete, nothing to refuse
+                warnings.filterwarnings("ignore", message="Unexpected extra padding",
+                                        category=AstropyUserWarning)
+                hdul = fits.open(fh, mode="readonly",
+                                 memmap=None if memmap and not kind else False,
+                                 lazy_load_hdus=True)
+                _load_all_hdus(hdul, path)
+        except InputError:
+            raise
+        except PermissionError:
+            raise InputError(path, "permission denied") from None
+        except fits.verify.VerifyWarning as exc:  # astropy checks headers as it reads
+            raise InputError(path, f"corrupt header ({_short(exc)})") from None
+        except AstropyUserWarning as exc:
+            raise InputError(path, f"truncated or corrupt FITS file ({exc})") from None
+        except Exception as exc:  # astropy raises OSError, ValueError, TypeError, IndexError...
+            raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
+        try:
+            _check_complete(hdul, path, size)
+            yield hdul
         finally:
-            fh.close()
+            hdul.close()
 
 
 #: More HDUs than any JWST/HST product has: a file claiming more is damaged.
@@ -162,6 +170,145 @@ def _compressed(path: str) -> bool:
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+#: First bytes of the compressed streams astropy decompresses (astropy.io.fits.file), and
+#: the name each goes by in messages.
+_MAGIC = ((b"\x1f\x8b\x08", "gzip"), (b"PK\x03\x04", "zip"), (b"BZ", "bzip2"),
+          (b"\xfd7zXZ\x00", "xz"))
+
+
+def _compression(fh: BinaryIO) -> str | None:
+    """The compression astropy will see in an open file (by its first bytes), or None."""
+    fh.seek(0)
+    magic = fh.read(6)
+    fh.seek(0)
+    return next((name for start, name in _MAGIC if magic.startswith(start)), None)
+
+
+def _decompressed(fh: BinaryIO, kind: str, path: str) -> contextlib.AbstractContextManager:
+    """The decompressed stream of an open compressed file (zip: its only member)."""
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=fh, mode="rb")
+    if kind == "bzip2":
+        return bz2.BZ2File(fh, mode="rb")
+    if kind == "xz":
+        return lzma.LZMAFile(fh, mode="rb")
+    archive = zipfile.ZipFile(fh)
+    names = archive.namelist()
+    if len(names) != 1:
+        raise InputError(path, f"zip archive holds {len(names)} files; dqmask reads a zip "
+                               f"holding exactly one FITS file")
+    return archive.open(names[0])
+
+
+_CHUNK = 1 << 22
+
+
+def _scan_compressed(fh: BinaryIO, kind: str, path: str) -> int:
+    """Decompressed size of a compressed FITS file, read with bounded work and memory.
+
+    The stream is read header by header; each header's data size (BITPIX, NAXISn, PCOUNT,
+    GCOUNT) is added to the running size *before* the data is decompressed, and the file is
+    refused as soon as that passes :func:`~dqmask.io.files.max_decompressed`. Bytes after the
+    last HDU count too, up to the limit. astropy stops quietly at the end of a cut stream, so
+    the size is also what :func:`_check_complete` compares the headers with.
+
+    Raises
+    ------
+    InputError
+        Too big once decompressed, or a corrupt compressed stream.
+    """
+    limit = max_decompressed()
+    total = 0
+
+    def too_big(claimed: int | None = None) -> InputError:
+        how = ("expands to" if claimed is None else
+               f"claims (in its FITS headers) {human_bytes(claimed)} once decompressed,")
+        return InputError(path, f"{kind}-compressed file {how} more than the "
+                                f"{human_bytes(limit or 0)} limit (set {MAX_DECOMPRESSED_ENV} to "
+                                f"raise it)")
+
+    try:
+        with _decompressed(fh, kind, path) as stream:
+            while True:
+                header, data = _next_header(stream)
+                total += len(header)
+                if limit is not None and total > limit:
+                    raise too_big()
+                if data is None:  # end of the HDUs (or not a header): count what is left
+                    break
+                claimed = total + data
+                if limit is not None and claimed > limit:
+                    raise too_big(claimed)
+                skipped = _skip(stream, data)
+                total += skipped
+                if skipped < data:
+                    return total  # cut short: _check_complete says which HDU
+            while chunk := stream.read(_CHUNK):
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise too_big()
+    except InputError:
+        raise
+    except (EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
+            NotImplementedError, RuntimeError, ValueError) as exc:
+        raise InputError(path, f"truncated or corrupt compressed file ({_short(exc)})") from None
+    return total
+
+
+def _next_header(stream: BinaryIO) -> tuple[bytes, int | None]:
+    """Read one FITS header from a stream: ``(its bytes, padded data size)``.
+
+    The size is None when what follows is not a complete, parseable FITS header (end of
+    the file, padding, garbage, no END card): the caller counts the rest as plain bytes.
+    """
+    block = stream.read(2880)
+    if len(block) < 2880 or not block.startswith((b"SIMPLE  ", b"XTENSION")):
+        return block, None
+    raw = bytearray()
+    cards: dict[str, str] = {}
+    while True:
+        raw += block
+        for i in range(0, 2880, 80):
+            card = block[i:i + 80].decode("ascii", "replace")
+            key = card[:8].rstrip()
+            if key == "END":
+                return bytes(raw), _data_size(cards)
+            if card[8:10] == "= " and key not in cards:
+                cards[key] = card[10:].split("/", 1)[0].strip()
+        if len(raw) > (1 << 24):  # 16 MiB of cards without END: not a FITS header
+            return bytes(raw), None
+        block = stream.read(2880)
+        if len(block) < 2880:
+            return bytes(raw) + block, None
+
+
+def _data_size(cards: Mapping[str, str]) -> int | None:
+    """Padded data bytes of an HDU from its header cards (FITS standard 4.4.1), or None."""
+    try:
+        bitpix, naxis = int(cards["BITPIX"]), int(cards.get("NAXIS", "0"))
+        axes = [int(cards[f"NAXIS{k}"]) for k in range(1, naxis + 1)]
+        pcount, gcount = int(cards.get("PCOUNT", "0")), int(cards.get("GCOUNT", "1"))
+    except (KeyError, ValueError):
+        return None
+    if naxis == 0:
+        return 0
+    if axes[0] == 0 and cards.get("GROUPS") == "T":  # random groups: NAXIS1 = 0
+        axes = axes[1:]
+    size = abs(bitpix) // 8 * gcount * (pcount + math.prod(axes))
+    return -(-size // 2880) * 2880 if size >= 0 else None
+
+
+def _skip(stream: BinaryIO, n: int) -> int:
+    """Read and drop ``n`` bytes of a stream in bounded chunks; the number actually read."""
+    done = 0
+    while done < n:
+        chunk = stream.read(min(_CHUNK, n - done))
+        if not chunk:
+            break
+        done += len(chunk)
+    return done
 
 
 _BITPIX = frozenset({8, 16, 32, 64, -32, -64})
@@ -201,10 +348,37 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
             raise InputError(path, f"HDU {i}: BITPIX={bitpix!r} is not a FITS value")
         if not isinstance(naxis, int) or isinstance(naxis, bool) or not 0 <= naxis <= 999:
             raise InputError(path, f"HDU {i}: NAXIS={naxis!r} is not a FITS value")
+        if naxis > _MAX_NAXIS:
+            raise InputError(path, f"HDU {i}: NAXIS={naxis}: dqmask reads arrays of at most "
+                                   f"{_MAX_NAXIS} axes")
         for k in range(1, naxis + 1):
             n = header.get(f"NAXIS{k}")
             if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                 raise InputError(path, f"HDU {i}: NAXIS{k}={n!r} is not a FITS value")
+        _check_one_header(header, i, path)
+        ver = header.get("EXTVER")
+        if ver is not None and (isinstance(ver, bool) or not isinstance(ver, int) or ver < 1):
+            name = _str(header, "EXTNAME") or "no EXTNAME"
+            raise InputError(path, f"HDU {i} ({name}) has EXTVER={ver!r}; it must be a "
+                                   f"positive integer")
+
+
+#: numpy's most dimensions (``numpy.ndarray`` refuses more): a FITS array may have 999.
+_MAX_NAXIS = 64
+#: Keywords a header holds once; a second one means two headers ran together.
+_ONCE = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME", "EXTVER")
+
+
+def _check_one_header(header: fits.Header, i: int, path: str) -> None:
+    """One header, not two run together: an END card blanked (or lost) makes astropy read the
+    next HDU's header as more cards of this one, silently dropping that HDU."""
+    first = "SIMPLE" if i == 0 else "XTENSION"
+    for key in _ONCE:
+        count = header.count(key) if key in header else 0
+        if count > 1 or (key in ("SIMPLE", "XTENSION") and key != first and count):
+            raise InputError(path, f"HDU {i}: header holds {count if count > 1 else 'a'} "
+                                   f"{key} card{'s' if count > 1 else ''}: its END card is "
+                                   f"missing or blanked, the next header ran into it")
 
 
 def _parse_header(hdu: fits.hdu.base._BaseHDU, i: int, path: str) -> None:
@@ -222,16 +396,11 @@ def _parse_header(hdu: fits.hdu.base._BaseHDU, i: int, path: str) -> None:
         raise InputError(path, f"HDU {i}: corrupt header ({_short(exc)})") from None
 
 
-def _check_complete(hdul: fits.HDUList, path: str) -> None:
+def _check_complete(hdul: fits.HDUList, path: str, size: int) -> None:
+    """Every HDU's data fits in the ``size`` bytes the file holds (decompressed)."""
     if len(hdul) == 0:
         raise InputError(path, "not a FITS file (no HDU)")
     _check_headers(hdul, path)
-    if _compressed(path):
-        size = _uncompressed_size(path)
-        if size is None:
-            return
-    else:
-        size = os.path.getsize(path)
     for i, hdu in enumerate(hdul):
         info = hdul.fileinfo(i)
         if info is None:
@@ -241,27 +410,6 @@ def _check_complete(hdul: fits.HDUList, path: str) -> None:
             raise InputError(
                 path, f"truncated FITS file: HDU {i} needs {needed} bytes, file has {size}"
             )
-
-
-def _uncompressed_size(path: str) -> int | None:
-    """Decompress the whole stream (to nowhere) and return its length; None for .zip.
-
-    astropy stops quietly at the end of a cut gzip stream, so a truncated ``.fits.gz`` would
-    otherwise look like a shorter, complete file (e.g. a primary header alone).
-    """
-    openers: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open,
-                                              ".xz": lzma.open}
-    opener = next((f for ext, f in openers.items() if path.lower().endswith(ext)), None)
-    if opener is None:
-        return None
-    total = 0
-    try:
-        with opener(path, "rb") as fh:
-            while chunk := fh.read(1 << 22):
-                total += len(chunk)
-    except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
-        raise InputError(path, f"truncated or corrupt compressed file ({_short(exc)})") from None
-    return total
 
 
 def _data_nbytes(hdu: fits.hdu.base._BaseHDU) -> int:
@@ -399,20 +547,23 @@ def classify_hdulist(hdul: fits.HDUList, path: str) -> FileInfo:
     telescope = _str(primary, "TELESCOP").upper()
     instrument = _str(primary, "INSTRUME").upper()
     extnames = tuple(_str(h.header, "EXTNAME").upper() for h in hdul)
-    for i, hdu in enumerate(hdul):
-        ver = hdu.header.get("EXTVER")
-        if ver is not None and (isinstance(ver, bool) or not isinstance(ver, int) or ver < 1):
-            raise InputError(path, f"HDU {i} ({extnames[i] or 'no EXTNAME'}) has EXTVER="
-                                   f"{ver!r}; it must be a positive integer")
-    if telescope != "HST" and instrument in {"ACS", "WFC3", "STIS", "WFPC2", "NICMOS"}:
+    if telescope == "JWST" and instrument in HST_INSTRUMENTS:
+        raise InputError(path, f"TELESCOP='JWST' but INSTRUME={instrument!r} is an HST "
+                               f"instrument: the header contradicts itself; fix one of them")
+    if telescope == "HST" and instrument in JWST_INSTRUMENTS:
+        raise InputError(path, f"TELESCOP='HST' but INSTRUME={instrument!r} is a JWST "
+                               f"instrument: the header contradicts itself; fix one of them")
+    if not telescope and instrument in HST_INSTRUMENTS:  # old HST files lack TELESCOP
         telescope = "HST"
     if telescope == "JWST":
         return _classify_jwst(hdul, path, primary, instrument, extnames)
     if telescope == "HST":
         return _classify_hst(hdul, path, primary, instrument, extnames)
     if len(hdul) >= 1 and hdul[0].header.get("NAXIS", 0) >= 2:
+        chips = (Chip(1, 0, None, _shape(hdul[0])),)
+        _check_chips(chips, path)
         return FileInfo(path, telescope, instrument, _str(primary, "DETECTOR").upper(), "mask",
-                        chips=(Chip(1, 0, None, _shape(hdul[0])),), extnames=extnames)
+                        chips=chips, extnames=extnames)
     raise InputError(path, f"unsupported file: TELESCOP={telescope or 'missing'}, "
                            f"not a JWST or HST product")
 
@@ -440,6 +591,30 @@ def _sci_chips(hdul: fits.HDUList, extnames: tuple[str, ...], dq_name: str = "DQ
 
 #: JWST INSTRUME values dqmask knows.
 JWST_INSTRUMENTS = frozenset({"NIRCAM", "NIRSPEC", "NIRISS", "MIRI", "FGS"})
+#: HST INSTRUME values (a file without TELESCOP is HST by them).
+HST_INSTRUMENTS = frozenset({"ACS", "WFC3", "STIS", "WFPC2", "NICMOS"})
+
+
+def _check_chips(chips: tuple[Chip, ...], path: str, hdul: fits.HDUList | None = None
+                 ) -> None:
+    """Every chip is an image with pixels (not NAXIS < 2, not an axis of length 0) whose DQ,
+    if any, is stored as integers (bit flags; a float DQ cannot be read as flags)."""
+    for chip in chips:
+        name = f"extension SCI,{chip.extver}" if chip.sci else "primary image"
+        if len(chip.shape) < 2:
+            raise InputError(path, f"{name} has no image data (NAXIS={len(chip.shape)})")
+        if 0 in chip.shape:
+            raise InputError(path, f"{name} has no pixels ({'x'.join(map(str, chip.shape))})")
+        if hdul is not None and chip.dq is not None:
+            header = hdul[chip.dq].header
+            dtype = stored_dtype(header)
+            if dtype is None or dtype.kind not in "iu":
+                what = (f"{dtype.name} values" if dtype is not None
+                        else f"scaled values (BITPIX={header.get('BITPIX')}, BSCALE/BZERO: "
+                             f"read as float)")
+                raise InputError(path, f"extension {_str(header, 'EXTNAME') or 'DQ'},"
+                                       f"{chip.extver} holds {what}; a DQ array must be "
+                                       f"integer bit flags")
 
 
 def _classify_jwst(hdul, path, primary, instrument, extnames) -> FileInfo:
@@ -466,10 +641,8 @@ def _classify_jwst(hdul, path, primary, instrument, extnames) -> FileInfo:
     chips = _sci_chips(hdul, extnames)
     if "PIXELDQ" in extnames and not any(c.dq for c in chips):
         chips = tuple(Chip(c.extver, c.sci, extnames.index("PIXELDQ"), c.shape) for c in chips)
+    _check_chips(chips, path, hdul)
     for chip in chips:
-        if len(chip.shape) < 2:
-            raise InputError(path, f"extension SCI,{chip.extver} has no image data "
-                                   f"(NAXIS={len(chip.shape)})")
         if chip.dq is not None:
             dq_shape = _shape(hdul[chip.dq])
             if dq_shape[-2:] != chip.shape[-2:]:
@@ -507,6 +680,7 @@ def _classify_hst(hdul, path, primary, instrument, extnames) -> FileInfo:
             chips = (Chip(1, 0, None, _shape(hdul[0])),)
         else:
             raise InputError(path, "missing extension SCI")
+    _check_chips(chips, path, hdul)
     sci = hdul[chips[0].sci]
     drizzled = "WHT" in extnames or "CTX" in extnames or sci.header.get("D001VER") is not None
     cte = _str(primary, "PCTECORR").upper() == "COMPLETE"
@@ -1001,7 +1175,8 @@ def row_reader(hdul: fits.HDUList, key: HDUKey) -> Callable[[int, int], np.ndarr
     i = hdul.index(hdu)
     stored = None if getattr(hdu, "_data_replaced", False) else _hdu_dtype(hdu)
     name, info = hdul.filename(), hdul.fileinfo(i)
-    if stored is None or name is None or info is None or _compressed(name):
+    if stored is None or name is None or info is None or _compressed(name) or getattr(
+            hdul._file, "compression", None):  # compressed whatever its name: no plain reads
         return None
     bitpix, dtype = stored
     shape = _shape(hdu)
@@ -1014,9 +1189,9 @@ def row_reader(hdul: fits.HDUList, key: HDUKey) -> Callable[[int, int], np.ndarr
         n = max(stop - start, 0)
         buf = bytearray(per_row * n)
         if buf:
-            with open(name, "rb") as fh:
+            with open_regular(name) as fh:
                 fh.seek(offset + start * per_row)
-                if fh.readinto(buf) != len(buf):
+                if fh.readinto(buf) != len(buf):  # type: ignore[attr-defined]  # a FileIO
                     raise InputError(name, f"truncated FITS file: HDU {i} data is cut short")
         raw = np.frombuffer(buf, dtype=raw_type).reshape((n,) + shape[1:])
         if raw_type.kind != dtype.kind:  # pseudo-unsigned (or int8): the sign bit flipped

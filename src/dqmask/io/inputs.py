@@ -31,6 +31,8 @@ import string
 from collections.abc import Iterable
 
 from ..errors import InputError
+from .files import open_regular, require_regular_file
+from .fits import open_fits
 
 __all__ = ["expand_inputs", "exposure_root", "expand_pattern", "is_pattern", "exposure_file"]
 
@@ -82,10 +84,10 @@ def _expand(item: str, depth: int) -> list[str]:
 
 def _read_text(path: str, what: str) -> str:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise InputError(path, f"no such {what}") from None
+        with open_regular(path, what) as fh:  # a FIFO is refused, never waited on
+            return fh.read().decode("utf-8")
+    except InputError:
+        raise
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read this {what} ({exc.__class__.__name__})") from None
 
@@ -137,12 +139,9 @@ def _read_jwst_asn(path: str) -> list[str]:
 
 def _read_hst_asn(path: str) -> list[str]:
     """The ``EXP-*`` members present (``MEMPRSNT``) of an HST association table."""
-    if not os.path.exists(path):
-        raise InputError(path, "no such association table")
+    require_regular_file(path, "association table")
     try:
-        from astropy.io import fits  # only for HST association tables
-
-        with fits.open(path) as hdul:
+        with open_fits(path) as hdul:
             table = hdul[1].data
             columns = [c.upper() for c in table.columns.names]
             if "MEMNAME" not in columns or "MEMTYPE" not in columns:

@@ -30,11 +30,16 @@ The first rule that applies decides; the choice is reported.
 4. ``uint8`` / ``bool`` 0/1 image without keywords: NSClean ``background`` (1 = background),
    bad = 0. Nothing in such a file says which value is bad, so this guess is also logged as
    a warning (logger ``dqmask``), before any command writes anything.
-5. ``int16``: drizzlepac static mask ``good`` (1 = good), bad = 0.
-6. ``float`` image of a JWST model (``DATAMODL`` or ``TELESCOP = 'JWST'``): jwst
-   ``user_mask`` (1.0 = background), bad = 0 or NaN.
+5. ``int16`` 0/1 image: drizzlepac static mask ``good`` (1 = good), bad = 0.
+6. ``float`` image of a JWST model (``DATAMODL`` or ``TELESCOP = 'JWST'``) holding 0, 1
+   (and NaN): jwst ``user_mask`` (1.0 = background), bad = 0 or NaN.
 7. Other integer images: 0/1 only -> ``bad`` (1 = bad, e.g. a zeroonemask); wider values ->
    ``dq`` (any bit set).
+
+Nothing is guessed that could flip a mask's meaning: a ``DQMCONV`` naming no convention
+(``'bad_pixels'``), or values that do not fit the convention rules 4-6 would pick (a uint8
+image of 0-255, an int16 HST DQ array, a float rate image), is refused with one line naming
+the conventions to choose from (``--mask-convention`` / ``PATH@CONV``).
 
 Image planes are the ``SCI`` extensions (by EXTVER), else the primary array, else the first
 image extension. ``convention=...`` overrides the guess. Planes are converted strip by strip
@@ -70,6 +75,7 @@ from ..conventions import DEFAULT_DQ_FLAGS, Convention, from_bad, to_bad
 from ..errors import InputError
 from ..flags import parse_flags
 from .background_mask import write_background_mask
+from .files import require_regular_file
 from .fits import add_provenance, open_fits, read_rows, strip_rows, write_hdulist
 
 __all__ = [
@@ -246,6 +252,8 @@ def reference_of(path: str | os.PathLike) -> Reference:
             raise InputError(path, "no 2-D image to take a reference shape from")
         sci.sort(key=lambda h: int(h.header.get("EXTVER", 1) or 1))
         shapes = tuple((int(h.header["NAXIS2"]), int(h.header["NAXIS1"])) for h in sci)
+        if any(0 in shape for shape in shapes):
+            raise InputError(path, "the reference image has no pixels (an axis of length 0)")
         headers = tuple(_with_primary_keys(h.header, hdul[0].header) for h in sci)
     return Reference(path, shapes, headers)
 
@@ -359,22 +367,31 @@ def guess_convention(dtype: np.dtype, header: fits.Header, primary: fits.Header,
     Raises
     ------
     ValueError
-        A dtype no rule covers.
+        A ``DQMCONV`` that names no convention, values that do not fit the convention the
+        dtype suggests (``background``, ``good``, ``user_mask`` hold 0 and 1 only), or a
+        dtype no rule covers.
     """
-    conv = str(header.get("DQMCONV", primary.get("DQMCONV", "")) or "").strip().lower()
+    raw = header.get("DQMCONV", primary.get("DQMCONV"))
+    conv = str(raw if raw is not None else "").strip().lower()
     if conv in READ_CONVENTIONS:
         return conv, f"DQMCONV = '{conv}'"
+    if conv or raw is not None:
+        raise ValueError(f"DQMCONV = {str(raw)!r} is not a mask convention (choose from "
+                         f"{', '.join(READ_CONVENTIONS)})")
     if any(k in h for h in (header, primary) for k in ("MPIXAREA", "SMOOTH")):
         return "seed", "Crab.Toolkit.JWST seed / zeroonemask keywords (MPIXAREA/SMOOTH)"
     kind, is_model = dtype.kind, "DATAMODL" in primary or (
         str(primary.get("TELESCOP", "")).strip().upper() == "JWST")
     size = dtype.itemsize
     if kind == "b" or (kind == "u" and size == 1):
+        _require_zero_one(dtype, zero_one, "an NSClean background mask")
         return "background", f"{dtype.name} image without keywords (NSClean: 1 = background)"
     if kind == "i" and size == 2:
+        _require_zero_one(dtype, zero_one, "a drizzlepac static mask (1 = good)")
         return "good", "int16 image (drizzlepac static mask: 1 = good)"
     if kind == "f":
         if is_model:
+            _require_zero_one(dtype, zero_one, "a jwst user_mask (1.0 = background)")
             return "user_mask", "float image of a JWST model (clean_flicker_noise user_mask)"
         return "seed", "float image without model keywords (seed: > 0 = bad)"
     if kind in "iu":
@@ -382,6 +399,14 @@ def guess_convention(dtype: np.dtype, header: fits.Header, primary: fits.Header,
             return "bad", f"{dtype.name} image of 0/1 (1 = bad)"
         return "dq", f"{dtype.name} image with values beyond 0/1 (DQ bitfield)"
     raise ValueError(f"cannot tell the convention of a {dtype} image")
+
+
+def _require_zero_one(dtype: np.dtype, zero_one: Callable[[], bool], what: str) -> None:
+    """Refuse to read an image as ``what`` (its dtype's usual convention) unless it holds 0
+    and 1 only (NaN allowed in floats): other values mean it is something else."""
+    if dtype.kind != "b" and not zero_one():
+        raise ValueError(f"{dtype.name} image with values other than 0 and 1 is not {what}; "
+                         f"say how to read it (choose from {', '.join(READ_CONVENTIONS)})")
 
 
 def _plane_to_bad(data: np.ndarray, convention: str, mask_flags: str | None) -> np.ndarray:
@@ -433,29 +458,30 @@ def read_fits_mask(path: str | os.PathLike, convention: str = "auto",
             hdus = _image_hdus(hdul)
             if not hdus:
                 raise InputError(path, "no 2-D image in the mask file")
+        for h in hdus:
+            if _ndim(h) != 2:
+                raise InputError(path, f"mask plane {h.name or 'PRIMARY'} is "
+                                       f"{_ndim(h)}-D; a mask must be 2-D")
+            if 0 in h.shape:
+                raise InputError(path, f"mask plane {h.name or 'PRIMARY'} has no pixels "
+                                       f"({'x'.join(map(str, h.shape[::-1]))})")
+        if hdus is not dqs:
             conv, reason = convention, "given"
             if convention == "auto":
                 first = hdus[0]
 
-                def zero_one() -> bool:
-                    return not any(np.any((rows != 0) & (rows != 1))
+                def zero_one() -> bool:  # 0 and 1 only (NaN allowed in floats)
+                    return not any(np.any((rows != 0) & (rows != 1) & (rows == rows))
                                    for _, _, rows in _strips(hdul, first))
 
                 try:
                     conv, reason = guess_convention(_data_dtype(hdul, first), first.header,
                                                     primary, zero_one)
                 except ValueError as exc:
-                    raise InputError(path, f"{exc}; give --mask-convention") from None
-                if conv == "background" and not reason.startswith("DQMCONV"):
-                    log.warning("%s: nothing in the file says which value is bad: read as "
-                                "NSClean 'background' (1 = background, 0 = bad); if 1 marks "
-                                "bad pixels, give %s@bad or --mask-convention bad",
-                                path, path)
+                    raise InputError(path, f"{exc}; give --mask-convention CONV or "
+                                           f"{path}@CONV") from None
         planes = []
         for h in hdus:
-            if _ndim(h) != 2:
-                raise InputError(path, f"mask plane {h.name or 'PRIMARY'} is "
-                                       f"{_ndim(h)}-D; a mask must be 2-D")
             plane = np.empty(h.shape, dtype=bool)
             try:
                 for start, stop, rows in _strips(hdul, h):
@@ -465,14 +491,17 @@ def read_fits_mask(path: str | os.PathLike, convention: str = "auto",
             except (ValueError, TypeError) as exc:
                 raise InputError(path, str(exc)) from None
             planes.append(plane)
+    if conv == "background" and reason.startswith(("uint8", "bool")):  # a guess (rule 4)
+        log.warning("%s: nothing in the file says which value is bad: read as NSClean "
+                    "'background' (1 = background, 0 = bad); if 1 marks bad pixels, give "
+                    "%s@bad or --mask-convention bad", path, path)
     return MaskData(path, tuple(planes), conv, reason)
 
 
 def _read_regions(spec: MaskSpec, reference: Reference | None, mode: str) -> MaskData:
     from .regions import regions_to_mask
 
-    if not os.path.isfile(spec.path):
-        raise InputError(spec.path, "no such region file")
+    require_regular_file(spec.path, "region file")
     if reference is None:
         raise InputError(spec.path, "a region file needs a reference image for its shape "
                                     "(give --like FILE or a FITS mask input)")

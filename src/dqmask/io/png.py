@@ -10,6 +10,9 @@ Reading returns the exact RGB channel values in PNG orientation (row 0 = top):
 * Grayscale (``1``, ``L``, ``LA``, ``I``, ``I;16``): no pure red is possible, so the file is
   refused with a one-line :class:`~dqmask.errors.InputError`, as is any non-PNG picture
   (JPEG compression destroys pure red).
+* Only a regular file is read (:func:`~dqmask.io.files.open_regular`), and a picture whose
+  header claims more than :func:`~dqmask.io.files.max_png_pixels` pixels
+  (``DQMASK_MAX_PNG_PIXELS``, default 8192 x 8192) is refused before anything is decoded.
 
 Writing takes an 8-bit RGB array and replaces the file atomically.
 
@@ -27,15 +30,18 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from ..errors import InputError
 from .atomic import atomic_output
+from .files import MAX_PNG_PIXELS_ENV, max_png_pixels, open_regular
 
 __all__ = ["read_png_rgb", "write_png_rgb", "png_size", "LIMITS", "STRETCHES", "NAN_COLOR",
            "display_limits", "stretch", "grey_rgba", "flag_color", "flag_rgba", "mask_rgba",
@@ -56,16 +62,39 @@ _FLAG_COLORS = (
 
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _HIGH_TO_LOW = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_size(path: str, fh: BinaryIO) -> None:
+    """Refuse a PNG whose header claims more pixels than allowed, before Pillow decodes it.
+
+    The IHDR chunk (always first) holds width and height; the limit is
+    :func:`~dqmask.io.files.max_png_pixels` (``DQMASK_MAX_PNG_PIXELS``).
+    """
+    head = fh.read(24)
+    fh.seek(0)
+    if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return  # not a PNG: Pillow says what it is
+    width, height = struct.unpack(">II", head[16:24])
+    limit = max_png_pixels()
+    if limit is not None and width * height > limit:
+        raise InputError(path, f"PNG claims {width}x{height} pixels, more than the "
+                               f"{limit} allowed (set {MAX_PNG_PIXELS_ENV} to raise it)")
 
 
 def _open(path: str) -> ImageFile.ImageFile:
-    if not os.path.exists(path):
-        raise InputError(path, "no such file")
+    with open_regular(path) as fh:
+        _check_size(path, fh)
     try:
-        im = Image.open(path)
+        with warnings.catch_warnings():
+            # the size is checked above; Pillow's own bomb check would only warn again
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(path, "not a PNG picture (unrecognised image format)") from None
-    except OSError as exc:
+    except Image.DecompressionBombError as exc:
+        raise InputError(path, f"picture too big for Pillow ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # SyntaxError: Pillow's broken-chunk error
         raise InputError(path, f"unreadable picture ({exc})") from None
     if im.format != "PNG":
         im.close()
@@ -91,7 +120,7 @@ def _decode_16bit(path: str, rawmode: str) -> np.ndarray:
     """Exact 16-bit channels: decode once keeping high bytes, once keeping low bytes."""
     planes = []
     for raw in (rawmode, _HIGH_TO_LOW[rawmode]):
-        with Image.open(path) as im:
+        with _open(path) as im:
             im.tile = [im.tile[0]._replace(args=raw)]
             im.load()
             planes.append(np.asarray(im))
@@ -130,13 +159,18 @@ def read_png_rgb(path: str | os.PathLike, expected_shape: tuple[int, int] | None
         if mode in _GRAY_MODES:
             raise InputError(path, f"grayscale PNG (mode {mode}): no pure red (FF0000) "
                                    f"possible; paint the background red in an RGB picture")
-        if isinstance(rawmode, str) and rawmode in _HIGH_TO_LOW and len(im.tile) == 1:
-            return _decode_16bit(path, rawmode)[..., :3].copy(), 65535
         try:
+            if isinstance(rawmode, str) and rawmode in _HIGH_TO_LOW and len(im.tile) == 1:
+                return _decode_16bit(path, rawmode)[..., :3].copy(), 65535
             rgb = np.asarray(im.convert("RGB"))
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"cannot decode PNG ({exc})") from None
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise InputError(path, f"cannot decode PNG ({_short(exc)})") from None
     return rgb, 255
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def write_png_rgb(path: str | os.PathLike, rgb: np.ndarray,

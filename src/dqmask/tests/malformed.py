@@ -212,6 +212,36 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     pos = raw.index(b"BITPIX  =", 2880)
     raw[pos: pos + 80] = card("BITPIX", "12")
     add("bad_bitpix", _write(d / "bad_bitpix.fits", bytes(raw)), "")
+    # Issue 12, read side. A FIFO (every command used to wait on it forever).
+    os.mkfifo(d / "named_pipe.fits")
+    add("fifo", d / "named_pipe.fits", "is a fifo (named pipe), not a regular file")
+    # NAXIS = 999 (legal FITS, beyond numpy's 64 dimensions).
+    raw = b"".join([card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", "999")]
+                   + [card(f"NAXIS{k}", "1") for k in range(1, 1000)])
+    add("naxis_999", _write(d / "naxis999.fits", _block([raw]) + b"\0" * 2880), "naxis=999")
+    # A JWST rate whose SCI, ERR and DQ are 0 x 0.
+    h = valid_jwst_hdul()
+    for name in ("SCI", "ERR", "DQ"):
+        h[name].data = np.zeros((0, 0), h[name].data.dtype)
+    add("zero_pixels", _write(d / "zero_rate.fits", fits_bytes(h)), "no pixels")
+    # The primary header's END card blanked: astropy reads SCI,1's header as more primary
+    # cards and the file silently has one chip less.
+    h = valid_hst_hdul()
+    raw = bytearray(fits_bytes(h))
+    end = raw.index(b"END     ")
+    raw[end:end + 3] = b"   "
+    add("blank_end", _write(d / "blank_end_flt.fits", bytes(raw)), "end card is missing")
+    # INSTRUME = 'ACS' on a JWST file (would get HST flag values in its uint32 DQ).
+    h = valid_jwst_hdul()
+    h[0].header["INSTRUME"] = "ACS"
+    add("telescope_instrument_contradict", _write(d / "acs_on_jwst.fits", fits_bytes(h)),
+        "contradicts itself")
+    # A .fits.gz whose header claims 32768 x 32768 int32 (4 GiB): refused from the header.
+    raw = _block([card("SIMPLE", "T"), card("BITPIX", "32"), card("NAXIS", "2"),
+                  card("NAXIS1", "32768"), card("NAXIS2", "32768"),
+                  card("TELESCOP", "'JWST    '")])
+    add("gz_claims_4gib", _write(d / "bomb.fits.gz", gzip.compress(raw + b"\0" * 28800)),
+        "more than the 2.0 gib limit")
     # Unreadable file.
     p = _write(d / "no_permission.fits", good_jwst)
     p.chmod(0)
