@@ -594,7 +594,7 @@ def test_page_carries_the_documented_testids():
                  "detect-smooth", "grow", "undo", "redo", "save-mask", "save-regions",
                  "convention", "cursor-readout", "flag-legend"):
         assert f'data-testid="{name}"' in html, name
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "editor.md").read_text()
+    doc = (Path(__file__).resolve().parents[4] / "docs" / "editor.md").read_text()
     for name in ("tool-ellipse", "cursor-readout", "flag-legend", "api/tile", "api/action"):
         assert name in doc
 

@@ -11,13 +11,16 @@ calls it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.wcs import FITSFixedWarning
 
 from dqmask.conftest import shared_file
 from dqmask.static.core import chip_statistics
@@ -49,12 +52,19 @@ def run_drizzlepac(files: list[Path], workdir: Path, monkeypatch, output: str | 
         names.append(f.name)
     monkeypatch.chdir(workdir)
     config = {"STEP 1: STATIC MASK": {"static": True, "static_sig": sig}}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        # drizzlepac's own noise, named: astropy.wcs fixes MJD-OBS of old headers (the real
+        # STIS flt), and drizzlepac leaves file handles for the garbage collector
+        warnings.filterwarnings("ignore", message="'datfix' made the change",
+                                category=FITSFixedWarning)
+        warnings.simplefilter("ignore", ResourceWarning)
         images = processInput.createImageObjectList(names, instrpars=instrument_pars(), group=None,
                                                     output=output)
         staticMask.createStaticMask(images, config)
-    for image in images:
-        image.close()
+        for image in images:
+            image.close()
+        del images
+        gc.collect()  # the leaked handles are closed here, under the filter above
     monkeypatch.undo()
     return {p.name: fits.getdata(p) for p in sorted(workdir.glob("*_staticMask.fits"))}
 
