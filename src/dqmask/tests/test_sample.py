@@ -214,6 +214,7 @@ def test_uncal(small):
 
 
 def test_uncal_runs_through_jwst_dq_init(tmp_path):
+    pytest.importorskip("jwst", reason="jwst is not importable: this test runs it side by side")
     from jwst.dq_init.dq_initialization import do_dqinit
     from stdatamodels.jwst import datamodels
 
