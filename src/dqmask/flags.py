@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .errors import DqmaskError
+from .errors import FlagSpecError
 
 __all__ = [
     "JWST_PIXEL",
@@ -38,10 +38,6 @@ __all__ = [
     "flag_counts",
     "require_dq_dtype",
 ]
-
-
-class FlagSpecError(DqmaskError, ValueError):
-    """A flag expression that cannot be parsed against the chosen table."""
 
 
 def _frozen(d: Mapping[str, int]) -> Mapping[str, int]:

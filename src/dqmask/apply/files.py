@@ -93,7 +93,7 @@ HST_DEFAULT_FLAGS = "DETECTORPROB"
 LoadedMask = MaskData
 #: ``chip`` value meaning "the same pixels on every chip".
 ALL_CHIPS = "all"
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 _SELECTOR = re.compile(r"^(?P<path>.+?)\[(?:sci,)?(?P<chip>\d+)\](?P<conv>@\w+)?$", re.I)
 _STATIC_NAME = re.compile(r"_(?P<ny>\d+)x(?P<nx>\d+)_(?P<chip>\d+)_staticMask\.fits(\.gz)?$")
@@ -263,7 +263,7 @@ def _flags_for(info: FileInfo, spec: str | None) -> int:
     try:
         return parse_flags(spec or default, table)
     except ValueError as exc:
-        raise InputError(info.path, f"--flags: {exc}") from None
+        raise InputError(info.path, f": {exc}", parameter="flags") from None
 
 
 def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions,
@@ -340,8 +340,8 @@ def _route_mask(tm: TargetedMask, info: FileInfo, ids: Sequence[int]
     if len(planes) == 1:
         raise InputError(path, f"one mask plane for the {n} chips of {info.path}, which are "
                                f"different detectors: say which chip with "
-                               f"{os.path.basename(path)}[SCI,N] or --chip N (--chip all: "
-                               f"the same pixels on every chip)")
+                               f"{os.path.basename(path)}[SCI,N] or {{chip}} N ({{chip}} all: "
+                               f"the same pixels on every chip)", mentions=("chip",))
     raise InputError(path, f"mask has {len(planes)} plane(s) but {info.path} has {n} chip(s)")
 
 
@@ -371,8 +371,9 @@ def _region_plan(info: FileInfo, ids: Sequence[int], opts: ApplyOptions
                 raise InputError(path, f"image-coordinate shapes are ambiguous on the "
                                        f"{len(ids)} chips of {info.path}, which are different "
                                        f"detectors: say which chip with "
-                                       f"{os.path.basename(path)}[SCI,N] or --chip N "
-                                       f"(--chip all: the same pixels on every chip)")
+                                       f"{os.path.basename(path)}[SCI,N] or {{chip}} N "
+                                       f"({{chip}} all: the same pixels on every chip)",
+                                 mentions=("chip",))
             targets = list(range(len(info.chips)))
         for i in targets:
             plan.setdefault(i, []).append(path)
@@ -481,8 +482,8 @@ def _apply_to_file(target: str, output: str, opts: ApplyOptions) -> ApplyResult:
     if not masks and not opts.region_paths:
         raise InputError(None, "apply needs a mask file or region files")
     if output.lower().endswith((".gz", ".bz2", ".zip", ".xz")):
-        raise InputError(output, "cannot write a compressed output; use -o/--output-dir with "
-                                 "a .fits name")
+        raise InputError(output, "cannot write a compressed output; give {output} a .fits "
+                                 "name", mentions=("output",))
     with open_fits(target) as hdul:
         info = classify_hdulist(hdul, target)
         _check_target(info)
@@ -507,7 +508,7 @@ def _apply_to_file(target: str, output: str, opts: ApplyOptions) -> ApplyResult:
         if backup is None:
             notes.append(f"backup {backup_path(target)} already exists; kept")
     elif opts.backup:
-        notes.append("--backup not needed: the input is not modified")
+        notes.append("backup not needed: the input is not modified")
     newly = _write(target, output, info, bads, flags, opts.zero_data,
                    _params(opts, masks, flags, stats), record)
     return ApplyResult(target, output, flags, decode(flags, table), stats.masked, stats.total,
@@ -526,7 +527,8 @@ def refuse_above_max_fraction(path: str, stats: alg.MaskStats, max_fraction: flo
     """
     if stats.fraction > max_fraction:
         raise InputError(path, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
-                               f"above --max-fraction {max_fraction:g}; refused")
+                               f"above {{max_fraction}} {max_fraction:g}; refused",
+                         mentions=("max_fraction",))
 
 
 def _strips(shape: Sequence[int], itemsize: int) -> list[tuple[int, int]]:

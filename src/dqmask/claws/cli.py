@@ -13,7 +13,7 @@ from ..io.inputs import exposure_file
 from .core import COMPAT_MODES, DetectParams
 from .files import DEFAULT_SUFFIX, arc_polygon, detect_file
 
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 #: Said once when --minpixarea 1 is given explicitly in the default mode: the value of
 #: Crab.Toolkit.JWST's claw recipe, where it drops isolated pixels; here it drops nothing.

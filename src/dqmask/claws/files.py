@@ -41,7 +41,7 @@ __all__ = ["STEP", "DEFAULT_SUFFIX", "DetectResult", "read_image", "output_names
            "detect_file", "arc_polygon"]
 
 STEP = "detect"
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 DEFAULT_SUFFIX = "_seed_image"
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3",
                "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK", "CHECKSUM",
@@ -214,7 +214,7 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
     if not overwrite:
         for path in outs.values():
             if os.path.exists(path):
-                raise InputError(path, "output exists; use --overwrite")
+                raise InputError(path, "output exists; use {overwrite}", mentions=("overwrite",))
     data, header, dq = read_image(image)
     include, exclude = _regions(image, data.shape, header,
                                 list(map(os.fspath, include_regions)),

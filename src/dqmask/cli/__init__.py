@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .. import __version__
-from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
+from ..errors import AlreadyDoneError, DqmaskError, InputError, ParameterError, UsageError
 
 __all__ = ["main", "build_parser", "command_modules", "COMMAND_FAMILIES", "COMMANDS"]
 
@@ -154,21 +154,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     parser = build_parser(_command_in(argv), lazy=True)
     args = parser.parse_args(argv)
-    from ._common import configure_logging, console_err
+    from ._common import configure_logging, console_err, flag_of, set_flag_names
 
     args.verbose = getattr(args, "verbose", 0) + args._verbose_global
     args.quiet = getattr(args, "quiet", False) or args._quiet_global
     configure_logging(args.verbose, args.quiet)
+    set_flag_names(getattr(args, "_flag_names", {}))
     try:
         _expand_file_lists(args)
         return int(args._run(args) or EXIT_OK)
     except UsageError as exc:
         console_err(f"dqmask: error: {exc}")
         return EXIT_USAGE
+    except ParameterError as exc:  # a Python parameter: named by its flag here
+        console_err(f"dqmask: error: {exc.oneline(flag_of)}")
+        return EXIT_USAGE
     except InputError as exc:
         if args.verbose:
             log.exception("traceback")
-        console_err(f"dqmask: {exc.oneline()}")
+        console_err(f"dqmask: {exc.oneline(flag_of)}")
         return EXIT_FAILURE
     except AlreadyDoneError as exc:  # reported, not a failure (as in run_batch)
         if not args.quiet:

@@ -41,7 +41,7 @@ __all__ = [
     "dq_bad_bits",
 ]
 
-log = logging.getLogger("dqmask.dolphot")
+log = logging.getLogger(__name__)
 
 #: The DOL_* tag each routine writes into every science extension (and checks on re-runs).
 TAGS: Mapping[str, str] = {"nircammask": "DOL_NIRC", "nirissmask": "DOL_NIRI",
@@ -279,7 +279,8 @@ def dq_bad_bits(path: str, spec: str | None, table: Mapping[str, int], what: str
     try:
         return parse_flags(spec, table)
     except FlagSpecError as exc:
-        raise InputError(path, f"--dq-bad {spec}: {exc} in the {what} DQ flags") from None
+        raise InputError(path, f"{spec}: {exc} in the {what} DQ flags",
+                         parameter="dq_bad") from None
 
 
 def _count_do_not_use_usable(dq: np.ndarray | None, prepared: alg.Prepared) -> int:
@@ -535,7 +536,7 @@ def _jwst_noise(hdul, path, detector, options, prepared, photmjsr, exptime, area
     if row is None and (options.gain is None or (options.rdnoise is None
                                                   and not options.estnoise)):
         raise InputError(path, f"no gain/read-noise table row for DETECTOR={detector}; "
-                               "give --gain and --rdnoise")
+                               "give {gain} and {rdnoise}", mentions=("gain", "rdnoise"))
     gain = float(options.gain) if options.gain is not None else row.gain
     if options.rdnoise is not None:
         rdnoise = float(options.rdnoise)
@@ -1036,10 +1037,11 @@ def _wcs_terms(path: str, header: fits.Header):
         cd = np.array([[float(header.get("CD1_1", 0.0)), float(header.get("CD1_2", 0.0))],
                        [float(header.get("CD2_1", 0.0)), float(header.get("CD2_2", 0.0))]])
     except (KeyError, TypeError, ValueError):
-        raise InputError(path, "no --pam-dir given and the SCI header has no CRPIX/CD WCS "
-                               "to compute the pixel area from") from None
+        raise InputError(path, "no {pam_dir} given and the SCI header has no CRPIX/CD WCS "
+                               "to compute the pixel area from", mentions=("pam_dir",)) from None
     if not np.linalg.det(cd):
-        raise InputError(path, "no --pam-dir given and the SCI header CD matrix is singular")
+        raise InputError(path, "no {pam_dir} given and the SCI header CD matrix is singular",
+                         mentions=("pam_dir",))
     return crpix, cd, _sip_coeffs(header, "A"), _sip_coeffs(header, "B")
 
 

@@ -33,7 +33,7 @@ from .mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
 __all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "load_user_dq", "default_output_name",
            "stripes_from_header", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES"]
 
-log = logging.getLogger("dqmask.dq_init")
+log = logging.getLogger(__name__)
 
 STEP = "dqinit"
 
@@ -174,7 +174,8 @@ def _check_pairing(path: str, primary: fits.Header, mask: MaskRef) -> None:
     if wrong:
         what = ", ".join(f"{k} {m} (exposure: {e})" for k, m, e in wrong)
         raise InputError(path, f"MASK {os.path.basename(mask.path)} is for {what}; use "
-                               f"--ignore-detector to apply it anyway")
+                               "{ignore_detector} to apply it anyway",
+                         mentions=("ignore_detector",))
     missing = [k for k, m in (("INSTRUME", mask.instrument), ("DETECTOR", mask.detector)) if not m]
     if missing:
         log.warning("MASK %s has no %s keyword; cannot check it belongs to %s %s",

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, ParameterError
 from ..flags import JWST_PIXEL
 from ..io import png as png_render
 from ..io.background_mask import FORMATS, read_background_mask, write_background_mask
@@ -86,16 +86,18 @@ def load_exposure(path: str | os.PathLike) -> Exposure:
 def _check_output(out: str, inputs: list[str], force: bool) -> None:
     for src in inputs:
         if os.path.exists(out) and os.path.samefile(out, src):
-            raise UsageError(f"output {out} is also an input; choose another name")
+            raise ParameterError("out", f"{out} is also an input; choose another name")
     if os.path.isdir(out):
-        raise UsageError(f"output {out} is a directory")
+        raise ParameterError("out", f"{out} is a directory")
     if os.path.exists(out) and not force:
-        raise UsageError(f"{out} exists (use --force to replace it)")
+        raise ParameterError("out", f"{out} exists (use {{force}} to replace it)",
+                             mentions=("force",))
 
 
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise UsageError(f"unknown mask format {fmt!r} (choose from {', '.join(FORMATS)})")
+        raise ParameterError("fmt", f"{fmt!r} is not a mask format (choose from "
+                                    f"{', '.join(FORMATS)})")
 
 
 def _summary(out: str, background: np.ndarray, fmt: str) -> str:
@@ -138,7 +140,7 @@ def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
     png, out = os.fspath(png), os.fspath(out)
     _check_format(fmt)
     if border < 0:
-        raise UsageError(f"--border must be >= 0, got {border}")
+        raise ParameterError("border", f"must be >= 0, got {border}")
     _check_output(out, [png], force)
     rgb, max_value = read_png_rgb(png, shape)
     background = bgalg.png_to_background(rgb, max_value, border)
@@ -178,9 +180,10 @@ def fits2png(rates: str | os.PathLike | list, out: str | os.PathLike, *,
                                     else rates)]
     out = os.fspath(out)
     if not paths:
-        raise UsageError("give at least one rate file")
+        raise ParameterError("rates", "needs at least one rate file")
     if limits not in png_render.LIMITS or stretch not in png_render.STRETCHES:
-        raise UsageError(f"unknown limits {limits!r} or stretch {stretch!r}")
+        raise ParameterError("limits", f"{limits!r} or {{stretch}} {stretch!r} unknown",
+                             mentions=("stretch",))
     _check_output(out, paths + ([os.fspath(mask)] if mask else []), force)
     _scan(paths)  # one detector, one shape: checked before any data is read
     exposures = [load_exposure(p) for p in paths]
@@ -230,8 +233,8 @@ def convert_mask(mask: str | os.PathLike, out: str | os.PathLike, *, fmt: str = 
     _check_output(out, [mask] + ([os.fspath(like)] if like else []), force)
     background = read_background_mask(mask).background
     if fmt == "nsclean" and background.ndim != 2:
-        raise UsageError("the nsclean layout holds one 2-D mask; this mask has one plane per "
-                         "integration: keep --format jwst")
+        raise ParameterError("fmt", "nsclean holds one 2-D mask; this mask has one plane per "
+                                    "integration: keep {fmt} jwst", mentions=("fmt",))
     params = {"mask": os.path.basename(mask), "format": fmt}
     write_background_mask(out, background, fmt, step="bgconvert", params=params, like=like)
     return _summary(out, background, fmt)
@@ -311,13 +314,14 @@ def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
     out = os.fspath(out)
     _check_format(fmt)
     if not paths:
-        raise UsageError("give at least one rate file")
+        raise ParameterError("rates", "needs at least one rate file")
     if n_sigma < 0 or grow < 0:
-        raise UsageError("--n-sigma and --grow must be >= 0")
+        raise ParameterError("n_sigma", "and {grow} must be >= 0", mentions=("grow",))
     if stats not in ("mode", "all"):
-        raise UsageError(f"--stats must be 'mode' or 'all', got {stats!r}")
+        raise ParameterError("stats", f"must be 'mode' or 'all', got {stats!r}")
     if per_integration and fmt == "nsclean":
-        raise UsageError("--per-integration writes one mask per integration: use --format jwst")
+        raise ParameterError("per_integration", "writes one mask per integration: use {fmt} jwst",
+                             mentions=("fmt",))
     _check_output(out, paths, force)
     scanned = _scan(paths)
     planes = sum(shape[0] if len(shape) == 3 else 1 for _, shape in scanned)

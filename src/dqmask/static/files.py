@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 STEP = "static"
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 _SUPPORTED = ("ACS", "WFC3", "STIS", "WFPC2", "NICMOS")
 
@@ -154,7 +154,7 @@ def _resolve_bits(spec: str | int | None, info: FileInfo) -> tuple[int, bool] | 
     try:
         value = parse_flags(body, table_for(info.telescope, info.instrument, info.detector))
     except FlagSpecError as exc:
-        raise InputError(info.path, f"--dq-bits: {exc}") from None
+        raise InputError(info.path, f": {exc}", parameter="dq_bits") from None
     return value, flip
 
 
@@ -189,7 +189,8 @@ def _check_chip(hdul, info, chip, output_name, legacy_names, bits) -> _Work:
         raise InputError(path, f"SCI,{chip.extver} has an unsupported BITPIX")
     if bits is not None:
         if chip.dq is None:
-            raise InputError(path, f"--dq-bits given but SCI,{chip.extver} has no DQ extension")
+            raise InputError(path, f"given but SCI,{chip.extver} has no DQ extension",
+                             parameter="dq_bits")
         dq = hdul[chip.dq]
         if _shape(dq.header) != chip.shape:
             raise InputError(path, f"DQ,{chip.extver} shape {_shape(dq.header)} differs from "

@@ -46,6 +46,10 @@ def _output_convention(p: argparse.ArgumentParser, default: str | None) -> None:
                         "DO_NOT_USE+OTHER_BAD_PIXEL)")
 
 
+#: parameters of the toolbox functions whose flag is not their name
+_FLAG_NAMES = {"flags": "--dq", "flags_out": "--flags"}
+
+
 def register(sub, common) -> argparse.ArgumentParser:
     p = sub.add_parser("combine", parents=[common],
                        help="combine masks of any convention with or / and / not",
@@ -57,7 +61,7 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT.fits", help="output file")
     _common_inputs(p)
     _output_convention(p, "bad")
-    p.set_defaults(_run=run)
+    p.set_defaults(_run=run, _flag_names=_FLAG_NAMES)
 
     p = sub.add_parser("grow", parents=[common], help="grow the bad pixels of a mask",
                        description="Dilate the bad pixels of a mask by N pixels.")
@@ -68,7 +72,7 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT.fits", help="output file")
     _common_inputs(p)
     _output_convention(p, None)
-    p.set_defaults(_run=run)
+    p.set_defaults(_run=run, _flag_names=_FLAG_NAMES)
 
     p = sub.add_parser("convert", parents=[common], help="rewrite a mask in another convention",
                        description="Convert a mask between conventions, e.g. to jwst "
@@ -79,7 +83,7 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUT", help="output file")
     _common_inputs(p)
     _output_convention(p, None)
-    p.set_defaults(_run=run)
+    p.set_defaults(_run=run, _flag_names=_FLAG_NAMES)
 
     p = sub.add_parser("regions", parents=[common],
                        help="write the outlines of a mask as DS9 polygons",
@@ -89,7 +93,7 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT.reg", help="output file")
     p.add_argument("--color", default="red", help="DS9 colour (default red)")
     _common_inputs(p)
-    p.set_defaults(_run=run)
+    p.set_defaults(_run=run, _flag_names=_FLAG_NAMES)
     return p
 
 

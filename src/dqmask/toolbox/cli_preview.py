@@ -55,6 +55,7 @@ def register(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--mask-dq", metavar="FLAGS", default=None,
                    help="dq-convention --mask files: bits that make a pixel bad (default any)")
     add_mask_convention_option(p)
+    p.set_defaults(_flag_names={"flags": "--mask-dq"})
     p.add_argument("--before", metavar="ORIG", help="original file: draw a before/after pair")
     out = p.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", metavar="OUT.png", help="PNG to write (one FILE)")

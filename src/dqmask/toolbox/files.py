@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..conventions import Convention, from_bad
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..io.atomic import atomic_write, refuse_output_is_input
 from ..io.mask_file import (
     MaskData,
@@ -143,7 +143,7 @@ def combine_files(specs: Sequence[str], output: str, *, op: str = "or", to: str 
         Reference image for region files (default: the first FITS input).
     """
     if op not in OPERATIONS:
-        raise InputError(None, f"unknown --op {op!r} (choose from {', '.join(OPERATIONS)})")
+        raise ParameterError("op", f"{op!r} unknown (choose from {', '.join(OPERATIONS)})")
     _check_output(output, specs)
     masks = load_masks(specs, flags=flags, like=like, region_mode=region_mode)
     planes = [combine([m.planes[k] for m in masks], op) for k in range(len(masks[0].planes))]
@@ -162,9 +162,9 @@ def grow_file(spec: str, output: str, *, pixels: int, footprint: str = "circle",
     (default DO_NOT_USE+OTHER_BAD_PIXEL).
     """
     if pixels < 0:
-        raise InputError(None, f"--pixels must be >= 0, got {pixels}")
+        raise ParameterError("pixels", f"must be >= 0, got {pixels}")
     if footprint not in FOOTPRINTS:
-        raise InputError(None, f"unknown footprint {footprint!r}")
+        raise ParameterError("footprint", f"{footprint!r} unknown")
     _check_output(output, [spec])
     (mask,) = load_masks([spec], flags=flags, like=like)
     to = to or _same_convention(mask.convention)
@@ -196,8 +196,8 @@ def _add_ring(dq: np.ndarray, old: np.ndarray, new: np.ndarray, flags: str | Non
     try:
         value = from_bad(np.ones(1, bool), Convention.DQ, flags=flags, dtype=dq.dtype)[0]
     except (OverflowError, ValueError):
-        raise InputError(None, f"the grown pixels' flags do not fit the {dq.dtype} DQ; give "
-                               f"--flags (e.g. 4 for HST DETECTORPROB)") from None
+        raise ParameterError("flags_out", f"needed: the grown pixels' flags do not fit the "
+                             f"{dq.dtype} DQ (e.g. 4 for HST DETECTORPROB)") from None
     out = np.array(dq, copy=True)
     np.bitwise_or(out, value, out=out, where=new & ~old)
     return out

@@ -1,0 +1,144 @@
+"""One public API: Python callers get ValueError / InputError naming the *parameter*;
+only the command line spells parameters as flags (issue 13 items 3 and 5)."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+import dqmask
+from dqmask import errors
+from dqmask.errors import InputError, ParameterError
+
+PACKAGE = Path(dqmask.__file__).parent
+#: modules that are the command line (they may raise UsageError and write flag names)
+_CLI = re.compile(r"(^cli/|/cli(_[a-z]+)?\.py$|^demo\.py$)")
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+
+
+def _library_modules() -> list[Path]:
+    return [p for p in sorted(PACKAGE.rglob("*.py"))
+            if "tests" not in p.parts and not _CLI.search(p.relative_to(PACKAGE).as_posix())]
+
+
+def _raised_texts(tree: ast.AST):
+    """(line, exception name, string constants) of each ``raise X(...)``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            func = node.exc.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            texts = [c.value for c in ast.walk(node.exc)
+                     if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+            yield node.lineno, name, texts
+
+
+def test_no_library_function_raises_usage_error_or_names_a_flag():
+    problems = []
+    for path in _library_modules():
+        for line, name, texts in _raised_texts(ast.parse(path.read_text())):
+            where = f"{path.relative_to(PACKAGE)}:{line}"
+            if name == "UsageError":
+                problems.append(f"{where}: raises UsageError")
+            problems += [f"{where}: {name} names {flag}" for text in texts
+                         for flag in _FLAG.findall(text)]
+    assert problems == []
+
+
+def test_every_exception_is_in_errors_and_also_a_builtin():
+    defined_elsewhere = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "tests" in path.parts or path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                    getattr(b, "id", getattr(b, "attr", "")).endswith(("Error", "Exception"))
+                    for b in node.bases) and not node.name.startswith("_"):
+                defined_elsewhere.append(f"{path.relative_to(PACKAGE)}: {node.name}")
+    # subclasses that only specialise an errors.py class for one job are allowed
+    allowed = {"dq_init/files.py: DqInitDone", "dolphot/files.py: AlreadyPrepared"}
+    assert sorted(set(defined_elsewhere) - allowed) == []
+    builtin = tuple(v for v in vars(builtins).values()
+                    if isinstance(v, type) and issubclass(v, BaseException))
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        if inspect.isclass(cls):
+            assert issubclass(cls, errors.DqmaskError), name
+            assert any(b in builtin and b is not Exception for b in cls.__mro__[1:]), name
+
+
+def test_every_module_logs_under_its_own_name():
+    fixed = [f"{p.relative_to(PACKAGE)}: {m}" for p in _library_modules()
+             for m in re.findall(r"getLogger\(([^)]*)\)", p.read_text())
+             if m not in ("__name__", "")]
+    assert fixed == []
+
+
+def test_png2fits_border_error_names_the_parameter_for_python(tmp_path):
+    from dqmask.nsclean.files import png2fits
+
+    with pytest.raises(ValueError, match=r"^border must be >= 0, got -1$") as err:
+        png2fits(tmp_path / "x.png", tmp_path / "x.fits", border=-1)
+    assert isinstance(err.value, ParameterError) and err.value.parameter == "border"
+
+
+def test_make_background_error_names_parameters_not_flags(tmp_path):
+    from dqmask.nsclean.files import make_background
+
+    with pytest.raises(ValueError) as err:
+        make_background([tmp_path / "a_rate.fits"], tmp_path / "m.fits", n_sigma=-1)
+    assert str(err.value) == "n_sigma and grow must be >= 0"
+    with pytest.raises(ValueError) as err:
+        make_background([tmp_path / "a_rate.fits"], tmp_path / "m.fits",
+                        per_integration=True)
+    assert str(err.value) == "per_integration writes one mask per integration: use fmt jwst"
+
+
+def test_grow_file_pixels_error_is_a_value_error_naming_pixels(tmp_path):
+    from dqmask.toolbox.files import grow_file
+
+    with pytest.raises(ParameterError, match=r"^pixels must be >= 0, got -2$"):
+        grow_file(str(tmp_path / "m.fits"), str(tmp_path / "o.fits"), pixels=-2)
+
+
+def test_the_cli_spells_the_same_errors_as_flags(tmp_path, run_cli):
+    png = tmp_path / "x.png"
+    png.write_bytes(b"")
+    code, _, err = run_cli("png2fits", png, tmp_path / "x.fits", "--border", "-1")
+    assert code == 2
+    assert err.strip() == "dqmask: error: --border must be >= 0, got -1"
+    code, _, err = run_cli("background", tmp_path / "a_rate.fits", "-o", tmp_path / "m.fits",
+                           "--per-integration")
+    assert code == 2
+    assert err.strip() == ("dqmask: error: --per-integration writes one mask per "
+                           "integration: use --format jwst")
+
+
+def test_input_error_parameter_and_mentions_are_spelled_by_the_caller():
+    exc = InputError("a.fits", "is for NRCB1; use {ignore_detector} to apply it anyway",
+                     mentions=("ignore_detector",))
+    assert str(exc) == "a.fits: is for NRCB1; use ignore_detector to apply it anyway"
+    assert exc.oneline(lambda n: "--" + n.replace("_", "-")) == (
+        "a.fits: is for NRCB1; use --ignore-detector to apply it anyway")
+    exc = InputError("f.fits", ": unknown flag name 'X'", parameter="dq_bits")
+    assert str(exc) == "f.fits: dq_bits: unknown flag name 'X'"
+    assert exc.oneline(lambda n: "--dq-bits") == "f.fits: --dq-bits: unknown flag name 'X'"
+    # text that merely looks like a mention is left alone
+    assert str(InputError("l.txt", "{root} of {x}")) == "l.txt: {root} of {x}"
+
+
+def test_static_dq_bits_error_names_the_parameter(tmp_path):
+    from dqmask.datasets.jwst import make_acs_wfc_flt
+    from dqmask.static.files import make_static_masks
+
+    flt = tmp_path / "j_flt.fits"
+    make_acs_wfc_flt(flt, shape=(64, 64))
+    with pytest.raises(InputError) as err:
+        make_static_masks([flt], dq_bits="NOT_A_FLAG", output_dir=tmp_path)
+    assert err.value.parameter == "dq_bits"
+    assert str(err.value).startswith(f"{flt}: dq_bits: ") and "--" not in str(err.value)
+    assert not list(tmp_path.glob("*staticMask*"))
