@@ -202,7 +202,7 @@ class ApplyOptions:
         return [m if m.chip is not None else TargetedMask(m.mask, self.chip) for m in out]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ApplyResult:
     """What ``apply`` did to one target."""
 

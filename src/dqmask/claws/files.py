@@ -48,7 +48,7 @@ _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAX
                "DATASUM")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DetectResult:
     """What ``detect`` wrote for one image."""
 

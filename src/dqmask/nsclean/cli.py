@@ -144,13 +144,14 @@ def register(sub, common) -> argparse.ArgumentParser:
 
 def run_png2fits(args: argparse.Namespace) -> int:
     say(steps.png2fits(args.png, args.out, border=args.border, fmt=args.format,
-                       shape=args.size, force=args.force))
+                       shape=args.size, force=args.force).summary())
     return EXIT_OK
 
 
 def run_fits2png(args: argparse.Namespace) -> int:
     say(steps.fits2png(args.rate, args.out, mask=args.mask, force=args.force,
-                       limits=args.limits, stretch=args.stretch, percent=args.percent))
+                       limits=args.limits, stretch=args.stretch,
+                       percent=args.percent).summary())
     say("  (touch up in GIMP: paint background pure red FF0000, anything else is not "
         "background)")
     return EXIT_OK
@@ -158,7 +159,7 @@ def run_fits2png(args: argparse.Namespace) -> int:
 
 def run_bgconvert(args: argparse.Namespace) -> int:
     say(steps.convert_mask(args.mask, args.out, fmt=args.format, like=args.like,
-                           force=args.force))
+                           force=args.force).summary())
     return EXIT_OK
 
 
@@ -168,7 +169,7 @@ def run_background(args: argparse.Namespace) -> int:
     say(steps.make_background(args.rates, args.output, n_sigma=args.n_sigma, grow=args.grow,
                               min_region=args.min_region, fmt=args.format,
                               per_integration=args.per_integration, stats=args.stats,
-                              force=args.force))
+                              force=args.force).summary())
     return EXIT_OK
 
 
@@ -189,7 +190,7 @@ def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) ->
     jwst_mask = workdir / "ifu_background_user_mask.fits"
     png = workdir / "ifu_background_mask.png"
     back = workdir / "ifu_background_from_png.fits"
-    say(steps.make_background([rate], mask, grow=1, force=True))
-    say(steps.make_background([rate], jwst_mask, grow=1, fmt="jwst", force=True))
-    say(steps.fits2png(rate, png, mask=mask, force=True))
-    say(steps.png2fits(png, back, force=True))
+    say(steps.make_background([rate], mask, grow=1, force=True).summary())
+    say(steps.make_background([rate], jwst_mask, grow=1, fmt="jwst", force=True).summary())
+    say(steps.fits2png(rate, png, mask=mask, force=True).summary())
+    say(steps.png2fits(png, back, force=True).summary())

@@ -9,6 +9,7 @@ anything is written; outputs are written atomically and never over an input.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ..io.png import read_png_rgb, write_png_rgb
 from . import core as bgalg
 from .core import Exposure, background_from_exposures
 
-__all__ = ["Exposure", "load_exposure", "png2fits", "fits2png", "convert_mask",
+__all__ = ["BackgroundResult", "PictureResult", "Exposure", "load_exposure", "png2fits", "fits2png", "convert_mask",
            "make_background",
            "RATE_PRODUCTS", "UNUSABLE_FLAGS"]
 
@@ -100,10 +101,63 @@ def _check_format(fmt: str) -> None:
                                     f"{', '.join(FORMATS)})")
 
 
-def _summary(out: str, background: np.ndarray, fmt: str) -> str:
-    n = int(np.count_nonzero(background))
-    return (f"{out}: {n} of {background.size} pixels background "
-            f"({100.0 * n / background.size:.1f}%), {fmt} format")
+@dataclass(frozen=True)
+class BackgroundResult:
+    """A background mask written by :func:`png2fits`, :func:`convert_mask` or
+    :func:`make_background`.
+
+    Attributes
+    ----------
+    output : str
+        The mask file.
+    fmt : str
+        Its layout, ``nsclean`` or ``jwst``.
+    background, total : int
+        Background pixels (1 = background in the file) and all pixels.
+    """
+
+    output: str
+    fmt: str
+    background: int
+    total: int
+
+    def summary(self) -> str:
+        """One line: ``OUT: N of M pixels background (P%), FMT format``."""
+        return (f"{self.output}: {self.background} of {self.total} pixels background "
+                f"({100.0 * self.background / max(self.total, 1):.1f}%), {self.fmt} format")
+
+
+@dataclass(frozen=True)
+class PictureResult:
+    """The PNG written by :func:`fits2png`.
+
+    Attributes
+    ----------
+    output : str
+        The PNG.
+    width, height : int
+        Its size in pixels.
+    inputs : tuple of str
+        The rate files drawn (their mean when several).
+    red : int or None
+        Background pixels drawn pure red (None: no mask given).
+    """
+
+    output: str
+    width: int
+    height: int
+    inputs: tuple[str, ...]
+    red: int | None = None
+
+    def summary(self) -> str:
+        """One line: ``OUT: WxH picture of RATE[, N background pixels red]``."""
+        drawn = "" if self.red is None else f", {self.red} background pixels red"
+        what = self.inputs[0] if len(self.inputs) == 1 else f"the mean of {len(self.inputs)} files"
+        return f"{self.output}: {self.width}x{self.height} picture of {what}{drawn}"
+
+
+def _summary(out: str, background: np.ndarray, fmt: str) -> BackgroundResult:
+    return BackgroundResult(out, fmt, int(np.count_nonzero(background)), int(background.size))
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,7 +167,7 @@ def _summary(out: str, background: np.ndarray, fmt: str) -> str:
 
 def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
              fmt: str = "nsclean", shape: tuple[int, int] | None = bgalg.NSCLEAN_SHAPE,
-             force: bool = False) -> str:
+             force: bool = False) -> BackgroundResult:
     """Convert a painted PNG into a background mask, as NSClean's ``png2fits``.
 
     Pure red (FF0000; 16-bit: FFFF0000 0000) = background; the ``border`` frame is forced
@@ -134,8 +188,8 @@ def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
 
     Returns
     -------
-    str
-        One-line summary.
+    BackgroundResult
+        The file written and its background count (``summary()``: one line).
     """
     png, out = os.fspath(png), os.fspath(out)
     _check_format(fmt)
@@ -152,7 +206,7 @@ def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
 
 def fits2png(rates: str | os.PathLike | list, out: str | os.PathLike, *,
              mask: str | os.PathLike | None = None, force: bool = False,
-             limits: str = "zscale", stretch: str = "linear", percent: float = 99.5) -> str:
+             limits: str = "zscale", stretch: str = "linear", percent: float = 99.5) -> PictureResult:
     """Write the grey picture of one or several rate images to paint on.
 
     Parameters
@@ -173,8 +227,8 @@ def fits2png(rates: str | os.PathLike | list, out: str | os.PathLike, *,
 
     Returns
     -------
-    str
-        One-line summary.
+    PictureResult
+        The PNG written, its size and inputs (``summary()``: one line).
     """
     paths = [os.fspath(r) for r in ([rates] if isinstance(rates, (str, os.PathLike))
                                     else rates)]
@@ -208,13 +262,12 @@ def fits2png(rates: str | os.PathLike | list, out: str | os.PathLike, *,
             "Description": f"{limits} {stretch} picture of {names}; top row = last FITS "
                            f"row; paint background pure red FF0000, then dqmask png2fits"}
     write_png_rgb(out, rgb, text)
-    drawn = "" if background is None else f", {int(background.sum())} background pixels red"
-    what = paths[0] if len(paths) == 1 else f"the mean of {len(paths)} files"
-    return f"{out}: {rgb.shape[1]}x{rgb.shape[0]} picture of {what}{drawn}"
+    red = None if background is None else int(background.sum())
+    return PictureResult(out, rgb.shape[1], rgb.shape[0], tuple(paths), red)
 
 
 def convert_mask(mask: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "jwst",
-                 like: str | os.PathLike | None = None, force: bool = False) -> str:
+                 like: str | os.PathLike | None = None, force: bool = False) -> BackgroundResult:
     """Rewrite a background mask (either layout) in layout ``fmt``; the pixels are unchanged.
 
     Parameters
@@ -295,7 +348,7 @@ def _streamed_mean(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
 def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
                     n_sigma: float = 2.0, grow: int = 0, min_region: int = 5,
                     fmt: str = "nsclean", per_integration: bool = False,
-                    stats: str = "mode", force: bool = False) -> str:
+                    stats: str = "mode", force: bool = False) -> BackgroundResult:
     """Write an automatic background mask from rate-like files of one detector.
 
     Combines the inputs (per-pixel sigma-clipped mean), excludes NaN, zero, DO_NOT_USE and
@@ -307,8 +360,8 @@ def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
 
     Returns
     -------
-    str
-        One-line summary.
+    BackgroundResult
+        The file written and its background count (``summary()``: one line).
     """
     paths = [os.fspath(p) for p in rates]
     out = os.fspath(out)

@@ -81,12 +81,16 @@ class ChipSummary:
         return text
 
 
-@dataclass
+@dataclass(frozen=True)
 class StaticMaskResult:
     """Outputs written (in order of first appearance) and one summary per chip."""
 
     outputs: list[str] = field(default_factory=list)
     chips: list[ChipSummary] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line per chip (:meth:`ChipSummary.line`), then ``wrote OUT`` per mask."""
+        return "\n".join([c.line() for c in self.chips] + [f"wrote {o}" for o in self.outputs])
 
 
 # --------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ class Panel:
                 y0 + h - 1 - row // self.factor * self.zoom)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreviewResult:
     """What :func:`preview_file` wrote."""
 
