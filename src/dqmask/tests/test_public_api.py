@@ -9,6 +9,7 @@ import inspect
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import dqmask
@@ -142,3 +143,68 @@ def test_static_dq_bits_error_names_the_parameter(tmp_path):
     assert err.value.parameter == "dq_bits"
     assert str(err.value).startswith(f"{flt}: dq_bits: ") and "--" not in str(err.value)
     assert not list(tmp_path.glob("*staticMask*"))
+
+
+def test_every_job_in_api_has_one_shape_and_a_frozen_result():
+    import dataclasses
+    import typing
+
+    from dqmask import api
+
+    assert set(api.JOBS) >= {"dqinit", "static", "dolphot", "background", "detect", "apply",
+                             "combine", "grow", "convert", "regions", "preview"}
+    for command, job in api.JOBS.items():
+        params = list(inspect.signature(job).parameters.values())
+        assert [p.name for p in params[:2]] == ["input", "output"], command
+        assert params[1].default is None, command
+        assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for p in params[2:]), command
+        result = typing.get_type_hints(job)["return"]
+        assert dataclasses.is_dataclass(result) and result.__dataclass_params__.frozen, command
+        assert callable(result.summary), command
+
+
+def test_api_grow_writes_beside_the_input_and_returns_a_result(tmp_path):
+    from astropy.io import fits
+
+    from dqmask import api
+    from dqmask.io.mask_file import write_mask
+
+    mask = tmp_path / "m.fits"
+    bad = np.zeros((8, 8), bool)
+    bad[4, 4] = True
+    write_mask(str(mask), [bad], "bad", step="test", params={})
+    result = api.grow(mask, pixels=1, footprint="plus")
+    assert result.output == str(tmp_path / "m_grown.fits")
+    assert (result.masked, result.total) == (5, 64)
+    assert result.summary() == (f"grow 1 px plus {mask} -> {result.output} (bad): "
+                                "5 of 64 pixels bad (7.812%)")
+    with pytest.raises(dataclasses_FrozenInstanceError()):
+        result.masked = 0  # type: ignore[misc]
+    assert fits.getdata(result.output).sum() == 5
+
+
+def dataclasses_FrozenInstanceError():  # noqa: N802 - the exception class
+    import dataclasses
+
+    return dataclasses.FrozenInstanceError
+
+
+def test_api_apply_reads_a_dq_mask_with_bad_flags_and_writes_beside(tmp_path):
+    from astropy.io import fits
+
+    from dqmask import api
+    from dqmask.datasets.jwst import make_nircam_rate
+    from dqmask.flags import JWST_PIXEL
+
+    rate = tmp_path / "a_rate.fits"
+    make_nircam_rate(rate, shape=(32, 32))
+    dq_mask = tmp_path / "m.fits"
+    dq = np.zeros((32, 32), np.uint32)
+    dq[1, 1] = JWST_PIXEL["SATURATED"]
+    dq[2, 2] = JWST_PIXEL["JUMP_DET"]
+    fits.PrimaryHDU(dq).writeto(dq_mask)
+    before = fits.getdata(rate, "DQ")
+    result = api.apply(rate, mask=f"{dq_mask}@dq", bad_flags="SATURATED", flags="OTHER_BAD_PIXEL")
+    assert result.output == str(tmp_path / "a_rate_masked.fits")
+    changed = np.argwhere(fits.getdata(result.output, "DQ") != before).tolist()
+    assert changed == [[1, 1]]
