@@ -60,6 +60,7 @@ from ..io.regions import (
     region_report,
     region_warnings_to_log,
 )
+from ..pipeline.options import BAD_FLAGS, FLAGS, MAX_FRACTION, Option
 from ..static.files import _chip_id as drizzlepac_chip_id
 from ..toolbox.morphology import grow
 from . import core as alg
@@ -69,6 +70,7 @@ __all__ = [
     "MASK_CONVENTIONS",
     "JWST_DEFAULT_FLAGS",
     "HST_DEFAULT_FLAGS",
+    "PARAMETERS",
     "LoadedMask",
     "ALL_CHIPS",
     "TargetedMask",
@@ -86,6 +88,43 @@ STEP = "apply"
 JWST_DEFAULT_FLAGS = "DO_NOT_USE+OTHER_BAD_PIXEL"
 #: Default flag on HST targets: DETECTORPROB (4, same meaning in ACS, WFC3 and STIS tables).
 HST_DEFAULT_FLAGS = "DETECTORPROB"
+
+#: Parameters of ``apply`` (``dqmask apply`` options, the ``dqmask_apply`` step spec, the
+#: :class:`ApplyOptions` defaults): default, range and help declared once.
+PARAMETERS: tuple[Option, ...] = (
+    Option("mask", "force_list", None,
+           "mask FITS file(s) in any dqmask convention, OR-ed; may hold {root}",
+           metavar="MASK.fits[SCI,N]",
+           cli_help="mask file in any convention (bad, good, background, user_mask, dq, "
+                    "seed/zeroonemask; PATH@CONV or --mask-convention says which); "
+                    "repeatable, OR-ed; [SCI,N]: for chip N only; drizzlepac "
+                    "*_<chip>_staticMask.fits go to their chip; '{root}' is each target's "
+                    "name up to its last _suffix: one mask per exposure"),
+    Option("region", "force_list", None,
+           "DS9 region file(s), image or sky frame; may hold {root}; OR-ed with mask",
+           metavar="R.reg[SCI,N]",
+           cli_help="DS9 region file (image, physical or sky frame; '-' shapes exclude); "
+                    "repeatable; OR-ed with --mask; sky shapes land on the chip(s) whose "
+                    "WCS contains them, image shapes on a multi-chip file need [SCI,N] "
+                    "or --chip; may hold '{root}' as --mask"),
+    Option("mask_convention", "option", "auto", "how to read mask (default: guessed)",
+           choices=MASK_CONVENTIONS),
+    BAD_FLAGS.but(aliases=("--mask-flags",)),
+    FLAGS.but(help=f"flags to set (default {JWST_DEFAULT_FLAGS})",
+              cli_help=f"flags to set (default JWST {JWST_DEFAULT_FLAGS}, HST "
+                       f"{HST_DEFAULT_FLAGS}); SATURATED / JUMP_DET only if named",
+              metavar="EXPR"),
+    Option("zero_data", "boolean", False, "also set SCI to 0 under the mask"),
+    Option("grow", "integer", 0, "grow the mask by N pixels (circular footprint)", min=0,
+           metavar="N", cli_help="grow the mask by N pixels (circular footprint) first"),
+    MAX_FRACTION,
+    Option("region_mode", "option", "center", "pixel centre inside, or any overlap",
+           choices=("center", "exact"),
+           cli_help="region membership: pixel centre inside (default) or any overlap"),
+    Option("force", "boolean", False, "apply even if the model records this exact mask",
+           cli_help="apply even if the file records this exact mask already"),
+)
+_PARAMETER = {o.name: o for o in PARAMETERS}
 
 
 #: A mask file read into ``bad`` planes (one 2-D plane per chip, True = bad); the same type
@@ -175,7 +214,7 @@ class ApplyOptions:
     flags: str | None = None
     zero_data: bool = False
     grow: int = 0
-    max_fraction: float = 0.5
+    max_fraction: float = MAX_FRACTION.default
     backup: bool = False
     force: bool = False
     dry_run: bool = False
@@ -470,6 +509,8 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     AlreadyDoneError
         The target already records this exact mask + flags (nothing is written).
     """
+    _PARAMETER["grow"].check(opts.grow)
+    _PARAMETER["max_fraction"].check(opts.max_fraction)
     target, output = os.fspath(target), os.fspath(output)
     if opts.dry_run:
         return _apply_to_file(target, output, opts)

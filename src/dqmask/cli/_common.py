@@ -360,18 +360,10 @@ def _report(outcome: Outcome) -> None:
         say(outcome.message)
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1]")
-    return value
-
-
 def add_max_fraction_option(parser: argparse.ArgumentParser,
                             what: str = "a mask covering") -> None:
-    """``--max-fraction F`` (default 0.5, in (0, 1]); ``dqinit`` shares it for its user DQ."""
-    parser.add_argument("--max-fraction", type=_fraction, default=0.5, metavar="F",
-                        help=f"refuse {what} more than this fraction of a file (0.5)")
+    """``--max-fraction F`` (:data:`dqmask.pipeline.options.MAX_FRACTION`: default, range in
+    (0, 1] and help declared there); ``dqinit`` shares it for its user DQ."""
+    from ..pipeline.options import MAX_FRACTION
+
+    MAX_FRACTION.but(cli_help=f"refuse {what} more than this fraction of a file").add_to(parser)

@@ -27,6 +27,7 @@ from ..apply.files import refuse_above_max_fraction
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL
 from ..io.fits import FitsUpdate, add_provenance, get_hdu
+from ..pipeline.options import MAX_FRACTION
 from . import core as alg
 from .mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
 
@@ -191,7 +192,8 @@ def _check_shape(path: str, kind: alg.ExposureKind, shape: tuple[int, ...]) -> N
                                f"here is {len(shape)}-D {shape}")
 
 
-def load_user_dq(user_dq: str | os.PathLike | np.ndarray, *, max_fraction: float = 0.5,
+def load_user_dq(user_dq: str | os.PathLike | np.ndarray, *,
+                 max_fraction: float = MAX_FRACTION.default,
                  faithful: bool = False, name: str | None = None) -> np.ndarray:
     """A user-supplied DQ, read and checked once, before any exposure is touched.
 
@@ -372,7 +374,7 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
                  out: str | os.PathLike | None = None, *,
                  user_dq: str | os.PathLike | np.ndarray | None = None, force: bool = False,
                  ignore_detector: bool = False, faithful: bool = False,
-                 user_dq_all_stripes: bool = False, max_fraction: float = 0.5
+                 user_dq_all_stripes: bool = False, max_fraction: float = MAX_FRACTION.default
                  ) -> DqInitResult:
     """Apply a MASK reference file to one JWST raw exposure (jwst ``dq_init`` parity).
 
