@@ -139,9 +139,9 @@ def test_static_dq_bits_error_names_the_parameter(tmp_path):
     flt = tmp_path / "j_flt.fits"
     make_acs_wfc_flt(flt, shape=(64, 64))
     with pytest.raises(InputError) as err:
-        make_static_masks([flt], dq_bits="NOT_A_FLAG", output_dir=tmp_path)
-    assert err.value.parameter == "dq_bits"
-    assert str(err.value).startswith(f"{flt}: dq_bits: ") and "--" not in str(err.value)
+        make_static_masks([flt], good_flags="NOT_A_FLAG", output_dir=tmp_path)
+    assert err.value.parameter == "good_flags"
+    assert str(err.value).startswith(f"{flt}: good_flags: ") and "--" not in str(err.value)
     assert not list(tmp_path.glob("*staticMask*"))
 
 
