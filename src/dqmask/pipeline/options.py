@@ -144,7 +144,8 @@ class Option:
         """The ``--help`` line: help, default, deprecated old spellings."""
         text = self.cli_help or self.help
         default = self.default if self.cli_default is UNSET else self.cli_default
-        if default not in (None, False, (), []) and "default" not in text:
+        if not (default is None or default is False or default in ((), [])) \
+                and "default" not in text:
             text += f" (default {default})"
         if self.aliases:
             text += f"; {' / '.join(self.aliases)}: old name, deprecated"
