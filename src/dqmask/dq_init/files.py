@@ -27,7 +27,7 @@ from ..apply.files import refuse_above_max_fraction
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL
 from ..io.fits import FitsUpdate, add_provenance, get_hdu
-from ..pipeline.options import MAX_FRACTION
+from ..pipeline.options import MAX_FRACTION, Option
 from . import core as alg
 from .mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
 
@@ -71,6 +71,31 @@ whtlt x1d x1dints
 
 _SUFFIX_RE = re.compile(r"^(?P<root>.+?)(?:(?P<sep>[_-])(?:"
                         + "|".join(map(re.escape, sorted(JWST_SUFFIXES))) + "))?$")
+
+
+#: Parameters of ``dqinit`` (``dqmask dqinit`` options, :func:`dq_init_file` defaults),
+#: declared once.
+PARAMETERS: tuple[Option, ...] = (
+    Option("mask", "string", None,
+           "MASK reference file (REFTYPE=MASK, e.g. jwst_nircam_mask_0026.fits); N/A "
+           "records S_DQINIT=SKIPPED like jwst when CRDS has no MASK", metavar="MASK_REF"),
+    Option("user_dq", "string", None,
+           "user-supplied DQ file (primary HDU, integer flags, science shape), OR-ed in like "
+           "jwst's user_supplied_dq; refused if its header says it is a background or "
+           "good-pixel mask", metavar="FILE"),
+    MAX_FRACTION.but(cli_help="refuse a --user-dq flagging more than this fraction of a "
+                              "file"),
+    Option("force", "boolean", False,
+           "apply even to exposures whose S_DQINIT is already COMPLETE"),
+    Option("ignore_detector", "boolean", False,
+           "apply a MASK whose INSTRUME/DETECTOR differ from the exposure's"),
+    Option("faithful", "boolean", False,
+           "cast the user DQ like jwst (floats truncated, negatives wrapped) instead of "
+           "refusing such values"),
+    Option("user_dq_all_stripes", "boolean", False,
+           "superstripe data: OR a 2-D user DQ into every stripe (jwst needs a 3-D "
+           "N x ny x nx user DQ)"),
+)
 
 
 def default_output_name(path: str | os.PathLike) -> str:
@@ -416,6 +441,7 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
     DqInitDone
         Already initialised and not ``force``.
     """
+    MAX_FRACTION.check(max_fraction)
     path = os.fspath(path)
     out = os.fspath(out) if out is not None else path
     if isinstance(mask, str) and mask.strip().upper() == "N/A":

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..cli._common import EXIT_OK, say
-from ..errors import UsageError
 from ..io.background_mask import FORMATS
 from ..io.png import LIMITS, STRETCHES
+from ..pipeline.options import add_arguments, by_name
 from . import files as steps
 
 _FORMAT_HELP = ("nsclean: primary HDU uint8, 1 = background (NSClean's png2fits); jwst: "
@@ -34,6 +34,8 @@ def _size(text: str) -> tuple[int, int] | None:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
     return height, width
 
+_PARAMETER = by_name(steps.PARAMETERS)
+
 
 def _register_png2fits(sub, common) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -46,8 +48,7 @@ def _register_png2fits(sub, common) -> argparse.ArgumentParser:
     )
     p.add_argument("png", metavar="MASK.png", help="painted picture")
     p.add_argument("out", metavar="OUT.fits", help="background mask to write")
-    p.add_argument("--border", type=int, default=4, metavar="N",
-                   help="reference-pixel border forced to 0 (default 4)")
+    _PARAMETER["border"].add_to(p)
     p.add_argument("--format", choices=FORMATS, default="nsclean", help=_FORMAT_HELP)
     p.add_argument("--size", type=_size, default=(2048, 2048), metavar="WxH",
                    help="expected picture size, or 'any' (default 2048x2048)")
@@ -114,21 +115,9 @@ def _register_background(sub, common) -> argparse.ArgumentParser:
     p.add_argument("rates", nargs="+", metavar="RATE.fits", help="inputs (one detector)")
     p.add_argument("-o", "--output", required=True, metavar="MASK.fits",
                    help="background mask to write")
-    p.add_argument("--n-sigma", type=float, default=2.0, metavar="N",
-                   help="upper clipping threshold in sigma (jwst n_sigma; default 2; "
-                        "0 = no clipping)")
-    p.add_argument("--grow", type=int, default=0, metavar="N",
-                   help="also exclude pixels within N of a signal region (default 0)")
-    p.add_argument("--min-region", type=int, default=5, metavar="PIX",
-                   help="with --grow: signal regions smaller than PIX pixels (noise peaks) "
-                        "are excluded but not grown (default 5)")
-    p.add_argument("--stats", choices=("mode", "all"), default="mode",
-                   help="pixels the clipping median/sigma come from: 'mode' = near the "
-                        "background peak (default; robust when traces cover much of the "
-                        "detector), 'all' = every usable pixel, as jwst")
+    add_arguments(p, (_PARAMETER[n] for n in ("n_sigma", "grow", "min_region", "stats")))
     p.add_argument("--format", choices=FORMATS, default="nsclean", help=_FORMAT_HELP)
-    p.add_argument("--per-integration", action="store_true",
-                   help="one mask per integration (jwst CubeModel; needs --format jwst)")
+    _PARAMETER["per_integration"].add_to(p)
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.set_defaults(_run=run_background, _command=run_background)
     return p
@@ -164,8 +153,6 @@ def run_bgconvert(args: argparse.Namespace) -> int:
 
 
 def run_background(args: argparse.Namespace) -> int:
-    if args.min_region < 1:
-        raise UsageError("--min-region must be >= 1")
     say(steps.make_background(args.rates, args.output, n_sigma=args.n_sigma, grow=args.grow,
                               min_region=args.min_region, fmt=args.format,
                               per_integration=args.per_integration, stats=args.stats,

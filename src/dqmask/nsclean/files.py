@@ -19,6 +19,7 @@ from ..io import png as png_render
 from ..io.background_mask import FORMATS, read_background_mask, write_background_mask
 from ..io.fits import classify_hdulist, open_fits
 from ..io.png import read_png_rgb, write_png_rgb
+from ..pipeline.options import Option
 from . import core as bgalg
 from .core import Exposure, background_from_exposures
 
@@ -34,6 +35,34 @@ UNUSABLE_FLAGS = JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["REFERENCE_PIXEL"]
 #: Full detector shape (ny, nx) and whether the reference border includes rows.
 _DETECTORS = {"MIRI": ((1024, 1032), False)}
 _NIR_DETECTOR = (bgalg.NSCLEAN_SHAPE, True)
+
+#: Parameters of ``background`` and ``png2fits`` (``dqmask`` options, the
+#: ``dqmask_background`` step spec, the defaults of :func:`make_background` and
+#: :func:`png2fits`), declared once.
+PARAMETERS: tuple[Option, ...] = (
+    Option("n_sigma", "float", 2.0, "upper clipping threshold in sigma (0 = no clipping)",
+           min=0.0, metavar="N",
+           cli_help="upper clipping threshold in sigma (jwst n_sigma; default 2; 0 = no "
+                    "clipping)"),
+    Option("grow", "integer", 0, "also exclude pixels within N of a signal region", min=0,
+           metavar="N",
+           cli_help="also exclude pixels within N of a signal region (default 0)"),
+    Option("min_region", "integer", 5, "signal regions smaller than this are not grown",
+           min=0, metavar="PIX",  # 0 and 1 both grow every region
+           cli_help="with --grow: signal regions smaller than PIX pixels (noise peaks) are "
+                    "excluded but not grown (default 5)"),
+    Option("stats", "option", "mode", "clipping statistics from 'mode' pixels or 'all'",
+           choices=("mode", "all"),
+           cli_help="pixels the clipping median/sigma come from: 'mode' = near the "
+                    "background peak (default; robust when traces cover much of the "
+                    "detector), 'all' = every usable pixel, as jwst"),
+    Option("per_integration", "boolean", False, "one mask per integration (CubeModel)",
+           cli_help="one mask per integration (jwst CubeModel; needs --format jwst)"),
+    Option("border", "integer", bgalg.REFERENCE_BORDER, "reference-pixel border forced to 0",
+           min=0, metavar="N"),
+)
+_PARAMETER = {o.name: o for o in PARAMETERS}
+_DEFAULT = {o.name: o.default for o in PARAMETERS}
 
 
 def _reference(info, shape: tuple[int, int]) -> np.ndarray:
@@ -165,7 +194,8 @@ def _summary(out: str, background: np.ndarray, fmt: str) -> BackgroundResult:
 # --------------------------------------------------------------------------------------------
 
 
-def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
+def png2fits(png: str | os.PathLike, out: str | os.PathLike, *,
+             border: int = _DEFAULT["border"],
              fmt: str = "nsclean", shape: tuple[int, int] | None = bgalg.NSCLEAN_SHAPE,
              force: bool = False) -> BackgroundResult:
     """Convert a painted PNG into a background mask, as NSClean's ``png2fits``.
@@ -193,8 +223,7 @@ def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
     """
     png, out = os.fspath(png), os.fspath(out)
     _check_format(fmt)
-    if border < 0:
-        raise ParameterError("border", f"must be >= 0, got {border}")
+    _PARAMETER["border"].check(border)
     _check_output(out, [png], force)
     rgb, max_value = read_png_rgb(png, shape)
     background = bgalg.png_to_background(rgb, max_value, border)
@@ -346,9 +375,10 @@ def _streamed_mean(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
-                    n_sigma: float = 2.0, grow: int = 0, min_region: int = 5,
+                    n_sigma: float = _DEFAULT["n_sigma"], grow: int = _DEFAULT["grow"],
+                    min_region: int = _DEFAULT["min_region"],
                     fmt: str = "nsclean", per_integration: bool = False,
-                    stats: str = "mode", force: bool = False) -> BackgroundResult:
+                    stats: str = _DEFAULT["stats"], force: bool = False) -> BackgroundResult:
     """Write an automatic background mask from rate-like files of one detector.
 
     Combines the inputs (per-pixel sigma-clipped mean), excludes NaN, zero, DO_NOT_USE and
@@ -368,10 +398,9 @@ def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
     _check_format(fmt)
     if not paths:
         raise ParameterError("rates", "needs at least one rate file")
-    if n_sigma < 0 or grow < 0:
-        raise ParameterError("n_sigma", "and {grow} must be >= 0", mentions=("grow",))
-    if stats not in ("mode", "all"):
-        raise ParameterError("stats", f"must be 'mode' or 'all', got {stats!r}")
+    for name, value in (("n_sigma", n_sigma), ("grow", grow), ("min_region", min_region),
+                        ("stats", stats)):
+        _PARAMETER[name].check(value)
     if per_integration and fmt == "nsclean":
         raise ParameterError("per_integration", "writes one mask per integration: use {fmt} jwst",
                              mentions=("fmt",))

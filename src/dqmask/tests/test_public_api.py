@@ -92,7 +92,7 @@ def test_make_background_error_names_parameters_not_flags(tmp_path):
 
     with pytest.raises(ValueError) as err:
         make_background([tmp_path / "a_rate.fits"], tmp_path / "m.fits", n_sigma=-1)
-    assert str(err.value) == "n_sigma and grow must be >= 0"
+    assert str(err.value) == "n_sigma must be >= 0, got -1"
     with pytest.raises(ValueError) as err:
         make_background([tmp_path / "a_rate.fits"], tmp_path / "m.fits",
                         per_integration=True)
@@ -110,8 +110,8 @@ def test_the_cli_spells_the_same_errors_as_flags(tmp_path, run_cli):
     png = tmp_path / "x.png"
     png.write_bytes(b"")
     code, _, err = run_cli("png2fits", png, tmp_path / "x.fits", "--border", "-1")
-    assert code == 2
-    assert err.strip() == "dqmask: error: --border must be >= 0, got -1"
+    assert code == 2  # the range of the one description, checked while parsing
+    assert err.strip().splitlines()[-1] == "dqmask: error: argument --border: must be >= 0"
     code, _, err = run_cli("background", tmp_path / "a_rate.fits", "-o", tmp_path / "m.fits",
                            "--per-integration")
     assert code == 2
