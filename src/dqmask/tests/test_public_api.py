@@ -208,3 +208,56 @@ def test_api_apply_reads_a_dq_mask_with_bad_flags_and_writes_beside(tmp_path):
     assert result.output == str(tmp_path / "a_rate_masked.fits")
     changed = np.argwhere(fits.getdata(result.output, "DQ") != before).tolist()
     assert changed == [[1, 1]]
+
+
+@pytest.mark.parametrize(("argv", "old", "new", "dest"), [
+    (["apply", "t.fits", "--mask", "m.fits"], "--mask-flags", "--bad-flags", "bad_flags"),
+    (["combine", "a.fits", "b.fits", "-o", "o.fits"], "--dq", "--bad-flags", "bad_flags"),
+    (["grow", "a.fits", "--pixels", "1", "-o", "o.fits"], "--dq", "--bad-flags", "bad_flags"),
+    (["regions", "a.fits", "-o", "o.reg"], "--dq", "--bad-flags", "bad_flags"),
+    (["preview", "a.fits", "--mask", "m.fits"], "--mask-dq", "--bad-flags", "bad_flags"),
+    (["static", "a_flt.fits"], "--dq-bits", "--good-flags", "good_flags"),
+])
+def test_one_name_per_idea_and_the_old_spelling_still_parses(argv, old, new, dest):
+    from dqmask.cli import build_parser
+
+    parser = build_parser(argv[0], lazy=True)
+    by_old = parser.parse_args([*argv, old, "DO_NOT_USE"])
+    by_new = parser.parse_args([*argv, new, "DO_NOT_USE"])
+    assert getattr(by_old, dest) == getattr(by_new, dest) == "DO_NOT_USE"
+    sub = next(a for a in parser._actions if a.dest == "command").choices[argv[0]]
+    (action,) = [a for a in sub._actions if new in a.option_strings]
+    assert action.option_strings == [new, old]
+    assert f"{old}: old name, deprecated" in action.help
+
+
+def test_defaults_written_once_come_from_the_descriptions():
+    from dqmask.claws.core import DetectParams
+    from dqmask.cli import build_parser
+    from dqmask.nsclean.files import PARAMETERS as NSCLEAN
+    from dqmask.pipeline.options import MAX_FRACTION
+    from dqmask.static.core import DEFAULT_SIG
+
+    def defaults(command):
+        parser = build_parser(command, lazy=True)
+        sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+        return {a.dest: a.default for a in sub._actions}
+
+    ns = {o.name: o.default for o in NSCLEAN}
+    assert defaults("static")["sig"] == DEFAULT_SIG
+    assert defaults("background")["n_sigma"] == ns["n_sigma"]
+    assert defaults("png2fits")["border"] == ns["border"]
+    assert defaults("apply")["max_fraction"] == defaults("dqinit")["max_fraction"] == (
+        MAX_FRACTION.default)
+    assert defaults("detect")["sigma"] == DetectParams().sigma
+    assert inspect.signature(
+        __import__("dqmask.nsclean.files", fromlist=["x"]).make_background
+    ).parameters["n_sigma"].default == ns["n_sigma"]
+
+
+def test_python_callers_get_the_range_of_the_same_description(tmp_path):
+    from dqmask.claws.core import DetectParams
+    from dqmask.claws.files import detect_file
+
+    with pytest.raises(ParameterError, match=r"^sigma must be > 0, got 0$"):
+        detect_file(tmp_path / "x.fits", ["r.reg"], params=DetectParams(sigma=0))
