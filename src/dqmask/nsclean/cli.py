@@ -35,6 +35,8 @@ def _size(text: str) -> tuple[int, int] | None:
     return height, width
 
 _PARAMETER = by_name(steps.PARAMETERS)
+#: png2fits / fits2png / bgconvert take OUT as a positional argument, not -o
+_POSITIONAL_OUT = {"out": "output"}
 
 
 def _register_png2fits(sub, common) -> argparse.ArgumentParser:
@@ -53,7 +55,7 @@ def _register_png2fits(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--size", type=_size, default=(2048, 2048), metavar="WxH",
                    help="expected picture size, or 'any' (default 2048x2048)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.fits")
-    p.set_defaults(_run=run_png2fits, _command=run_png2fits)
+    p.set_defaults(_run=run_png2fits, _command=run_png2fits, _flag_names=_POSITIONAL_OUT)
     return p
 
 
@@ -79,7 +81,7 @@ def _register_fits2png(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--stretch", choices=STRETCHES, default="linear",
                    help="grey stretch between the limits (default linear)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.png")
-    p.set_defaults(_run=run_fits2png, _command=run_fits2png)
+    p.set_defaults(_run=run_fits2png, _command=run_fits2png, _flag_names=_POSITIONAL_OUT)
     return p
 
 
@@ -99,7 +101,7 @@ def _register_bgconvert(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--like", metavar="RATE.fits",
                    help="jwst layout: copy this product's metadata into the mask model")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.fits")
-    p.set_defaults(_run=run_bgconvert, _command=run_bgconvert)
+    p.set_defaults(_run=run_bgconvert, _command=run_bgconvert, _flag_names=_POSITIONAL_OUT)
     return p
 
 
