@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from .errors import DqmaskError
+from .errors import FlagSpecError
 
 __all__ = [
     "JWST_PIXEL",
@@ -39,10 +39,6 @@ __all__ = [
     "flag_counts",
     "require_dq_dtype",
 ]
-
-
-class FlagSpecError(DqmaskError, ValueError):
-    """A flag expression that cannot be parsed against the chosen table."""
 
 
 _V = TypeVar("_V")

@@ -10,7 +10,6 @@ from pathlib import Path
 from ..cli._common import (
     add_batch_options,
     add_mask_convention_option,
-    add_max_fraction_option,
     add_output_options,
     batch_options,
     output_path,
@@ -21,10 +20,10 @@ from ..errors import UsageError
 from ..io.atomic import refuse_output_is_input
 from ..io.inputs import exposure_file, is_pattern
 from ..io.mask_file import mask_spec, read_mask_file
+from ..pipeline.options import add_arguments, by_name
 from .files import (
     ALL_CHIPS,
-    HST_DEFAULT_FLAGS,
-    JWST_DEFAULT_FLAGS,
+    PARAMETERS,
     ApplyOptions,
     TargetedMask,
     apply_to_file,
@@ -49,39 +48,22 @@ def register(sub, common) -> argparse.ArgumentParser:
     )
     p.add_argument("targets", nargs="+", metavar="TARGET",
                    help="files to flag; @list.txt, jwst asn .json and HST _asn.fits expand")
-    p.add_argument("--mask", action="append", default=[], metavar="MASK.fits[SCI,N]",
-                   help="mask file in any convention (bad, good, background, user_mask, dq, "
-                        "seed/zeroonemask; PATH@CONV or --mask-convention says which); repeatable, OR-ed; "
-                        "[SCI,N]: for chip N only; drizzlepac *_<chip>_staticMask.fits go "
-                        "to their chip; '{root}' is each target's name up to its last "
-                        "_suffix: one mask per exposure")
-    p.add_argument("--region", action="append", default=[], metavar="R.reg[SCI,N]",
-                   help="DS9 region file (image, physical or sky frame; '-' shapes exclude); "
-                        "repeatable; OR-ed with --mask; sky shapes land on the chip(s) whose "
-                        "WCS contains them, image shapes on a multi-chip file need [SCI,N] "
-                        "or --chip; may hold '{root}' as --mask")
+    param = by_name(PARAMETERS)
+    param["mask"].add_to(p)
+    param["region"].add_to(p)
     p.add_argument("--chip", type=_chip_arg, default=None, metavar="N|all",
                    help="HST files with several chips: the chip (SCI EXTVER) every --mask / "
                         "--region without [SCI,N] is for; 'all': the same pixels on every "
                         "chip")
     add_mask_convention_option(p)
-    p.add_argument("--mask-flags", metavar="EXPR", default=None,
-                   help="dq-convention masks: bits that make a pixel bad (default any)")
-    p.add_argument("--flags", metavar="EXPR", default=None,
-                   help=f"flags to set (default JWST {JWST_DEFAULT_FLAGS}, "
-                        f"HST {HST_DEFAULT_FLAGS}); SATURATED / JUMP_DET only if named")
-    p.add_argument("--zero-data", action="store_true", help="also set SCI to 0 under the mask")
-    p.add_argument("--grow", type=int, default=0, metavar="N",
-                   help="grow the mask by N pixels (circular footprint) first")
-    add_max_fraction_option(p)
+    add_arguments(p, (param[name] for name in ("bad_flags", "flags", "zero_data", "grow",
+                                               "max_fraction")))
     p.add_argument("--backup", action="store_true",
                    help="with --in-place, keep the original as <name>_orig.fits (kept once)")
-    p.add_argument("--region-mode", choices=("center", "exact"), default="center",
-                   help="region membership: pixel centre inside (default) or any overlap")
+    param["region_mode"].add_to(p)
     p.add_argument("--dry-run", action="store_true",
                    help="report what would be flagged; write nothing")
-    p.add_argument("--force", action="store_true",
-                   help="apply even if the file records this exact mask already")
+    param["force"].add_to(p)
     add_output_options(p, in_place=True, default_suffix=DEFAULT_SUFFIX)
     add_batch_options(p)
     return p
@@ -151,15 +133,13 @@ def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions,
 def run(args: argparse.Namespace) -> int:
     if not args.mask and not args.region:
         raise UsageError("apply needs --mask MASK.fits or --region R.reg")
-    if args.grow < 0:
-        raise UsageError("--grow must be >= 0")
     if args.output and len(args.targets) != 1:
         raise UsageError("-o/--output needs exactly one TARGET; use --output-dir")
     for spec in args.region:
         split_chip(spec)  # a bad selector fails once, before any target
     fixed = [m for m in args.mask if not is_pattern(m)]
     patterns = tuple(m for m in args.mask if is_pattern(m))
-    masks = _read_masks(fixed, args.mask_convention, args.mask_flags)
+    masks = _read_masks(fixed, args.mask_convention, args.bad_flags)
     opts = ApplyOptions(flags=args.flags, zero_data=args.zero_data, grow=args.grow,
                         max_fraction=args.max_fraction, backup=args.backup, force=args.force,
                         dry_run=args.dry_run,
@@ -169,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                 "in_place": args.in_place, "_default_suffix": DEFAULT_SUFFIX}
     worker = functools.partial(_worker, args_out=args_out, n_inputs=len(args.targets),
                                opts=opts, mask_patterns=patterns,
-                               mask_read=(args.mask_convention, args.mask_flags))
+                               mask_read=(args.mask_convention, args.bad_flags))
     return run_batch(args.targets, worker, label="apply", **batch_options(args))
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ShapeMismatch
 from ..flags import require_dq_dtype
 
 __all__ = [
@@ -31,10 +32,6 @@ __all__ = [
     "mask_stats",
     "mask_record",
 ]
-
-
-class ShapeMismatch(ValueError):
-    """A mask whose shape differs from the array it should apply to."""
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ from ..io.regions import (
     region_report,
     region_warnings_to_log,
 )
+from ..pipeline.options import BAD_FLAGS, FLAGS, MAX_FRACTION, Option
 from ..static.files import _chip_id as drizzlepac_chip_id
 from ..toolbox.morphology import grow
 from . import core as alg
@@ -69,6 +70,7 @@ __all__ = [
     "MASK_CONVENTIONS",
     "JWST_DEFAULT_FLAGS",
     "HST_DEFAULT_FLAGS",
+    "PARAMETERS",
     "LoadedMask",
     "ALL_CHIPS",
     "TargetedMask",
@@ -87,13 +89,50 @@ JWST_DEFAULT_FLAGS = "DO_NOT_USE+OTHER_BAD_PIXEL"
 #: Default flag on HST targets: DETECTORPROB (4, same meaning in ACS, WFC3 and STIS tables).
 HST_DEFAULT_FLAGS = "DETECTORPROB"
 
+#: Parameters of ``apply`` (``dqmask apply`` options, the ``dqmask_apply`` step spec, the
+#: :class:`ApplyOptions` defaults): default, range and help declared once.
+PARAMETERS: tuple[Option, ...] = (
+    Option("mask", "force_list", None,
+           "mask FITS file(s) in any dqmask convention, OR-ed; may hold {root}",
+           metavar="MASK.fits[SCI,N]",
+           cli_help="mask file in any convention (bad, good, background, user_mask, dq, "
+                    "seed/zeroonemask; PATH@CONV or --mask-convention says which); "
+                    "repeatable, OR-ed; [SCI,N]: for chip N only; drizzlepac "
+                    "*_<chip>_staticMask.fits go to their chip; '{root}' is each target's "
+                    "name up to its last _suffix: one mask per exposure"),
+    Option("region", "force_list", None,
+           "DS9 region file(s), image or sky frame; may hold {root}; OR-ed with mask",
+           metavar="R.reg[SCI,N]",
+           cli_help="DS9 region file (image, physical or sky frame; '-' shapes exclude); "
+                    "repeatable; OR-ed with --mask; sky shapes land on the chip(s) whose "
+                    "WCS contains them, image shapes on a multi-chip file need [SCI,N] "
+                    "or --chip; may hold '{root}' as --mask"),
+    Option("mask_convention", "option", "auto", "how to read mask (default: guessed)",
+           choices=MASK_CONVENTIONS),
+    BAD_FLAGS.but(aliases=("--mask-flags",)),
+    FLAGS.but(help=f"flags to set (default {JWST_DEFAULT_FLAGS})",
+              cli_help=f"flags to set (default JWST {JWST_DEFAULT_FLAGS}, HST "
+                       f"{HST_DEFAULT_FLAGS}); SATURATED / JUMP_DET only if named",
+              metavar="EXPR"),
+    Option("zero_data", "boolean", False, "also set SCI to 0 under the mask"),
+    Option("grow", "integer", 0, "grow the mask by N pixels (circular footprint)", min=0,
+           metavar="N", cli_help="grow the mask by N pixels (circular footprint) first"),
+    MAX_FRACTION,
+    Option("region_mode", "option", "center", "pixel centre inside, or any overlap",
+           choices=("center", "exact"),
+           cli_help="region membership: pixel centre inside (default) or any overlap"),
+    Option("force", "boolean", False, "apply even if the model records this exact mask",
+           cli_help="apply even if the file records this exact mask already"),
+)
+_PARAMETER = {o.name: o for o in PARAMETERS}
+
 
 #: A mask file read into ``bad`` planes (one 2-D plane per chip, True = bad); the same type
 #: the toolbox reads masks into.
 LoadedMask = MaskData
 #: ``chip`` value meaning "the same pixels on every chip".
 ALL_CHIPS = "all"
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 _SELECTOR = re.compile(r"^(?P<path>.+?)\[(?:sci,)?(?P<chip>\d+)\](?P<conv>@\w+)?$", re.I)
 _STATIC_NAME = re.compile(r"_(?P<ny>\d+)x(?P<nx>\d+)_(?P<chip>\d+)_staticMask\.fits(\.gz)?$")
@@ -175,7 +214,7 @@ class ApplyOptions:
     flags: str | None = None
     zero_data: bool = False
     grow: int = 0
-    max_fraction: float = 0.5
+    max_fraction: float = MAX_FRACTION.default
     backup: bool = False
     force: bool = False
     dry_run: bool = False
@@ -202,7 +241,7 @@ class ApplyOptions:
         return [m if m.chip is not None else TargetedMask(m.mask, self.chip) for m in out]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ApplyResult:
     """What ``apply`` did to one target."""
 
@@ -263,7 +302,7 @@ def _flags_for(info: FileInfo, spec: str | None) -> int:
     try:
         return parse_flags(spec or default, table)
     except ValueError as exc:
-        raise InputError(info.path, f"--flags: {exc}") from None
+        raise InputError(info.path, f": {exc}", parameter="flags") from None
 
 
 def _chip_masks(hdul: fits.HDUList, info: FileInfo, opts: ApplyOptions,
@@ -341,8 +380,8 @@ def _route_mask(tm: TargetedMask, info: FileInfo, ids: Sequence[int]
     if len(planes) == 1:
         raise InputError(path, f"one mask plane for the {n} chips of {info.path}, which are "
                                f"different detectors: say which chip with "
-                               f"{os.path.basename(path)}[SCI,N] or --chip N (--chip all: "
-                               f"the same pixels on every chip)")
+                               f"{os.path.basename(path)}[SCI,N] or {{chip}} N ({{chip}} all: "
+                               f"the same pixels on every chip)", mentions=("chip",))
     raise InputError(path, f"mask has {len(planes)} plane(s) but {info.path} has {n} chip(s)")
 
 
@@ -373,8 +412,9 @@ def _region_plan(info: FileInfo, ids: Sequence[int], opts: ApplyOptions
                 raise InputError(path, f"image-coordinate shapes are ambiguous on the "
                                        f"{len(ids)} chips of {info.path}, which are different "
                                        f"detectors: say which chip with "
-                                       f"{os.path.basename(path)}[SCI,N] or --chip N "
-                                       f"(--chip all: the same pixels on every chip)")
+                                       f"{os.path.basename(path)}[SCI,N] or {{chip}} N "
+                                       f"({{chip}} all: the same pixels on every chip)",
+                                 mentions=("chip",))
             targets = list(range(len(info.chips)))
         for i in targets:
             plan.setdefault(i, []).append(path)
@@ -474,6 +514,8 @@ def apply_to_file(target: str | os.PathLike, output: str | os.PathLike,
     AlreadyDoneError
         The target already records this exact mask + flags (nothing is written).
     """
+    _PARAMETER["grow"].check(opts.grow)
+    _PARAMETER["max_fraction"].check(opts.max_fraction)
     target, output = os.fspath(target), os.fspath(output)
     if opts.dry_run:
         return _apply_to_file(target, output, opts)
@@ -486,8 +528,8 @@ def _apply_to_file(target: str, output: str, opts: ApplyOptions) -> ApplyResult:
     if not masks and not opts.region_paths:
         raise InputError(None, "apply needs a mask file or region files")
     if output.lower().endswith((".gz", ".bz2", ".zip", ".xz")):
-        raise InputError(output, "cannot write a compressed output; use -o/--output-dir with "
-                                 "a .fits name")
+        raise InputError(output, "cannot write a compressed output; give {output} a .fits "
+                                 "name", mentions=("output",))
     with open_fits(target) as hdul:
         info = classify_hdulist(hdul, target)
         _check_target(info)
@@ -512,7 +554,7 @@ def _apply_to_file(target: str, output: str, opts: ApplyOptions) -> ApplyResult:
         if backup is None:
             notes.append(f"backup {backup_path(target)} already exists; kept")
     elif opts.backup:
-        notes.append("--backup not needed: the input is not modified")
+        notes.append("backup not needed: the input is not modified")
     newly = _write(target, output, info, bads, flags, opts.zero_data,
                    _params(opts, masks, flags, stats), record)
     return ApplyResult(target, output, flags, decode(flags, table), stats.masked, stats.total,
@@ -531,7 +573,8 @@ def refuse_above_max_fraction(path: str, stats: alg.MaskStats, max_fraction: flo
     """
     if stats.fraction > max_fraction:
         raise InputError(path, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
-                               f"above --max-fraction {max_fraction:g}; refused")
+                               f"above {{max_fraction}} {max_fraction:g}; refused",
+                         mentions=("max_fraction",))
 
 
 def _strips(shape: Sequence[int], itemsize: int) -> list[tuple[int, int]]:

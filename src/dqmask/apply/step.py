@@ -16,33 +16,18 @@ import numpy as np
 
 from ..errors import InputError
 from ..flags import JWST_PIXEL, parse_flags
-from ..io.mask_file import MASK_CONVENTIONS
 from ..pipeline import _base
-from ..pipeline.options import Option, spec
-from .files import JWST_DEFAULT_FLAGS
+from ..pipeline.options import spec
+from .files import JWST_DEFAULT_FLAGS, PARAMETERS
 
 __all__ = ["ApplyStep", "OPTIONS", "flags_value"]
 
 log = logging.getLogger(__name__)
 
-#: Parameters, named as the ``dqmask apply`` options.
-OPTIONS = (
-    Option("mask", "force_list", None,
-           "mask FITS file(s) in any dqmask convention, OR-ed; may hold {root}"),
-    Option("region", "force_list", None,
-           "DS9 region file(s), image or sky frame; may hold {root}; OR-ed with mask"),
-    Option("mask_convention", "option", "auto", "how to read mask (default: guessed)",
-           choices=MASK_CONVENTIONS),
-    Option("mask_flags", "string", None, "dq-convention masks: bits that make a pixel bad"),
-    Option("flags", "string", None, f"flags to set (default {JWST_DEFAULT_FLAGS})"),
-    Option("zero_data", "boolean", False, "also set SCI to 0 under the mask"),
-    Option("grow", "integer", 0, "grow the mask by N pixels (circular footprint)", min=0),
-    Option("max_fraction", "float", 0.5, "refuse a mask covering more than this fraction",
-           min=0.0, max=1.0),
-    Option("region_mode", "option", "center", "pixel centre inside, or any overlap",
-           choices=("center", "exact")),
-    Option("force", "boolean", False, "apply even if the model records this exact mask"),
-)
+#: Parameters: the ``dqmask apply`` ones (declared once, in :data:`.files.PARAMETERS`);
+#: ``bad_flags`` keeps the step's shipped name ``mask_flags`` (parameter files use it).
+OPTIONS = tuple(o.but(name="mask_flags", aliases=()) if o.name == "bad_flags" else o
+                for o in PARAMETERS)
 
 
 def flags_value(expression: str | None) -> int:

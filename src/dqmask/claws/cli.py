@@ -8,12 +8,12 @@ import logging
 from pathlib import Path
 
 from ..cli._common import run_batch
-from ..errors import UsageError
 from ..io.inputs import exposure_file
-from .core import COMPAT_MODES, DetectParams
-from .files import DEFAULT_SUFFIX, arc_polygon, detect_file
+from ..pipeline.options import add_arguments
+from .core import DetectParams
+from .files import DEFAULT_SUFFIX, PARAMETERS, arc_polygon, detect_file
 
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 #: Said once when --minpixarea 1 is given explicitly in the default mode: the value of
 #: Crab.Toolkit.JWST's claw recipe, where it drops isolated pixels; here it drops nothing.
@@ -43,21 +43,7 @@ def register(sub, common) -> argparse.ArgumentParser:
                                        "(e.g. '{root}_cal_claws.pix.reg')")
     p.add_argument("--exclude-region", action="append", default=[], metavar="X.reg",
                    help="DS9 region file never to detect inside (repeatable)")
-    p.add_argument("--sigma", type=float, default=3.0,
-                   help="threshold in global rms above the background (3)")
-    p.add_argument("--smooth", type=float, default=0.0, metavar="PIX",
-                   help="Gaussian sigma of the soft seed; grows the mask by ~3 x PIX (0)")
-    p.add_argument("--minpixarea", type=int, default=None, metavar="N",
-                   help="drop 8-connected pieces smaller than N pixels (default 1: keep all; "
-                        "Crab's --minpixarea 1, dropping isolated pixels, is 2 here)")
-    p.add_argument("--ignore-background", action="store_true",
-                   help="threshold SIGMA x rms above zero (no Background2D)")
-    p.add_argument("--box-size", type=int, default=None, metavar="N",
-                   help="Background2D box for both passes (default size/10 then size/30)")
-    p.add_argument("--compat", choices=COMPAT_MODES, default="dqmask",
-                   help="crab: Crab.Toolkit.JWST parity (include region overrides DQ/NaN "
-                        "validity, minpixarea = 8-neighbour count, '-' shapes not excluded, "
-                        "float64/int64 outputs)")
+    add_arguments(p, PARAMETERS)
     p.add_argument("--output-suffix", default=DEFAULT_SUFFIX, metavar="S",
                    help=f"output name suffix (default {DEFAULT_SUFFIX})")
     p.add_argument("--output-dir", metavar="DIR", help="default: beside the image")
@@ -68,17 +54,9 @@ def register(sub, common) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.sigma <= 0:
-        raise UsageError("--sigma must be > 0")
-    if args.smooth < 0:
-        raise UsageError("--smooth must be >= 0")
     minpixarea = DetectParams().minpixarea if args.minpixarea is None else args.minpixarea
-    if minpixarea < 0:
-        raise UsageError("--minpixarea must be >= 0")
     if args.minpixarea == 1 and args.compat != "crab":
         log.warning(CRAB_MINPIXAREA_NOTE)
-    if args.box_size is not None and args.box_size < 1:
-        raise UsageError("--box-size must be >= 1")
     params = DetectParams(sigma=args.sigma, smooth=args.smooth, minpixarea=minpixarea,
                           ignore_background=args.ignore_background, box_size=args.box_size,
                           compat=args.compat)

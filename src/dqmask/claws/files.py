@@ -35,20 +35,49 @@ from ..errors import InputError
 from ..io.atomic import refuse_output_is_input
 from ..io.fits import add_provenance, open_fits, write_hdulist
 from ..io.regions import RegionInfo, region_layers, region_warnings_to_log
-from .core import Detection, DetectParams, detect
+from ..pipeline.options import Option
+from .core import COMPAT_MODES, Detection, DetectParams, detect
 
 __all__ = ["STEP", "DEFAULT_SUFFIX", "DetectResult", "read_image", "output_names",
            "detect_file", "arc_polygon"]
 
 STEP = "detect"
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 DEFAULT_SUFFIX = "_seed_image"
+
+_DEFAULT = DetectParams()
+
+#: The detection parameters (``dqmask detect`` options, the ``dqmask_claws`` step spec,
+#: :class:`DetectParams`): help and range declared once, defaults from ``DetectParams``.
+PARAMETERS: tuple[Option, ...] = (
+    Option("sigma", "float", _DEFAULT.sigma, "threshold in global rms above the background",
+           min=0.0, above=0.0),
+    Option("smooth", "float", _DEFAULT.smooth, "Gaussian sigma (pixels) of the soft seed",
+           min=0.0, metavar="PIX",
+           cli_help="Gaussian sigma of the soft seed; grows the mask by ~3 x PIX"),
+    Option("minpixarea", "integer", _DEFAULT.minpixarea,
+           "drop 8-connected pieces smaller than N pixels", min=0, metavar="N",
+           cli_default=None,  # None: not given (the Crab note is said for an explicit 1)
+           cli_help="drop 8-connected pieces smaller than N pixels (default 1: keep all; "
+                    "Crab's --minpixarea 1, dropping isolated pixels, is 2 here)"),
+    Option("ignore_background", "boolean", _DEFAULT.ignore_background,
+           "threshold above zero (no Background2D)",
+           cli_help="threshold SIGMA x rms above zero (no Background2D)"),
+    Option("box_size", "integer", _DEFAULT.box_size,
+           "Background2D box (default size/10 then size/30)", min=1, metavar="N",
+           cli_help="Background2D box for both passes (default size/10 then size/30)"),
+    Option("compat", "option", _DEFAULT.compat, "crab: Crab.Toolkit.JWST parity",
+           choices=COMPAT_MODES,
+           cli_help="crab: Crab.Toolkit.JWST parity (include region overrides DQ/NaN "
+                    "validity, minpixarea = 8-neighbour count, '-' shapes not excluded, "
+                    "float64/int64 outputs)"),
+)
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3",
                "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK", "CHECKSUM",
                "DATASUM")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DetectResult:
     """What ``detect`` wrote for one image."""
 
@@ -216,8 +245,10 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
     Fallbacks of the algorithm (Background2D impossible in a thin polygon, ...) are logged
     as warnings on the ``dqmask`` logger, one line each, and kept in ``DetectResult.notes``.
     """
-    image = os.fspath(image)
     params = params or DetectParams()
+    for option in PARAMETERS:
+        option.check(getattr(params, option.name))
+    image = os.fspath(image)
     outs = output_names(image, suffix, output_dir, save_intermediate)
     sources = [image, *map(os.fspath, include_regions), *map(os.fspath, exclude_regions)]
     for path in outs.values():  # even with overwrite: e.g. --output-suffix ''
@@ -225,7 +256,7 @@ def detect_file(image: str | os.PathLike, include_regions: Sequence[str],
     if not overwrite:
         for path in outs.values():
             if os.path.exists(path):
-                raise InputError(path, "output exists; use --overwrite")
+                raise InputError(path, "output exists; use {overwrite}", mentions=("overwrite",))
     data, header, dq = read_image(image)
     include, exclude = _regions(image, data.shape, header,
                                 list(map(os.fspath, include_regions)),

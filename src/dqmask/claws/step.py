@@ -18,7 +18,8 @@ from ..apply.step import flags_value
 from ..errors import InputError
 from ..pipeline import _base
 from ..pipeline.options import Option, spec
-from .core import COMPAT_MODES, DetectParams, detect
+from .core import DetectParams, detect
+from .files import PARAMETERS
 
 __all__ = ["ClawsStep", "OPTIONS"]
 
@@ -30,14 +31,7 @@ OPTIONS = (
            "DS9 region file(s) to detect inside (include regions); may hold {root}"),
     Option("exclude_region", "force_list", None,
            "DS9 region file(s) never to detect inside; may hold {root}"),
-    Option("sigma", "float", 3.0, "threshold in global rms above the background", min=0.0),
-    Option("smooth", "float", 0.0, "Gaussian sigma (pixels) of the soft seed", min=0.0),
-    Option("minpixarea", "integer", 1, "drop 8-connected pieces smaller than N pixels", min=0),
-    Option("ignore_background", "boolean", False, "threshold above zero (no Background2D)"),
-    Option("box_size", "integer", None, "Background2D box (default size/10 then size/30)",
-           min=1),
-    Option("compat", "option", "dqmask", "crab: Crab.Toolkit.JWST parity",
-           choices=COMPAT_MODES),
+    *PARAMETERS,
     _SHARED["flags"], _SHARED["zero_data"], _SHARED["max_fraction"], _SHARED["force"],
 )
 

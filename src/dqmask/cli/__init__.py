@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from .. import __version__
-from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
+from ..errors import AlreadyDoneError, DqmaskError, InputError, ParameterError, UsageError
 
 __all__ = ["main", "build_parser", "command_modules", "COMMAND_FAMILIES", "COMMANDS"]
 
@@ -155,11 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     parser = build_parser(_command_in(argv), lazy=True)
     args = parser.parse_args(argv)
-    from ._common import configure_logging, console_err, held_warnings
+    from ._common import configure_logging, console_err, flag_of, held_warnings, set_flag_names
 
     args.verbose = getattr(args, "verbose", 0) + args._verbose_global
     args.quiet = getattr(args, "quiet", False) or args._quiet_global
     configure_logging(args.verbose, args.quiet)
+    set_flag_names(getattr(args, "_flag_names", {}))
     try:
         with held_warnings(args.verbose) as held:  # a failure is one line, no warnings
             _expand_file_lists(args)
@@ -169,10 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         console_err(f"dqmask: error: {exc}")
         return EXIT_USAGE
+    except ParameterError as exc:  # a Python parameter: named by its flag here
+        console_err(f"dqmask: error: {exc.oneline(flag_of)}")
+        return EXIT_USAGE
     except InputError as exc:
         if args.verbose:
             log.exception("traceback")
-        console_err(f"dqmask: {exc.oneline()}")
+        console_err(f"dqmask: {exc.oneline(flag_of)}")
         return EXIT_FAILURE
     except AlreadyDoneError as exc:  # reported, not a failure (as in run_batch)
         if not args.quiet:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import AlreadyDoneError, DqmaskError, InputError, UsageError
+from ..errors import AlreadyDoneError, DqmaskError, InputError, ParameterError, UsageError
 from ..io.atomic import WriteError, os_problem
 
 if TYPE_CHECKING:
@@ -28,14 +28,14 @@ __all__ = [
     "add_batch_options", "batch_options", "run_batch", "Outcome", "SCHEDULER_ENV",
     "add_max_fraction_option",
     "add_mask_convention_option", "mask_arg", "mask_args", "os_message", "held_warnings",
-    "show_held_warnings",
+    "show_held_warnings", "flag_of", "error_line", "set_flag_names",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 _stdout = Console(highlight=False, soft_wrap=True)
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-_state: dict = {"quiet": False, "verbose": 0}
+_state: dict = {"quiet": False, "verbose": 0, "flag_names": {}}
 log = logging.getLogger("dqmask")
 
 
@@ -129,6 +129,38 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
     pywarn.addHandler(handler)
     pywarn.setLevel(logging.ERROR if quiet else logging.WARNING)
     pywarn.propagate = False
+
+
+#: Python parameter -> command-line flag, where the flag is not ``--`` + the name with ``-``
+#: for ``_`` (the only place parameter names meet flag names).
+_FLAGS: dict[str, str] = {
+    "fmt": "--format",
+    "out": "-o/--output",
+    "output": "-o/--output",
+}
+
+
+def flag_of(parameter: str, names: dict[str, str] | None = None) -> str:
+    """The command-line flag of a Python parameter (``n_sigma`` -> ``--n-sigma``).
+
+    ``names`` (default: the running command's, :func:`set_flag_names`) overrides the rule
+    where a command's flag differs from its function's parameter name.
+    """
+    names = _state["flag_names"] if names is None else names
+    return names.get(parameter) or _FLAGS.get(parameter) or "--" + parameter.replace("_", "-")
+
+
+def set_flag_names(names: dict[str, str]) -> None:
+    """The running command's ``{parameter: flag}`` exceptions (``main`` sets them from the
+    sub-parser's ``_flag_names`` default)."""
+    _state["flag_names"] = dict(names)
+
+
+def error_line(exc: BaseException, names: dict[str, str] | None = None) -> str:
+    """One line for an error, its parameter names spelled as flags."""
+    if isinstance(exc, (InputError, ParameterError)):
+        return exc.oneline(lambda name: flag_of(name, names))
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def console_err(message: str) -> None:
@@ -260,20 +292,26 @@ class Outcome:
     message: str
 
 
-def _one(worker: Callable[[str], str | None], path: str, verbose: int = 0) -> Outcome:
+def _one(worker: Callable[[str], str | None], path: str, verbose: int = 0,
+         names: dict[str, str] | None = None) -> Outcome:
+    names = names or {}
+
+    def spell(name: str) -> str:
+        return flag_of(name, names)
+
     try:
         with held_warnings(verbose):  # a failed input's warnings would be extra lines
             return Outcome(path, "ok", worker(path) or f"{path}: done")
     except AlreadyDoneError as exc:
         return Outcome(path, "skipped", str(exc))
     except WriteError as exc:  # "IN: no space left on device while writing OUT"
-        return Outcome(path, "failed", exc.for_input(path).oneline() + _tb(verbose))
+        return Outcome(path, "failed", exc.for_input(path).oneline(spell) + _tb(verbose))
     except InputError as exc:
-        return Outcome(path, "failed", exc.oneline() + _tb(verbose))
+        return Outcome(path, "failed", exc.oneline(spell) + _tb(verbose))
     except OSError as exc:  # e.g. an output folder that cannot be made: one phrase, no errno
         return Outcome(path, "failed", f"{path}: {os_message(exc)}" + _tb(verbose))
     except (DqmaskError, ValueError, TypeError, KeyError) as exc:
-        text = " ".join(str(exc).split()) or type(exc).__name__
+        text = error_line(exc, names)
         return Outcome(path, "failed", f"{path}: {text}" + _tb(verbose))
     except Exception as exc:  # a bug met on this input: report it, go on with the others
         text = " ".join(str(exc).split())
@@ -319,7 +357,8 @@ def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
                   TimeElapsedColumn(), console=_stderr, transient=True,
                   disable=not show) as progress:
         task = progress.add_task(label, total=len(paths))
-        for index, outcome in _iterate(paths, worker, jobs, verbose, scheduler):
+        names = _state["flag_names"]
+        for index, outcome in _iterate(paths, worker, jobs, verbose, scheduler, names):
             if outcome.status != "failed":
                 show_held_warnings()  # e.g. how a shared mask was read: it made this result
                 _report(outcome)
@@ -334,18 +373,19 @@ def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
     return EXIT_FAILURE if failed else EXIT_OK
 
 
-def _iterate(paths: Sequence[str], worker, jobs: int, verbose: int, scheduler: str | None
-             ) -> Iterable[tuple[int, Outcome]]:
+def _iterate(paths: Sequence[str], worker, jobs: int, verbose: int, scheduler: str | None,
+             names: dict[str, str] | None = None) -> Iterable[tuple[int, Outcome]]:
     """``(input index, outcome)`` pairs, in completion order."""
     if scheduler:
-        yield from _iterate_dask(paths, worker, verbose, scheduler)
+        yield from _iterate_dask(paths, worker, verbose, scheduler, names)
         return
     if jobs <= 1 or len(paths) <= 1:
         for i, p in enumerate(paths):
-            yield i, _one(worker, p, verbose)
+            yield i, _one(worker, p, verbose, names)
         return
     with cf.ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
-        futures = {pool.submit(_one, worker, p, verbose): i for i, p in enumerate(paths)}
+        futures = {pool.submit(_one, worker, p, verbose, names): i
+                   for i, p in enumerate(paths)}
         for fut in cf.as_completed(futures):
             i = futures[fut]
             yield i, _collect(fut.result, paths[i])
@@ -359,8 +399,8 @@ def _collect(result: Callable[[], Outcome], path: str) -> Outcome:
         return Outcome(path, "failed", f"{path}: worker failed ({text})")
 
 
-def _iterate_dask(paths: Sequence[str], worker, verbose: int, scheduler: str
-                  ) -> Iterable[tuple[int, Outcome]]:
+def _iterate_dask(paths: Sequence[str], worker, verbose: int, scheduler: str,
+                  names: dict[str, str] | None = None) -> Iterable[tuple[int, Outcome]]:
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -373,7 +413,7 @@ def _iterate_dask(paths: Sequence[str], worker, verbose: int, scheduler: str
                          + (" ".join(str(exc).split()) or type(exc).__name__)) from None
     with client:
         futures = client.map(_one, [worker] * len(paths), list(paths),
-                             [verbose] * len(paths), pure=False)
+                             [verbose] * len(paths), [names] * len(paths), pure=False)
         index = {fut.key: i for i, fut in enumerate(futures)}
         for fut in as_completed(futures, loop=client.loop):
             i = index[fut.key]
@@ -391,18 +431,10 @@ def _report(outcome: Outcome) -> None:
         say(outcome.message)
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1]")
-    return value
-
-
 def add_max_fraction_option(parser: argparse.ArgumentParser,
                             what: str = "a mask covering") -> None:
-    """``--max-fraction F`` (default 0.5, in (0, 1]); ``dqinit`` shares it for its user DQ."""
-    parser.add_argument("--max-fraction", type=_fraction, default=0.5, metavar="F",
-                        help=f"refuse {what} more than this fraction of a file (0.5)")
+    """``--max-fraction F`` (:data:`dqmask.pipeline.options.MAX_FRACTION`: default, range in
+    (0, 1] and help declared there); ``dqinit`` shares it for its user DQ."""
+    from ..pipeline.options import MAX_FRACTION
+
+    MAX_FRACTION.but(cli_help=f"refuse {what} more than this fraction of a file").add_to(parser)

@@ -367,13 +367,11 @@ def _prepare_one(path: str, *, routine: str, options: step.MaskOptions,
         refuse_output_is_input(out, [path], "--output-dir writes copies: choose another "
                                "folder, or leave --output-dir out to prepare it in place")
     return _step().prepare_file(path, routine, options, output=out, pam_dir=pam_dir,
-                             dry_run=dry_run)
+                                dry_run=dry_run).summary()
 
 
 def _split_one(path: str, *, output_dir: str | None, dry_run: bool) -> str:
-    outs = _step().splitgroups(path, output_dir, dry_run=dry_run)
-    verb = "would write" if dry_run else "wrote"
-    return f"{path}: {verb} " + ", ".join(outs)
+    return _step().splitgroups(path, output_dir, dry_run=dry_run).summary()
 
 
 def _dispatch(path: str, *, per_file: dict, **kw) -> str:

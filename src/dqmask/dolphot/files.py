@@ -17,7 +17,7 @@ import gzip
 import io
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -36,12 +36,13 @@ from ..io.fits import add_provenance, classify_hdulist, open_fits, row_reader
 from . import core as alg
 
 __all__ = [
-    "MaskOptions", "AlreadyPrepared", "ROUTINES", "TAGS", "prepare_file", "detect_routine",
+    "MaskOptions", "PrepareResult", "SplitResult", "AlreadyPrepared", "ROUTINES", "TAGS",
+    "prepare_file", "detect_routine",
     "splitgroups", "split_name", "ChipPlan", "OPTION_FIELDS", "applied_options",
     "dq_bad_bits",
 ]
 
-log = logging.getLogger("dqmask.dolphot")
+log = logging.getLogger(__name__)
 
 #: The DOL_* tag each routine writes into every science extension (and checks on re-runs).
 TAGS: Mapping[str, str] = {"nircammask": "DOL_NIRC", "nirissmask": "DOL_NIRI",
@@ -173,9 +174,83 @@ def _routine_of(hdul: fits.HDUList, path: str) -> str:
                            "(nircammask, nirissmask, acsmask, wfc3mask)")
 
 
+@dataclass(frozen=True)
+class PrepareResult:
+    """One file prepared (or that would be, ``dry_run``) by a DOLPHOT mask routine.
+
+    Attributes
+    ----------
+    path, output : str
+        Input and output (the same file when prepared in place).
+    routine : str
+        The routine run (``acsmask``...; ``auto`` resolved).
+    kind : str
+        What the file is (``flt``, ``cal``, ``drizzled``...).
+    images : int
+        Images (chips) written.
+    badpix, saturate, exptime, gain, rdnoise : str, str, float, float, float
+        The first image's DOLPHOT cards (BADPIX / SATURATE as written).
+    bad, saturated : int
+        Pixels set to BADPIX / SATURATE.
+    usable_do_not_use : int
+        JWST DO_NOT_USE pixels left usable (see docs/dolphot.md).
+    dry_run : bool
+        Nothing was written.
+    """
+
+    path: str
+    output: str
+    routine: str
+    kind: str
+    images: int
+    badpix: str
+    saturate: str
+    exptime: float
+    gain: float
+    rdnoise: float
+    bad: int
+    saturated: int
+    usable_do_not_use: int = 0
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        """One line: ``IN: ROUTINE prepared KIND in place: N image(s), BADPIX=... ...``."""
+        where = "in place" if self.output == self.path else f"-> {self.output}"
+        verb = "would prepare" if self.dry_run else "prepared"
+        kept = self.usable_do_not_use
+        return (f"{self.path}: {self.routine} {verb} {self.kind} {where}: {self.images} "
+                f"image(s), BADPIX={self.badpix} SATURATE={self.saturate} "
+                f"EXPTIME={self.exptime:g} GAIN={self.gain:g} RDNOISE={self.rdnoise:.4g}; "
+                f"{self.bad} bad, {self.saturated} saturated pixels"
+                + (f"; {kept} DO_NOT_USE pixels left usable" if kept else ""))
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """The files :func:`splitgroups` wrote (or would write, ``dry_run``), in HDU order.
+
+    Iterating gives the output names (a list was returned before).
+    """
+
+    path: str
+    outputs: tuple[str, ...]
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        """One line: ``IN: wrote OUT1, OUT2``."""
+        verb = "would write" if self.dry_run else "wrote"
+        return f"{self.path}: {verb} " + ", ".join(self.outputs)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.outputs)
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+
 def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | None = None, *,
                  output: str | os.PathLike | None = None, pam_dir: str | os.PathLike | None = None,
-                 dry_run: bool = False) -> str:
+                 dry_run: bool = False) -> PrepareResult:
     """Run one DOLPHOT mask routine on one file.
 
     Parameters
@@ -196,8 +271,8 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
 
     Returns
     -------
-    str
-        One-line summary.
+    PrepareResult
+        What was written (``summary()``: one line).
 
     Raises
     ------
@@ -218,7 +293,7 @@ def prepare_file(path: str | os.PathLike, routine: str, options: MaskOptions | N
 
 
 def _prepare(path: str, routine: str, options: MaskOptions, out: str, in_place: bool,
-             pam_dir, dry_run: bool) -> str:
+             pam_dir, dry_run: bool) -> PrepareResult:
     with open_fits(path) as hdul:
         if routine == "auto":
             _guard_any(hdul, path)
@@ -235,15 +310,10 @@ def _prepare(path: str, routine: str, options: MaskOptions, out: str, in_place: 
     bad = sum(int(np.count_nonzero(p.prepared.bad)) for p in plans)
     sat = sum(int(np.count_nonzero(p.prepared.sat)) for p in plans)
     first = plans[0].cards
-    where = "in place" if in_place else f"-> {out}"
-    verb = "would prepare" if dry_run else "prepared"
     kept = sum(p.usable_do_not_use for p in plans)
-    return (f"{path}: {routine} {verb} {kind} {where}: {len(plans)} image(s), "
-            f"BADPIX={alg.fitsnum(first.badpix).strip()} "
-            f"SATURATE={alg.fitsnum(first.saturate).strip()} "
-            f"EXPTIME={first.exptime:g} GAIN={first.gain:g} RDNOISE={first.rdnoise:.4g}; "
-            f"{bad} bad, {sat} saturated pixels"
-            + (f"; {kept} DO_NOT_USE pixels left usable" if kept else ""))
+    return PrepareResult(path, path if in_place else out, routine, kind, len(plans),
+                         alg.fitsnum(first.badpix).strip(), alg.fitsnum(first.saturate).strip(),
+                         first.exptime, first.gain, first.rdnoise, bad, sat, kept, dry_run)
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,7 +349,8 @@ def dq_bad_bits(path: str, spec: str | None, table: Mapping[str, int], what: str
     try:
         return parse_flags(spec, table)
     except FlagSpecError as exc:
-        raise InputError(path, f"--dq-bad {spec}: {exc} in the {what} DQ flags") from None
+        raise InputError(path, f"{spec}: {exc} in the {what} DQ flags",
+                         parameter="dq_bad") from None
 
 
 def _count_do_not_use_usable(dq: np.ndarray | None, prepared: alg.Prepared) -> int:
@@ -535,7 +606,7 @@ def _jwst_noise(hdul, path, detector, options, prepared, photmjsr, exptime, area
     if row is None and (options.gain is None or (options.rdnoise is None
                                                   and not options.estnoise)):
         raise InputError(path, f"no gain/read-noise table row for DETECTOR={detector}; "
-                               "give --gain and --rdnoise")
+                               "give {gain} and {rdnoise}", mentions=("gain", "rdnoise"))
     if options.gain is not None:
         gain = float(options.gain)
     else:
@@ -1042,10 +1113,11 @@ def _wcs_terms(path: str, header: fits.Header):
         cd = np.array([[float(header.get("CD1_1", 0.0)), float(header.get("CD1_2", 0.0))],
                        [float(header.get("CD2_1", 0.0)), float(header.get("CD2_2", 0.0))]])
     except (KeyError, TypeError, ValueError):
-        raise InputError(path, "no --pam-dir given and the SCI header has no CRPIX/CD WCS "
-                               "to compute the pixel area from") from None
+        raise InputError(path, "no {pam_dir} given and the SCI header has no CRPIX/CD WCS "
+                               "to compute the pixel area from", mentions=("pam_dir",)) from None
     if not np.linalg.det(cd):
-        raise InputError(path, "no --pam-dir given and the SCI header CD matrix is singular")
+        raise InputError(path, "no {pam_dir} given and the SCI header CD matrix is singular",
+                         mentions=("pam_dir",))
     return crpix, cd, _sip_coeffs(header, "A"), _sip_coeffs(header, "B")
 
 
@@ -1165,7 +1237,7 @@ def _has_image(hdu) -> bool:
 
 
 def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = None, *,
-                dry_run: bool = False, say: Callable[[str], None] | None = None) -> list[str]:
+                dry_run: bool = False) -> SplitResult:
     """Write ``<base>.chip<N>.fits`` for every image HDU with data (N = 1-based position).
 
     Each output is one primary HDU: the extension's data bytes copied unchanged (same
@@ -1176,7 +1248,7 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
 
     Returns
     -------
-    list of str
+    SplitResult
         The files written (or that would be, with ``dry_run``).
     """
     path = os.fspath(path)
@@ -1201,9 +1273,9 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
     if not jobs:
         raise InputError(path, "no image extension with data to split")
     for out, *_ in jobs:
-        refuse_output_is_input(out, [path], "rename the input or use --output-dir")
+        refuse_output_is_input(out, [path], "rename the input or write to another folder")
     if dry_run:
-        return [j[0] for j in jobs]
+        return SplitResult(path, tuple(j[0] for j in jobs), dry_run=True)
     with _raw_reader(path) as read:
         for out, header, loc, span in jobs:
             add_provenance(header, "splitgroups", {"source": os.path.basename(path)})
@@ -1213,9 +1285,8 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
                 pad = (-written) % 2880
                 if pad:
                     fh.write(b"\0" * pad)
-            if say:
-                say(f"{path}: wrote {out}")
-    return [j[0] for j in jobs]
+            log.debug("%s: wrote %s", path, out)
+    return SplitResult(path, tuple(j[0] for j in jobs))
 
 
 _CHUNK = 4 << 20

@@ -10,7 +10,6 @@ import numpy as np
 
 from ..cli._common import (
     add_batch_options,
-    add_max_fraction_option,
     add_output_options,
     batch_options,
     output_path,
@@ -19,7 +18,14 @@ from ..cli._common import (
 from ..errors import UsageError
 from ..io.atomic import same_file
 from ..io.fits import write_hdulist
-from .files import OUTPUT_SUFFIX, default_output_name, dq_init_file, load_user_dq
+from ..pipeline.options import add_arguments, by_name
+from .files import (
+    OUTPUT_SUFFIX,
+    PARAMETERS,
+    default_output_name,
+    dq_init_file,
+    load_user_dq,
+)
 from .mask_ref import check_mask_ref, write_mask_ref, write_user_dq
 
 SUFFIX = "_" + OUTPUT_SUFFIX
@@ -38,25 +44,12 @@ def register(sub, common) -> argparse.ArgumentParser:
                     "each input (X_uncal.fits -> X_dqinitstep.fits).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JWST raw exposures (*_uncal.fits)")
-    p.add_argument("--mask", required=True, metavar="MASK_REF",
-                   help="MASK reference file (REFTYPE=MASK, e.g. jwst_nircam_mask_0026.fits); "
-                        "N/A records S_DQINIT=SKIPPED like jwst when CRDS has no MASK")
-    p.add_argument("--user-dq", metavar="FILE",
-                   help="user-supplied DQ file (primary HDU, integer flags, science shape), "
-                        "OR-ed in like jwst's user_supplied_dq; refused if its header says it "
-                        "is a background or good-pixel mask")
-    add_max_fraction_option(p, what="a --user-dq flagging")
+    param = by_name(PARAMETERS)
+    param["mask"].add_to(p, required=True)
+    add_arguments(p, (param[name] for name in ("user_dq", "max_fraction")))
     add_output_options(p, default_suffix=SUFFIX)
-    p.add_argument("--force", action="store_true",
-                   help="apply even to exposures whose S_DQINIT is already COMPLETE")
-    p.add_argument("--ignore-detector", action="store_true",
-                   help="apply a MASK whose INSTRUME/DETECTOR differ from the exposure's")
-    p.add_argument("--faithful", action="store_true",
-                   help="cast the user DQ like jwst (floats truncated, negatives wrapped) "
-                        "instead of refusing such values")
-    p.add_argument("--user-dq-all-stripes", action="store_true",
-                   help="superstripe data: OR a 2-D user DQ into every stripe (jwst needs a "
-                        "3-D N x ny x nx user DQ)")
+    add_arguments(p, (param[name] for name in ("force", "ignore_detector", "faithful",
+                                               "user_dq_all_stripes")))
     add_batch_options(p)
     return p
 

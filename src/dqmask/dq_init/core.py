@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UserDqError, UserDqShapeError
 from ..flags import JWST_PIXEL
 
 __all__ = [
@@ -64,7 +65,7 @@ __all__ = [
     "apply_mask",
 ]
 
-log = logging.getLogger("dqmask.dq_init")
+log = logging.getLogger(__name__)
 
 #: Full-frame size (columns, rows) of the near-infrared detectors, and of MIRI (no refout).
 FULL_FRAME = (2048, 2048)
@@ -94,15 +95,6 @@ class ExposureKind(StrEnum):
 _DATAMODELS = {ExposureKind.GUIDER: "GuiderRawModel",
                ExposureKind.SUPERSTRIPE: "SuperstripeRampModel",
                ExposureKind.RAMP: "RampModel"}
-
-
-class UserDqError(ValueError):
-    """A user-supplied DQ array that cannot be OR-ed in (its values); a problem of the user DQ,
-    not of the exposure."""
-
-
-class UserDqShapeError(UserDqError):
-    """A user-supplied DQ whose shape differs from the mask's (upstream's text)."""
 
 
 def exposure_kind(exp_type: str | None, num_superstripe: int | None) -> ExposureKind:

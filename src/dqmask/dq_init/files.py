@@ -28,13 +28,14 @@ from ..apply.files import refuse_above_max_fraction
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL
 from ..io.fits import FitsUpdate, add_provenance, get_hdu
+from ..pipeline.options import MAX_FRACTION, Option
 from . import core as alg
 from .mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
 
 __all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "load_user_dq", "default_output_name",
            "stripes_from_header", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES"]
 
-log = logging.getLogger("dqmask.dq_init")
+log = logging.getLogger(__name__)
 
 STEP = "dqinit"
 
@@ -71,6 +72,31 @@ whtlt x1d x1dints
 
 _SUFFIX_RE = re.compile(r"^(?P<root>.+?)(?:(?P<sep>[_-])(?:"
                         + "|".join(map(re.escape, sorted(JWST_SUFFIXES))) + "))?$")
+
+
+#: Parameters of ``dqinit`` (``dqmask dqinit`` options, :func:`dq_init_file` defaults),
+#: declared once.
+PARAMETERS: tuple[Option, ...] = (
+    Option("mask", "string", None,
+           "MASK reference file (REFTYPE=MASK, e.g. jwst_nircam_mask_0026.fits); N/A "
+           "records S_DQINIT=SKIPPED like jwst when CRDS has no MASK", metavar="MASK_REF"),
+    Option("user_dq", "string", None,
+           "user-supplied DQ file (primary HDU, integer flags, science shape), OR-ed in like "
+           "jwst's user_supplied_dq; refused if its header says it is a background or "
+           "good-pixel mask", metavar="FILE"),
+    MAX_FRACTION.but(cli_help="refuse a --user-dq flagging more than this fraction of a "
+                              "file"),
+    Option("force", "boolean", False,
+           "apply even to exposures whose S_DQINIT is already COMPLETE"),
+    Option("ignore_detector", "boolean", False,
+           "apply a MASK whose INSTRUME/DETECTOR differ from the exposure's"),
+    Option("faithful", "boolean", False,
+           "cast the user DQ like jwst (floats truncated, negatives wrapped) instead of "
+           "refusing such values"),
+    Option("user_dq_all_stripes", "boolean", False,
+           "superstripe data: OR a 2-D user DQ into every stripe (jwst needs a 3-D "
+           "N x ny x nx user DQ)"),
+)
 
 
 def default_output_name(path: str | os.PathLike) -> str:
@@ -179,7 +205,8 @@ def _check_pairing(path: str, primary: fits.Header, mask: MaskRef) -> None:
     if wrong:
         what = ", ".join(f"{k} {m} (exposure: {e})" for k, m, e in wrong)
         raise InputError(path, f"MASK {os.path.basename(mask.path)} is for {what}; use "
-                               f"--ignore-detector to apply it anyway")
+                               "{ignore_detector} to apply it anyway",
+                         mentions=("ignore_detector",))
     missing = [k for k, m in (("INSTRUME", mask.instrument), ("DETECTOR", mask.detector)) if not m]
     if missing:
         log.warning("MASK %s has no %s keyword; cannot check it belongs to %s %s",
@@ -195,7 +222,8 @@ def _check_shape(path: str, kind: alg.ExposureKind, shape: tuple[int, ...]) -> N
                                f"here is {len(shape)}-D {shape}")
 
 
-def load_user_dq(user_dq: str | os.PathLike | np.ndarray, *, max_fraction: float = 0.5,
+def load_user_dq(user_dq: str | os.PathLike | np.ndarray, *,
+                 max_fraction: float = MAX_FRACTION.default,
                  faithful: bool = False, name: str | None = None) -> np.ndarray:
     """A user-supplied DQ, read and checked once, before any exposure is touched.
 
@@ -376,7 +404,7 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
                  out: str | os.PathLike | None = None, *,
                  user_dq: str | os.PathLike | np.ndarray | None = None, force: bool = False,
                  ignore_detector: bool = False, faithful: bool = False,
-                 user_dq_all_stripes: bool = False, max_fraction: float = 0.5
+                 user_dq_all_stripes: bool = False, max_fraction: float = MAX_FRACTION.default
                  ) -> DqInitResult:
     """Apply a MASK reference file to one JWST raw exposure (jwst ``dq_init`` parity).
 
@@ -418,6 +446,7 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
     DqInitDone
         Already initialised and not ``force``.
     """
+    MAX_FRACTION.check(max_fraction)
     path = os.fspath(path)
     out = os.fspath(out) if out is not None else path
     if isinstance(mask, str) and mask.strip().upper() == "N/A":

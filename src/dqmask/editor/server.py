@@ -38,7 +38,7 @@ from .document import TILE, Document
 
 __all__ = ["MAX_BODY", "AUTOSAVE_SECONDS", "EditorServer", "STATIC_FILES"]
 
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 #: Largest request body accepted (bytes): a region file or a long brush stroke.
 MAX_BODY = 4 << 20

@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ..errors import InputError
+from ..errors import InputError, WriteError
 
 __all__ = ["atomic_write", "atomic_output", "is_read_only", "refuse_read_only", "READ_ONLY",
            "TMP_MARK", "LOCK_MARK", "LOCK_ENV", "DEFAULT_LOCK_TIMEOUT", "target_lock",
@@ -87,35 +87,7 @@ _WRITE_BUFFER = 1 << 20
 # --------------------------------------------------------------------------------------------
 
 
-class WriteError(InputError):
-    """The operating system refused a write: ``FILE: <problem> while writing OUT``.
-
-    ``path`` is the file the command was working on (the output itself until a caller that
-    knows the input says otherwise with :meth:`for_input`); ``out`` the file being written.
-    The target is untouched and no partial file is left when this is raised.
-
-    Parameters
-    ----------
-    out : path-like
-        The file being written.
-    reason : str
-        What the system said, e.g. ``no space left on device`` (see :func:`os_problem`).
-    errno_ : int or None
-        The ``errno`` of the failure.
-    path : path-like, optional
-        The file the command was working on (default ``out``).
-    """
-
-    def __init__(self, out: str | os.PathLike, reason: str, errno_: int | None = None,
-                 path: str | os.PathLike | None = None) -> None:
-        self.out = os.fspath(out)
-        self.reason = reason
-        self.errno = errno_
-        super().__init__(self.out if path is None else path, f"{reason} while writing {self.out}")
-
-    def for_input(self, path: str | os.PathLike) -> WriteError:
-        """The same failure reported for input ``path`` (``path: problem while writing OUT``)."""
-        return WriteError(self.out, self.reason, self.errno, path)
+# WriteError lives in dqmask.errors with every other exception (imported above).
 
 
 _REASONS = {

@@ -49,7 +49,7 @@ __all__ = [
     "write_background_mask",
 ]
 
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 MaskFormat = Literal["nsclean", "jwst"]
 FORMATS: tuple[str, ...] = ("nsclean", "jwst")

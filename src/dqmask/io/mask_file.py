@@ -101,7 +101,7 @@ READ_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq", "seed")
 MASK_CONVENTIONS = ("auto", *READ_CONVENTIONS)
 WRITE_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq")
 _REGION_SUFFIXES = (".reg", ".region")
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 _SPEC_RE = re.compile(r"^(?P<path>.+?)(?:\[(?P<chip>\d+)\])?(?:@(?P<conv>[a-z_]+))?$")
 
 
@@ -224,8 +224,8 @@ def mask_spec(text: str | os.PathLike, convention: str | None = None) -> MaskSpe
         raise InputError(spec.path, f"unknown mask convention {convention!r} (choose from "
                                     f"{', '.join(MASK_CONVENTIONS)})")
     if spec.convention is not None and spec.convention != convention:
-        raise InputError(spec.path, f"@{spec.convention} and --mask-convention {convention} "
-                                    f"disagree; give one")
+        raise InputError(spec.path, f"@{spec.convention} and {{mask_convention}} {convention} "
+                                    f"disagree; give one", mentions=("mask_convention",))
     if spec.is_region:
         return spec  # regions have no convention: inside = bad
     return MaskSpec(spec.path, spec.chip, convention)
@@ -478,8 +478,8 @@ def read_fits_mask(path: str | os.PathLike, convention: str = "auto",
                     conv, reason = guess_convention(_data_dtype(hdul, first), first.header,
                                                     primary, zero_one)
                 except ValueError as exc:
-                    raise InputError(path, f"{exc}; give --mask-convention CONV or "
-                                           f"{path}@CONV") from None
+                    raise InputError(path, f"{exc}; give {{mask_convention}}",
+                                     mentions=("mask_convention",)) from None
         planes = []
         for h in hdus:
             plane = np.empty(h.shape, dtype=bool)
@@ -504,7 +504,8 @@ def _read_regions(spec: MaskSpec, reference: Reference | None, mode: str) -> Mas
     require_regular_file(spec.path, "region file")
     if reference is None:
         raise InputError(spec.path, "a region file needs a reference image for its shape "
-                                    "(give --like FILE or a FITS mask input)")
+                                    "(give {like} FILE or a FITS mask input)",
+                         mentions=("like",))
     planes = []
     for shape, header in zip(reference.shapes, reference.headers, strict=True):
         try:

@@ -967,7 +967,7 @@ def region_warnings_to_log(logger: logging.Logger | None = None) -> Iterator[Non
     other libraries' logging set-up; steps use this so that off-image regions are always
     reported. Other warnings are re-emitted unchanged.
     """
-    logger = logger or logging.getLogger("dqmask")
+    logger = logger or logging.getLogger(__name__)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RegionWarning)
         yield

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..cli._common import EXIT_OK, say
-from ..errors import UsageError
 from ..io.background_mask import FORMATS
 from ..io.png import LIMITS, STRETCHES
+from ..pipeline.options import add_arguments, by_name
 from . import files as steps
 
 _FORMAT_HELP = ("nsclean: primary HDU uint8, 1 = background (NSClean's png2fits); jwst: "
@@ -34,6 +34,10 @@ def _size(text: str) -> tuple[int, int] | None:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
     return height, width
 
+_PARAMETER = by_name(steps.PARAMETERS)
+#: png2fits / fits2png / bgconvert take OUT as a positional argument, not -o
+_POSITIONAL_OUT = {"out": "output"}
+
 
 def _register_png2fits(sub, common) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -46,13 +50,12 @@ def _register_png2fits(sub, common) -> argparse.ArgumentParser:
     )
     p.add_argument("png", metavar="MASK.png", help="painted picture")
     p.add_argument("out", metavar="OUT.fits", help="background mask to write")
-    p.add_argument("--border", type=int, default=4, metavar="N",
-                   help="reference-pixel border forced to 0 (default 4)")
+    _PARAMETER["border"].add_to(p)
     p.add_argument("--format", choices=FORMATS, default="nsclean", help=_FORMAT_HELP)
     p.add_argument("--size", type=_size, default=(2048, 2048), metavar="WxH",
                    help="expected picture size, or 'any' (default 2048x2048)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.fits")
-    p.set_defaults(_run=run_png2fits, _command=run_png2fits)
+    p.set_defaults(_run=run_png2fits, _command=run_png2fits, _flag_names=_POSITIONAL_OUT)
     return p
 
 
@@ -78,7 +81,7 @@ def _register_fits2png(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--stretch", choices=STRETCHES, default="linear",
                    help="grey stretch between the limits (default linear)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.png")
-    p.set_defaults(_run=run_fits2png, _command=run_fits2png)
+    p.set_defaults(_run=run_fits2png, _command=run_fits2png, _flag_names=_POSITIONAL_OUT)
     return p
 
 
@@ -98,7 +101,7 @@ def _register_bgconvert(sub, common) -> argparse.ArgumentParser:
     p.add_argument("--like", metavar="RATE.fits",
                    help="jwst layout: copy this product's metadata into the mask model")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.fits")
-    p.set_defaults(_run=run_bgconvert, _command=run_bgconvert)
+    p.set_defaults(_run=run_bgconvert, _command=run_bgconvert, _flag_names=_POSITIONAL_OUT)
     return p
 
 
@@ -114,21 +117,9 @@ def _register_background(sub, common) -> argparse.ArgumentParser:
     p.add_argument("rates", nargs="+", metavar="RATE.fits", help="inputs (one detector)")
     p.add_argument("-o", "--output", required=True, metavar="MASK.fits",
                    help="background mask to write")
-    p.add_argument("--n-sigma", type=float, default=2.0, metavar="N",
-                   help="upper clipping threshold in sigma (jwst n_sigma; default 2; "
-                        "0 = no clipping)")
-    p.add_argument("--grow", type=int, default=0, metavar="N",
-                   help="also exclude pixels within N of a signal region (default 0)")
-    p.add_argument("--min-region", type=int, default=5, metavar="PIX",
-                   help="with --grow: signal regions smaller than PIX pixels (noise peaks) "
-                        "are excluded but not grown (default 5)")
-    p.add_argument("--stats", choices=("mode", "all"), default="mode",
-                   help="pixels the clipping median/sigma come from: 'mode' = near the "
-                        "background peak (default; robust when traces cover much of the "
-                        "detector), 'all' = every usable pixel, as jwst")
+    add_arguments(p, (_PARAMETER[n] for n in ("n_sigma", "grow", "min_region", "stats")))
     p.add_argument("--format", choices=FORMATS, default="nsclean", help=_FORMAT_HELP)
-    p.add_argument("--per-integration", action="store_true",
-                   help="one mask per integration (jwst CubeModel; needs --format jwst)")
+    _PARAMETER["per_integration"].add_to(p)
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.set_defaults(_run=run_background, _command=run_background)
     return p
@@ -144,13 +135,14 @@ def register(sub, common) -> argparse.ArgumentParser:
 
 def run_png2fits(args: argparse.Namespace) -> int:
     say(steps.png2fits(args.png, args.out, border=args.border, fmt=args.format,
-                       shape=args.size, force=args.force))
+                       shape=args.size, force=args.force).summary())
     return EXIT_OK
 
 
 def run_fits2png(args: argparse.Namespace) -> int:
     say(steps.fits2png(args.rate, args.out, mask=args.mask, force=args.force,
-                       limits=args.limits, stretch=args.stretch, percent=args.percent))
+                       limits=args.limits, stretch=args.stretch,
+                       percent=args.percent).summary())
     say("  (touch up in GIMP: paint background pure red FF0000, anything else is not "
         "background)")
     return EXIT_OK
@@ -158,17 +150,15 @@ def run_fits2png(args: argparse.Namespace) -> int:
 
 def run_bgconvert(args: argparse.Namespace) -> int:
     say(steps.convert_mask(args.mask, args.out, fmt=args.format, like=args.like,
-                           force=args.force))
+                           force=args.force).summary())
     return EXIT_OK
 
 
 def run_background(args: argparse.Namespace) -> int:
-    if args.min_region < 1:
-        raise UsageError("--min-region must be >= 1")
     say(steps.make_background(args.rates, args.output, n_sigma=args.n_sigma, grow=args.grow,
                               min_region=args.min_region, fmt=args.format,
                               per_integration=args.per_integration, stats=args.stats,
-                              force=args.force))
+                              force=args.force).summary())
     return EXIT_OK
 
 
@@ -189,7 +179,7 @@ def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) ->
     jwst_mask = workdir / "ifu_background_user_mask.fits"
     png = workdir / "ifu_background_mask.png"
     back = workdir / "ifu_background_from_png.fits"
-    say(steps.make_background([rate], mask, grow=1, force=True))
-    say(steps.make_background([rate], jwst_mask, grow=1, fmt="jwst", force=True))
-    say(steps.fits2png(rate, png, mask=mask, force=True))
-    say(steps.png2fits(png, back, force=True))
+    say(steps.make_background([rate], mask, grow=1, force=True).summary())
+    say(steps.make_background([rate], jwst_mask, grow=1, fmt="jwst", force=True).summary())
+    say(steps.fits2png(rate, png, mask=mask, force=True).summary())
+    say(steps.png2fits(png, back, force=True).summary())

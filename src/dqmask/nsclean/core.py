@@ -45,7 +45,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.visualization import ZScaleInterval
 from scipy import ndimage
 
-from ..errors import UsageError
+from ..errors import ParameterError
 from ..toolbox.morphology import grow
 
 __all__ = [
@@ -643,8 +643,8 @@ def background_from_exposures(exposures: list[Exposure], *, n_sigma: float = 2.0
     if per_integration:
         nints = {e.data.shape[0] for e in exposures}
         if len(nints) != 1:
-            raise UsageError("--per-integration needs inputs with the same number of "
-                             f"integrations (got {sorted(nints)})")
+            raise ParameterError("per_integration", "needs inputs with the same number of "
+                                 f"integrations (got {sorted(nints)})")
         planes = list(range(nints.pop()))
     masks = []
     for plane in planes:

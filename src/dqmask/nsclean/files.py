@@ -9,19 +9,21 @@ anything is written; outputs are written atomically and never over an input.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, ParameterError
 from ..flags import JWST_PIXEL
 from ..io import png as png_render
 from ..io.background_mask import FORMATS, read_background_mask, write_background_mask
 from ..io.fits import classify_hdulist, open_fits
 from ..io.png import read_png_rgb, write_png_rgb
+from ..pipeline.options import Option
 from . import core as bgalg
 from .core import Exposure, background_from_exposures
 
-__all__ = ["Exposure", "load_exposure", "png2fits", "fits2png", "convert_mask",
+__all__ = ["BackgroundResult", "PictureResult", "Exposure", "load_exposure", "png2fits", "fits2png", "convert_mask",
            "make_background",
            "RATE_PRODUCTS", "UNUSABLE_FLAGS"]
 
@@ -33,6 +35,34 @@ UNUSABLE_FLAGS = JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["REFERENCE_PIXEL"]
 #: Full detector shape (ny, nx) and whether the reference border includes rows.
 _DETECTORS = {"MIRI": ((1024, 1032), False)}
 _NIR_DETECTOR = (bgalg.NSCLEAN_SHAPE, True)
+
+#: Parameters of ``background`` and ``png2fits`` (``dqmask`` options, the
+#: ``dqmask_background`` step spec, the defaults of :func:`make_background` and
+#: :func:`png2fits`), declared once.
+PARAMETERS: tuple[Option, ...] = (
+    Option("n_sigma", "float", 2.0, "upper clipping threshold in sigma (0 = no clipping)",
+           min=0.0, metavar="N",
+           cli_help="upper clipping threshold in sigma (jwst n_sigma; default 2; 0 = no "
+                    "clipping)"),
+    Option("grow", "integer", 0, "also exclude pixels within N of a signal region", min=0,
+           metavar="N",
+           cli_help="also exclude pixels within N of a signal region (default 0)"),
+    Option("min_region", "integer", 5, "signal regions smaller than this are not grown",
+           min=0, metavar="PIX",  # 0 and 1 both grow every region
+           cli_help="with --grow: signal regions smaller than PIX pixels (noise peaks) are "
+                    "excluded but not grown (default 5)"),
+    Option("stats", "option", "mode", "clipping statistics from 'mode' pixels or 'all'",
+           choices=("mode", "all"),
+           cli_help="pixels the clipping median/sigma come from: 'mode' = near the "
+                    "background peak (default; robust when traces cover much of the "
+                    "detector), 'all' = every usable pixel, as jwst"),
+    Option("per_integration", "boolean", False, "one mask per integration (CubeModel)",
+           cli_help="one mask per integration (jwst CubeModel; needs --format jwst)"),
+    Option("border", "integer", bgalg.REFERENCE_BORDER, "reference-pixel border forced to 0",
+           min=0, metavar="N"),
+)
+_PARAMETER = {o.name: o for o in PARAMETERS}
+_DEFAULT = {o.name: o.default for o in PARAMETERS}
 
 
 def _reference(info, shape: tuple[int, int]) -> np.ndarray:
@@ -86,22 +116,77 @@ def load_exposure(path: str | os.PathLike) -> Exposure:
 def _check_output(out: str, inputs: list[str], force: bool) -> None:
     for src in inputs:
         if os.path.exists(out) and os.path.samefile(out, src):
-            raise UsageError(f"output {out} is also an input; choose another name")
+            raise ParameterError("out", f"{out} is also an input; choose another name")
     if os.path.isdir(out):
-        raise UsageError(f"output {out} is a directory")
+        raise ParameterError("out", f"{out} is a directory")
     if os.path.exists(out) and not force:
-        raise UsageError(f"{out} exists (use --force to replace it)")
+        raise ParameterError("out", f"{out} exists (use {{force}} to replace it)",
+                             mentions=("force",))
 
 
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise UsageError(f"unknown mask format {fmt!r} (choose from {', '.join(FORMATS)})")
+        raise ParameterError("fmt", f"{fmt!r} is not a mask format (choose from "
+                                    f"{', '.join(FORMATS)})")
 
 
-def _summary(out: str, background: np.ndarray, fmt: str) -> str:
-    n = int(np.count_nonzero(background))
-    return (f"{out}: {n} of {background.size} pixels background "
-            f"({100.0 * n / background.size:.1f}%), {fmt} format")
+@dataclass(frozen=True)
+class BackgroundResult:
+    """A background mask written by :func:`png2fits`, :func:`convert_mask` or
+    :func:`make_background`.
+
+    Attributes
+    ----------
+    output : str
+        The mask file.
+    fmt : str
+        Its layout, ``nsclean`` or ``jwst``.
+    background, total : int
+        Background pixels (1 = background in the file) and all pixels.
+    """
+
+    output: str
+    fmt: str
+    background: int
+    total: int
+
+    def summary(self) -> str:
+        """One line: ``OUT: N of M pixels background (P%), FMT format``."""
+        return (f"{self.output}: {self.background} of {self.total} pixels background "
+                f"({100.0 * self.background / max(self.total, 1):.1f}%), {self.fmt} format")
+
+
+@dataclass(frozen=True)
+class PictureResult:
+    """The PNG written by :func:`fits2png`.
+
+    Attributes
+    ----------
+    output : str
+        The PNG.
+    width, height : int
+        Its size in pixels.
+    inputs : tuple of str
+        The rate files drawn (their mean when several).
+    red : int or None
+        Background pixels drawn pure red (None: no mask given).
+    """
+
+    output: str
+    width: int
+    height: int
+    inputs: tuple[str, ...]
+    red: int | None = None
+
+    def summary(self) -> str:
+        """One line: ``OUT: WxH picture of RATE[, N background pixels red]``."""
+        drawn = "" if self.red is None else f", {self.red} background pixels red"
+        what = self.inputs[0] if len(self.inputs) == 1 else f"the mean of {len(self.inputs)} files"
+        return f"{self.output}: {self.width}x{self.height} picture of {what}{drawn}"
+
+
+def _summary(out: str, background: np.ndarray, fmt: str) -> BackgroundResult:
+    return BackgroundResult(out, fmt, int(np.count_nonzero(background)), int(background.size))
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,9 +194,10 @@ def _summary(out: str, background: np.ndarray, fmt: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
+def png2fits(png: str | os.PathLike, out: str | os.PathLike, *,
+             border: int = _DEFAULT["border"],
              fmt: str = "nsclean", shape: tuple[int, int] | None = bgalg.NSCLEAN_SHAPE,
-             force: bool = False) -> str:
+             force: bool = False) -> BackgroundResult:
     """Convert a painted PNG into a background mask, as NSClean's ``png2fits``.
 
     Pure red (FF0000; 16-bit: FFFF0000 0000) = background; the ``border`` frame is forced
@@ -132,13 +218,12 @@ def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
 
     Returns
     -------
-    str
-        One-line summary.
+    BackgroundResult
+        The file written and its background count (``summary()``: one line).
     """
     png, out = os.fspath(png), os.fspath(out)
     _check_format(fmt)
-    if border < 0:
-        raise UsageError(f"--border must be >= 0, got {border}")
+    _PARAMETER["border"].check(border)
     _check_output(out, [png], force)
     rgb, max_value = read_png_rgb(png, shape)
     background = bgalg.png_to_background(rgb, max_value, border)
@@ -150,7 +235,7 @@ def png2fits(png: str | os.PathLike, out: str | os.PathLike, *, border: int = 4,
 
 def fits2png(rates: str | os.PathLike | list, out: str | os.PathLike, *,
              mask: str | os.PathLike | None = None, force: bool = False,
-             limits: str = "zscale", stretch: str = "linear", percent: float = 99.5) -> str:
+             limits: str = "zscale", stretch: str = "linear", percent: float = 99.5) -> PictureResult:
     """Write the grey picture of one or several rate images to paint on.
 
     Parameters
@@ -171,16 +256,17 @@ def fits2png(rates: str | os.PathLike | list, out: str | os.PathLike, *,
 
     Returns
     -------
-    str
-        One-line summary.
+    PictureResult
+        The PNG written, its size and inputs (``summary()``: one line).
     """
     paths = [os.fspath(r) for r in ([rates] if isinstance(rates, (str, os.PathLike))
                                     else rates)]
     out = os.fspath(out)
     if not paths:
-        raise UsageError("give at least one rate file")
+        raise ParameterError("rates", "needs at least one rate file")
     if limits not in png_render.LIMITS or stretch not in png_render.STRETCHES:
-        raise UsageError(f"unknown limits {limits!r} or stretch {stretch!r}")
+        raise ParameterError("limits", f"{limits!r} or {{stretch}} {stretch!r} unknown",
+                             mentions=("stretch",))
     _check_output(out, paths + ([os.fspath(mask)] if mask else []), force)
     _scan(paths)  # one detector, one shape: checked before any data is read
     exposures = [load_exposure(p) for p in paths]
@@ -205,13 +291,12 @@ def fits2png(rates: str | os.PathLike | list, out: str | os.PathLike, *,
             "Description": f"{limits} {stretch} picture of {names}; top row = last FITS "
                            f"row; paint background pure red FF0000, then dqmask png2fits"}
     write_png_rgb(out, rgb, text)
-    drawn = "" if background is None else f", {int(background.sum())} background pixels red"
-    what = paths[0] if len(paths) == 1 else f"the mean of {len(paths)} files"
-    return f"{out}: {rgb.shape[1]}x{rgb.shape[0]} picture of {what}{drawn}"
+    red = None if background is None else int(background.sum())
+    return PictureResult(out, rgb.shape[1], rgb.shape[0], tuple(paths), red)
 
 
 def convert_mask(mask: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "jwst",
-                 like: str | os.PathLike | None = None, force: bool = False) -> str:
+                 like: str | os.PathLike | None = None, force: bool = False) -> BackgroundResult:
     """Rewrite a background mask (either layout) in layout ``fmt``; the pixels are unchanged.
 
     Parameters
@@ -230,8 +315,8 @@ def convert_mask(mask: str | os.PathLike, out: str | os.PathLike, *, fmt: str = 
     _check_output(out, [mask] + ([os.fspath(like)] if like else []), force)
     background = read_background_mask(mask).background
     if fmt == "nsclean" and background.ndim != 2:
-        raise UsageError("the nsclean layout holds one 2-D mask; this mask has one plane per "
-                         "integration: keep --format jwst")
+        raise ParameterError("fmt", "nsclean holds one 2-D mask; this mask has one plane per "
+                                    "integration: keep {fmt} jwst", mentions=("fmt",))
     params = {"mask": os.path.basename(mask), "format": fmt}
     write_background_mask(out, background, fmt, step="bgconvert", params=params, like=like)
     return _summary(out, background, fmt)
@@ -292,9 +377,10 @@ def _streamed_mean(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
-                    n_sigma: float = 2.0, grow: int = 0, min_region: int = 5,
+                    n_sigma: float = _DEFAULT["n_sigma"], grow: int = _DEFAULT["grow"],
+                    min_region: int = _DEFAULT["min_region"],
                     fmt: str = "nsclean", per_integration: bool = False,
-                    stats: str = "mode", force: bool = False) -> str:
+                    stats: str = _DEFAULT["stats"], force: bool = False) -> BackgroundResult:
     """Write an automatic background mask from rate-like files of one detector.
 
     Combines the inputs (per-pixel sigma-clipped mean), excludes NaN, zero, DO_NOT_USE and
@@ -306,20 +392,20 @@ def make_background(rates: list[str | os.PathLike], out: str | os.PathLike, *,
 
     Returns
     -------
-    str
-        One-line summary.
+    BackgroundResult
+        The file written and its background count (``summary()``: one line).
     """
     paths = [os.fspath(p) for p in rates]
     out = os.fspath(out)
     _check_format(fmt)
     if not paths:
-        raise UsageError("give at least one rate file")
-    if n_sigma < 0 or grow < 0:
-        raise UsageError("--n-sigma and --grow must be >= 0")
-    if stats not in ("mode", "all"):
-        raise UsageError(f"--stats must be 'mode' or 'all', got {stats!r}")
+        raise ParameterError("rates", "needs at least one rate file")
+    for name, value in (("n_sigma", n_sigma), ("grow", grow), ("min_region", min_region),
+                        ("stats", stats)):
+        _PARAMETER[name].check(value)
     if per_integration and fmt == "nsclean":
-        raise UsageError("--per-integration writes one mask per integration: use --format jwst")
+        raise ParameterError("per_integration", "writes one mask per integration: use {fmt} jwst",
+                             mentions=("fmt",))
     _check_output(out, paths, force)
     scanned = _scan(paths)
     planes = sum(shape[0] if len(shape) == 3 else 1 for _, shape in scanned)

@@ -23,21 +23,14 @@ from ..errors import InputError
 from ..pipeline import _base
 from ..pipeline.options import Option, spec
 from . import core as bgalg
-from .files import UNUSABLE_FLAGS, Exposure, background_from_exposures
+from .files import PARAMETERS, UNUSABLE_FLAGS, Exposure, background_from_exposures
 from .files import _reference as reference_pixels
 
 __all__ = ["BackgroundStep", "OPTIONS", "exposure_of"]
 
 #: Parameters, named as the ``dqmask background`` options.
 OPTIONS = (
-    Option("n_sigma", "float", 2.0, "upper clipping threshold in sigma (0 = no clipping)",
-           min=0.0),
-    Option("grow", "integer", 0, "also exclude pixels within N of a signal region", min=0),
-    Option("min_region", "integer", 5, "signal regions smaller than this are not grown",
-           min=0),
-    Option("stats", "option", "mode", "clipping statistics from 'mode' pixels or 'all'",
-           choices=("mode", "all")),
-    Option("per_integration", "boolean", False, "one mask per integration (CubeModel)"),
+    *(o for o in PARAMETERS if o.name != "border"),
     Option("pass_through", "boolean", False,
            "return the input unchanged and save the mask (for use as a hook)"),
 )

@@ -1,20 +1,35 @@
-"""Step parameters declared once: the stpipe ``spec`` is generated from these descriptions.
+"""Parameters declared once: default, range and help of each, for every interface.
 
-Each step module lists its :class:`Option` objects; :func:`spec` turns them into the
-configobj text stpipe validates (``name = type(default=..., min=...)  # help``). The names
-are the ``dqmask`` command-line option names with ``_`` for ``-`` (``--mask-flags`` is
-``mask_flags``). The command-line parsers still declare their options themselves; building
-them from these descriptions (``Option.cli_flag`` gives the flag name) is the next step of
-the one-source-of-truth work (issue 13).
+Each job lists its :class:`Option` objects (``dqmask.<job>.files.PARAMETERS``); from the
+same descriptions
+
+* :func:`spec` writes the configobj text stpipe validates for the job's step
+  (``name = type(default=..., min=...)  # help``), and
+* :func:`add_arguments` adds the ``dqmask`` command's argparse options (flag
+  :attr:`Option.cli_flag`, deprecated old spellings :attr:`Option.aliases`, the range checked
+  while parsing, the default said in the help), and
+* :meth:`Option.check` checks a value a Python caller passes (a
+  :class:`~dqmask.errors.ParameterError` naming the parameter).
+
+The names are the command-line option names with ``_`` for ``-`` (``--n-sigma`` is
+``n_sigma``) unless ``flag`` says otherwise. This module imports neither argparse users nor
+numpy: command modules use it at start-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import argparse
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["Option", "spec", "defaults"]
+from ..errors import ParameterError
+
+__all__ = ["Option", "spec", "defaults", "add_arguments", "by_name", "UNSET", "BAD_FLAGS",
+           "FLAGS", "MAX_FRACTION"]
+
+#: ``cli_default`` not given: the command line uses ``default``.
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
 
 _KINDS = ("string", "integer", "float", "boolean", "option", "force_list")
 
@@ -37,7 +52,21 @@ class Option:
     choices : tuple of str
         Allowed values of an ``option``.
     min, max : float, optional
-        Range of a number.
+        Range of a number (inclusive).
+    above : float, optional
+        Exclusive lower bound of a number (``sigma`` must be > 0).
+    flag : str, optional
+        Command-line flag when it is not ``--`` + the name with ``-`` (``--include-region``).
+    aliases : tuple of str
+        Old spellings of the flag, still accepted; ``--help`` and the docs call them
+        deprecated.
+    metavar : str, optional
+        argparse metavar.
+    cli_help : str, optional
+        Longer help for ``dqmask CMD --help`` (default ``help``).
+    cli_default : object
+        Command-line default when it differs from ``default`` (e.g. None to tell "not given"
+        from the default); :data:`UNSET`: ``default``.
     """
 
     name: str
@@ -47,6 +76,12 @@ class Option:
     choices: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
+    above: float | None = None
+    flag: str | None = None
+    aliases: tuple[str, ...] = ()
+    metavar: str | None = None
+    cli_help: str | None = None
+    cli_default: Any = UNSET
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -56,18 +91,117 @@ class Option:
 
     @property
     def cli_flag(self) -> str:
-        """The command-line flag of the same parameter (``--mask-flags``)."""
-        return "--" + self.name.replace("_", "-")
+        """The command-line flag of the same parameter (``--n-sigma``)."""
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def but(self, **changes: Any) -> Option:
+        """A copy with ``changes`` (a job sharing another job's parameter, e.g. another help)."""
+        return replace(self, **changes)
+
+    # -- values ---------------------------------------------------------------------------
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is out of range (phrased to follow the name), or None."""
+        if self.kind == "option" and value not in self.choices:
+            return f"must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+        if self.kind not in ("integer", "float") or value is None:
+            return None
+        if self.above is not None and not value > self.above:
+            return f"must be > {self.above:g}, got {value:g}"
+        if self.min is not None and not value >= self.min:
+            return f"must be >= {self.min:g}, got {value:g}"
+        if self.max is not None and not value <= self.max:
+            return f"must be <= {self.max:g}, got {value:g}"
+        return None
+
+    def check(self, value: Any) -> Any:
+        """``value`` if in range, else a :class:`ParameterError` naming the parameter."""
+        problem = self.problem(value)
+        if problem:
+            raise ParameterError(self.name, problem)
+        return value
+
+    # -- command line ---------------------------------------------------------------------
+
+    def _parse(self) -> Callable[[str], Any]:
+        convert = int if self.kind == "integer" else float
+
+        def parse(text: str) -> Any:
+            try:
+                value = convert(text)
+            except ValueError:
+                what = "an integer" if convert is int else "a number"
+                raise argparse.ArgumentTypeError(f"wants {what}, not {text!r}") from None
+            problem = self.problem(value)
+            if problem:
+                raise argparse.ArgumentTypeError(problem.rsplit(", got", 1)[0])
+            return value
+
+        parse.__name__ = self.kind  # argparse names the type in its messages
+        return parse
+
+    def cli_help_text(self) -> str:
+        """The ``--help`` line: help, default, deprecated old spellings."""
+        text = self.cli_help or self.help
+        default = self.default if self.cli_default is UNSET else self.cli_default
+        if not (default is None or default is False or default in ((), [])) \
+                and "default" not in text:
+            text += f" (default {default})"
+        if self.aliases:
+            text += f"; {' / '.join(self.aliases)}: old name, deprecated"
+        return text
+
+    def add_to(self, parser: argparse.ArgumentParser | Any, **overrides: Any) -> argparse.Action:
+        """Add this parameter's option to ``parser`` (a parser or an argument group)."""
+        default = self.default if self.cli_default is UNSET else self.cli_default
+        kwargs: dict[str, Any] = {"dest": self.name, "help": self.cli_help_text()}
+        if self.kind == "boolean":
+            kwargs.update(action="store_true", default=bool(default))
+        elif self.kind == "force_list":
+            kwargs.update(action="append", default=list(default or []))
+        else:
+            kwargs["default"] = default
+            if self.kind == "option":
+                kwargs["choices"] = self.choices
+            elif self.kind in ("integer", "float"):
+                kwargs["type"] = self._parse()
+        if self.metavar and self.kind != "boolean":
+            kwargs["metavar"] = self.metavar
+        kwargs.update(overrides)
+        return parser.add_argument(self.cli_flag, *self.aliases, **kwargs)
 
     def spec_line(self) -> str:
         """``name = kind(args, default=...)  # help`` for an stpipe spec."""
         args = [repr(c) for c in self.choices]
-        if self.min is not None:
-            args.append(f"min={self.min!r}")
+        low = self.min if self.min is not None else self.above
+        if low is not None:
+            args.append(f"min={low!r}")
         if self.max is not None:
             args.append(f"max={self.max!r}")
         args.append(f"default={self.default!r}")
         return f"{self.name} = {self.kind}({', '.join(args)})  # {self.help}"
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters several jobs share (one vocabulary: the same name for the same idea everywhere)
+# --------------------------------------------------------------------------------------------
+
+#: The DQ bits that make a pixel of a ``dq``-convention mask bad (every command reading
+#: masks: apply, combine/grow/convert/regions, preview). Old spellings: ``--mask-flags``
+#: (apply), ``--dq`` (toolbox), ``--mask-dq`` (preview).
+BAD_FLAGS = Option("bad_flags", "string", None,
+                   "dq-convention masks: DQ bits that make a pixel bad (default any)",
+                   metavar="FLAGS")
+
+#: The DQ flags written on bad pixels (apply, detect, the toolbox's ``--to dq``).
+FLAGS = Option("flags", "string", None, "DQ flags to set on bad pixels", metavar="FLAGS")
+
+#: Largest fraction of a file a mask may cover before it is refused (apply, detect, dqinit's
+#: user DQ, the editor).
+MAX_FRACTION = Option("max_fraction", "float", 0.5,
+                      "refuse a mask covering more than this fraction", above=0.0, min=0.0,
+                      max=1.0, metavar="F",
+                      cli_help="refuse a mask covering more than this fraction of a file")
 
 
 def spec(options: Iterable[Option]) -> str:
@@ -78,3 +212,14 @@ def spec(options: Iterable[Option]) -> str:
 def defaults(options: Sequence[Option]) -> dict[str, Any]:
     """``{name: default}``."""
     return {o.name: o.default for o in options}
+
+
+def by_name(options: Iterable[Option]) -> dict[str, Option]:
+    """``{name: option}``."""
+    return {o.name: o for o in options}
+
+
+def add_arguments(parser: argparse.ArgumentParser | Any, options: Iterable[Option]) -> None:
+    """Add each of ``options`` to an argparse parser (see :meth:`Option.add_to`)."""
+    for option in options:
+        option.add_to(parser)

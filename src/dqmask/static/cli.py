@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..cli._common import EXIT_OK, say
 from ..errors import UsageError
-from .files import make_static_masks
+from ..pipeline.options import by_name
+from .files import PARAMETERS, make_static_masks
 
 
 def _chip_list(text: str) -> list[int]:
@@ -21,16 +22,6 @@ def _chip_list(text: str) -> list[int]:
     return chips
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--sig wants a number, not {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"--sig must be positive, not {text!r}")
-    return value
-
-
 def register(sub, common) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "static", parents=[common],
@@ -41,8 +32,8 @@ def register(sub, common) -> argparse.ArgumentParser:
                     "as int16 primary-HDU files, 1 = good. NaN pixels anywhere are fine.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="HST flt/flc files")
-    p.add_argument("--sig", type=_positive, default=4.0,
-                   help="static_sig: rms below the mode that is bad (default 4.0)")
+    param = by_name(PARAMETERS)
+    param["sig"].add_to(p)
     names = p.add_mutually_exclusive_group()
     names.add_argument("--output-name", metavar="NAME",
                        help="product name (as AstroDrizzle's output): masks of all inputs "
@@ -54,9 +45,7 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="SCI EXTVERs to use (default all)")
     p.add_argument("--output-dir", metavar="DIR", default=".",
                    help="directory for the masks (default: current directory)")
-    p.add_argument("--dq-bits", metavar="BITS",
-                   help="also mask DQ-flagged pixels as AstroDrizzle does with final_bits=BITS "
-                        "(bits listed are ignored; '~' inverts; names allowed)")
+    param["good_flags"].add_to(p)
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="compute N chips at a time in worker processes (default: the number "
                         "of CPUs; 1 = in this process); same result")
@@ -68,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--output-name must not be empty")
     result = make_static_masks(args.inputs, sig=args.sig, output_name=args.output_name,
                                legacy_names=args.legacy_names, chips=args.chips,
-                               output_dir=args.output_dir, dq_bits=args.dq_bits,
+                               output_dir=args.output_dir, good_flags=args.good_flags,
                                jobs=None if args.jobs is None else max(1, args.jobs))
     for chip in result.chips:
         say(chip.line())

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from astropy.nddata import bitmask
 
+from ..errors import StatsError
 from ..flags import require_dq_dtype
 
 __all__ = [
@@ -61,10 +62,6 @@ _U = 2.0**-53  # unit roundoff of double
 _TINY = 10.0 * float(np.finfo(np.float32).eps)  # imagestats' one-bin limit
 _SEQ_CHUNK = 1 << 20
 _BLOCK = 1 << 16  # pixels per cache-sized block
-
-
-class StatsError(ValueError):
-    """imagestats cannot compute statistics (no pixel left in the clip range)."""
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,10 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..flags import FlagSpecError, parse_flags, table_for
 from ..io.fits import Chip, FileInfo, add_provenance, classify_hdulist, open_fits, write_hdulist
+from ..pipeline.options import Option
 from . import core as sm
 
 __all__ = [
@@ -48,9 +49,22 @@ __all__ = [
 ]
 
 STEP = "static"
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 _SUPPORTED = ("ACS", "WFC3", "STIS", "WFPC2", "NICMOS")
+
+
+#: Parameters of ``static`` (``dqmask static`` options and :func:`make_static_masks`
+#: defaults), declared once.
+PARAMETERS: tuple[Option, ...] = (
+    Option("sig", "float", sm.DEFAULT_SIG, "static_sig: rms below the mode that is bad",
+           above=0.0),
+    Option("good_flags", "string", None,
+           "also mask DQ-flagged pixels as AstroDrizzle does with final_bits=BITS (bits "
+           "listed are ignored, i.e. good; '~' inverts; names allowed)",
+           flag="--good-flags", aliases=("--dq-bits",), metavar="BITS"),
+)
+_PARAMETER = {o.name: o for o in PARAMETERS}
 
 
 @dataclass(frozen=True)
@@ -81,12 +95,16 @@ class ChipSummary:
         return text
 
 
-@dataclass
+@dataclass(frozen=True)
 class StaticMaskResult:
     """Outputs written (in order of first appearance) and one summary per chip."""
 
     outputs: list[str] = field(default_factory=list)
     chips: list[ChipSummary] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line per chip (:meth:`ChipSummary.line`), then ``wrote OUT`` per mask."""
+        return "\n".join([c.line() for c in self.chips] + [f"wrote {o}" for o in self.outputs])
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,7 +172,7 @@ def _resolve_bits(spec: str | int | None, info: FileInfo) -> tuple[int, bool] | 
     try:
         value = parse_flags(body, table_for(info.telescope, info.instrument, info.detector))
     except FlagSpecError as exc:
-        raise InputError(info.path, f"--dq-bits: {exc}") from None
+        raise InputError(info.path, f": {exc}", parameter="good_flags") from None
     return value, flip
 
 
@@ -189,7 +207,8 @@ def _check_chip(hdul, info, chip, output_name, legacy_names, bits) -> _Work:
         raise InputError(path, f"SCI,{chip.extver} has an unsupported BITPIX")
     if bits is not None:
         if chip.dq is None:
-            raise InputError(path, f"--dq-bits given but SCI,{chip.extver} has no DQ extension")
+            raise InputError(path, f"given but SCI,{chip.extver} has no DQ extension",
+                             parameter="good_flags")
         dq = hdul[chip.dq]
         if _shape(dq.header) != chip.shape:
             raise InputError(path, f"DQ,{chip.extver} shape {_shape(dq.header)} differs from "
@@ -424,8 +443,8 @@ def _write_mask(path: str, good: np.ndarray, params: dict, sources: list[str]) -
 def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEFAULT_SIG,
                       output_name: str | None = None, legacy_names: bool = False,
                       chips: Sequence[int] | None = None, output_dir: str | os.PathLike = ".",
-                      dq_bits: str | int | None = None, jobs: int | None = None
-                      ) -> StaticMaskResult:
+                      good_flags: str | int | None = None, jobs: int | None = None,
+                      dq_bits: str | int | None = None) -> StaticMaskResult:
     """Make drizzlepac static masks for HST images and write them.
 
     Parameters
@@ -444,15 +463,18 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         SCI EXTVERs to use (default all).
     output_dir : path-like
         Where masks are written (default: the current directory, as drizzlepac).
-    dq_bits : int or str, optional
-        Also mark DQ-flagged pixels bad, as AstroDrizzle does at drizzle time with
-        ``final_bits = dq_bits`` (names or numbers; ``~`` inverts). Default: static
-        pixels only, exactly drizzlepac's file.
+    good_flags : int or str, optional
+        The DQ bits that do *not* make a pixel bad (AstroDrizzle's ``final_bits``): also
+        mark the pixels with any other DQ bit bad, as AstroDrizzle does at drizzle time
+        (names or numbers; ``~`` inverts: the bits listed are then the bad ones). Default:
+        static pixels only, exactly drizzlepac's file.
     jobs : int, optional
         Chips computed in parallel (forked worker processes; threads where fork is not
         available). Default: the number of CPUs available (:func:`default_jobs`); 1 computes
         in this process. The result does not depend on it (same computation per chip, AND
         is order-independent, chips are combined in input order).
+    dq_bits : int or str, optional
+        Old name of ``good_flags`` (deprecated; still accepted).
 
     Returns
     -------
@@ -468,7 +490,15 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
     if not paths:
         raise InputError(None, "no input files")
     if output_name is not None and legacy_names:
-        raise ValueError("output_name and legacy_names are exclusive")
+        raise ParameterError("output_name", "and {legacy_names} are exclusive",
+                             mentions=("legacy_names",))
+    _PARAMETER["sig"].check(sig)
+    if dq_bits is not None:  # the old name of good_flags
+        if good_flags is not None and good_flags != dq_bits:
+            raise ParameterError("good_flags", "and {dq_bits} (its old name) disagree; give one",
+                                 mentions=("dq_bits",))
+        good_flags = dq_bits
+    dq_bits = good_flags
     if output_name is not None and not signature_root(output_name):
         log.warning("output name %r has no '_': as in drizzlepac the mask names get an empty "
                     "root (_<rows>x<cols>_<chip>_staticMask.fits)", output_name)

@@ -54,7 +54,7 @@ def test_mask_spec_merges_the_option_and_the_suffix(tmp_path):
     assert mask_spec("m.fits@bad", "bad") == mask_spec("m.fits@bad") == MaskSpec("m.fits", None, "bad")
     assert mask_spec("m.fits[2]", "good") == MaskSpec("m.fits", 2, "good")
     assert mask_spec("r.reg", "bad") == MaskSpec("r.reg")  # regions: inside = bad, always
-    with pytest.raises(InputError, match="^m.fits: @good and --mask-convention bad disagree"):
+    with pytest.raises(InputError, match="^m.fits: @good and mask_convention bad disagree"):
         mask_spec("m.fits@good", "bad")
     with pytest.raises(InputError, match="unknown mask convention"):
         mask_spec("m.fits", "nonsense")

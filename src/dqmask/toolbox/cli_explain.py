@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from ..cli._common import EXIT_FAILURE, EXIT_OK, console_err, say
+from ..cli._common import EXIT_FAILURE, EXIT_OK, console_err, flag_of, say
 from ..errors import InputError
 from ..flags import (
     JWST_GROUP,
@@ -21,7 +21,7 @@ from ..flags import (
 )
 from ..io.fits import classify_hdulist, open_fits
 
-log = logging.getLogger("dqmask")
+log = logging.getLogger(__name__)
 
 DQ_EXTNAMES = ("DQ", "PIXELDQ", "GROUPDQ")
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             if args.verbose:
                 log.exception("traceback")
             if isinstance(exc, InputError):
-                text = exc.oneline()
+                text = exc.oneline(flag_of)
             elif isinstance(exc, FlagSpecError):
                 text = f"{item}: {exc}"
             else:  # a bug met on this input

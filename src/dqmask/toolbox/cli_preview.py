@@ -20,6 +20,7 @@ from ..errors import UsageError
 from ..io.atomic import refuse_output_is_input
 from ..io.mask_file import parse_spec
 from ..io.png import LIMITS, STRETCHES
+from ..pipeline.options import BAD_FLAGS
 from .preview import DEFAULT_COLOR, MIN_SIZE, preview_file
 
 
@@ -52,9 +53,11 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="mask to overlay: PATH[CHIP]@CONVENTION or a DS9 .reg file")
     p.add_argument("--dq", metavar="FLAGS", default=None,
                    help="overlay the file's DQ where DQ & FLAGS ('any': any flag set)")
-    p.add_argument("--mask-dq", metavar="FLAGS", default=None,
-                   help="dq-convention --mask files: bits that make a pixel bad (default any)")
+    BAD_FLAGS.but(aliases=("--mask-dq",),
+                  cli_help="dq-convention --mask files: bits that make a pixel bad (default "
+                           "any)").add_to(p)
     add_mask_convention_option(p)
+    p.set_defaults(_flag_names={"flags": "--bad-flags"})
     p.add_argument("--before", metavar="ORIG", help="original file: draw a before/after pair")
     out = p.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", metavar="OUT.png", help="PNG to write (one FILE)")
@@ -108,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.files) > 1 and args.before:
         raise UsageError("--before pairs one FILE with its original")
     mask = str(mask_arg(args.mask, args)) if args.mask else None
-    options = {"mask": mask, "dq": args.dq, "before": args.before, "flags": args.mask_dq,
+    options = {"mask": mask, "dq": args.dq, "before": args.before, "flags": args.bad_flags,
                "max_size": args.max_size, "color": args.color, "alpha": args.alpha,
                "limits": args.limits, "percent": args.percent, "stretch": args.stretch,
                "flag_colors": args.flag_colors, "min_size": args.min_size,

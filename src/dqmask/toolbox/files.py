@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..conventions import Convention, from_bad
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..io.atomic import atomic_write, refuse_output_is_input
 from ..io.mask_file import (
     MaskData,
@@ -31,25 +31,66 @@ from ..io.mask_file import (
 from .combine import OPERATIONS, combine, ds9_text
 from .morphology import FOOTPRINTS, grow
 
-__all__ = ["ToolResult", "load_masks", "combine_files", "grow_file", "convert_file",
+__all__ = ["ToolResult", "RegionsResult", "load_masks", "combine_files", "grow_file", "convert_file",
            "regions_file", "ds9_text"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ToolResult:
-    """What one toolbox command wrote."""
+    """What one toolbox function wrote.
+
+    Attributes
+    ----------
+    output : str
+        The mask file written.
+    convention : str
+        Its convention (``bad``, ``good``, ``dq``...).
+    masked, total : int
+        Bad pixels (in the convention's sense) and all pixels.
+    inputs : list of str
+        The inputs, as given.
+    operation : str
+        What was done (``combine or``, ``grow 2 px circle``, ``convert``).
+    """
 
     output: str
     convention: str
     masked: int
     total: int
     inputs: list[str]
+    operation: str = ""
 
-    def summary(self, verb: str) -> str:
-        """One line for the CLI."""
+    def summary(self, verb: str | None = None) -> str:
+        """One line: ``OPERATION INPUTS -> OUT (CONV): N of M pixels bad (P%)``; ``verb``
+        replaces the operation's words."""
         frac = 100.0 * self.masked / self.total if self.total else 0.0
+        verb = self.operation if verb is None else verb
         return (f"{verb} {', '.join(self.inputs)} -> {self.output} ({self.convention}): "
                 f"{self.masked} of {self.total} pixels bad ({frac:.3f}%)")
+
+
+@dataclass(frozen=True)
+class RegionsResult:
+    """The DS9 region file :func:`regions_file` wrote.
+
+    Attributes
+    ----------
+    output : str
+        The region file.
+    polygons : int
+        Polygons in it (their union is exactly the bad pixels).
+    """
+
+    output: str
+    polygons: int
+
+    def summary(self) -> str:
+        """One line: ``OUT: N polygon(s)``."""
+        return f"{self.output}: {self.polygons} polygon(s)"
+
+    def __iter__(self):
+        """``output, polygons = regions_file(...)`` as before (a tuple was returned)."""
+        return iter((self.output, self.polygons))
 
 
 def _count(planes: Sequence[np.ndarray]) -> tuple[int, int]:
@@ -119,7 +160,9 @@ def _write(output: str, planes: Sequence[np.ndarray], to: str, step: str, params
     except ValueError as exc:
         raise InputError(output, " ".join(str(exc).split())) from None
     masked, total = _count(planes)
-    return ToolResult(output, to, masked, total, inputs)
+    operation = {"combine": f"combine {params.get('op')}",
+                 "grow": f"grow {params.get('pixels')} px {params.get('footprint')}"}
+    return ToolResult(output, to, masked, total, inputs, operation.get(step, step))
 
 
 def combine_files(specs: Sequence[str], output: str, *, op: str = "or", to: str = "bad",
@@ -143,7 +186,7 @@ def combine_files(specs: Sequence[str], output: str, *, op: str = "or", to: str 
         Reference image for region files (default: the first FITS input).
     """
     if op not in OPERATIONS:
-        raise InputError(None, f"unknown --op {op!r} (choose from {', '.join(OPERATIONS)})")
+        raise ParameterError("op", f"{op!r} unknown (choose from {', '.join(OPERATIONS)})")
     _check_output(output, specs)
     masks = load_masks(specs, flags=flags, like=like, region_mode=region_mode)
     planes = [combine([m.planes[k] for m in masks], op) for k in range(len(masks[0].planes))]
@@ -162,9 +205,9 @@ def grow_file(spec: str, output: str, *, pixels: int, footprint: str = "circle",
     (default DO_NOT_USE+OTHER_BAD_PIXEL).
     """
     if pixels < 0:
-        raise InputError(None, f"--pixels must be >= 0, got {pixels}")
+        raise ParameterError("pixels", f"must be >= 0, got {pixels}")
     if footprint not in FOOTPRINTS:
-        raise InputError(None, f"unknown footprint {footprint!r}")
+        raise ParameterError("footprint", f"{footprint!r} unknown")
     _check_output(output, [spec])
     (mask,) = load_masks([spec], flags=flags, like=like)
     to = to or _same_convention(mask.convention)
@@ -196,8 +239,8 @@ def _add_ring(dq: np.ndarray, old: np.ndarray, new: np.ndarray, flags: str | Non
     try:
         value = from_bad(np.ones(1, bool), Convention.DQ, flags=flags, dtype=dq.dtype)[0]
     except (OverflowError, ValueError):
-        raise InputError(None, f"the grown pixels' flags do not fit the {dq.dtype} DQ; give "
-                               f"--flags (e.g. 4 for HST DETECTORPROB)") from None
+        raise ParameterError("flags_out", f"needed: the grown pixels' flags do not fit the "
+                             f"{dq.dtype} DQ (e.g. 4 for HST DETECTORPROB)") from None
     out = np.array(dq, copy=True)
     np.bitwise_or(out, value, out=out, where=new & ~old)
     return out
@@ -225,8 +268,11 @@ def _same_convention(convention: str) -> str:
 
 
 def regions_file(spec: str, output: str, *, flags: str | None = None,
-                 like: str | None = None, color: str = "red") -> tuple[str, int]:
-    """Write the outlines of a mask's bad pixels as DS9 polygons; return (output, count)."""
+                 like: str | None = None, color: str = "red") -> RegionsResult:
+    """Write the outlines of a mask's bad pixels as DS9 polygons.
+
+    ``flags``: for a ``dq`` mask, the DQ bits that make a pixel bad (default any).
+    """
     _check_output(output, [spec])
     (mask,) = load_masks([spec], flags=flags, like=like)
     if len(mask.planes) != 1:
@@ -234,4 +280,4 @@ def regions_file(spec: str, output: str, *, flags: str | None = None,
                                     f"one image; pick one with FILE[CHIP]")
     text = ds9_text(mask.planes[0], color=color, source=os.path.basename(mask.path))
     atomic_write(output, lambda fh: fh.write(text.encode()))
-    return output, text.count("polygon(")
+    return RegionsResult(output, text.count("polygon("))

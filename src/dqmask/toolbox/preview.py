@@ -45,7 +45,7 @@ from astropy.io import fits
 
 from .. import __version__
 from ..editor.paint import block_or
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..flags import decode, parse_flags, table_for
 from ..io import png as render
 from ..io.atomic import atomic_output
@@ -100,7 +100,7 @@ class Panel:
                 y0 + h - 1 - row // self.factor * self.zoom)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreviewResult:
     """What :func:`preview_file` wrote."""
 
@@ -232,7 +232,7 @@ def _dq_value(info: FileInfo, dq: str) -> int | None:
     try:
         return parse_flags(dq, table) if dq.lower() != "any" else None
     except ValueError as exc:
-        raise InputError(info.path, f"--dq: {exc}") from None
+        raise InputError(info.path, f": {exc}", parameter="dq") from None
 
 
 def _dq_rule(info: FileInfo, dq: str | None) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -284,7 +284,7 @@ def _read_row(path: str, *, mask: str | None, dq: str | None, max_size: int,
             raise InputError(mask, f"mask planes {[p.shape for p in planes]} do not match "
                                    f"the chips of {path} {[c.shape[-2:] for c in chips]}")
         if dq is not None and any(c.dq is None for c in chips):
-            raise InputError(path, "--dq given but the file has no DQ extension")
+            raise InputError(path, "given but the file has no DQ extension", parameter="dq")
         rule = _dq_rule(info, dq)
         bits = None
         if flag_colors and dq is not None:
@@ -385,11 +385,12 @@ def preview_file(path: str | os.PathLike, output: str | os.PathLike, *,
     """
     path, output = os.fspath(path), os.fspath(output)
     if not 0 < alpha <= 1:
-        raise InputError(None, f"--alpha must be in (0, 1], got {alpha}")
+        raise ParameterError("alpha", f"must be in (0, 1], got {alpha}")
     if limits not in render.LIMITS or stretch not in render.STRETCHES:
-        raise InputError(None, f"unknown limits {limits!r} or stretch {stretch!r}")
+        raise ParameterError("limits", f"{limits!r} or {{stretch}} {stretch!r} unknown",
+                             mentions=("stretch",))
     if not 0 < percent <= 100:
-        raise InputError(None, f"--percent must be in (0, 100], got {percent}")
+        raise ParameterError("percent", f"must be in (0, 100], got {percent}")
     if os.path.abspath(output) in {os.path.abspath(p) for p in (path, before) if p}:
         raise InputError(output, "output would overwrite an input; choose another name")
     if flag_colors and dq is None:

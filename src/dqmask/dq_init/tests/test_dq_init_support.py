@@ -127,4 +127,5 @@ def sci_bytes_digest(path: Path, ext: str = "SCI") -> str:
 
 
 def messages(caplog, logger: str = "dqmask.dq_init", level: int = logging.DEBUG) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == logger and r.levelno >= level]
+    return [r.getMessage() for r in caplog.records
+            if (r.name == logger or r.name.startswith(logger + ".")) and r.levelno >= level]

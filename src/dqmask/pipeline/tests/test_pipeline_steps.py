@@ -90,10 +90,10 @@ def test_apply_spec_is_generated_from_the_options_named_as_the_cli():
     sub = next(a for a in parser._actions if a.dest == "command").choices["apply"]
     cli_flags = {s for a in sub._actions for s in a.option_strings}
     assert {o.cli_flag for o in apply_mod.OPTIONS} <= cli_flags
-    defaults = {a.dest: a.default for a in sub._actions}
-    for o in apply_mod.OPTIONS:
+    defaults = {s: a.default for a in sub._actions for s in a.option_strings}
+    for o in apply_mod.OPTIONS:  # by flag: the step's mask_flags is the CLI's old spelling
         if o.name not in ("region", "mask"):  # lists: None here, [] on the CLI
-            assert defaults[o.name] == o.default, o.name
+            assert defaults[o.cli_flag] == o.default, o.name
 
 
 # ------------------------------------------------------------------------------ dqmask_apply
