@@ -8,7 +8,7 @@ is a frozen dataclass whose ``summary()`` is the line the command prints. The fu
 behind them (``apply_to_file``, ``make_background``...) stay available under their names.
 
 Errors: a problem with an input file raises :class:`~dqmask.errors.InputError`, a value a
-function cannot use :class:`~dqmask.errors.ParameterError`; both are ``ValueError``s naming
+function cannot use :class:`~dqmask.errors.ParameterError`; both are subclasses of ``ValueError`` naming
 the file and the Python parameter. Nothing is written when they are raised.
 
 Mask conventions of the files read and written: see :mod:`dqmask.conventions` (``bad``:

@@ -305,7 +305,7 @@ def parse_flags(spec: str | int | None, table: Mapping[str, int] = JWST_PIXEL) -
     >>> parse_flags("NOT_A_FLAG")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    dqmask.flags.FlagSpecError: unknown flag name 'NOT_A_FLAG' (known: ...)
+    dqmask.errors.FlagSpecError: unknown flag name 'NOT_A_FLAG' (known: ...)
     """
     width = table_width(table)
     full = (1 << width) - 1

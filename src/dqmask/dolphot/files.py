@@ -214,7 +214,7 @@ class PrepareResult:
     dry_run: bool = False
 
     def summary(self) -> str:
-        """One line: ``IN: ROUTINE prepared KIND in place: N image(s), BADPIX=... ...``."""
+        """One line: ``IN: ROUTINE prepared KIND in place: N image(s), BADPIX=B, SATURATE=S``."""
         where = "in place" if self.output == self.path else f"-> {self.output}"
         verb = "would prepare" if self.dry_run else "prepared"
         kept = self.usable_do_not_use
