@@ -111,7 +111,7 @@ def _check_dqmconv(path: str, header: fits.Header) -> None:
                                f"from {', '.join(READ_CONVENTIONS)})")
     if conv not in ("background", "user_mask"):
         raise InputError(path, f"DQMCONV = '{conv}': not a background mask (1 = background); "
-                               f"rewrite it with dqmask convert --to background")
+                               f"convert it to the background convention first (dqmask convert)")
 
 
 def _read_primary(path: str, hdu: fits.PrimaryHDU) -> BackgroundMask:
