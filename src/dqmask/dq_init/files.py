@@ -297,34 +297,23 @@ def _existing(hdul: fits.HDUList, names: list[str]) -> dict[str, np.ndarray | No
     return out
 
 
-class _RepeatedPlane(np.ndarray):
-    """A read-only broadcast of one (ny, nx) plane that astropy writes plane by plane.
-
-    Its values are exactly those of the broadcast view; only ``tofile`` differs (numpy writes
-    a non-contiguous array element by element: seconds for a 40 MiB GROUPDQ).
-    """
-
-    def tofile(self, fid, sep: str = "", format: str = "%s") -> None:  # noqa: A002
-        plane = np.ascontiguousarray(self[(0,) * (self.ndim - 2)]).view(np.ndarray)
-        for _ in range(int(np.prod(self.shape[:-2]))):
-            plane.tofile(fid, sep, format)
-
-
-def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None, plain: bool
+def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None
                ) -> fits.ImageHDU:
     """An ImageHDU for a DQ array, encoded without astropy's temporaries.
 
     uint32 arrays (owned by this step) are turned in place into their on-disk form (int32
     big-endian, top bit flipped) with BZERO = 2**31: astropy would otherwise allocate two
-    full-size copies to do the same. A broadcast GROUPDQ is written plane by plane to a
-    plain output file (``plain``); a compressed output (astropy writes non-contiguous arrays
-    to those element by element) gets it materialised.
+    full-size copies to do the same. A broadcast (read-only, zero-stride) GROUPDQ is
+    materialised: the atomic writer is not an OS-level file to astropy (every byte goes
+    through ``os.write`` so that a full disk is reported as such), and astropy writes a
+    non-contiguous array to such an object one element at a time (seconds for a full-frame
+    ramp); one contiguous uint8 copy is written in a single call.
     """
     if data.dtype == np.uint32 and data.flags.writeable and data.flags.c_contiguous:
         data ^= np.uint32(2**31)
         data = data.byteswap(inplace=True).view(">i4")
     elif not data.flags.writeable and data.ndim > 2 and not any(data.strides[:-2]):
-        data = data.view(_RepeatedPlane) if plain else np.ascontiguousarray(data)
+        data = np.ascontiguousarray(data)
     header = fits.Header()
     if old is not None:  # keep the cards of a replaced extension (EXTVER, BUNIT...)
         skip = {"XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "BZERO", "BSCALE", "EXTEND",
@@ -340,7 +329,6 @@ def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None, plain: bool
 
 
 def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
-    plain = not up.out.lower().endswith((".gz", ".bz2", ".xz", ".zip"))
     for name, data in arrays.items():
         ext = name.upper()
         names = [(h.name or "").upper() for h in up.hdul]
@@ -351,7 +339,7 @@ def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
             del up.hdul[at]
         else:
             at = names.index("ASDF") if "ASDF" in names else len(up.hdul)
-        up.hdul.insert(at, _image_hdu(ext, data, old, plain))
+        up.hdul.insert(at, _image_hdu(ext, data, old))
         if old is None:
             up.changed = {i + 1 if i >= at else i for i in up.changed}
         up.changed.add(at)
