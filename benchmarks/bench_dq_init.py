@@ -8,6 +8,7 @@ Run: ``python -m benchmarks.bench_dq_init``. Targets: >= 10x faster, <= 1/4 peak
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,10 @@ import numpy as np
 from ._util import best_time, fmt_bytes, peak_rss, report
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_MASK = REPO.parent / "shared" / "data" / "jwst_nircam_mask_0026_nrca1_MASK_ref.fits"
+#: ``$DQMASK_SHARED_DATA`` (as the tests' ``shared_data``), else ``../shared/data`` beside
+#: the repository (a git worktree elsewhere sets the variable).
+SHARED_DATA = Path(os.environ.get("DQMASK_SHARED_DATA") or REPO.parent / "shared" / "data")
+REAL_MASK = SHARED_DATA / "jwst_nircam_mask_0026_nrca1_MASK_ref.fits"
 SHAPE = (1, 10, 2048, 2048)
 
 
@@ -214,8 +218,9 @@ def main() -> str:
     save_figures("dq_init", [
         {"item": "3 dq_init", "what": "jwst / dqmask dqinit, whole process", "value": wp,
          "unit": "x", "target": ">= 4", "met": wp >= 4,
-         "why": "" if wp >= 4 else f"dqmask's start-up ({wp_ours - t_ours:.2f} s of "
-         f"{wp_ours:.2f} s) imports every command module (item 1)"},
+         "why": "" if wp >= 4 else f"of dqmask's {wp_ours:.2f} s, the step in process takes "
+         f"{t_ours:.2f} s ({t_ours / t_floor:.1f}x the I/O floor) and the interpreter and "
+         f"imports {max(wp_ours - t_ours, 0.0):.2f} s"},
         {"item": "3 dq_init", "what": "dqmask dqinit in process / I/O floor",
          "value": t_ours / t_floor, "unit": "x", "target": "<= 1.3",
          "met": t_ours / t_floor <= 1.3,
