@@ -125,7 +125,7 @@ def dq_init(input: Path, output: Path | None = None, *, mask: Path, **options
             ) -> DqInitResult:
     """``dqmask dqinit``: jwst ``dq_init`` with a MASK reference file.
 
-    ``output`` None: ``<root>_dqinit.fits`` beside the input. Options: ``user_dq``
+    ``output`` None: ``<root>_dqinitstep.fits`` beside the input (as ``strun dq_init``). Options: ``user_dq``
     (``dq`` convention, bits OR-ed in), ``force``, ``ignore_detector``, ``faithful``,
     ``user_dq_all_stripes``, ``max_fraction`` (:func:`dqmask.dq_init.files.dq_init_file`).
     """
