@@ -50,19 +50,20 @@ DEFAULT_MAX_DECOMPRESSED = 2 << 30
 DEFAULT_MAX_PNG_PIXELS = 8192 * 8192
 
 _KINDS = (
-    (stat.S_ISFIFO, "is a FIFO (named pipe), not a regular file"),
-    (stat.S_ISCHR, "is a character device, not a regular file"),
-    (stat.S_ISBLK, "is a block device, not a regular file"),
-    (stat.S_ISSOCK, "is a socket, not a regular file"),
-    (stat.S_ISDIR, "is a directory, not a file"),
+    (stat.S_ISFIFO, "is a FIFO (named pipe), not a regular {what}"),
+    (stat.S_ISCHR, "is a character device, not a regular {what}"),
+    (stat.S_ISBLK, "is a block device, not a regular {what}"),
+    (stat.S_ISSOCK, "is a socket, not a regular {what}"),
+    (stat.S_ISDIR, "is a directory, not a regular {what}"),
 )
 
 
-def _not_regular(mode: int) -> str | None:
-    """Why a file of this ``st_mode`` cannot be read as an input (None: it can)."""
+def _not_regular(mode: int, what: str = "file") -> str | None:
+    """Why a file of this ``st_mode`` cannot be read as a ``what`` (None: it can)."""
     if stat.S_ISREG(mode):
         return None
-    return next((why for test, why in _KINDS if test(mode)), "is not a regular file")
+    why = next((why for test, why in _KINDS if test(mode)), "is not a regular {what}")
+    return why.format(what=what)
 
 
 def require_regular_file(path: str | os.PathLike, what: str = "file") -> str:
@@ -95,17 +96,17 @@ def require_regular_file(path: str | os.PathLike, what: str = "file") -> str:
         raise InputError(path, "permission denied") from None
     except OSError as exc:  # ENAMETOOLONG, ELOOP, ENOTDIR...
         raise InputError(path, " ".join((exc.strerror or str(exc)).split())) from None
-    why = _not_regular(mode)
+    why = _not_regular(mode, what)
     if why is not None:
         raise InputError(path, why)
     return path
 
 
-def _opener(path: str, flags: int) -> int:
+def _opener(path: str, flags: int, what: str = "file") -> int:
     """``os.open`` for :func:`open_regular`: non-blocking, then checked, then blocking."""
     fd = os.open(path, flags | os.O_NONBLOCK)
     try:
-        why = _not_regular(os.fstat(fd).st_mode)
+        why = _not_regular(os.fstat(fd).st_mode, what)
         if why is not None:
             raise InputError(path, why)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
@@ -128,7 +129,8 @@ def open_regular(path: str | os.PathLike, what: str = "file") -> BinaryIO:
     """
     path = require_regular_file(path, what)
     try:
-        return open(path, "rb", opener=_opener)  # noqa: SIM115 - the caller closes it
+        return open(path, "rb",  # noqa: SIM115 - the caller closes it
+                    opener=lambda name, flags: _opener(name, flags, what))
     except InputError:
         raise
     except PermissionError:

@@ -40,7 +40,6 @@ import logging
 import math
 import os
 import re
-import stat
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +50,8 @@ from astropy.wcs import WCS
 from regions import PixCoord, PixelRegion, RegionBoundingBox, Regions, SkyRegion
 
 from ..errors import InputError
+from . import files
+from .files import open_regular
 
 __all__ = [
     "RegionWarning",
@@ -203,31 +204,9 @@ def limit(name: str) -> int:
     return int(value)
 
 
-def require_regular_file(path: PathLike, what: str = "region file") -> None:
-    """Refuse anything but a regular file, without opening it (a FIFO would block).
-
-    Raises
-    ------
-    InputError
-        Missing path, a directory, a FIFO, a device or a socket (one line naming ``path``).
-    """
-    path = os.fspath(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise InputError(path, f"no such {what}") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read the {what} ({_os_problem(exc)})") from None
-    _check_regular(path, mode, what)
-
-
-def _check_regular(path: str, mode: int, what: str) -> None:
-    if stat.S_ISREG(mode):
-        return
-    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if
-            stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
-            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
-    raise InputError(path, f"is {kind}, not a regular {what}")
+def require_regular_file(path: PathLike, what: str = "region file") -> str:
+    """:func:`dqmask.io.files.require_regular_file`, worded for region files by default."""
+    return files.require_regular_file(path, what)
 
 
 def _os_problem(exc: OSError) -> str:
@@ -237,20 +216,8 @@ def _os_problem(exc: OSError) -> str:
 def _read_text(path: str) -> str:
     """The text of a region file: regular files only (opened non-blocking, so a FIFO put
     in its place after a check cannot hang), at most :data:`MAX_BYTES`, UTF-8, no NUL."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise InputError(path, "no such region file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read the region file ({_os_problem(exc)})") from None
-    try:
-        st = os.fstat(fd)
-        _check_regular(path, st.st_mode, "region file")
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb") as fh:
+    with open_regular(path, "region file") as fh:
+        st = os.fstat(fh.fileno())
         most = limit("MAX_BYTES")
         if st.st_size > most:
             raise InputError(path, f"region file of {st.st_size} bytes, more than the limit "
