@@ -391,20 +391,23 @@ class Document:
         self.dirty = True
 
     def undo(self) -> str:
-        if not self.history:
-            return "nothing to undo"
-        edit = self.history.pop()
-        self._restore(edit, edit.before, edit.shapes_before)
-        self.redo.append(edit)
-        return f"undid {edit.label}"
+        return self._replay(self.history, self.redo, forward=False)
 
     def redo_last(self) -> str:
-        if not self.redo:
-            return "nothing to redo"
-        edit = self.redo.pop()
-        self._restore(edit, edit.after, edit.shapes_after)
-        self.history.append(edit)
-        return f"redid {edit.label}"
+        return self._replay(self.redo, self.history, forward=True)
+
+    def _replay(self, source: list[Edit], target: list[Edit], *, forward: bool) -> str:
+        """Move the newest edit of ``source`` (undo or redo stack) to ``target``, restoring
+        the state after it (``forward``) or before it."""
+        if not source:
+            return f"nothing to {'redo' if forward else 'undo'}"
+        edit = source.pop()
+        if forward:
+            self._restore(edit, edit.after, edit.shapes_after)
+        else:
+            self._restore(edit, edit.before, edit.shapes_before)
+        target.append(edit)
+        return f"{'redid' if forward else 'undid'} {edit.label}"
 
     def _whole(self, k: int, what: str) -> ChipState:
         c = self.chip(k)

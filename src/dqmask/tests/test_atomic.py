@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -154,15 +156,16 @@ _KILLED_WRITER = textwrap.dedent("""
 """)
 
 
-def test_sigkill_mid_write_leaves_target_whole(target):
-    digest = _digest(target)
+@contextlib.contextmanager
+def _writer_killed_mid_write(target: Path) -> Iterator[int]:
+    """Start a writer of ``target``; once it says "writing", yield its pid (the temporary is
+    on disk), then SIGKILL it and wait."""
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "writing"
-        temps = _temps(target.parent)
-        assert len(temps) == 1 and temps[0].stat().st_size >= 5 * len(NEW)
+        yield proc.pid
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
@@ -171,6 +174,13 @@ def test_sigkill_mid_write_leaves_target_whole(target):
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_sigkill_mid_write_leaves_target_whole(target):
+    digest = _digest(target)
+    with _writer_killed_mid_write(target):
+        temps = _temps(target.parent)
+        assert len(temps) == 1 and temps[0].stat().st_size >= 5 * len(NEW)
     assert _digest(target) == digest  # the target is whole; a temp file may remain
     for leftover in _temps(target.parent):
         assert leftover.name.startswith("." + target.name + TMP_MARK)
@@ -197,19 +207,10 @@ def test_symlink_is_written_through_and_stays_a_link(tmp_path):
 
 def _killed_writer_leftover(target: Path) -> tuple[Path, int]:
     """Run a writer, SIGKILL it mid-write; return its temporary file and its pid."""
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "writing"
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+    with _writer_killed_mid_write(target) as pid:
+        pass
     (temp,) = _temps(target.parent)
-    return temp, proc.pid
+    return temp, pid
 
 
 def test_temporary_names_its_host_and_process_and_escapes_fits_globs(target):

@@ -174,6 +174,14 @@ def _next_edges(starts: np.ndarray, dirs: np.ndarray, width: int) -> np.ndarray:
     return nxt
 
 
+def _plane(bad: np.ndarray) -> np.ndarray:
+    """``bad`` as a 2-D bool array (``bad`` convention), or ValueError naming its dimensions."""
+    bad = np.asarray(bad, dtype=bool)
+    if bad.ndim != 2:
+        raise ValueError(f"outlines need a 2-D mask, got {bad.ndim}-D")
+    return bad
+
+
 def outlines(bad: np.ndarray) -> list[Outline]:
     """Trace the pixel-edge outlines of the bad region of a 2-D mask.
 
@@ -187,9 +195,7 @@ def outlines(bad: np.ndarray) -> list[Outline]:
     list of Outline
         One outer polygon per 4-connected bad component and one per hole, in tracing order.
     """
-    bad = np.asarray(bad, dtype=bool)
-    if bad.ndim != 2:
-        raise ValueError(f"outlines need a 2-D mask, got {bad.ndim}-D")
+    bad = _plane(bad)
     if not bad.any():
         return []
     labels, _ = ndimage.label(bad)  # 4-connected by default
@@ -243,9 +249,7 @@ def region_outlines(bad: np.ndarray) -> list[Outline]:
         All with ``hole=False``; rasterising them by pixel centre and OR-ing gives ``bad``.
         Sorted by component, then from bottom to top.
     """
-    bad = np.asarray(bad, dtype=bool)
-    if bad.ndim != 2:
-        raise ValueError(f"outlines need a 2-D mask, got {bad.ndim}-D")
+    bad = _plane(bad)
     if not bad.any():
         return []
     eight = np.ones((3, 3), dtype=bool)

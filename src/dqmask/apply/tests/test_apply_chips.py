@@ -5,7 +5,6 @@ refused on chips of different detectors unless a chip is named."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from dqmask.apply.files import (
 )
 from dqmask.errors import InputError
 from dqmask.io.fits import step_records
+from dqmask.tests.helpers import bad_mask_file, digest
 
 SHAPE = (30, 40)
 DETECTORPROB = 4
@@ -57,21 +57,10 @@ def flagged(path: Path, ver: int) -> np.ndarray:
         return (dq & DETECTORPROB) != 0
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def box(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     out = np.zeros(SHAPE, bool)
     out[y0:y1, x0:x1] = True
     return out
-
-
-def bad_file(path: Path, bad: np.ndarray) -> Path:
-    hdu = fits.PrimaryHDU(bad.astype(np.uint8))
-    hdu.header["DQMCONV"] = "bad"
-    hdu.writeto(path)
-    return path
 
 
 @pytest.fixture
@@ -132,7 +121,7 @@ def test_image_region_on_imsets_of_one_detector_needs_no_chip(tmp_path, run_cli,
     code, _, err = run_cli("apply", flt, "--region", reg, "-o", out)
     assert code == 0 and err == "", err
     assert np.array_equal(flagged(out, 1), pixels) and np.array_equal(flagged(out, 2), pixels)
-    one = bad_file(tmp_path / "m.fits", box(2, 5, 3, 9))
+    one = bad_mask_file(tmp_path / "m.fits", box(2, 5, 3, 9))
     code, _, err = run_cli("apply", flt, "--mask", one, "-o", tmp_path / "o2.fits")
     assert code == 0, err
     assert flagged(tmp_path / "o2.fits", 1).sum() == flagged(tmp_path / "o2.fits", 2).sum() == 18
@@ -168,8 +157,8 @@ def test_sky_region_missing_every_chip_is_reported_once(tmp_path, run_cli):
 
 def test_one_plane_mask_for_one_chip(tmp_path, run_cli):
     flt = make_flt(tmp_path / "a_flt.fits")
-    m1 = bad_file(tmp_path / "m1.fits", box(2, 5, 3, 9))
-    m2 = bad_file(tmp_path / "m2.fits", box(20, 22, 30, 35))
+    m1 = bad_mask_file(tmp_path / "m1.fits", box(2, 5, 3, 9))
+    m2 = bad_mask_file(tmp_path / "m2.fits", box(20, 22, 30, 35))
     out = tmp_path / "o.fits"
     code, stdout, err = run_cli("apply", flt, "--mask", f"{m1}[SCI,1]", "--mask",
                                 f"{m2}[SCI,2]", "-o", out)

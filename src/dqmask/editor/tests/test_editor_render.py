@@ -13,6 +13,7 @@ from PIL import Image
 
 from dqmask.conftest import shared_file
 from dqmask.io import png as render
+from dqmask.tests.helpers import jwst_image
 from dqmask.toolbox.preview import preview_file
 
 
@@ -21,20 +22,10 @@ def _png(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def _jwst(path: Path, sci: np.ndarray, dq: np.ndarray | None = None) -> Path:
-    p = fits.PrimaryHDU()
-    p.header.update(TELESCOP="JWST", INSTRUME="NIRCAM", DETECTOR="NRCA1", EXP_TYPE="NRC_IMAGE")
-    hdus = [p, fits.ImageHDU(sci.astype(np.float32), name="SCI")]
-    if dq is not None:
-        hdus.append(fits.ImageHDU(dq.astype(np.uint32), name="DQ"))
-    fits.HDUList(hdus).writeto(path)
-    return path
-
-
 def test_preview_grey_is_the_editor_renderer_with_nan_colour_and_stretch(tmp_path):
     sci = np.tile(np.linspace(0, 100, 300, dtype=np.float32), (280, 1))
     sci[5, 7] = np.nan
-    src = _jwst(tmp_path / "ramp_rate.fits", sci)
+    src = jwst_image(tmp_path / "ramp_rate.fits", sci)
     for stretch in ("linear", "sqrt"):
         res = preview_file(src, tmp_path / f"{stretch}.png", limits="minmax", stretch=stretch)
         png = _png(tmp_path / f"{stretch}.png")
@@ -53,7 +44,7 @@ def test_flag_colours_and_legend(tmp_path, run_cli):
     dq[10:20, 10:20] = 1  # DO_NOT_USE (bit 0)
     dq[100:110, 200:210] = 4  # JUMP_DET (bit 2)
     dq[200:205, 50:55] = 1 | 4  # both: the lowest bit's colour
-    src = _jwst(tmp_path / "f_rate.fits", np.random.default_rng(0).normal(10, 1, dq.shape), dq)
+    src = jwst_image(tmp_path / "f_rate.fits", np.random.default_rng(0).normal(10, 1, dq.shape), dq)
     out = tmp_path / "f.png"
     code, stdout, err = run_cli("preview", src, "--flag-colors", "--alpha", "1", "-o", out)
     assert code == 0, err
@@ -70,7 +61,7 @@ def test_flag_colours_and_legend(tmp_path, run_cli):
 
 
 def test_small_images_are_enlarged_and_have_pixel_ticks(tmp_path):
-    src = _jwst(tmp_path / "tiny_rate.fits", np.arange(100, dtype=np.float32).reshape(10, 10))
+    src = jwst_image(tmp_path / "tiny_rate.fits", np.arange(100, dtype=np.float32).reshape(10, 10))
     res = preview_file(src, tmp_path / "t.png", limits="minmax")
     (panel,) = res.panels
     assert panel.zoom == 25 and panel.box[2:] == (250, 250)

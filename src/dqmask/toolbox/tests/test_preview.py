@@ -9,19 +9,10 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
+from dqmask.tests.helpers import jwst_image
 from dqmask.toolbox.preview import block_any, block_reduce, preview_file
 
 RED = (255, 0, 0)
-
-
-def _jwst(path: Path, sci: np.ndarray, dq: np.ndarray | None) -> Path:
-    p = fits.PrimaryHDU()
-    p.header.update(TELESCOP="JWST", INSTRUME="NIRCAM", DETECTOR="NRCA1", EXP_TYPE="NRC_IMAGE")
-    hdus = [p, fits.ImageHDU(sci.astype(np.float32), name="SCI")]
-    if dq is not None:
-        hdus.append(fits.ImageHDU(dq.astype(np.uint32), name="DQ"))
-    fits.HDUList(hdus).writeto(path)
-    return path
 
 
 def _hst(path: Path, chips: list[tuple[np.ndarray, np.ndarray]]) -> Path:
@@ -48,7 +39,7 @@ def test_masked_pixels_drawn_in_overlay_colour(tmp_path, run_cli):
     dq = np.zeros((120, 160), np.uint32)
     dq[20:40, 100:130] = 1  # DO_NOT_USE
     dq[80:90, 10:20] = 4  # JUMP_DET: not selected below
-    src, out = _jwst(tmp_path / "r_rate.fits", _noise(dq.shape), dq), tmp_path / "p.png"
+    src, out = jwst_image(tmp_path / "r_rate.fits", _noise(dq.shape), dq), tmp_path / "p.png"
     res = preview_file(src, out, dq="DO_NOT_USE", alpha=1.0)
     png = _png(out)
     assert (png.shape[1], png.shape[0]) == res.size
@@ -93,7 +84,7 @@ def test_two_chips_and_block_reduction_keeps_single_bad_pixels(tmp_path):
 
 def test_mask_file_and_region_overlay(tmp_path, run_cli):
     shape = (50, 60)
-    src = _jwst(tmp_path / "i_rate.fits", _noise(shape), np.zeros(shape))
+    src = jwst_image(tmp_path / "i_rate.fits", _noise(shape), np.zeros(shape))
     reg = tmp_path / "c.reg"
     reg.write_text("image\nbox(31,21,5,5,0)\n")  # 0-based rows 18..22, cols 28..32
     out = tmp_path / "p.png"
@@ -111,10 +102,10 @@ def test_before_after_pair_shows_what_changed(tmp_path, run_cli):
     shape = (64, 64)
     dq = np.zeros(shape, np.uint32)
     dq[0:4] = 1
-    before = _jwst(tmp_path / "a_rate.fits", _noise(shape), dq)
+    before = jwst_image(tmp_path / "a_rate.fits", _noise(shape), dq)
     dq2 = dq.copy()
     dq2[30:34, 30:34] |= 1024
-    after = _jwst(tmp_path / "a_masked.fits", _noise(shape), dq2)
+    after = jwst_image(tmp_path / "a_masked.fits", _noise(shape), dq2)
     out = tmp_path / "pair.png"
     code, _, err = run_cli("preview", after, "--before", before, "--alpha", "1", "-o", out)
     assert code == 0, err
@@ -136,7 +127,7 @@ def test_before_after_pair_shows_what_changed(tmp_path, run_cli):
     (True, ["--dq", "NOT_A_FLAG"], "unknown flag name"),
 ])
 def test_preview_errors(tmp_path, run_cli, has_dq, extra, problem):
-    src = _jwst(tmp_path / "n_rate.fits", _noise((20, 20)),
+    src = jwst_image(tmp_path / "n_rate.fits", _noise((20, 20)),
                 np.zeros((20, 20)) if has_dq else None)
     small = tmp_path / "small.fits"
     fits.PrimaryHDU(np.zeros((4, 4), np.uint8)).writeto(small)
@@ -156,7 +147,7 @@ def test_block_helpers():
 
 
 def test_many_files_jobs_and_a_corrupt_one(tmp_path, run_cli):
-    files = [_jwst(tmp_path / f"m{k}_rate.fits", _noise((30, 40), k), np.ones((30, 40)))
+    files = [jwst_image(tmp_path / f"m{k}_rate.fits", _noise((30, 40), k), np.ones((30, 40)))
              for k in range(3)]
     files[1].write_bytes(files[1].read_bytes()[:4000])  # truncated
     out = tmp_path / "png"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from dqmask.conventions import DEFAULT_DQ_FLAGS
 from dqmask.flags import JWST_PIXEL
 from dqmask.io.mask_file import read_mask_file
 from dqmask.io.regions import regions_to_mask
+from dqmask.tests.helpers import bad_mask_file, digest
 
 SHAPE = (40, 50)
 DNU, SAT, OBP = JWST_PIXEL["DO_NOT_USE"], JWST_PIXEL["SATURATED"], JWST_PIXEL["OTHER_BAD_PIXEL"]
@@ -28,18 +28,7 @@ def _rate(path: Path, dq: np.ndarray) -> Path:
     return path
 
 
-def _bad(path: Path, bad: np.ndarray) -> Path:
-    hdu = fits.PrimaryHDU(bad.astype(np.uint8))
-    hdu.header["DQMCONV"] = "bad"
-    hdu.writeto(path)
-    return path
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _read_bad(path: Path, **kw) -> np.ndarray:
+def _readbad_mask_file(path: Path, **kw) -> np.ndarray:
     (plane,) = read_mask_file(str(path), **kw).planes
     return plane
 
@@ -55,7 +44,7 @@ def inputs(tmp_path):
     bad[7, 7] = True
     reg = tmp_path / "claw.reg"
     reg.write_text("# Region file format: DS9 version 4.1\nimage\nbox(11,31,5,3,0)\n")
-    return {"rate": _rate(tmp_path / "x_rate.fits", dq), "bad": _bad(tmp_path / "m.fits", bad),
+    return {"rate": _rate(tmp_path / "x_rate.fits", dq), "bad": bad_mask_file(tmp_path / "m.fits", bad),
             "reg": reg, "dq": dq, "badarr": bad}
 
 
@@ -66,7 +55,7 @@ def _region_pixels() -> np.ndarray:
 
 
 def test_combine_or_across_conventions(tmp_path, inputs, run_cli):
-    before = {k: _digest(inputs[k]) for k in ("rate", "bad")}
+    before = {k: digest(inputs[k]) for k in ("rate", "bad")}
     out = tmp_path / "or.fits"
     code, stdout, err = run_cli("combine", inputs["rate"], inputs["bad"], inputs["reg"],
                                 "--dq", "DO_NOT_USE", "-o", out)
@@ -77,13 +66,13 @@ def test_combine_or_across_conventions(tmp_path, inputs, run_cli):
         assert np.array_equal(h[0].data.astype(bool), expected)
         assert "combine" in h[0].header["DQMR0001"]
     assert f"{int(expected.sum())} of {expected.size} pixels bad" in stdout
-    assert {k: _digest(inputs[k]) for k in ("rate", "bad")} == before
+    assert {k: digest(inputs[k]) for k in ("rate", "bad")} == before
 
 
 def test_combine_and_and_not(tmp_path, inputs, run_cli):
     out_and, out_not = tmp_path / "and.fits", tmp_path / "not.fits"
     assert run_cli("combine", inputs["rate"], inputs["bad"], "--op", "and", "-o", out_and)[0] == 0
-    assert np.array_equal(_read_bad(out_and), (inputs["dq"] != 0) & inputs["badarr"])
+    assert np.array_equal(_readbad_mask_file(out_and), (inputs["dq"] != 0) & inputs["badarr"])
     assert run_cli("combine", inputs["bad"], inputs["rate"], "--op", "not", "--to", "good",
                    "-o", out_not)[0] == 0
     with fits.open(out_not) as h:
@@ -109,9 +98,9 @@ def test_combine_to_dq_is_a_user_supplied_dq_file(tmp_path, inputs, run_cli):
 def test_convert_round_trip_is_lossless(tmp_path, inputs, run_cli, to):
     there, back = tmp_path / f"m_{to}.fits", tmp_path / "back.fits"
     assert run_cli("convert", inputs["bad"], there, "--to", to)[0] == 0
-    assert np.array_equal(_read_bad(there), inputs["badarr"])
+    assert np.array_equal(_readbad_mask_file(there), inputs["badarr"])
     assert run_cli("convert", there, back, "--to", "bad")[0] == 0
-    assert np.array_equal(_read_bad(back), inputs["badarr"])
+    assert np.array_equal(_readbad_mask_file(back), inputs["badarr"])
 
 
 def test_convert_user_mask_opens_in_stdatamodels(tmp_path, inputs, run_cli):
@@ -142,10 +131,10 @@ def test_convert_dq_to_dq_keeps_every_bit(tmp_path, inputs, run_cli):
 def test_grow_footprints(tmp_path, run_cli, footprint, count):
     bad = np.zeros(SHAPE, bool)
     bad[10, 10] = True
-    src, out = _bad(tmp_path / "one.fits", bad), tmp_path / "grown.fits"
+    src, out = bad_mask_file(tmp_path / "one.fits", bad), tmp_path / "grown.fits"
     code, _, err = run_cli("grow", src, "--pixels", "2", "--footprint", footprint, "-o", out)
     assert code == 0, err
-    grown = _read_bad(out)
+    grown = _readbad_mask_file(out)
     assert grown.sum() == count and grown[10, 12] and grown[8, 10]
     assert grown[12, 12] == (footprint == "square")
 
@@ -157,7 +146,7 @@ def test_grow_zero_keeps_the_mask_and_its_convention(tmp_path, inputs, run_cli):
     assert run_cli("grow", good, "--pixels", "0", "-o", out)[0] == 0
     with fits.open(out) as h:
         assert h[0].header["DQMCONV"] == "good" and h[0].data.dtype.newbyteorder("=") == np.int16
-    assert np.array_equal(_read_bad(out), inputs["badarr"])
+    assert np.array_equal(_readbad_mask_file(out), inputs["badarr"])
 
 
 def test_regions_round_trip_through_ds9_reader(tmp_path, run_cli):
@@ -166,7 +155,7 @@ def test_regions_round_trip_through_ds9_reader(tmp_path, run_cli):
     bad[10:30, 10:30] = True
     bad[15:25, 15:25] = False  # a hole
     bad[19:21, 19:21] = True  # an island in it
-    src, reg = _bad(tmp_path / "r.fits", bad), tmp_path / "r.reg"
+    src, reg = bad_mask_file(tmp_path / "r.fits", bad), tmp_path / "r.reg"
     code, stdout, err = run_cli("regions", src, "-o", reg)
     assert code == 0, err
     text = reg.read_text()
@@ -187,7 +176,7 @@ def test_regions_output_reads_back_through_the_regions_package_without_a_warning
     bad = np.zeros(SHAPE, bool)
     bad[3:6, 4:9] = True
     bad[20:22, 30:31] = True
-    src, reg = _bad(tmp_path / "a;b(1).fits", bad), tmp_path / "r.reg"  # odd name too
+    src, reg = bad_mask_file(tmp_path / "a;b(1).fits", bad), tmp_path / "r.reg"  # odd name too
     code, _, err = run_cli("regions", src, "-o", reg)
     assert code == 0, err
     with warnings.catch_warnings():
@@ -207,15 +196,15 @@ def test_chip_selector_and_explicit_convention(tmp_path):
     ones[3, 4] = 1
     path = tmp_path / "zeroone.fits"
     fits.PrimaryHDU(ones).writeto(path)
-    assert _read_bad(Path(f"{path}@bad"))[3, 4]
-    assert not _read_bad(Path(f"{path}@good"))[3, 4]
+    assert _readbad_mask_file(Path(f"{path}@bad"))[3, 4]
+    assert not _readbad_mask_file(Path(f"{path}@good"))[3, 4]
     two = tmp_path / "two.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros(SHAPE, np.uint8), name="SCI", ver=1),
                   fits.ImageHDU(np.ones(SHAPE, np.uint8), name="SCI", ver=2)]).writeto(two)
     for h in (1, 2):
         fits.setval(two, "DQMCONV", value="bad", ext=h)
-    assert _read_bad(Path(f"{two}[2]")).all()
-    assert not _read_bad(Path(f"{two}[1]")).any()
+    assert _readbad_mask_file(Path(f"{two}[2]")).all()
+    assert not _readbad_mask_file(Path(f"{two}[1]")).any()
 
 
 @pytest.mark.parametrize("argv, problem", [
@@ -227,15 +216,15 @@ def test_chip_selector_and_explicit_convention(tmp_path):
     (["regions", "{bad}[3]", "-o", "{tmp}/o.reg"], "chip 3 asked, the file has 1"),
 ])
 def test_errors_are_one_line_and_write_nothing(tmp_path, inputs, run_cli, argv, problem):
-    small = _bad(tmp_path / "small.fits", np.zeros((4, 4), bool))
+    small = bad_mask_file(tmp_path / "small.fits", np.zeros((4, 4), bool))
     names = {"reg": inputs["reg"], "bad": inputs["bad"], "rate": inputs["rate"],
              "small": small, "tmp": tmp_path}
-    before = sorted((p.name, _digest(p)) for p in tmp_path.iterdir() if p.is_file())
+    before = sorted((p.name, digest(p)) for p in tmp_path.iterdir() if p.is_file())
     code, _, err = run_cli(*[a.format(**names) for a in argv])
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dqmask: ") and problem in lines[0]
-    assert sorted((p.name, _digest(p)) for p in tmp_path.iterdir() if p.is_file()) == before
+    assert sorted((p.name, digest(p)) for p in tmp_path.iterdir() if p.is_file()) == before
 
 
 def test_regions_of_a_real_crab_claw_mask_round_trip(tmp_path, run_cli):
@@ -243,7 +232,7 @@ def test_regions_of_a_real_crab_claw_mask_round_trip(tmp_path, run_cli):
 
     src = shared_file("crab_claws/jw01727044001_04101_00001_nrcb1_cal_claws_seed_image_"
                       "zeroonemask.fits.gz")
-    claw = _read_bad(src)
+    claw = _readbad_mask_file(src)
     assert claw.shape == (2048, 2048) and claw.sum() == 14077
     reg = tmp_path / "claw.reg"
     code, stdout, err = run_cli("regions", src, "-o", reg)
@@ -283,7 +272,7 @@ def test_two_chip_flt_combine_convert_and_chip_selection(tmp_path, run_cli):
         assert [(x.name, x.ver) for x in h[1:]] == [("SCI", 1), ("SCI", 2)]
         assert np.array_equal(h[1].data.astype(bool), (dq1 != 0) | _region_pixels())
         assert np.array_equal(h[2].data.astype(bool), (dq2 != 0) | _region_pixels())
-    assert np.array_equal(_read_bad(Path(f"{out}[2]")), (dq2 != 0) | _region_pixels())
+    assert np.array_equal(_readbad_mask_file(Path(f"{out}[2]")), (dq2 != 0) | _region_pixels())
     # dq -> dq keeps the int16 bits of both chips, in DQ extensions
     raw = tmp_path / "raw.fits"
     assert run_cli("convert", flt, raw, "--to", "dq")[0] == 0
