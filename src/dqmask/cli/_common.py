@@ -125,18 +125,40 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def _log_handler() -> logging.Handler:
-    """rich's handler on a terminal (rich imported here, only then); plain lines otherwise."""
-    if not sys.stderr.isatty():
-        return _StderrHandler()
-    from rich.console import Console
-    from rich.logging import RichHandler
+def _terminal_console():
+    """The one rich console of stderr (log records and the progress bar share it, so records
+    print above the bar); made, and rich imported, on first use."""
+    if _terminal["console"] is None:
+        from rich.console import Console
 
-    handler = RichHandler(console=Console(stderr=True, highlight=False, soft_wrap=True),
-                          show_time=False, show_path=False, rich_tracebacks=True,
-                          markup=False)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    return handler
+        _terminal["console"] = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _terminal["console"]
+
+
+_terminal: dict = {"console": None}
+
+
+class _TerminalHandler(logging.Handler):
+    """rich's log handler, made (rich imported) when the first record comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rich: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.rich is None:
+            from rich.logging import RichHandler
+
+            self.rich = RichHandler(console=_terminal_console(), show_time=False,
+                                    show_path=False, rich_tracebacks=True, markup=False)
+            self.rich.setFormatter(logging.Formatter("%(message)s"))
+        self.rich.handle(record)
+
+
+def _log_handler() -> logging.Handler:
+    """rich's handler on a terminal (rich imported at its first record); plain lines
+    otherwise."""
+    return _TerminalHandler() if sys.stderr.isatty() else _StderrHandler()
 
 
 def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
@@ -427,7 +449,6 @@ def _progress(label: str, total: int, show: bool) -> Iterator[Callable[[], None]
     if not (show and sys.stderr.isatty()):
         yield lambda: None
         return
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -438,7 +459,7 @@ def _progress(label: str, total: int, show: bool) -> Iterator[Callable[[], None]
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), transient=True,
-                  console=Console(stderr=True, highlight=False, soft_wrap=True)) as progress:
+                  console=_terminal_console()) as progress:
         task = progress.add_task(label, total=total)
         yield lambda: progress.advance(task)
 

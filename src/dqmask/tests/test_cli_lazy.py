@@ -98,8 +98,10 @@ def test_on_a_terminal_the_log_and_the_progress_bar_are_rich(monkeypatch):
     monkeypatch.setattr(sys, "stderr", Tty())
     _common.configure_logging()
     try:
-        handler = logging.getLogger("dqmask").handlers[0]
-        assert type(handler.target).__name__ == "RichHandler"
+        handler = logging.getLogger("dqmask").handlers[0].target
+        assert handler.rich is None  # nothing logged yet: rich not needed
+        logging.getLogger("dqmask.test").warning("drawn by rich")
+        assert type(handler.rich).__name__ == "RichHandler"
         with _common._progress("x", 2, show=True) as advance:
             advance()
         assert "rich.progress" in sys.modules
