@@ -2,14 +2,17 @@
 
 Whole processes, medians of ``DQMASK_BENCH_REPEAT`` (default 7) interleaved runs:
 
-* ``dqmask --version`` and ``dqmask acsmask --help`` against ``python -c "import numpy"``
-  (target: faster, ratio numpy / dqmask >= 1.0);
+* ``dqmask --version`` and ``dqmask CMD --help`` for one command of every command family
+  (``acsmask`` for DOLPHOT's) against ``python -c "import numpy"`` (target: faster, ratio
+  numpy / dqmask >= 1.0; the table shows ``--version``, ``acsmask --help`` and the slowest
+  ``--help``);
 * a command's fixed cost: ``dqmask wfc3mask --dry-run`` on one WFC3/IR flt (its work is a
   few tens of ms) against ``python -c "import numpy, astropy.io.fits"`` (target:
   dqmask / that <= 1.2);
-* the import set: whether ``numpy`` / ``astropy`` are imported by ``--version``, and which
-  heavy packages (stdatamodels, asdf, scipy, photutils, regions, matplotlib) the HST
-  command imports (target: none of them).
+* the import sets: whether ``numpy`` / ``astropy`` are imported by ``--version``, which of
+  numpy, astropy, rich, stdatamodels, asdf, scipy, regions, photutils each ``--help``
+  imports, and which heavy packages (stdatamodels, asdf, scipy, photutils, regions,
+  matplotlib) the HST command imports (target: none of them).
 
 Run: ``python -m benchmarks.bench_startup``.
 """
@@ -27,6 +30,9 @@ from ._util import RESULTS, dqmask_argv, load, median, run_process, save_figures
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("stdatamodels", "asdf", "scipy", "photutils", "regions", "matplotlib", "jwst",
          "rich", "dask")
+#: What no ``dqmask CMD --help`` may import.
+NOT_FOR_HELP = ("numpy", "astropy", "rich", "stdatamodels", "asdf", "scipy", "regions",
+                "photutils")
 #: ``python -c PROBE MODULES ARGS...``: the module list is taken off argv *before* ``main``
 #: parses it (taken at exit, it reached argparse as a command and the run ended in a usage
 #: error having imported nothing).
@@ -55,6 +61,35 @@ def imported(args: list[str], modules: tuple[str, ...], env: dict[str, str]) -> 
     return line.split()[1:]
 
 
+def help_commands() -> list[str]:
+    """One command of each command family (its first; ``acsmask`` for DOLPHOT's)."""
+    from dqmask.cli import COMMAND_FAMILIES, COMMANDS
+
+    first = {}
+    for name, (family, _) in COMMANDS.items():
+        first.setdefault(family, name)
+    first["dolphot"] = "acsmask"
+    return [first[family] for family in sorted(COMMAND_FAMILIES)]
+
+
+def _help_figures(t: dict[str, float], numpy_t: float, help_sets: dict[str, list[str]]
+                  ) -> list[dict]:
+    """The slowest ``--help`` against ``import numpy``, and the ``--help`` import sets."""
+    helps = {label: seconds for label, seconds in t.items() if label.endswith("--help")}
+    slowest = max(helps, key=helps.__getitem__)
+    ratio = numpy_t / helps[slowest]
+    heavy = {cmd: mods for cmd, mods in help_sets.items() if mods}
+    return [
+        {"item": "1 start-up", "what": f"slowest --help ({slowest}): 'import numpy' / dqmask",
+         "value": ratio, "unit": "x", "target": ">= 1.0", "met": ratio >= 1.0,
+         "why": "" if ratio >= 1.0 else f"{helps[slowest]:.2f} s against {numpy_t:.2f} s"},
+        {"item": "1 start-up", "what": f"families (of {len(help_sets)}) whose --help imports "
+                                       "numpy/astropy/...",
+         "value": float(len(heavy)), "unit": "commands", "target": "0", "met": not heavy,
+         "why": "; ".join(f"{cmd}: {' '.join(mods)}" for cmd, mods in heavy.items())},
+    ]
+
+
 def main(repeat: int | None = None) -> str:
     from dqmask.datasets import make_wfc3_ir_flt
 
@@ -68,7 +103,8 @@ def main(repeat: int | None = None) -> str:
             "python -c 'import numpy, astropy.io.fits'":
                 [sys.executable, "-c", "import numpy, astropy.io.fits"],
             "dqmask --version": [*dqmask_argv(), "--version"],
-            "dqmask acsmask --help": [*dqmask_argv(), "acsmask", "--help"],
+            **{f"dqmask {cmd} --help": [*dqmask_argv(), cmd, "--help"]
+               for cmd in help_commands()},
             "dqmask wfc3mask --dry-run (1 IR flt)":
                 [*dqmask_argv(), "wfc3mask", "--dry-run", "-q", str(ir)],
         }
@@ -77,6 +113,8 @@ def main(repeat: int | None = None) -> str:
             for label, argv in runs.items():
                 times[label].append(run_process(argv, env=env)[0])
         version_set = imported(["--version"], ("numpy", "astropy"), env)
+        help_sets = {cmd: imported([cmd, "--help"], NOT_FOR_HELP, env)
+                     for cmd in help_commands()}
         hst_set = imported(["wfc3mask", "--dry-run", "-q", str(ir)], HEAVY, env)
     t = {k: median(v) for k, v in times.items()}
     numpy_t, fits_t = t["python -c 'import numpy'"], t["python -c 'import numpy, astropy.io.fits'"]
@@ -95,6 +133,7 @@ def main(repeat: int | None = None) -> str:
                     "met": fixed <= 1.2, "why": "" if fixed <= 1.2 else
                     f"{t['dqmask wfc3mask --dry-run (1 IR flt)']:.2f} s against {fits_t:.2f} s; "
                     f"it imports {' '.join(hst_set) or 'no heavy package'}"})
+    figures += _help_figures(t, numpy_t, help_sets)
     figures.append({"item": "1 start-up", "what": "dqmask --version imports numpy/astropy",
                     "value": float(len(version_set)), "unit": "packages", "target": "0",
                     "met": not version_set, "why": " ".join(version_set)})
@@ -107,6 +146,9 @@ def main(repeat: int | None = None) -> str:
             f"HST command fixed cost: {fixed:.2f}x 'import numpy, astropy.io.fits' "
             "(target <= 1.2)",
             f"heavy packages the HST command imports: {' '.join(hst_set) or 'none'}",
+            *(f"dqmask {cmd} --help imports: "
+              + (" ".join(mods) or "none of " + "/".join(NOT_FOR_HELP))
+              for cmd, mods in help_sets.items()),
             f"load: before {before}; after {load()}"]
     text = "\n".join(out)
     print(text)

@@ -29,7 +29,7 @@ def _value(fig: dict) -> str:
     value = fig["value"]
     if unit == "x":
         return f"{value:.2f}x"
-    if unit == "packages":
+    if unit in ("packages", "commands"):  # counts
         return f"{value:.0f}"
     return f"{value:.2f} {unit}" if unit != "MiB" else f"{value:.0f} MiB"
 

@@ -6,76 +6,44 @@ import argparse
 import dataclasses
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cli._common import (
     add_batch_options,
-    add_mask_convention_option,
     add_output_options,
     batch_options,
+    command_parser,
+    demo_run,
+    demo_sample,
     output_path,
     run_batch,
     say,
 )
 from ..errors import UsageError
 from ..io.atomic import refuse_output_is_input
-from ..io.inputs import exposure_file, is_pattern
-from ..io.mask_file import mask_spec, read_mask_file
-from ..pipeline.options import add_arguments, by_name
-from .files import (
-    ALL_CHIPS,
-    PARAMETERS,
-    ApplyOptions,
-    TargetedMask,
-    apply_to_file,
-    split_chip,
-)
+from ..pipeline.options import add_arguments
+from .options import BACKUP, CHIP, DEFAULT_SUFFIX, DRY_RUN, PARAMETERS
 
-DEFAULT_SUFFIX = "_masked"
+if TYPE_CHECKING:
+    from .files import ApplyOptions, TargetedMask
 
 
 def register(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "apply", parents=[common],
-        help="OR DQ flags into rate/cal/flt files where a mask or DS9 regions are set",
-        description=(
-            "Flag the pixels of mask files or of DS9 regions in the DQ of JWST rate, "
-            "rateints, cal, crf files and HST flt/flc chips (M.fits[SCI,N] / R.reg[SCI,N] or "
-            "--chip N for one chip; drizzlepac *_staticMask.fits go to their chip). DQ keeps "
-            "its dtype; SCI is left "
-            "alone unless --zero-data. Re-applying the same mask with the same flags is "
-            "detected from a header record and changes nothing. Output: <name>"
-            f"{DEFAULT_SUFFIX}.fits beside the input unless -o, --output-dir or --in-place."),
-    )
+    p = command_parser(sub, common, "apply", f"""
+        Flag the pixels of mask files or of DS9 regions in the DQ of JWST rate, rateints,
+        cal, crf files and HST flt/flc chips (M.fits[SCI,N] / R.reg[SCI,N] or --chip N for
+        one chip; drizzlepac *_staticMask.fits go to their chip). DQ keeps its dtype; SCI is
+        left alone unless --zero-data. Re-applying the same mask with the same flags is
+        detected from a header record and changes nothing. Output: <name>{DEFAULT_SUFFIX}.fits
+        beside the input unless -o, --output-dir or --in-place.""")
     p.add_argument("targets", nargs="+", metavar="TARGET",
                    help="files to flag; @list.txt, jwst asn .json and HST _asn.fits expand")
-    param = by_name(PARAMETERS)
-    param["mask"].add_to(p)
-    param["region"].add_to(p)
-    p.add_argument("--chip", type=_chip_arg, default=None, metavar="N|all",
-                   help="HST files with several chips: the chip (SCI EXTVER) every --mask / "
-                        "--region without [SCI,N] is for; 'all': the same pixels on every "
-                        "chip")
-    add_mask_convention_option(p)
-    add_arguments(p, (param[name] for name in ("bad_flags", "flags", "zero_data", "grow",
-                                               "max_fraction")))
-    p.add_argument("--backup", action="store_true",
-                   help="with --in-place, keep the original as <name>_orig.fits (kept once)")
-    param["region_mode"].add_to(p)
-    p.add_argument("--dry-run", action="store_true",
-                   help="report what would be flagged; write nothing")
-    param["force"].add_to(p)
+    mask, region, convention, *rest, region_mode, force = PARAMETERS
+    add_arguments(p, (mask, region, CHIP, convention, *rest, BACKUP, region_mode, DRY_RUN,
+                      force))
     add_output_options(p, in_place=True, default_suffix=DEFAULT_SUFFIX)
     add_batch_options(p)
     return p
-
-
-def _chip_arg(text: str) -> int | str:
-    if text.strip().lower() == ALL_CHIPS:
-        return ALL_CHIPS
-    if text.strip().isdigit() and int(text) >= 1:
-        return int(text)
-    raise argparse.ArgumentTypeError(f"expected a chip number (1, 2, ...) or 'all', not "
-                                     f"{text!r}")
 
 
 def _read_masks(specs: list[str], convention: str, mask_flags: str | None, *,
@@ -85,6 +53,10 @@ def _read_masks(specs: list[str], convention: str, mask_flags: str | None, *,
     With ``exposure``, ``{root}`` patterns are filled for that target (a missing file fails
     that target alone); without it, the specs must hold no pattern.
     """
+    from ..io.inputs import exposure_file
+    from ..io.mask_file import mask_spec, read_mask_file
+    from .files import TargetedMask, split_chip
+
     out = []
     for spec in specs:
         text, chip = split_chip(spec)  # [SCI,N]: the target chip; @CONV stays on text
@@ -102,6 +74,9 @@ def _read_masks(specs: list[str], convention: str, mask_flags: str | None, *,
 
 def _region_for(spec: str, exposure: str) -> str:
     """A --region spec with its ``{root}`` filled for ``exposure`` ([SCI,N] kept)."""
+    from ..io.inputs import exposure_file
+    from .files import split_chip
+
     path, chip = split_chip(spec)
     path = exposure_file(path, exposure)
     return path if chip is None else f"{path}[SCI,{chip}]"
@@ -110,6 +85,8 @@ def _region_for(spec: str, exposure: str) -> str:
 def _for_exposure(opts: ApplyOptions, path: str, mask_patterns: tuple[str, ...],
                   mask_read: tuple[str, str | None]) -> ApplyOptions:
     """``opts`` with the ``{root}`` patterns of --mask / --region filled for target ``path``."""
+    from ..io.inputs import is_pattern
+
     regions = tuple(_region_for(r, path) if is_pattern(r) else r for r in opts.region_paths)
     masks = opts.masks
     if mask_patterns:
@@ -120,6 +97,8 @@ def _for_exposure(opts: ApplyOptions, path: str, mask_patterns: tuple[str, ...],
 def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions,
             mask_patterns: tuple[str, ...] = (),
             mask_read: tuple[str, str | None] = ("auto", None)) -> str:
+    from .files import apply_to_file, split_chip
+
     opts = _for_exposure(opts, path, mask_patterns, mask_read)
     ns = argparse.Namespace(**args_out)
     out = output_path(ns, path, suffix=DEFAULT_SUFFIX, n_inputs=n_inputs)
@@ -131,6 +110,9 @@ def _worker(path: str, *, args_out: dict, n_inputs: int, opts: ApplyOptions,
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io.inputs import is_pattern
+    from .files import ApplyOptions, split_chip
+
     if not args.mask and not args.region:
         raise UsageError("apply needs --mask MASK.fits or --region R.reg")
     if args.output and len(args.targets) != 1:
@@ -155,11 +137,8 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     """Draw a polygon over a sample rate file and flag it (``make demo``)."""
-    from ..cli import main
-
-    rate = samples.get("nircam_rate")
+    rate = demo_sample(samples, "nircam_rate", say, "apply")
     if rate is None:
-        say("apply demo: no nircam_rate sample; skipped")
         return
     from astropy.io import fits
 
@@ -170,7 +149,6 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     reg.write_text(arc_polygon(shape, half_width=0.02 * min(shape) + 4)
                    + f"-circle({shape[1] * 0.45:.1f},{shape[0] * 0.52:.1f},5)\n")
     out = Path(workdir) / "apply_demo_rate.fits"
-    say(f"$ dqmask apply {rate} --region {reg} -o {out}")
-    main(["apply", str(rate), "--region", str(reg), "-o", str(out)])
-    say("$ (again: nothing changes, the record is found)")
-    main(["apply", str(out), "--region", str(reg), "--in-place"])
+    demo_run(say, ["apply", rate, "--region", reg, "-o", out])
+    say("(again: nothing changes, the record is found)")
+    demo_run(say, ["apply", out, "--region", reg, "--in-place"])

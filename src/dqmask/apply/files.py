@@ -60,10 +60,11 @@ from ..io.regions import (
     region_report,
     region_warnings_to_log,
 )
-from ..pipeline.options import BAD_FLAGS, FLAGS, MAX_FRACTION, Option
+from ..pipeline.options import MAX_FRACTION
 from ..static.files import _chip_id as drizzlepac_chip_id
 from ..toolbox.morphology import grow
 from . import core as alg
+from .options import ALL_CHIPS, HST_DEFAULT_FLAGS, JWST_DEFAULT_FLAGS, PARAMETERS
 
 __all__ = [
     "STEP",
@@ -84,54 +85,12 @@ __all__ = [
 ]
 
 STEP = "apply"
-#: Default flags on JWST targets (never SATURATED or JUMP_DET).
-JWST_DEFAULT_FLAGS = "DO_NOT_USE+OTHER_BAD_PIXEL"
-#: Default flag on HST targets: DETECTORPROB (4, same meaning in ACS, WFC3 and STIS tables).
-HST_DEFAULT_FLAGS = "DETECTORPROB"
-
-#: Parameters of ``apply`` (``dqmask apply`` options, the ``dqmask_apply`` step spec, the
-#: :class:`ApplyOptions` defaults): default, range and help declared once.
-PARAMETERS: tuple[Option, ...] = (
-    Option("mask", "force_list", None,
-           "mask FITS file(s) in any dqmask convention, OR-ed; may hold {root}",
-           metavar="MASK.fits[SCI,N]",
-           cli_help="mask file in any convention (bad, good, background, user_mask, dq, "
-                    "seed/zeroonemask; PATH@CONV or --mask-convention says which); "
-                    "repeatable, OR-ed; [SCI,N]: for chip N only; drizzlepac "
-                    "*_<chip>_staticMask.fits go to their chip; '{root}' is each target's "
-                    "name up to its last _suffix: one mask per exposure"),
-    Option("region", "force_list", None,
-           "DS9 region file(s), image or sky frame; may hold {root}; OR-ed with mask",
-           metavar="R.reg[SCI,N]",
-           cli_help="DS9 region file (image, physical or sky frame; '-' shapes exclude); "
-                    "repeatable; OR-ed with --mask; sky shapes land on the chip(s) whose "
-                    "WCS contains them, image shapes on a multi-chip file need [SCI,N] "
-                    "or --chip; may hold '{root}' as --mask"),
-    Option("mask_convention", "option", "auto", "how to read mask (default: guessed)",
-           choices=MASK_CONVENTIONS),
-    BAD_FLAGS.but(aliases=("--mask-flags",)),
-    FLAGS.but(help=f"flags to set (default {JWST_DEFAULT_FLAGS})",
-              cli_help=f"flags to set (default JWST {JWST_DEFAULT_FLAGS}, HST "
-                       f"{HST_DEFAULT_FLAGS}); SATURATED / JUMP_DET only if named",
-              metavar="EXPR"),
-    Option("zero_data", "boolean", False, "also set SCI to 0 under the mask"),
-    Option("grow", "integer", 0, "grow the mask by N pixels (circular footprint)", min=0,
-           metavar="N", cli_help="grow the mask by N pixels (circular footprint) first"),
-    MAX_FRACTION,
-    Option("region_mode", "option", "center", "pixel centre inside, or any overlap",
-           choices=("center", "exact"),
-           cli_help="region membership: pixel centre inside (default) or any overlap"),
-    Option("force", "boolean", False, "apply even if the model records this exact mask",
-           cli_help="apply even if the file records this exact mask already"),
-)
 _PARAMETER = {o.name: o for o in PARAMETERS}
 
 
 #: A mask file read into ``bad`` planes (one 2-D plane per chip, True = bad); the same type
 #: the toolbox reads masks into.
 LoadedMask = MaskData
-#: ``chip`` value meaning "the same pixels on every chip".
-ALL_CHIPS = "all"
 log = logging.getLogger(__name__)
 
 _SELECTOR = re.compile(r"^(?P<path>.+?)\[(?:sci,)?(?P<chip>\d+)\](?P<conv>@\w+)?$", re.I)

@@ -35,43 +35,15 @@ from ..errors import InputError
 from ..io.atomic import refuse_output_is_input
 from ..io.fits import add_provenance, open_fits, write_hdulist
 from ..io.regions import RegionInfo, region_layers, region_warnings_to_log
-from ..pipeline.options import Option
-from .core import COMPAT_MODES, Detection, DetectParams, detect
+from .core import Detection, DetectParams, detect
+from .options import DEFAULT_SUFFIX, PARAMETERS
 
 __all__ = ["STEP", "DEFAULT_SUFFIX", "DetectResult", "read_image", "output_names",
            "detect_file", "arc_polygon"]
 
 STEP = "detect"
 log = logging.getLogger(__name__)
-DEFAULT_SUFFIX = "_seed_image"
 
-_DEFAULT = DetectParams()
-
-#: The detection parameters (``dqmask detect`` options, the ``dqmask_claws`` step spec,
-#: :class:`DetectParams`): help and range declared once, defaults from ``DetectParams``.
-PARAMETERS: tuple[Option, ...] = (
-    Option("sigma", "float", _DEFAULT.sigma, "threshold in global rms above the background",
-           min=0.0, above=0.0),
-    Option("smooth", "float", _DEFAULT.smooth, "Gaussian sigma (pixels) of the soft seed",
-           min=0.0, metavar="PIX",
-           cli_help="Gaussian sigma of the soft seed; grows the mask by ~3 x PIX"),
-    Option("minpixarea", "integer", _DEFAULT.minpixarea,
-           "drop 8-connected pieces smaller than N pixels", min=0, metavar="N",
-           cli_default=None,  # None: not given (the Crab note is said for an explicit 1)
-           cli_help="drop 8-connected pieces smaller than N pixels (default 1: keep all; "
-                    "Crab's --minpixarea 1, dropping isolated pixels, is 2 here)"),
-    Option("ignore_background", "boolean", _DEFAULT.ignore_background,
-           "threshold above zero (no Background2D)",
-           cli_help="threshold SIGMA x rms above zero (no Background2D)"),
-    Option("box_size", "integer", _DEFAULT.box_size,
-           "Background2D box (default size/10 then size/30)", min=1, metavar="N",
-           cli_help="Background2D box for both passes (default size/10 then size/30)"),
-    Option("compat", "option", _DEFAULT.compat, "crab: Crab.Toolkit.JWST parity",
-           choices=COMPAT_MODES,
-           cli_help="crab: Crab.Toolkit.JWST parity (include region overrides DQ/NaN "
-                    "validity, minpixarea = 8-neighbour count, '-' shapes not excluded, "
-                    "float64/int64 outputs)"),
-)
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3",
                "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK", "CHECKSUM",
                "DATASUM")

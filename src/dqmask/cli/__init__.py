@@ -54,38 +54,37 @@ COMMAND_FAMILIES: dict[str, str] = {
 }
 
 
+#: command, its family, its one-line help in ``dqmask --help`` (in that order; the family
+#: modules register each command with this help: ``_common.command_parser``).
+_COMMAND_TABLE = """
+apply       apply      OR DQ flags into rate/cal/flt files where a mask or DS9 regions are set
+png2fits    background convert a painted PNG (pure red = background) into an NSClean/jwst mask
+fits2png    background write the zscale picture of a rate image to paint a mask on
+bgconvert   background rewrite a background mask in the NSClean or jwst user_mask layout
+background  background automatic NSClean background mask from rate files of one detector
+detect      detect     detect claws/wisps above the background inside DS9 regions
+nircammask  dolphot    prepare JWST NIRCam cal/crf/i2d images for DOLPHOT
+nirissmask  dolphot    prepare JWST NIRISS cal/crf/i2d images for DOLPHOT
+acsmask     dolphot    prepare HST ACS flt/flc/crj/drz/drc images for DOLPHOT
+wfc3mask    dolphot    prepare HST WFC3 UVIS/IR flt/flc/drz/drc images for DOLPHOT
+splitgroups dolphot    split multi-extension FITS files into <name>.chip<N>.fits, one image each
+dolphot     dolphot    prepare each file with the DOLPHOT mask routine its header calls for
+dqinit      dqinit     apply a JWST MASK reference file to raw ramps (jwst dq_init, same numbers)
+edit        edit       draw regions, paint, detect and save masks in the browser
+explain     explain    decode a DQ value, or count each flag in a file's DQ extensions
+preview     preview    PNG quick-look: zscaled image with the mask overlaid, per chip
+static      static     drizzlepac static masks: pixels more than SIG rms below each chip's mode
+combine     toolbox    combine masks of any convention with or / and / not
+grow        toolbox    grow the bad pixels of a mask
+convert     toolbox    rewrite a mask in another convention
+regions     toolbox    write the outlines of a mask as DS9 polygons
+"""
+
 #: command -> (family, its one-line help in ``dqmask --help``), in help order. A test keeps
 #: each help equal to what the family module registers.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "apply": ("apply", "OR DQ flags into rate/cal/flt files where a mask or DS9 regions are "
-                       "set"),
-    "png2fits": ("background", "convert a painted PNG (pure red = background) into an "
-                               "NSClean/jwst mask"),
-    "fits2png": ("background", "write the zscale picture of a rate image to paint a mask on"),
-    "bgconvert": ("background", "rewrite a background mask in the NSClean or jwst user_mask "
-                                "layout"),
-    "background": ("background", "automatic NSClean background mask from rate files of one "
-                                 "detector"),
-    "detect": ("detect", "detect claws/wisps above the background inside DS9 regions"),
-    "nircammask": ("dolphot", "prepare JWST NIRCam cal/crf/i2d images for DOLPHOT"),
-    "nirissmask": ("dolphot", "prepare JWST NIRISS cal/crf/i2d images for DOLPHOT"),
-    "acsmask": ("dolphot", "prepare HST ACS flt/flc/crj/drz/drc images for DOLPHOT"),
-    "wfc3mask": ("dolphot", "prepare HST WFC3 UVIS/IR flt/flc/drz/drc images for DOLPHOT"),
-    "splitgroups": ("dolphot", "split multi-extension FITS files into <name>.chip<N>.fits, "
-                               "one image each"),
-    "dolphot": ("dolphot", "prepare each file with the DOLPHOT mask routine its header "
-                           "calls for"),
-    "dqinit": ("dqinit", "apply a JWST MASK reference file to raw ramps (jwst dq_init, same "
-                         "numbers)"),
-    "edit": ("edit", "draw regions, paint, detect and save masks in the browser"),
-    "explain": ("explain", "decode a DQ value, or count each flag in a file's DQ extensions"),
-    "preview": ("preview", "PNG quick-look: zscaled image with the mask overlaid, per chip"),
-    "static": ("static", "drizzlepac static masks: pixels more than SIG rms below each "
-                         "chip's mode"),
-    "combine": ("toolbox", "combine masks of any convention with or / and / not"),
-    "grow": ("toolbox", "grow the bad pixels of a mask"),
-    "convert": ("toolbox", "rewrite a mask in another convention"),
-    "regions": ("toolbox", "write the outlines of a mask as DS9 polygons"),
+    name: (family, text) for name, family, text in
+    (line.split(None, 2) for line in _COMMAND_TABLE.strip().splitlines())
 }
 
 
@@ -167,36 +166,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = int(args._run(args) or EXIT_OK)
             held.failed = code != EXIT_OK
             return code
-    except UsageError as exc:
-        console_err(f"dqmask: error: {exc}")
-        return EXIT_USAGE
-    except ParameterError as exc:  # a Python parameter: named by its flag here
-        console_err(f"dqmask: error: {exc.oneline(flag_of)}")
-        return EXIT_USAGE
-    except InputError as exc:
-        if args.verbose:
-            log.exception("traceback")
-        console_err(f"dqmask: {exc.oneline(flag_of)}")
-        return EXIT_FAILURE
-    except AlreadyDoneError as exc:  # reported, not a failure (as in run_batch)
-        if not args.quiet:
-            console_err(f"dqmask: {exc}")
-        return EXIT_OK
-    except DqmaskError as exc:
-        if args.verbose:
-            log.exception("traceback")
-        console_err(f"dqmask: {exc}")
-        return EXIT_FAILURE
-    except OSError as exc:  # e.g. an output folder that cannot be written
-        if args.verbose:
-            log.exception("traceback")
+    except (UsageError, ParameterError, InputError, AlreadyDoneError, DqmaskError, OSError,
+            KeyboardInterrupt) as exc:
+        code, line = _outcome(exc, flag_of)
+        if code == EXIT_FAILURE and args.verbose:
+            log.error("traceback", exc_info=exc)
+        if line and not (code == EXIT_OK and args.quiet):
+            console_err(line)
+        return code
+
+
+def _outcome(exc: BaseException, flag_of) -> tuple[int, str]:
+    """Exit code and the one line that says why, for an error a command raised."""
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE, f"dqmask: error: {exc}"
+    if isinstance(exc, ParameterError):  # a Python parameter: named by its flag here
+        return EXIT_USAGE, f"dqmask: error: {exc.oneline(flag_of)}"
+    if isinstance(exc, InputError):
+        return EXIT_FAILURE, f"dqmask: {exc.oneline(flag_of)}"
+    if isinstance(exc, AlreadyDoneError):  # reported (unless -q), not a failure: as run_batch
+        return EXIT_OK, f"dqmask: {exc}"
+    if isinstance(exc, DqmaskError):
+        return EXIT_FAILURE, f"dqmask: {exc}"
+    if isinstance(exc, OSError):  # e.g. an output folder that cannot be written
         problem = " ".join((exc.strerror or str(exc)).split())
-        console_err(f"dqmask: {exc.filename}: {problem}" if exc.filename
-                    else f"dqmask: {problem}")
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        console_err("dqmask: interrupted")
-        return 130
+        return EXIT_FAILURE, (f"dqmask: {exc.filename}: {problem}" if exc.filename
+                              else f"dqmask: {problem}")
+    return 130, "dqmask: interrupted"  # KeyboardInterrupt
 
 
 #: Positional arguments that hold many input files: @list, association JSON and _asn.fits

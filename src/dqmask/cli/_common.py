@@ -1,4 +1,10 @@
-"""Shared CLI plumbing: logging, one-line errors, output paths and the batch runner."""
+"""Shared CLI plumbing: logging, one-line errors, output paths and the batch runner.
+
+Light at import (every command module imports it to build its parser, ``--help`` included):
+argparse, the :mod:`dqmask.pipeline.options` and the errors only. rich is imported only to
+draw on a terminal: the progress bar of a batch, and the log handler when stderr is a tty;
+otherwise log records are plain ``LEVEL    message`` lines.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,16 @@ import concurrent.futures as cf
 import contextlib
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
-
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import AlreadyDoneError, DqmaskError, InputError, ParameterError, UsageError
 from ..io.atomic import WriteError, os_problem
+from ..pipeline.options import IN_PLACE, JOBS, MASK_CONVENTION, OUTPUT, OUTPUT_DIR, SCHEDULER
 
 if TYPE_CHECKING:
     from ..io.mask_file import MaskSpec
@@ -28,13 +33,12 @@ __all__ = [
     "add_batch_options", "batch_options", "run_batch", "Outcome", "SCHEDULER_ENV",
     "add_max_fraction_option",
     "add_mask_convention_option", "mask_arg", "mask_args", "os_message", "held_warnings",
-    "show_held_warnings", "flag_of", "error_line", "set_flag_names",
+    "show_held_warnings", "flag_of", "error_line", "set_flag_names", "command_parser",
+    "demo_sample", "demo_run",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
-_stdout = Console(highlight=False, soft_wrap=True)
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 _state: dict = {"quiet": False, "verbose": 0, "flag_names": {}}
 log = logging.getLogger("dqmask")
 
@@ -104,28 +108,77 @@ def show_held_warnings() -> None:
         records.clear()
 
 
+class _StderrHandler(logging.StreamHandler):
+    """``LEVEL    message`` on whatever ``sys.stderr`` is when a record comes (a test's
+    capture, or a live progress bar's proxy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+
+    @property  # the stream is looked up, never stored
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _terminal_console():
+    """The one rich console of stderr (log records and the progress bar share it, so records
+    print above the bar); made, and rich imported, on first use."""
+    if _terminal["console"] is None:
+        from rich.console import Console
+
+        _terminal["console"] = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _terminal["console"]
+
+
+_terminal: dict = {"console": None}
+
+
+class _TerminalHandler(logging.Handler):
+    """rich's log handler, made (rich imported) when the first record comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rich: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.rich is None:
+            from rich.logging import RichHandler
+
+            self.rich = RichHandler(console=_terminal_console(), show_time=False,
+                                    show_path=False, rich_tracebacks=True, markup=False)
+            self.rich.setFormatter(logging.Formatter("%(message)s"))
+        self.rich.handle(record)
+
+
+def _log_handler() -> logging.Handler:
+    """rich's handler on a terminal (rich imported at its first record); plain lines
+    otherwise."""
+    return _TerminalHandler() if sys.stderr.isatty() else _StderrHandler()
+
+
 def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
-    """Route the ``dqmask`` logger (and warnings) to stderr through rich."""
+    """Route the ``dqmask`` logger (and warnings) to stderr: one line per record."""
     _state.update(quiet=quiet, verbose=verbose)
     level = logging.ERROR if quiet else logging.DEBUG if verbose >= 2 else (
         logging.INFO if verbose else logging.WARNING)
     root = logging.getLogger("dqmask")
     root.handlers.clear()
-    rich = RichHandler(console=_stderr, show_time=False, show_path=False,
-                       rich_tracebacks=True, markup=False)
-    rich.setFormatter(logging.Formatter("%(message)s"))
-    handler = _HoldingHandler(rich)
+    handler = _HoldingHandler(_log_handler())
     _holder["handler"] = handler
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
     # Python warnings (e.g. a region partly off the image) must reach the user. Some
     # dependencies attach a NullHandler to "py.warnings", which would swallow them, so the
-    # rich handler is attached there explicitly.
+    # handler is attached there explicitly.
     logging.captureWarnings(True)
     pywarn = logging.getLogger("py.warnings")
-    pywarn.handlers = [h for h in pywarn.handlers
-                       if not isinstance(h, (RichHandler, _HoldingHandler))]
+    pywarn.handlers = [h for h in pywarn.handlers if not isinstance(h, _HoldingHandler)]
     pywarn.addHandler(handler)
     pywarn.setLevel(logging.ERROR if quiet else logging.WARNING)
     pywarn.propagate = False
@@ -164,14 +217,44 @@ def error_line(exc: BaseException, names: dict[str, str] | None = None) -> str:
 
 
 def console_err(message: str) -> None:
-    """One line on stderr, no markup."""
-    _stderr.print(message, markup=False, highlight=False)
+    """One line on stderr, as written (above a live progress bar, which proxies stderr)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def say(message: str) -> None:
     """A result line on stdout (silenced by ``--quiet``)."""
     if not _state["quiet"]:
-        _stdout.print(message, markup=False, highlight=False)
+        print(message, file=sys.stdout, flush=True)
+
+
+def command_parser(sub, common: argparse.ArgumentParser, name: str, description: str,
+                   **kwargs) -> argparse.ArgumentParser:
+    """The sub-parser of command ``name``: its one-line help is the one of
+    :data:`dqmask.cli.COMMANDS` (written once, shown by ``dqmask --help``); ``description``
+    is a paragraph (argparse refills its lines)."""
+    from . import COMMANDS
+
+    return sub.add_parser(name, parents=[common], help=COMMANDS[name][1],
+                          description=description, **kwargs)
+
+
+def demo_sample(samples: dict[str, Path], name: str, say: Callable[[str], None],
+                demo: str) -> Path | None:
+    """Sample ``name`` a family's ``make demo`` hook works on, or None (said: skipped)."""
+    path = samples.get(name)
+    if path is None:
+        say(f"{demo} demo: no {name} sample; skipped")
+    return path
+
+
+def demo_run(say: Callable[[str], None], *commands: Sequence[object]) -> None:
+    """Say and run each ``dqmask`` command line of a ``make demo`` hook."""
+    from . import main
+
+    for argv in commands:
+        words = [str(word) for word in argv]
+        say("$ dqmask " + " ".join(words))
+        main(words)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,12 +266,8 @@ def add_output_options(parser: argparse.ArgumentParser, *, in_place: bool = True
                        default_suffix: str | None = None) -> None:
     """Add the mutually exclusive ``-o/--output``, ``--output-dir`` and ``--in-place``."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("-o", "--output", metavar="FILE",
-                       help="output file (only with a single input)")
-    group.add_argument("--output-dir", metavar="DIR", help="write outputs into DIR")
-    if in_place:
-        group.add_argument("--in-place", action="store_true",
-                           help="rewrite the input file (atomically)")
+    for option in (OUTPUT, OUTPUT_DIR, IN_PLACE)[:3 if in_place else 2]:
+        option.add_to(group)
     if default_suffix:
         parser.set_defaults(_default_suffix=default_suffix)
 
@@ -235,12 +314,7 @@ def add_mask_convention_option(parser: argparse.ArgumentParser) -> None:
     Read the option's mask inputs with :func:`mask_arg` / :func:`mask_args`; they accept the
     ``PATH[CHIP]@CONV`` suffixes too (:func:`dqmask.io.mask_file.mask_spec`).
     """
-    from ..io.mask_file import MASK_CONVENTIONS, READ_CONVENTIONS  # numpy: not at start-up
-
-    parser.add_argument(
-        "--mask-convention", choices=MASK_CONVENTIONS, default="auto", metavar="CONV",
-        help="how to read mask files: " + ", ".join(READ_CONVENTIONS) + " or auto (default: "
-             "guessed from keywords and dtype, and said); the same as writing PATH@CONV")
+    MASK_CONVENTION.add_to(parser)
 
 
 def mask_arg(text: str, args: argparse.Namespace) -> MaskSpec:
@@ -270,12 +344,10 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
 
     Commands pass them on with ``run_batch(..., **batch_options(args))``.
     """
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                        help="process files in N worker processes (default 1)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        default=os.environ.get(SCHEDULER_ENV) or None,
-                        help="run on a dask.distributed cluster, e.g. tcp://host:8786 "
-                             f"(default ${SCHEDULER_ENV}; needs the 'cluster' extra)")
+    JOBS.add_to(parser)
+    SCHEDULER.but(cli_default=os.environ.get(SCHEDULER_ENV) or None,
+                  cli_help=f"{SCHEDULER.help} (default ${SCHEDULER_ENV}; needs the 'cluster' "
+                           "extra)").add_to(parser)
 
 
 def batch_options(args: argparse.Namespace) -> dict:
@@ -353,17 +425,14 @@ def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
     outcomes: dict[int, Outcome] = {}
     verbose = _state["verbose"]
     show = len(paths) > 1 and not _state["quiet"]
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_stderr, transient=True,
-                  disable=not show) as progress:
-        task = progress.add_task(label, total=len(paths))
+    with _progress(label, len(paths), show) as advance:
         names = _state["flag_names"]
         for index, outcome in _iterate(paths, worker, jobs, verbose, scheduler, names):
             if outcome.status != "failed":
                 show_held_warnings()  # e.g. how a shared mask was read: it made this result
                 _report(outcome)
             outcomes[index] = outcome
-            progress.advance(task)
+            advance()
     failed = [outcomes[i] for i in sorted(outcomes) if outcomes[i].status == "failed"]
     for outcome in failed:
         _report(outcome)
@@ -371,6 +440,28 @@ def run_batch(paths: Sequence[str], worker: Callable[[str], str | None], *,
         console_err(f"dqmask: {len(failed)} of {len(paths)} inputs failed: "
                     + ", ".join(o.path for o in failed))
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+@contextlib.contextmanager
+def _progress(label: str, total: int, show: bool) -> Iterator[Callable[[], None]]:
+    """``advance()`` of a transient progress bar on a terminal's stderr (rich is imported
+    only then); a no-op elsewhere. Lines printed meanwhile go above the bar."""
+    if not (show and sys.stderr.isatty()):
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), transient=True,
+                  console=_terminal_console()) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda: progress.advance(task)
 
 
 def _iterate(paths: Sequence[str], worker, jobs: int, verbose: int, scheduler: str | None,

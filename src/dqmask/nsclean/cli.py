@@ -7,139 +7,93 @@ All three speak one polarity: **1 / True = background** (the pixels NSClean and 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..cli._common import EXIT_OK, say
-from ..io.background_mask import FORMATS
-from ..io.png import LIMITS, STRETCHES
-from ..pipeline.options import add_arguments, by_name
-from . import files as steps
+from ..cli._common import EXIT_OK, command_parser, say
+from ..pipeline.options import FORCE, LIMITS, OUTPUT, PERCENT, STRETCH, Option, add_arguments
+from .options import FORMAT, LIKE, PARAMETERS, SIZE
 
-_FORMAT_HELP = ("nsclean: primary HDU uint8, 1 = background (NSClean's png2fits); jwst: "
-                "ImageModel/CubeModel float32 SCI, 1.0 = background (clean_flicker_noise "
-                "user_mask). Default nsclean")
-
-
-def _size(text: str) -> tuple[int, int] | None:
-    """``WIDTHxHEIGHT`` -> (height, width); ``any`` -> None."""
-    if text.lower() == "any":
-        return None
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT or 'any', got {text!r}"
-                                         ) from None
-    if width <= 0 or height <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return height, width
-
-_PARAMETER = by_name(steps.PARAMETERS)
+_PARAMETER = {o.name: o for o in PARAMETERS}
 #: png2fits / fits2png / bgconvert take OUT as a positional argument, not -o
 _POSITIONAL_OUT = {"out": "output"}
 
 
-def _register_png2fits(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "png2fits", parents=[common],
-        help="convert a painted PNG (pure red = background) into an NSClean/jwst mask",
-        description="NSClean's png2fits: pixels painted pure red (FF0000) become background "
-                    "(1); every other colour, near-red included, is 0; the reference-pixel "
-                    "border is forced 0; the PNG's top row becomes the last FITS row. "
-                    "RGB, RGBA (alpha ignored), palette and 16-bit PNGs are read exactly.",
-    )
-    p.add_argument("png", metavar="MASK.png", help="painted picture")
-    p.add_argument("out", metavar="OUT.fits", help="background mask to write")
-    _PARAMETER["border"].add_to(p)
-    p.add_argument("--format", choices=FORMATS, default="nsclean", help=_FORMAT_HELP)
-    p.add_argument("--size", type=_size, default=(2048, 2048), metavar="WxH",
-                   help="expected picture size, or 'any' (default 2048x2048)")
-    p.add_argument("--force", action="store_true", help="replace an existing OUT.fits")
-    p.set_defaults(_run=run_png2fits, _command=run_png2fits, _flag_names=_POSITIONAL_OUT)
-    return p
+def _replace(what: str) -> Option:
+    return FORCE.but(help=f"replace an existing {what}")
 
 
-def _register_fits2png(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "fits2png", parents=[common],
-        help="write the zscale picture of a rate image to paint a mask on",
-        description="Write a grey RGB PNG (zscale by default) of a rate image, or of the "
-                    "mean of several, oriented as png2fits "
-                    "reads it back (last FITS row on top). With --mask, the mask's "
-                    "background pixels are drawn pure red: edit, save as PNG, png2fits.",
-    )
-    p.add_argument("rate", metavar="RATE.fits", nargs="+",
-                   help="rate, rateints or cal file(s); several are averaged first "
-                        "(sigma-clipped mean)")
-    p.add_argument("out", metavar="OUT.png", help="picture to write")
-    p.add_argument("--mask", metavar="MASK.fits",
-                   help="background mask (NSClean or jwst layout) to draw in red")
-    p.add_argument("--limits", choices=LIMITS, default="zscale",
-                   help="display limits (default zscale; percentile uses --percent)")
-    p.add_argument("--percent", type=float, default=99.5,
-                   help="central per cent of the values for --limits percentile (99.5)")
-    p.add_argument("--stretch", choices=STRETCHES, default="linear",
-                   help="grey stretch between the limits (default linear)")
-    p.add_argument("--force", action="store_true", help="replace an existing OUT.png")
-    p.set_defaults(_run=run_fits2png, _command=run_fits2png, _flag_names=_POSITIONAL_OUT)
-    return p
-
-
-def _register_bgconvert(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "bgconvert", parents=[common],
-        help="rewrite a background mask in the NSClean or jwst user_mask layout",
-        description="Read a background mask in either layout (NSClean primary uint8, or jwst "
-                    "ImageModel/CubeModel SCI) and write it in the other; pixels unchanged, "
-                    "1 = background. E.g. use NSClean's shipped masks as jwst user_mask.",
-    )
-    p.add_argument("mask", metavar="MASK.fits", help="background mask (either layout)")
-    p.add_argument("out", metavar="OUT.fits", help="mask to write")
-    p.add_argument("--format", choices=FORMATS, default="jwst",
-                   help="output layout (default jwst). " + _FORMAT_HELP.replace(
-                       " Default nsclean", ""))
-    p.add_argument("--like", metavar="RATE.fits",
-                   help="jwst layout: copy this product's metadata into the mask model")
-    p.add_argument("--force", action="store_true", help="replace an existing OUT.fits")
-    p.set_defaults(_run=run_bgconvert, _command=run_bgconvert, _flag_names=_POSITIONAL_OUT)
-    return p
-
-
-def _register_background(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "background", parents=[common],
-        help="automatic NSClean background mask from rate files of one detector",
-        description="Combine rate/rateints/cal files of one detector (sigma-clipped mean), "
-                    "exclude NaN, zero, DO_NOT_USE and reference pixels, and clip signal with "
-                    "jwst clean_flicker_noise's rule: median + N sigma above, 3 sigma below, "
-                    "from 3-sigma-clipped statistics. 1 = background.",
-    )
-    p.add_argument("rates", nargs="+", metavar="RATE.fits", help="inputs (one detector)")
-    p.add_argument("-o", "--output", required=True, metavar="MASK.fits",
-                   help="background mask to write")
-    add_arguments(p, (_PARAMETER[n] for n in ("n_sigma", "grow", "min_region", "stats")))
-    p.add_argument("--format", choices=FORMATS, default="nsclean", help=_FORMAT_HELP)
-    _PARAMETER["per_integration"].add_to(p)
-    p.add_argument("--force", action="store_true", help="replace an existing output")
-    p.set_defaults(_run=run_background, _command=run_background)
+def _command(sub, common, name: str, description: str,
+             positionals: Sequence[tuple[str, str, str, str | None]],
+             options: Sequence[Option], runner: Callable[[argparse.Namespace], int],
+             **defaults) -> argparse.ArgumentParser:
+    """Add command ``name``: positionals ``(dest, metavar, help, nargs)``, then ``options``."""
+    p = command_parser(sub, common, name, description)
+    for dest, metavar, text, nargs in positionals:
+        p.add_argument(dest, metavar=metavar, help=text, nargs=nargs)
+    add_arguments(p, options)
+    p.set_defaults(_run=runner, _command=runner, **defaults)
     return p
 
 
 def register(sub, common) -> argparse.ArgumentParser:
     """Register png2fits, fits2png, bgconvert and background; returns the last parser."""
-    _register_png2fits(sub, common)
-    _register_fits2png(sub, common)
-    _register_bgconvert(sub, common)
-    return _register_background(sub, common)
+    _command(
+        sub, common, "png2fits",
+        "NSClean's png2fits: pixels painted pure red (FF0000) become background (1); every "
+        "other colour, near-red included, is 0; the reference-pixel border is forced 0; the "
+        "PNG's top row becomes the last FITS row. RGB, RGBA (alpha ignored), palette and "
+        "16-bit PNGs are read exactly.",
+        [("png", "MASK.png", "painted picture", None),
+         ("out", "OUT.fits", "background mask to write", None)],
+        [_PARAMETER["border"], FORMAT, SIZE, _replace("OUT.fits")],
+        run_png2fits, _flag_names=_POSITIONAL_OUT)
+    _command(
+        sub, common, "fits2png",
+        "Write a grey RGB PNG (zscale by default) of a rate image, or of the mean of several, "
+        "oriented as png2fits reads it back (last FITS row on top). With --mask, the mask's "
+        "background pixels are drawn pure red: edit, save as PNG, png2fits.",
+        [("rate", "RATE.fits", "rate, rateints or cal file(s); several are averaged first "
+                               "(sigma-clipped mean)", "+"),
+         ("out", "OUT.png", "picture to write", None)],
+        [Option("mask", "string", None, "background mask (NSClean or jwst layout) to draw in "
+                                        "red", metavar="MASK.fits"),
+         LIMITS, PERCENT, STRETCH, _replace("OUT.png")],
+        run_fits2png, _flag_names=_POSITIONAL_OUT)
+    _command(
+        sub, common, "bgconvert",
+        "Read a background mask in either layout (NSClean primary uint8, or jwst "
+        "ImageModel/CubeModel SCI) and write it in the other; pixels unchanged, 1 = "
+        "background. E.g. use NSClean's shipped masks as jwst user_mask.",
+        [("mask", "MASK.fits", "background mask (either layout)", None),
+         ("out", "OUT.fits", "mask to write", None)],
+        [FORMAT.but(default="jwst", cli_help=f"output layout. {FORMAT.cli_help}"), LIKE,
+         _replace("OUT.fits")],
+        run_bgconvert, _flag_names=_POSITIONAL_OUT)
+    return _command(
+        sub, common, "background",
+        "Combine rate/rateints/cal files of one detector (sigma-clipped mean), exclude NaN, "
+        "zero, DO_NOT_USE and reference pixels, and clip signal with jwst "
+        "clean_flicker_noise's rule: median + N sigma above, 3 sigma below, from "
+        "3-sigma-clipped statistics. 1 = background.",
+        [("rates", "RATE.fits", "inputs (one detector)", "+")],
+        [OUTPUT.but(required=True, metavar="MASK.fits", help="background mask to write"),
+         *(_PARAMETER[n] for n in ("n_sigma", "grow", "min_region", "stats")), FORMAT,
+         _PARAMETER["per_integration"], _replace("output")],
+        run_background)
 
 
 def run_png2fits(args: argparse.Namespace) -> int:
+    from . import files as steps
+
     say(steps.png2fits(args.png, args.out, border=args.border, fmt=args.format,
                        shape=args.size, force=args.force).summary())
     return EXIT_OK
 
 
 def run_fits2png(args: argparse.Namespace) -> int:
+    from . import files as steps
+
     say(steps.fits2png(args.rate, args.out, mask=args.mask, force=args.force,
                        limits=args.limits, stretch=args.stretch,
                        percent=args.percent).summary())
@@ -149,12 +103,16 @@ def run_fits2png(args: argparse.Namespace) -> int:
 
 
 def run_bgconvert(args: argparse.Namespace) -> int:
+    from . import files as steps
+
     say(steps.convert_mask(args.mask, args.out, fmt=args.format, like=args.like,
                            force=args.force).summary())
     return EXIT_OK
 
 
 def run_background(args: argparse.Namespace) -> int:
+    from . import files as steps
+
     say(steps.make_background(args.rates, args.output, n_sigma=args.n_sigma, grow=args.grow,
                               min_region=args.min_region, fmt=args.format,
                               per_integration=args.per_integration, stats=args.stats,
@@ -169,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(workdir: Path, samples: dict[str, Path], say: Callable[[str], None]) -> None:
     """``make demo``: automatic mask from the IFU sample, its picture, and the round trip."""
+    from . import files as steps
+
     rate = samples.get("nirspec_ifu_rate")
     if rate is None:
         say("background demo: no nirspec_ifu_rate sample; skipped")

@@ -19,9 +19,9 @@ from ..io import png as png_render
 from ..io.background_mask import FORMATS, read_background_mask, write_background_mask
 from ..io.fits import classify_hdulist, open_fits
 from ..io.png import read_png_rgb, write_png_rgb
-from ..pipeline.options import Option
 from . import core as bgalg
 from .core import Exposure, background_from_exposures
+from .options import PARAMETERS
 
 __all__ = ["BackgroundResult", "PictureResult", "Exposure", "load_exposure", "png2fits", "fits2png", "convert_mask",
            "make_background",
@@ -36,31 +36,6 @@ UNUSABLE_FLAGS = JWST_PIXEL["DO_NOT_USE"] | JWST_PIXEL["REFERENCE_PIXEL"]
 _DETECTORS = {"MIRI": ((1024, 1032), False)}
 _NIR_DETECTOR = (bgalg.NSCLEAN_SHAPE, True)
 
-#: Parameters of ``background`` and ``png2fits`` (``dqmask`` options, the
-#: ``dqmask_background`` step spec, the defaults of :func:`make_background` and
-#: :func:`png2fits`), declared once.
-PARAMETERS: tuple[Option, ...] = (
-    Option("n_sigma", "float", 2.0, "upper clipping threshold in sigma (0 = no clipping)",
-           min=0.0, metavar="N",
-           cli_help="upper clipping threshold in sigma (jwst n_sigma; default 2; 0 = no "
-                    "clipping)"),
-    Option("grow", "integer", 0, "also exclude pixels within N of a signal region", min=0,
-           metavar="N",
-           cli_help="also exclude pixels within N of a signal region (default 0)"),
-    Option("min_region", "integer", 5, "signal regions smaller than this are not grown",
-           min=0, metavar="PIX",  # 0 and 1 both grow every region
-           cli_help="with --grow: signal regions smaller than PIX pixels (noise peaks) are "
-                    "excluded but not grown (default 5)"),
-    Option("stats", "option", "mode", "clipping statistics from 'mode' pixels or 'all'",
-           choices=("mode", "all"),
-           cli_help="pixels the clipping median/sigma come from: 'mode' = near the "
-                    "background peak (default; robust when traces cover much of the "
-                    "detector), 'all' = every usable pixel, as jwst"),
-    Option("per_integration", "boolean", False, "one mask per integration (CubeModel)",
-           cli_help="one mask per integration (jwst CubeModel; needs --format jwst)"),
-    Option("border", "integer", bgalg.REFERENCE_BORDER, "reference-pixel border forced to 0",
-           min=0, metavar="N"),
-)
 _PARAMETER = {o.name: o for o in PARAMETERS}
 _DEFAULT = {o.name: o.default for o in PARAMETERS}
 

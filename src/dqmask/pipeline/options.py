@@ -1,7 +1,8 @@
 """Parameters declared once: default, range and help of each, for every interface.
 
-Each job lists its :class:`Option` objects (``dqmask.<job>.files.PARAMETERS``); from the
-same descriptions
+Each job lists its :class:`Option` objects in a light module, ``dqmask.<job>.options``
+(``PARAMETERS``: the step's and its command's; the command-line-only ones beside them), and the
+parameters several jobs share are here; from the same descriptions
 
 * :func:`spec` writes the configobj text stpipe validates for the job's step
   (``name = type(default=..., min=...)  # help``), and
@@ -12,8 +13,11 @@ same descriptions
   :class:`~dqmask.errors.ParameterError` naming the parameter).
 
 The names are the command-line option names with ``_`` for ``-`` (``--n-sigma`` is
-``n_sigma``) unless ``flag`` says otherwise. This module imports neither argparse users nor
-numpy: command modules use it at start-up.
+``n_sigma``) unless ``flag`` says otherwise. This module (and every ``<job>/options.py``)
+imports neither numpy nor astropy: command modules build their parsers from it at start-up,
+so ``dqmask CMD --help`` stays light. Where a choice list or a default also lives in a heavy
+module (``io.png.LIMITS``, ``claws.core.DetectParams``), it is written here as a literal and
+``tests/test_cli_lazy.py`` keeps the two equal.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from typing import Any
 from ..errors import ParameterError
 
 __all__ = ["Option", "spec", "defaults", "add_arguments", "by_name", "UNSET", "BAD_FLAGS",
-           "FLAGS", "MAX_FRACTION"]
+           "FLAGS", "MAX_FRACTION", "MASK_CONVENTION", "READ_CONVENTIONS", "FORCE", "OUTPUT",
+           "OUTPUT_DIR", "IN_PLACE", "OUTPUT_SUFFIX", "JOBS", "SCHEDULER", "LIMITS", "PERCENT",
+           "STRETCH"]
 
 #: ``cli_default`` not given: the command line uses ``default``.
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
@@ -46,7 +52,7 @@ class Option:
         configobj type: ``string``, ``integer``, ``float``, ``boolean``, ``option`` (one of
         ``choices``) or ``force_list`` (a string or a list of strings).
     default : object
-        Default value (None: not set).
+        Default value (None: not set; an ``option`` may be unset too).
     help : str
         One line, shown by ``strun --help`` and in parameter files.
     choices : tuple of str
@@ -67,6 +73,13 @@ class Option:
     cli_default : object
         Command-line default when it differs from ``default`` (e.g. None to tell "not given"
         from the default); :data:`UNSET`: ``default``.
+    short : str, optional
+        Short command-line flag (``-o``).
+    parse : callable, optional
+        Command-line converter of a value the configobj kinds cannot say (``WIDTHxHEIGHT``,
+        a colour); it raises :class:`argparse.ArgumentTypeError`.
+    required : bool
+        The command line needs it.
     """
 
     name: str
@@ -82,11 +95,14 @@ class Option:
     metavar: str | None = None
     cli_help: str | None = None
     cli_default: Any = UNSET
+    short: str | None = None
+    parse: Callable[[str], Any] | None = None
+    required: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ValueError(f"option {self.name}: unknown kind {self.kind!r}")
-        if self.kind == "option" and self.default not in self.choices:
+        if self.kind == "option" and self.default not in (*self.choices, None):
             raise ValueError(f"option {self.name}: default {self.default!r} not in choices")
 
     @property
@@ -102,7 +118,8 @@ class Option:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is out of range (phrased to follow the name), or None."""
-        if self.kind == "option" and value not in self.choices:
+        if self.kind == "option" and value not in self.choices and not (
+                value is None and self.default is None):
             return f"must be one of {', '.join(map(str, self.choices))}, got {value!r}"
         if self.kind not in ("integer", "float") or value is None:
             return None
@@ -165,10 +182,15 @@ class Option:
                 kwargs["choices"] = self.choices
             elif self.kind in ("integer", "float"):
                 kwargs["type"] = self._parse()
+            if self.parse is not None:
+                kwargs["type"] = self.parse
         if self.metavar and self.kind != "boolean":
             kwargs["metavar"] = self.metavar
+        if self.required:
+            kwargs["required"] = True
         kwargs.update(overrides)
-        return parser.add_argument(self.cli_flag, *self.aliases, **kwargs)
+        flags = (self.short,) if self.short else ()
+        return parser.add_argument(*flags, self.cli_flag, *self.aliases, **kwargs)
 
     def spec_line(self) -> str:
         """``name = kind(args, default=...)  # help`` for an stpipe spec."""
@@ -202,6 +224,45 @@ MAX_FRACTION = Option("max_fraction", "float", 0.5,
                       "refuse a mask covering more than this fraction", above=0.0, min=0.0,
                       max=1.0, metavar="F",
                       cli_help="refuse a mask covering more than this fraction of a file")
+
+
+#: How a mask file may be read (``io.mask_file.READ_CONVENTIONS``; a test keeps them equal).
+READ_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq", "seed")
+
+#: ``--mask-convention``: how every command reading mask files reads them (apply, the
+#: toolbox, preview; the same as a ``PATH@CONV`` suffix).
+MASK_CONVENTION = Option(
+    "mask_convention", "option", "auto", "how to read mask (default: guessed)",
+    choices=("auto", *READ_CONVENTIONS), metavar="CONV",
+    cli_help="how to read mask files: " + ", ".join(READ_CONVENTIONS) + " or auto (default: "
+             "guessed from keywords and dtype, and said); the same as writing PATH@CONV")
+
+#: Replace what is there, or redo what a header record says was done (each job words it).
+FORCE = Option("force", "boolean", False, "replace an existing output")
+
+# Outputs of the commands that write one file per input.
+OUTPUT = Option("output", "string", None, "output file (only with a single input)",
+                short="-o", metavar="FILE")
+OUTPUT_DIR = Option("output_dir", "string", None, "write outputs into DIR", metavar="DIR")
+IN_PLACE = Option("in_place", "boolean", False, "rewrite the input file (atomically)")
+OUTPUT_SUFFIX = Option("output_suffix", "string", None, "output name suffix", metavar="S")
+
+# Multi-file commands (``cli._common.add_batch_options``).
+JOBS = Option("jobs", "integer", 1, "process files in N worker processes", short="-j",
+              metavar="N")
+SCHEDULER = Option("scheduler", "string", None,
+                   "run on a dask.distributed cluster, e.g. tcp://host:8786",
+                   metavar="ADDRESS")
+
+# How an image is drawn as a picture (fits2png, preview): ``io.png`` choices.
+LIMITS = Option("limits", "option", "zscale", "display limits",
+                choices=("zscale", "minmax", "percentile"),
+                cli_help="display limits (default zscale; percentile uses --percent)")
+PERCENT = Option("percent", "float", 99.5,
+                 "central per cent of the values for --limits percentile", above=0.0,
+                 max=100.0)
+STRETCH = Option("stretch", "option", "linear", "grey stretch between the limits",
+                 choices=("linear", "sqrt", "log", "asinh"))
 
 
 def spec(options: Iterable[Option]) -> str:

@@ -11,13 +11,26 @@ import argparse
 import re
 from pathlib import Path
 
-from ..cli._common import EXIT_OK, add_mask_convention_option, mask_args, say
+from ..cli._common import (
+    EXIT_OK,
+    add_mask_convention_option,
+    command_parser,
+    demo_run,
+    demo_sample,
+    mask_args,
+    say,
+)
 from ..errors import UsageError
-from ..io.mask_file import WRITE_CONVENTIONS
-from ..pipeline.options import BAD_FLAGS, FLAGS
-from . import files as toolbox
-from .combine import OPERATIONS
-from .morphology import FOOTPRINTS
+from ..pipeline.options import Option, add_arguments
+from .options import (
+    FOOTPRINT,
+    INPUT_OPTIONS,
+    OP,
+    OUTPUT_FILE,
+    PIXELS,
+    REGION_COLOR,
+    to,
+)
 
 COMMANDS = ("combine", "grow", "convert", "regions")
 
@@ -25,81 +38,47 @@ _INPUT_HELP = ("mask input PATH[CHIP]@CONVENTION: FITS mask (convention guessed 
                "@bad/@good/@background/@user_mask/@dq/@seed or --mask-convention), DQ file, "
                "or DS9 .reg file")
 
-
-def _common_inputs(p: argparse.ArgumentParser) -> None:
-    add_mask_convention_option(p)
-    BAD_FLAGS.but(aliases=("--dq",),
-                  cli_help="DQ inputs: flags that make a pixel bad, e.g. "
-                           "DO_NOT_USE+SATURATED (default: any flag)").add_to(p)
-    p.add_argument("--like", metavar="REF.fits", default=None,
-                   help="reference image for region files (shape, WCS); default the first "
-                        "FITS input")
-
-
-def _output_convention(p: argparse.ArgumentParser, default: str | None) -> None:
-    p.add_argument("--to", choices=WRITE_CONVENTIONS, default=default,
-                   help="output convention: bad (uint8 1=bad), good (int16, drizzlepac), "
-                        "background (NSClean uint8), user_mask (jwst clean_flicker_noise), "
-                        "dq (jwst dq_init user_supplied_dq)"
-                        + (f"; default {default}" if default else "; default: as the input"))
-    FLAGS.but(name="flags_out", flag="--flags",
-              cli_help="--to dq: flags written on bad pixels (default "
-                       "DO_NOT_USE+OTHER_BAD_PIXEL)").add_to(p)
-
-
 #: parameters of the toolbox functions whose flag is not their name
 _FLAG_NAMES = {"flags": "--bad-flags", "flags_out": "--flags"}
 
 
-def register(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser("combine", parents=[common],
-                       help="combine masks of any convention with or / and / not",
-                       description="Combine masks: 'or' = bad in any, 'and' = bad in all, "
-                                   "'not' = bad in the first and in none of the others "
-                                   "(A and not B and not C...).")
-    p.add_argument("inputs", nargs="+", metavar="MASK", help=_INPUT_HELP)
-    p.add_argument("--op", choices=OPERATIONS, default="or", help="operator (default or)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.fits", help="output file")
-    _common_inputs(p)
-    _output_convention(p, "bad")
-    p.set_defaults(_run=run, _flag_names=_FLAG_NAMES)
-
-    p = sub.add_parser("grow", parents=[common], help="grow the bad pixels of a mask",
-                       description="Dilate the bad pixels of a mask by N pixels.")
-    p.add_argument("input", metavar="MASK", help=_INPUT_HELP)
-    p.add_argument("--pixels", type=int, required=True, metavar="N", help="radius in pixels")
-    p.add_argument("--footprint", choices=FOOTPRINTS, default="circle",
-                   help="circle (Euclidean), square (box) or plus (city block); default circle")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.fits", help="output file")
-    _common_inputs(p)
-    _output_convention(p, None)
-    p.set_defaults(_run=run, _flag_names=_FLAG_NAMES)
-
-    p = sub.add_parser("convert", parents=[common], help="rewrite a mask in another convention",
-                       description="Convert a mask between conventions, e.g. to jwst "
-                                   "user_supplied_dq (--to dq) for dq_init or user_mask for "
-                                   "clean_flicker_noise. dq -> dq without --bad-flags/--flags keeps "
-                                   "every bit.")
-    p.add_argument("input", metavar="IN", help=_INPUT_HELP)
-    p.add_argument("output", metavar="OUT", help="output file")
-    _common_inputs(p)
-    _output_convention(p, None)
-    p.set_defaults(_run=run, _flag_names=_FLAG_NAMES)
-
-    p = sub.add_parser("regions", parents=[common],
-                       help="write the outlines of a mask as DS9 polygons",
-                       description="Trace the pixel edges of the bad pixels and write DS9 "
-                                   "image-coordinate polygons whose union is exactly the mask.")
-    p.add_argument("input", metavar="MASK", help=_INPUT_HELP)
-    p.add_argument("-o", "--output", required=True, metavar="OUT.reg", help="output file")
-    p.add_argument("--color", default="red", help="DS9 colour (default red)")
-    _common_inputs(p)
+def _command(sub, common, name: str, description: str, positionals: dict[str, str],
+             before: tuple[Option, ...], after: tuple[Option, ...]) -> argparse.ArgumentParser:
+    """Add a toolbox command: positionals ``{dest: metavar}`` (``inputs``: one or more),
+    ``before`` options, the mask-input options, then ``after``."""
+    p = command_parser(sub, common, name, description)
+    for dest, metavar in positionals.items():
+        p.add_argument(dest, metavar=metavar, nargs="+" if dest == "inputs" else None,
+                       help="output file" if dest == "output" else _INPUT_HELP)
+    add_arguments(p, before)
+    add_mask_convention_option(p)
+    add_arguments(p, (*INPUT_OPTIONS, *after))
     p.set_defaults(_run=run, _flag_names=_FLAG_NAMES)
     return p
 
 
+def register(sub, common) -> argparse.ArgumentParser:
+    _command(sub, common, "combine",
+             "Combine masks: 'or' = bad in any, 'and' = bad in all, 'not' = bad in the first "
+             "and in none of the others (A and not B and not C...).",
+             {"inputs": "MASK"}, (OP, OUTPUT_FILE), to("bad"))
+    _command(sub, common, "grow", "Dilate the bad pixels of a mask by N pixels.",
+             {"input": "MASK"}, (PIXELS, FOOTPRINT, OUTPUT_FILE), to(None))
+    _command(sub, common, "convert",
+             "Convert a mask between conventions, e.g. to jwst user_supplied_dq (--to dq) for "
+             "dq_init or user_mask for clean_flicker_noise. dq -> dq without "
+             "--bad-flags/--flags keeps every bit.",
+             {"input": "IN", "output": "OUT"}, (), to(None))
+    return _command(sub, common, "regions",
+                    "Trace the pixel edges of the bad pixels and write DS9 image-coordinate "
+                    "polygons whose union is exactly the mask.",
+                    {"input": "MASK"}, (OUTPUT_FILE.but(metavar="OUT.reg"), REGION_COLOR), ())
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch on the sub-command name."""
+    from . import files as toolbox
+
     command = args.command
     specs = mask_args(args.inputs if command == "combine" else [args.input], args)
     if command == "combine":
@@ -109,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
                                     flags=args.bad_flags, flags_out=args.flags_out, like=args.like)
         say(res.summary(f"combine --op {args.op}"))
     elif command == "grow":
-        if args.pixels < 0:
-            raise UsageError("--pixels must be >= 0")
         res = toolbox.grow_file(specs[0], args.output, pixels=args.pixels,
                                 footprint=args.footprint, to=args.to, flags=args.bad_flags,
                                 flags_out=args.flags_out, like=args.like)
@@ -134,16 +111,14 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     """Combine a rate file's DQ with a region, grow it, export for dq_init and DS9, look."""
-    from ..cli import main
-
-    rate = samples.get("nircam_rate")
+    rate = demo_sample(samples, "nircam_rate", say, "toolbox")
     if rate is None:
-        say("toolbox demo: no nircam_rate sample; skipped")
         return
     work = Path(workdir)
     reg = work / "toolbox_demo.reg"
     reg.write_text("# Region file format: DS9 version 4.1\nimage\ncircle(100,100,20)\n")
-    steps = [
+    demo_run(
+        say,
         ["combine", f"{rate}", str(reg), "--bad-flags", "DO_NOT_USE", "-o",
          str(work / "toolbox_combined.fits")],
         ["grow", str(work / "toolbox_combined.fits"), "--pixels", "2", "-o",
@@ -153,7 +128,4 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
         ["regions", str(work / "toolbox_grown.fits"), "-o", str(work / "toolbox_grown.reg")],
         ["preview", str(rate), "--mask", str(work / "toolbox_grown.fits"), "-o",
          str(work / "toolbox_grown.png")],
-    ]
-    for argv in steps:
-        say("$ dqmask " + " ".join(argv))
-        main(argv)
+    )

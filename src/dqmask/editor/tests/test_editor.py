@@ -29,36 +29,11 @@ from dqmask.io import png as render
 from dqmask.io.mask_file import WRITE_CONVENTIONS, read_fits_mask
 from dqmask.toolbox.morphology import grow
 
+#: The sample cal of these tests (conftest.py: cal_master, cal).
+CAL = ("ed_cal.fits", 5)
+
 POLYGON = {"shape": "polygon", "include": True,
            "points": [[30.0, 30.0], [200.0, 40.0], [215.0, 210.0], [50.0, 190.0]]}
-
-
-@pytest.fixture(scope="module")
-def cal_master(tmp_path_factory) -> Path:
-    return sample.make_nircam_cal(tmp_path_factory.mktemp("m") / "ed_cal.fits",
-                                  shape=(256, 256), seed=5)
-
-
-@pytest.fixture
-def cal(cal_master, tmp_path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    return Path(shutil.copy(cal_master, folder / cal_master.name))
-
-
-@pytest.fixture
-def server():
-    apps = []
-
-    def start(paths, **kwargs) -> EditorServer:
-        app = EditorServer([str(p) for p in paths], **kwargs)
-        app.start()
-        apps.append(app)
-        return app
-
-    yield start
-    for app in apps:
-        app.shutdown()
 
 
 def sky_wcs(path: Path):

@@ -31,6 +31,9 @@ _WHY = ("headless-browser tests need the Debian packages chromium and chromium-d
         "(`apt-get install -y chromium chromium-driver`; `make test` does it as root) and "
         "the selenium package (test extra)")
 
+#: The sample cal of these tests (conftest.py: cal_master, cal).
+CAL = ("claw_cal.fits", 11)
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -51,19 +54,9 @@ def browser():
 
 
 @pytest.fixture
-def served(tmp_path):
-    """Start an editor on given files; stopped (and autosaved) after the test."""
-    apps = []
-
-    def start(paths, **kwargs) -> EditorServer:
-        app = EditorServer([str(p) for p in paths], **kwargs)
-        app.start()
-        apps.append(app)
-        return app
-
-    yield start
-    for app in apps:
-        app.shutdown()
+def served(server):
+    """The shared ``server`` fixture (conftest.py) under this module's name."""
+    return server
 
 
 def wait_idle(driver, timeout: float = 60.0) -> None:
@@ -100,20 +93,6 @@ def canvas_offset(driver, canvas, x: float, y: float) -> tuple[int, int]:
 
 def state(app: EditorServer) -> dict:
     return app.state(0, 0)
-
-
-@pytest.fixture(scope="module")
-def cal_master(tmp_path_factory) -> Path:
-    return sample.make_nircam_cal(tmp_path_factory.mktemp("cal") / "claw_cal.fits",
-                                  shape=(256, 256), seed=11)
-
-
-@pytest.fixture
-def cal(cal_master, tmp_path) -> Path:
-    """A private copy: sessions autosaved beside it stay with this test."""
-    folder = tmp_path / "cal"
-    folder.mkdir()
-    return Path(shutil.copy(cal_master, folder / cal_master.name))
 
 
 def test_polygon_detect_paint_erase_undo_save_equal_the_cores(browser, served, cal, tmp_path,
