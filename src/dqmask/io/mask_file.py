@@ -96,7 +96,8 @@ __all__ = [
     "write_mask",
 ]
 
-READ_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq", "seed")
+#: Conventions a mask file is read in: every :class:`~dqmask.conventions.Convention`.
+READ_CONVENTIONS: tuple[str, ...] = tuple(c.value for c in Convention)
 #: What ``convention=`` accepts when reading a FITS mask: ``auto`` (guess) or a convention.
 MASK_CONVENTIONS = ("auto", *READ_CONVENTIONS)
 WRITE_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq")
@@ -411,9 +412,6 @@ def _require_zero_one(dtype: np.dtype, zero_one: Callable[[], bool], what: str) 
 
 def _plane_to_bad(data: np.ndarray, convention: str, mask_flags: str | None) -> np.ndarray:
     """Rows of a mask image in ``convention`` -> ``bad`` (True = bad); element-wise."""
-    if convention == "seed":
-        with np.errstate(invalid="ignore"):
-            return np.asarray(data > 0)
     if convention == "bad":
         return (data != 0) & ~np.isnan(data) if data.dtype.kind == "f" else data != 0
     if convention == "dq":
