@@ -304,6 +304,10 @@ def test_every_job_uses_the_one_dq_to_bad():
     """The modules that turn DQ bits into bad pixels call conventions.dq_to_bad."""
     import importlib
 
+    import dqmask
+
+    assert dqmask.dq_to_bad is dq_to_bad  # in the array API
+
     for name in ("dqmask.claws.core", "dqmask.nsclean.core", "dqmask.dolphot.core",
                  "dqmask.dolphot.files", "dqmask.static.core", "dqmask.toolbox.preview"):
         assert importlib.import_module(name).dq_to_bad is dq_to_bad, name
