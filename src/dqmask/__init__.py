@@ -28,6 +28,8 @@ _ARRAY_API = {
     "to_bad": "dqmask.conventions",
     "from_bad": "dqmask.conventions",
     "convert": "dqmask.conventions",
+    "dq_to_bad": "dqmask.conventions",
+    "FlagTable": "dqmask.flags",
     "parse_flags": "dqmask.flags",
     "decode": "dqmask.flags",
     "flag_counts": "dqmask.flags",

@@ -11,7 +11,12 @@ convention      dtype       meaning
 ``user_mask``   float32     jwst clean_flicker_noise ``user_mask`` SCI: 1.0 = background.
 ``dq``          uint32      JWST DQ bitfield; a pixel is bad where ``dq & flags != 0``.
                             HST DQ (int16) is accepted with ``dtype=np.int16``.
+``seed``        float32     Crab.Toolkit.JWST / ``dqmask detect`` seed image: the 0/1
+                            detection smoothed, values in [0, 1]; bad where ``seed > 0``
+                            (the product's ``zeroonemask``). Files say ``DQMCONV = 'seed'``.
 ==============  ==========  ===============================================================
+
+Every path that turns a DQ array and flag bits into ``bad`` goes through :func:`dq_to_bad`.
 
 What is lossless and what is not
 --------------------------------
@@ -22,6 +27,9 @@ What is lossless and what is not
   set is lost. Boolean -> ``dq`` writes one flag value and is lossless back to boolean.
 * Reading ``good`` / ``background`` / ``user_mask`` accepts any numeric value: non-zero (and,
   for ``user_mask``, non-NaN) means good/background, exactly as drizzlepac and jwst read them.
+* ``seed`` -> ``bad`` keeps only ``seed > 0`` (the smoothing weights are lost; NaN is not
+  bad, as ``seed > 0`` reads it); ``bad`` -> ``seed`` writes a hard seed (1.0 on bad pixels),
+  lossless back to ``bad``.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ import numpy as np
 
 from .flags import JWST_PIXEL, FlagSpecError, parse_flags, require_dq_dtype
 
-__all__ = ["Convention", "DEFAULT_DQ_FLAGS", "to_bad", "from_bad", "convert", "dtype_of"]
+__all__ = ["Convention", "DEFAULT_DQ_FLAGS", "dq_to_bad", "to_bad", "from_bad", "convert",
+           "dtype_of"]
 
 #: Flags written for ``bad`` pixels when converting to ``dq`` and none are given.
 #: JWST DO_NOT_USE (bit 0) | OTHER_BAD_PIXEL (bit 30), written as numbers so that importing
@@ -50,6 +59,7 @@ class Convention(StrEnum):
     BACKGROUND = "background"
     USER_MASK = "user_mask"
     DQ = "dq"
+    SEED = "seed"
 
 
 _DTYPES = {
@@ -58,12 +68,74 @@ _DTYPES = {
     Convention.BACKGROUND: np.dtype(np.uint8),
     Convention.USER_MASK: np.dtype(np.float32),
     Convention.DQ: np.dtype(np.uint32),
+    Convention.SEED: np.dtype(np.float32),
 }
 
 
 def dtype_of(convention: Convention | str) -> np.dtype:
     """The on-disk dtype of a convention (``dq``: uint32; HST DQ may use int16)."""
     return _DTYPES[Convention(convention)]
+
+
+def dq_to_bad(dq: np.ndarray, flags: int | np.integer | None = None) -> np.ndarray:
+    """The pixels of a DQ array that carry any of ``flags``: ``dq & flags != 0``.
+
+    The one place dqmask turns DQ bits into a ``bad`` mask; every job calls it. Pure: the
+    input is neither copied nor changed, and never cast (no float, no narrower type).
+
+    Parameters
+    ----------
+    dq : ndarray of integer dtype
+        ``dq`` convention: a DQ bitfield (uint32 JWST PIXELDQ/DQ, uint8 GROUPDQ, int16 HST,
+        either byte order).
+    flags : int, optional
+        The bits that make a pixel bad, already parsed (:func:`dqmask.flags.parse_flags`).
+        Taken within the dtype's width, so a bit the dtype cannot hold matches nothing, an
+        int16 DQ's bit 15 is 32768 (not a negative number), and a negative ``~bits`` means
+        every bit but ``bits`` (how drizzlepac's "bits to ignore" read). ``None``: any bit.
+
+    Returns
+    -------
+    ndarray of bool
+        ``bad``: True = the pixel carries one of ``flags``; same shape as ``dq``.
+
+    Raises
+    ------
+    TypeError
+        ``dq`` is not integer (a float or boolean array is not a DQ).
+
+    Examples
+    --------
+    A JWST DQ (uint32) where DO_NOT_USE (1) or SATURATED (2) is set, read as ``bad``
+    (True = bad) for DO_NOT_USE only, and for any flag:
+
+    >>> import numpy as np
+    >>> from dqmask.conventions import dq_to_bad
+    >>> dq = np.array([0, 1, 2, 3], dtype=np.uint32)
+    >>> dq_to_bad(dq, 1).tolist()
+    [False, True, False, True]
+    >>> dq_to_bad(dq).tolist()
+    [False, True, True, True]
+
+    An HST DQ (int16, big-endian as read from a FITS file) with bit 15 set, and every bit
+    but SATPIXEL (256) with ``~256``:
+
+    >>> hst = np.array([0, -32768, 256], dtype=">i2")
+    >>> dq_to_bad(hst, 32768).tolist()
+    [False, True, False]
+    >>> dq_to_bad(hst, ~256).tolist()
+    [False, True, False]
+    """
+    require_dq_dtype(dq)
+    dq = np.asarray(dq)
+    if flags is None:
+        return dq != 0
+    full = (1 << (8 * dq.dtype.itemsize)) - 1
+    value = int(flags) & full
+    if value == full:
+        return dq != 0
+    bits = dq.view(dq.dtype.str.replace("i", "u")) if dq.dtype.kind == "i" else dq
+    return (bits & bits.dtype.type(value)) != 0
 
 
 def _dq_flags(flags: int | str | None, table: Mapping[str, int]) -> int:
@@ -116,6 +188,11 @@ def to_bad(mask: np.ndarray, convention: Convention | str, *,
     [False, True, True]
     >>> to_bad(dq, "dq", flags="DO_NOT_USE").tolist()
     [False, True, False]
+
+    A claws seed image (``seed``: float32, bad where > 0):
+
+    >>> to_bad(np.array([0.0, 0.02, 1.0], dtype=np.float32), "seed").tolist()
+    [False, True, True]
     """
     conv = Convention(convention)
     mask = np.asarray(mask)
@@ -123,10 +200,10 @@ def to_bad(mask: np.ndarray, convention: Convention | str, *,
         return mask.astype(bool, copy=True)
     if conv is Convention.DQ:
         require_dq_dtype(mask)
-        if flags is None:
-            return mask != 0
-        value = parse_flags(flags, table)
-        return (mask & np.array(value).astype(mask.dtype)) != 0
+        return dq_to_bad(mask, None if flags is None else parse_flags(flags, table))
+    if conv is Convention.SEED:
+        with np.errstate(invalid="ignore"):
+            return np.asarray(mask > 0)
     if conv is Convention.USER_MASK:
         # jwst reads the float mask with astype(bool): NaN is "True" there; we call NaN bad
         # (not background), which is the only safe reading.
@@ -163,7 +240,8 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
     --------
     From ``bad`` (True = bad) to each convention: ``good`` (int16, 1 = good),
     ``background`` (uint8, 1 = background), ``user_mask`` (float32, 1.0 = background) and
-    ``dq`` (uint32, the flags on bad pixels; DO_NOT_USE + OTHER_BAD_PIXEL by default):
+    ``dq`` (uint32, the flags on bad pixels; DO_NOT_USE + OTHER_BAD_PIXEL by default), and
+    ``seed`` (float32, 1.0 = bad):
 
     >>> import numpy as np
     >>> from dqmask import from_bad
@@ -174,6 +252,8 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
     [0, 1]
     >>> from_bad(bad, "user_mask").tolist()
     [0.0, 1.0]
+    >>> from_bad(bad, "seed").tolist()
+    [1.0, 0.0]
     >>> dq = from_bad(bad, "dq")
     >>> dq.dtype.name, dq.tolist()
     ('uint32', [1073741825, 0])
@@ -201,6 +281,8 @@ def from_bad(bad: np.ndarray, convention: Convention | str, *,
         if out_dtype.kind == "i" and value >= 1 << (bits - 1):
             value -= 1 << bits  # same bit pattern in a signed DQ (HST int16, bit 15)
         return np.where(bad, out_dtype.type(value), out_dtype.type(0))
+    if conv is Convention.SEED:
+        return bad.astype(_DTYPES[conv])  # a hard seed: 1.0 on bad pixels
     return (~bad).astype(_DTYPES[conv])
 
 

@@ -47,6 +47,7 @@ from astropy.convolution import Gaussian2DKernel
 from astropy.stats import sigma_clipped_stats
 from scipy import ndimage
 
+from ..conventions import dq_to_bad
 from ..flags import JWST_PIXEL, require_dq_dtype
 
 __all__ = [
@@ -169,7 +170,7 @@ def valid_pixels(image: np.ndarray, dq: np.ndarray | None = None,
         if dq.dtype.itemsize < 4:  # HST int16: the JWST flags do not apply; any flag is bad
             valid &= dq == 0
         else:
-            valid &= (dq & np.array(bad_flags).astype(dq.dtype)) == 0
+            valid &= ~dq_to_bad(dq, bad_flags)
     if include is not None:
         valid &= include
     if exclude is not None:

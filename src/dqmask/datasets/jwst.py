@@ -1,53 +1,54 @@
-"""Realistic generated JWST and HST files for tests, the demo and benchmarks.
+"""Realistic generated JWST files for tests, the demo and benchmarks.
 
 Every ``make_*`` function writes one file and returns its path. The pixels come from pure
-*scene* functions (:func:`jwst_image_scene`, :func:`hst_ccd_scene`, :func:`wfc3_ir_scene`,
-:func:`nirspec_ifu_footprint`) which return the arrays together with the truth (which pixels
-are saturated, dead, NaN, on the diffuse feature, ...), so tests can check a mask against
-what was put in. Everything is deterministic for a given ``seed``.
+*scene* functions (:func:`jwst_image_scene`, :func:`nirspec_ifu_footprint`,
+:func:`nirspec_ifu_scene`) which return the arrays together with the truth (which pixels are
+saturated, dead, NaN, on the diffuse feature, ...), so tests can check a mask against what
+was put in. Everything is deterministic for a given ``seed``. HST files: :mod:`.hst`.
 
 JWST files are written through :mod:`stdatamodels` (real ASDF extension, schema-checked
-keywords); HST files through astropy with the keywords calacs / calwf3 write.
+keywords), imported when a file is written, not when this module is.
 
-Units and conventions (as the pipelines write them):
+Units and conventions (as the pipeline writes them):
 
 * JWST rate: DN/s; cal and i2d: MJy/sr (cal = rate x PHOTMJSR). DQ uint32. Pixels flagged
   DO_NOT_USE have SCI = ``bad_value`` (NaN by default, as jwst >= 1.11; pass ``0.0`` for the
   older pipelines). Full frames carry the 4-pixel REFERENCE_PIXEL | DO_NOT_USE border;
   subarrays carry the part of it they overlap.
-* HST ACS/WFC3-UVIS flt: electrons; WFC3/IR flt: electrons/s. DQ int16.
 """
 
 from __future__ import annotations
 
 import os
-import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
 
-from ..flags import ACS, JWST_PIXEL, WFC3_IR, WFC3_UVIS
-from ..io.fits import write_hdulist
+from ..conventions import dq_to_bad
+from ..flags import JWST_PIXEL
+from ._common import (
+    _FLOAT,
+    PathLike,
+    Scene,
+    _claw,
+    _disc,
+    _ghost,
+    _pick,
+    _refpix_border,
+    _rng,
+    _star_field,
+    _striping,
+)
 
 __all__ = [
-    "Scene",
     "SubarraySpec",
     "JWST_FULL",
-    "ACS_WFC_CHIP",
-    "WFC3_UVIS_CHIP",
-    "WFC3_IR_SHAPE",
     "SMALL_NIRCAM_SUBARRAY",
-    "render_stars",
     "jwst_image_scene",
     "nirspec_ifu_footprint",
     "nirspec_ifu_scene",
-    "hst_ccd_scene",
-    "hst_chip_scene",
-    "wfc3_ir_scene",
     "make_nircam_cal",
     "make_nircam_rate",
     "make_nircam_rateints",
@@ -56,237 +57,19 @@ __all__ = [
     "make_nircam_i2d",
     "make_niriss_cal",
     "make_nirspec_ifu_rate",
-    "make_acs_wfc_flt",
-    "make_wfc3_uvis_flt",
-    "make_wfc3_ir_flt",
-    "make_all",
-    "SAMPLE_KEYS",
-    "main",
 ]
 
-PathLike = str | os.PathLike
 #: (name, xstart, ystart, xsize, ysize); xstart/ystart 1-based as SUBSTRT1/SUBSTRT2.
 SubarraySpec = tuple[str, int, int, int, int]
 
 JWST_FULL = (2048, 2048)
-ACS_WFC_CHIP = (2048, 4096)
-WFC3_UVIS_CHIP = (2051, 4096)
-WFC3_IR_SHAPE = (1014, 1014)
 
 #: The NIRCam subarray the small samples use: a real subarray name and size, in the corner
 #: of the detector so it overlaps two reference-pixel borders.
 SMALL_NIRCAM_SUBARRAY: SubarraySpec = ("SUB320", 1729, 1, 320, 320)
 
-#: Keys of :func:`make_all`.
-SAMPLE_KEYS = (
-    "nircam_cal", "nircam_rate", "nircam_rateints", "nircam_uncal", "nircam_i2d",
-    "niriss_cal", "nirspec_ifu_rate", "acs_wfc_flt", "wfc3_uvis_flt", "wfc3_ir_flt",
-)
-
 _J = JWST_PIXEL
 _DNU = _J["DO_NOT_USE"]
-_FLOAT = np.float32
-
-
-# --------------------------------------------------------------------------------------------
-# Building blocks (pure)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Scene:
-    """Arrays of one science chip plus the truth used to make them.
-
-    Attributes
-    ----------
-    sci, err : ndarray
-        float32 science and error arrays, in the file's units.
-    dq : ndarray
-        ``dq`` convention: uint32 (JWST) or int16 (HST) bitfield.
-    model : ndarray
-        float32 noiseless image (sky + sources + diffuse feature), same units as ``sci``.
-    var_poisson, var_rnoise : ndarray or None
-        float32 variances (JWST only).
-    truth : dict of str -> ndarray
-        ``bad`` convention (bool, True = has the property) masks, e.g. ``saturated``,
-        ``do_not_use``, ``dead``, ``hot``, ``nan`` (SCI is NaN), ``unflagged_nan`` (NaN with
-        DQ 0), ``diffuse`` (the faint claw/ghost/galaxy footprint), ``refpix``, ``cosmic_ray``.
-    stars : ndarray
-        Structured array with fields ``x``, ``y`` (0-based pixel), ``flux`` (total, file units).
-    """
-
-    sci: np.ndarray
-    dq: np.ndarray
-    err: np.ndarray
-    model: np.ndarray
-    truth: dict[str, np.ndarray] = field(default_factory=dict)
-    stars: np.ndarray = field(default_factory=lambda: np.zeros(0, _STAR_DTYPE))
-    var_poisson: np.ndarray | None = None
-    var_rnoise: np.ndarray | None = None
-
-
-_STAR_DTYPE: np.dtype = np.dtype([("x", "f8"), ("y", "f8"), ("flux", "f8")])
-
-
-def _rng(seed: int, *tags: str) -> np.random.Generator:
-    """A generator seeded by ``seed`` and stable tags (same inputs, same stream)."""
-    return np.random.default_rng([int(seed)] + [zlib.crc32(t.encode()) for t in tags])
-
-
-def render_stars(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, flux: np.ndarray,
-                 sigma: float, half: int) -> np.ndarray:
-    """Sum of circular Gaussian PSFs, each rendered in a ``(2*half+1)**2`` stamp.
-
-    Parameters
-    ----------
-    shape : (ny, nx)
-        Output shape.
-    x, y : ndarray
-        0-based centres (may lie partly off the image; off-image parts are dropped).
-    flux : ndarray
-        Total flux of each star.
-    sigma : float
-        Gaussian sigma in pixels.
-    half : int
-        Stamp half-size in pixels.
-
-    Returns
-    -------
-    ndarray
-        float32 image.
-    """
-    ny, nx = shape
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    flux = np.asarray(flux, float)
-    if x.size == 0:
-        return np.zeros(shape, _FLOAT)
-    off = np.arange(-half, half + 1)
-    ix = np.rint(x).astype(np.int64)[:, None, None] + off[None, None, :]
-    iy = np.rint(y).astype(np.int64)[:, None, None] + off[None, :, None]
-    r2 = (ix - x[:, None, None]) ** 2 + (iy - y[:, None, None]) ** 2
-    stamp = (flux / (2 * np.pi * sigma**2))[:, None, None] * np.exp(-r2 / (2 * sigma**2))
-    ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-    ok = np.broadcast_to(ok, stamp.shape)
-    flat = np.broadcast_to(iy * nx + ix, stamp.shape)[ok]
-    img = np.bincount(flat, weights=stamp[ok], minlength=ny * nx)
-    return img.reshape(shape).astype(_FLOAT)
-
-
-def _star_field(rng: np.random.Generator, shape: tuple[int, int], *, density: float,
-                flux_min: float, flux_max: float, n_bright: int, bright_flux: float,
-                sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Power-law field of faint stars plus ``n_bright`` bright ones away from the edges."""
-    ny, nx = shape
-    n = max(12, int(round(density * ny * nx)))
-    x = rng.uniform(0, nx - 1, n)
-    y = rng.uniform(0, ny - 1, n)
-    flux = np.minimum(flux_min * (1.0 - rng.uniform(0, 1, n)) ** (-1 / 1.3), flux_max)
-    margin = max(8, min(40, min(shape) // 6))
-    bx = rng.uniform(margin, nx - 1 - margin, n_bright)
-    by = rng.uniform(margin, ny - 1 - margin, n_bright)
-    bflux = bright_flux * rng.uniform(1.0, 4.0, n_bright)
-    half = max(4, int(np.ceil(3.5 * sigma)))
-    img = render_stars(shape, x, y, flux, sigma, half)
-    if n_bright:
-        halo = 3.5 * sigma
-        img += render_stars(shape, bx, by, 0.9 * bflux, sigma, max(8, int(5 * sigma)))
-        img += render_stars(shape, bx, by, 0.1 * bflux, halo, max(12, int(4 * halo)))
-    stars = np.zeros(n + n_bright, _STAR_DTYPE)
-    stars["x"] = np.concatenate([x, bx])
-    stars["y"] = np.concatenate([y, by])
-    stars["flux"] = np.concatenate([flux, bflux])
-    return img, stars
-
-
-def _claw(shape: tuple[int, int], amplitude: float) -> tuple[np.ndarray, np.ndarray]:
-    """A faint arc like a NIRCam 'claw' (scattered light), and its footprint (bool)."""
-    ny, nx = shape
-    yy, xx = np.ogrid[:ny, :nx]
-    cy, cx = 1.25 * ny, 0.25 * nx
-    r = np.hypot(yy - cy, xx - cx)
-    theta = np.arctan2(yy - cy, xx - cx)
-    radius, width = 0.75 * ny, 0.015 * min(shape) + 1.5
-    radial = np.exp(-0.5 * ((r - radius) / width) ** 2)
-    centre, span = -np.pi / 2 + 0.15, 0.8
-    angular = np.clip(1.0 - np.abs(theta - centre) / span, 0.0, 1.0)
-    profile = (radial * angular * (1.0 + 0.3 * np.sin(theta * 23.0))).astype(_FLOAT)
-    return amplitude * profile, profile > 0.25
-
-
-def _ghost(shape: tuple[int, int], amplitude: float) -> tuple[np.ndarray, np.ndarray]:
-    """A faint elliptical optical ghost (flat-topped blob) and its footprint (bool)."""
-    ny, nx = shape
-    yy, xx = np.ogrid[:ny, :nx]
-    a, b = 0.09 * nx + 2, 0.06 * ny + 2
-    q = ((xx - 0.62 * nx) / a) ** 2 + ((yy - 0.35 * ny) / b) ** 2
-    profile = (1.0 / (1.0 + q**4)).astype(_FLOAT)
-    return amplitude * profile, profile > 0.25
-
-
-def _galaxy(shape: tuple[int, int], amplitude: float) -> tuple[np.ndarray, np.ndarray]:
-    """A faint exponential-disc galaxy (HST diffuse feature) and its footprint (bool)."""
-    ny, nx = shape
-    yy, xx = np.ogrid[:ny, :nx]
-    dx, dy = xx - 0.3 * nx, yy - 0.6 * ny
-    c, s = np.cos(0.6), np.sin(0.6)
-    u, v = c * dx + s * dy, -s * dx + c * dy
-    scale = 0.04 * min(shape) + 2
-    r = np.sqrt(u**2 + (v / 0.45) ** 2)
-    profile = np.exp(-r / scale).astype(_FLOAT)
-    return amplitude * profile, profile > 0.25
-
-
-def _pick(rng: np.random.Generator, shape: tuple[int, int], fraction: float,
-          minimum: int = 1, where: np.ndarray | None = None) -> np.ndarray:
-    """Boolean mask of about ``fraction`` of the pixels (at least ``minimum``)."""
-    size = shape[0] * shape[1]
-    n = max(minimum, int(round(fraction * size)))
-    mask = np.zeros(size, bool)
-    if where is None:
-        idx = rng.choice(size, size=min(n, size), replace=False)
-    else:
-        cand = np.flatnonzero(where.ravel())
-        idx = rng.choice(cand, size=min(n, cand.size), replace=False) if cand.size else cand
-    mask[idx] = True
-    return mask.reshape(shape)
-
-
-def _disc(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndarray:
-    ny, nx = shape
-    yy, xx = np.ogrid[:ny, :nx]
-    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-
-
-def _refpix_border(shape: tuple[int, int], xstart: int, ystart: int,
-                   full: tuple[int, int], width: int = 4) -> np.ndarray:
-    """Reference-pixel border of the full frame, cut to a (sub)array at (xstart, ystart)."""
-    ny, nx = shape
-    rows = ystart - 1 + np.arange(ny)
-    cols = xstart - 1 + np.arange(nx)
-    r = (rows < width) | (rows >= full[0] - width)
-    c = (cols < width) | (cols >= full[1] - width)
-    return r[:, None] | c[None, :]
-
-
-def _striping(rng: np.random.Generator, shape: tuple[int, int], amplitude: float,
-              axis: int, namps: int = 4) -> np.ndarray:
-    """1/f-like correlated offsets constant along ``axis`` (per amplifier strip)."""
-    ny, nx = shape
-    n_lines = ny if axis == 1 else nx
-    namps = namps if (nx if axis == 1 else ny) >= 512 * namps else 1
-    walk = np.cumsum(rng.standard_normal((n_lines, namps)), axis=0)
-    kernel = np.ones(9) / 9.0
-    walk = np.stack([np.convolve(walk[:, k], kernel, mode="same") for k in range(namps)], 1)
-    walk -= walk.mean(axis=0)
-    walk *= 0.35 * amplitude / (walk.std() + 1e-12)
-    walk += amplitude * rng.standard_normal((n_lines, namps))
-    width = (nx if axis == 1 else ny) // namps
-    strip = np.repeat(walk, width, axis=1)
-    full = np.zeros((n_lines, nx if axis == 1 else ny))
-    full[:, : strip.shape[1]] = strip
-    full[:, strip.shape[1]:] = strip[:, -1:]
-    return (full if axis == 1 else full.T).astype(_FLOAT)
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,7 +185,7 @@ def jwst_image_scene(shape: tuple[int, int] = JWST_FULL, *, seed: int = 0,
     border = _refpix_border(shape, xstart, ystart, full_shape) if refpix else np.zeros(shape, bool)
     dq[border] |= _J["REFERENCE_PIXEL"] | _DNU
 
-    dnu = (dq & _DNU) != 0
+    dnu = dq_to_bad(dq, _DNU)
     sci[dnu] = bad_value
     for arr in (err, var_poisson, var_rnoise):
         arr[dnu] = bad_value
@@ -531,7 +314,7 @@ def nirspec_ifu_scene(shape: tuple[int, int] = JWST_FULL, *, seed: int = 0,
     dq[jump] |= _J["JUMP_DET"]
     border = _refpix_border(shape, xstart, ystart, JWST_FULL)
     dq[border] |= _J["REFERENCE_PIXEL"] | _DNU
-    dnu = (dq & _DNU) != 0
+    dnu = dq_to_bad(dq, _DNU)
     for arr in (sci, err, var_poisson, var_rnoise):
         arr[dnu] = bad_value
     unflagged = _pick(rng, shape, 0.0, minimum=unflagged_nans, where=(dq == 0)) \
@@ -904,7 +687,7 @@ def make_nircam_rateints(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
         dq = first.dq & ~np.uint32(_J["JUMP_DET"])
         jump = _pick(rng, shp, 1.5e-2)
         dq[jump] |= _J["JUMP_DET"]
-        sci[(dq & _DNU) != 0] = bad_value
+        sci[dq_to_bad(dq, _DNU)] = bad_value
         sci[_pick(rng, shp, 0.0, minimum=4, where=dq == 0)] = np.nan
         planes.append(Scene(sci=sci.astype(_FLOAT), dq=dq, err=first.err, model=first.model,
                             var_poisson=first.var_poisson, var_rnoise=first.var_rnoise))
@@ -1107,500 +890,3 @@ def make_nirspec_ifu_rate(path: PathLike, *, shape: tuple[int, int] = JWST_FULL,
     model.meta.instrument.msa_state = "PRIMARYPARK_ALLCLOSED"
     _cal_steps(model, image2=False)
     return _save(model, path)
-
-
-# --------------------------------------------------------------------------------------------
-# HST scenes
-# --------------------------------------------------------------------------------------------
-
-
-def hst_ccd_scene(shape: tuple[int, int] = ACS_WFC_CHIP, *, seed: int = 0,
-                  tag: str = "acs-wfc-1", flags: Mapping[str, int] | None = None,
-                  sky: float = 80.0, read_noise: float = 4.2, full_well: float = 84700.0,
-                  atod_limit: float = 131000.0, psf_sigma: float = 1.0,
-                  star_density: float = 2.5e-4, n_bright: int | None = None,
-                  cr_density: float = 8.0e-3, nan_pixels: int = 0) -> Scene:
-    """An HST CCD flt chip in electrons (ACS/WFC or WFC3/UVIS), with its truth.
-
-    Contents: sky with Poisson + read noise, a faint exponential-disc galaxy (diffuse
-    feature), stars, bright stars whose cores exceed ``full_well`` and bleed along the
-    column (SATPIXEL 256, value at full well; cores above ``atod_limit`` also ATODSAT 2048),
-    hot (16), warm (64) and bad (4) pixels, two partial bad columns (128), cosmic-ray hits
-    and short tracks flagged DRIZ_CR 4096 (as after AstroDrizzle's driz_cr), and optionally
-    ``nan_pixels`` NaN pixels (calacs never writes NaN; for robustness tests).
-
-    Returns
-    -------
-    Scene
-        ``dq`` int16; truth masks ``saturated``, ``atod``, ``hot``, ``warm``, ``badpix``,
-        ``badcol``, ``cosmic_ray``, ``diffuse``, ``nan``.
-    """
-    flags = dict(flags or ACS)
-    shape = (int(shape[0]), int(shape[1]))
-    ny, nx = shape
-    rng = _rng(seed, "hst-ccd", tag)
-    area_frac = ny * nx / float(ACS_WFC_CHIP[0] * ACS_WFC_CHIP[1])
-    if n_bright is None:
-        n_bright = max(2, int(round(8 * area_frac)))
-    stars_img, stars = _star_field(rng, shape, density=star_density, flux_min=300.0,
-                                   flux_max=4.0e5, n_bright=n_bright,
-                                   bright_flux=60.0 * full_well * psf_sigma**2,
-                                   sigma=psf_sigma)
-    gal, diffuse = _galaxy(shape, 0.6 * np.sqrt(sky + read_noise**2))
-    model = (np.float32(sky) + stars_img + gal).astype(_FLOAT)
-    dq = np.zeros(shape, np.int16)
-    var = np.maximum(model, 0) + np.float32(read_noise**2)
-    sci = model + np.sqrt(var) * rng.standard_normal(shape, dtype=_FLOAT)
-    # saturation and bleeding along columns
-    over = (stars_img + sky) > full_well
-    saturated = over.copy()
-    for bx, by in zip(stars["x"][-n_bright:], stars["y"][-n_bright:], strict=True):
-        x0, x1 = max(0, int(bx) - 8), min(nx, int(bx) + 9)
-        y0, y1 = max(0, int(by) - 8), min(ny, int(by) + 9)
-        box = np.maximum(stars_img[y0:y1, x0:x1] + sky - full_well, 0)
-        for j in range(x1 - x0):
-            rows = np.flatnonzero(box[:, j])
-            if rows.size == 0:
-                continue
-            bleed = int(box[:, j].sum() / full_well / 2) + 1
-            lo, hi = max(0, y0 + rows[0] - bleed), min(ny, y0 + rows[-1] + bleed + 1)
-            saturated[lo:hi, x0 + j] = True
-    sci[saturated] = np.float32(full_well) * (1.0 + 0.01 * rng.standard_normal(
-        int(saturated.sum()), dtype=_FLOAT))
-    dq[saturated] |= flags["SATPIXEL"]
-    atod = (stars_img + sky) > atod_limit
-    sci[atod] = np.float32(atod_limit)
-    dq[atod] |= flags["ATODSAT"]
-    hot = _pick(rng, shape, 2.0e-4)
-    sci[hot] += rng.uniform(50, 2000, int(hot.sum())).astype(_FLOAT)
-    dq[hot] |= flags["HOTPIX"]
-    warm = _pick(rng, shape, 5.0e-4)
-    sci[warm] += rng.uniform(5, 50, int(warm.sum())).astype(_FLOAT)
-    dq[warm] |= flags["WARMPIX"]
-    bad = _pick(rng, shape, 5.0e-5)
-    sci[bad] = rng.uniform(-50, 10, int(bad.sum())).astype(_FLOAT)
-    dq[bad] |= flags["DETECTORPROB"]
-    badcol = np.zeros(shape, bool)
-    for _ in range(2):
-        col = int(rng.integers(0, nx))
-        start = int(rng.integers(0, ny // 2))
-        badcol[start:start + int(rng.integers(ny // 8 + 1, ny // 2 + 2)), col] = True
-    dq[badcol] |= flags["BADCOL"] if "BADCOL" in flags else flags["BADBIAS"]
-    # cosmic rays: hits and short tracks
-    n_cr = max(3, int(round(cr_density * ny * nx / 4)))
-    length = rng.integers(1, 9, n_cr)
-    angle = rng.uniform(0, np.pi, n_cr)
-    cx, cy = rng.uniform(0, nx - 1, n_cr), rng.uniform(0, ny - 1, n_cr)
-    which = np.repeat(np.arange(n_cr), length)
-    step = np.concatenate([np.arange(k) for k in length])
-    px = np.clip(np.rint(cx[which] + step * np.cos(angle[which])), 0, nx - 1).astype(np.int64)
-    py = np.clip(np.rint(cy[which] + step * np.sin(angle[which])), 0, ny - 1).astype(np.int64)
-    cosmic = np.zeros(shape, bool)
-    cosmic[py, px] = True
-    cosmic &= ~saturated
-    sci[cosmic] += rng.uniform(300, 6000, int(cosmic.sum())).astype(_FLOAT)
-    dq[cosmic] |= flags["DRIZ_CR"]
-    nan = np.zeros(shape, bool)
-    if nan_pixels:
-        nan = _pick(rng, shape, 0.0, minimum=nan_pixels, where=dq == 0)
-        sci[nan] = np.nan
-    err = np.sqrt(np.maximum(np.nan_to_num(sci), 0) + np.float32(read_noise**2)).astype(_FLOAT)
-    truth = dict(saturated=saturated, atod=atod, hot=hot, warm=warm, badpix=bad, badcol=badcol,
-                 cosmic_ray=cosmic, diffuse=diffuse, nan=nan)
-    return Scene(sci=sci.astype(_FLOAT), dq=dq, err=err, model=model, truth=truth, stars=stars)
-
-
-def wfc3_ir_scene(shape: tuple[int, int] = WFC3_IR_SHAPE, *, seed: int = 0,
-                  exptime: float = 699.232483, nsamp: int = 14,
-                  nan_pixels: int = 0) -> tuple[Scene, np.ndarray, np.ndarray]:
-    """A WFC3/IR flt image in electrons/s with its SAMP (int16) and TIME (float32) arrays.
-
-    Contents: sky (~1 e-/s) and noise, a faint galaxy, stars with saturated cores (SATPIXEL
-    256; fewer samples, shorter TIME), up-the-ramp cosmic rays (DATAREJECT 8192), blobs
-    (BADFLAT 512 rings), the 'death star' (DETECTORPROB 4 disc), hot (16), unstable (32) and
-    warm (64) pixels.
-    """
-    shape = (int(shape[0]), int(shape[1]))
-    ny, nx = shape
-    rng = _rng(seed, "wfc3-ir")
-    f = WFC3_IR
-    area_frac = ny * nx / float(WFC3_IR_SHAPE[0] * WFC3_IR_SHAPE[1])
-    n_bright = max(2, int(round(5 * area_frac)))
-    sat_rate = 78000.0 / exptime * 6  # saturates within the first samples
-    stars_img, stars = _star_field(rng, shape, density=4.0e-4, flux_min=2.0, flux_max=2000.0,
-                                   n_bright=n_bright, bright_flux=60.0 * sat_rate, sigma=1.0)
-    gal, diffuse = _galaxy(shape, 0.03)
-    model = (np.float32(1.1) + stars_img + gal).astype(_FLOAT)
-    sigma = np.sqrt(np.maximum(model, 0) / exptime + (20.0 / exptime) ** 2).astype(_FLOAT)
-    sci = model + sigma * rng.standard_normal(shape, dtype=_FLOAT)
-    dq = np.zeros(shape, np.int16)
-    samp = np.full(shape, nsamp, np.int16)
-    time = np.full(shape, exptime, _FLOAT)
-    saturated = (stars_img + 1.1) > sat_rate
-    dq[saturated] |= f["SATPIXEL"]
-    nsat = np.clip((78000.0 / np.maximum(stars_img + 1.1, 1e-3) / (exptime / nsamp)), 1, nsamp)
-    samp[saturated] = nsat[saturated].astype(np.int16)
-    time[saturated] = (samp[saturated] * (exptime / nsamp)).astype(_FLOAT)
-    cosmic = _pick(rng, shape, 5.0e-3)
-    dq[cosmic] |= f["DATAREJECT"]
-    samp[cosmic] = np.maximum(samp[cosmic] - 1, 1)
-    blobs = np.zeros(shape, bool)
-    for _ in range(max(1, int(round(8 * area_frac)))):
-        cy, cx, r = rng.uniform(0, ny), rng.uniform(0, nx), rng.uniform(5, 12)
-        blobs |= _disc(shape, cy, cx, r) & ~_disc(shape, cy, cx, r - 2.5)
-    dq[blobs] |= f["BADFLAT"]
-    sci[blobs] *= np.float32(0.92)
-    death = _disc(shape, 0.04 * ny + 8, 0.38 * nx, 0.025 * nx + 6)
-    dq[death] |= f["DETECTORPROB"]
-    sci[death] = rng.uniform(-0.5, 0.2, int(death.sum())).astype(_FLOAT)
-    hot = _pick(rng, shape, 2.0e-4)
-    dq[hot] |= f["HOTPIX"]
-    sci[hot] += rng.uniform(1, 20, int(hot.sum())).astype(_FLOAT)
-    unstable = _pick(rng, shape, 3.0e-4)
-    dq[unstable] |= f["UNSTABLE"]
-    warm = _pick(rng, shape, 3.0e-4)
-    dq[warm] |= f["WARMPIX"]
-    nan = np.zeros(shape, bool)
-    if nan_pixels:
-        nan = _pick(rng, shape, 0.0, minimum=nan_pixels, where=dq == 0)
-        sci[nan] = np.nan
-    err = sigma.astype(_FLOAT)
-    truth = dict(saturated=saturated, cosmic_ray=cosmic, blob=blobs, death_star=death, hot=hot,
-                 unstable=unstable, warm=warm, diffuse=diffuse, nan=nan)
-    scene = Scene(sci=sci.astype(_FLOAT), dq=dq, err=err, model=model, truth=truth,
-                  stars=stars)
-    return scene, samp, time
-
-
-# --------------------------------------------------------------------------------------------
-# HST writers
-# --------------------------------------------------------------------------------------------
-
-_HST_EXPSTART = 53436.4187
-
-_HST_DET: dict[str, dict[str, Any]] = {
-    "ACS/WFC": dict(chip=ACS_WFC_CHIP, scale=0.05, gain=2.0, rn=(4.35, 3.75, 4.05, 4.62),
-                    atod=(2.02, 1.94, 2.02, 2.04), full_well=84700.0, atod_limit=131000.0,
-                    sky=80.0, exptime=400.0, filters={"FILTER1": "F606W",
-                                                      "FILTER2": "CLEAR2L"},
-                    rootname="jdqm01a1q", photflam=7.8624e-20, photplam=5921.9,
-                    photmode="ACS WFC1 F606W MJD#53436.4187"),
-    "WFC3/UVIS": dict(chip=WFC3_UVIS_CHIP, scale=0.0396, gain=1.5, rn=(3.12, 3.05, 3.14, 3.17),
-                      atod=(1.56, 1.56, 1.56, 1.56), full_well=63000.0, atod_limit=98000.0,
-                      sky=30.0, exptime=170.0, filters={"FILTER": "F555W"},
-                      rootname="idqm01a1q", photflam=1.8379346e-19, photplam=5307.9121,
-                      photmode="WFC3 UVIS1 F555W MJD#55611.2"),
-}
-
-
-def _hst_wcs(header: fits.Header, shape: tuple[int, int], scale: float, dec_offset: float,
-             orient: float = 22.5) -> None:
-    ny, nx = shape
-    c, s = np.cos(np.radians(orient)), np.sin(np.radians(orient))
-    d = scale / 3600.0
-    header["WCSAXES"] = (2, "number of World Coordinate System axes")
-    header["CRPIX1"] = ((nx + 1) / 2.0, "x-coordinate of reference pixel")
-    header["CRPIX2"] = ((ny + 1) / 2.0, "y-coordinate of reference pixel")
-    header["CRVAL1"] = (10.6847, "first axis value at reference pixel")
-    header["CRVAL2"] = (41.2690 + dec_offset, "second axis value at reference pixel")
-    header["CTYPE1"] = ("RA---TAN", "the coordinate type for the first axis")
-    header["CTYPE2"] = ("DEC--TAN", "the coordinate type for the second axis")
-    header["CD1_1"] = (-d * c, "partial of first axis coordinate w.r.t. x")
-    header["CD1_2"] = (d * s, "partial of first axis coordinate w.r.t. y")
-    header["CD2_1"] = (d * s, "partial of second axis coordinate w.r.t. x")
-    header["CD2_2"] = (d * c, "partial of second axis coordinate w.r.t. y")
-    header["LTV1"] = (0.0, "offset in X to subsection start")
-    header["LTV2"] = (0.0, "offset in Y to subsection start")
-    header["LTM1_1"] = (1.0, "reciprocal of sampling rate in X")
-    header["LTM2_2"] = (1.0, "reciprocal of sampling rate in Y")
-    header["ORIENTAT"] = (orient, "position angle of image y axis (deg. e of n)")
-
-
-def _hst_primary(*, instrument: str, detector: str, aperture: str, rootname: str,
-                 filters: dict[str, str], exptime: float, gain: float,
-                 rn: tuple[float, ...], atod: tuple[float, ...], nextend: int,
-                 cte: bool = False, extra: dict[str, Any] | None = None) -> fits.PrimaryHDU:
-    suffix = "flc" if cte else "flt"
-    h = fits.Header()
-    h["NEXTEND"] = (nextend, "Number of standard extensions")
-    h["DATE"] = ("2026-01-01", "date this file was written (yyyy-mm-dd)")
-    h["FILENAME"] = (f"{rootname}_{suffix}.fits", "name of file")
-    h["FILETYPE"] = ("SCI", "type of data found in data file")
-    h["TELESCOP"] = ("HST", "telescope used to acquire data")
-    h["INSTRUME"] = (instrument, "identifier for instrument used to acquire data")
-    h["EQUINOX"] = (2000.0, "equinox of celestial coord. system")
-    h["ROOTNAME"] = (rootname, "rootname of the observation set")
-    h["IMAGETYP"] = ("EXT", "type of exposure identifier")
-    h["PRIMESI"] = (instrument, "instrument designated as prime")
-    h["TARGNAME"] = ("DQMASK-SAMPLE", "proposer's target name")
-    h["RA_TARG"] = (10.6847, "right ascension of the target (deg) (J2000)")
-    h["DEC_TARG"] = (41.2690, "declination of the target (deg) (J2000)")
-    h["PROPOSID"] = (99999, "PEP proposal identifier")
-    h["PR_INV_L"] = ("dqmask", "last name of principal investigator")
-    h["PA_V3"] = (112.5, "position angle of V3-axis of HST (deg)")
-    h["OBSTYPE"] = ("IMAGING", "observation type - imaging or spectroscopic")
-    h["OBSMODE"] = ("ACCUM", "operating mode")
-    h["CTEIMAGE"] = ("NONE", "type of Charge Transfer Image, if applicable")
-    h["SCLAMP"] = ("NONE", "lamp status, NONE or name of lamp which is on")
-    h["NRPTEXP"] = (1, "number of repeat exposures in set: default 1")
-    h["SUBARRAY"] = (False, "data from a subarray (T) or full frame (F)")
-    h["DETECTOR"] = (detector, "detector in use")
-    for key, element in filters.items():
-        h[key] = (element, "element selected from filter wheel")
-    h["APERTURE"] = (aperture, "aperture name")
-    h["PROPAPER"] = ("", "proposed aperture name")
-    h["CRSPLIT"] = (1, "number of cosmic ray split exposures")
-    h["DATE-OBS"] = ("2005-03-07", "UT date of start of observation (yyyy-mm-dd)")
-    h["TIME-OBS"] = ("10:03:00", "UT time of start of observation (hh:mm:ss)")
-    h["EXPSTART"] = (_HST_EXPSTART, "exposure start time (Modified Julian Date)")
-    h["EXPEND"] = (round(_HST_EXPSTART + exptime / 86400.0, 8),
-                   "exposure end time (Modified Julian Date)")
-    h["EXPTIME"] = (exptime, "exposure duration (seconds)--calculated")
-    h["TEXPTIME"] = (exptime, "total exposure time (seconds)")
-    h["EXPFLAG"] = ("NORMAL", "Exposure interruption indicator")
-    h["CCDAMP"] = ("ABCD", "CCD amplifier read out configuration")
-    h["CCDGAIN"] = (gain, "commanded gain of CCD")
-    for amp, value in zip("ABCD", rn, strict=True):
-        h[f"READNSE{amp}"] = (value, f"read noise for amplifier {amp}")
-    for amp, value in zip("ABCD", atod, strict=True):
-        h[f"ATODGN{amp}"] = (value, f"calibrated gain for amplifier {amp}")
-    for key in ("DQICORR", "BLEVCORR", "BIASCORR", "DARKCORR", "FLATCORR", "PHOTCORR"):
-        h[key] = ("COMPLETE", "calibration switch")
-    h["PCTECORR"] = ("COMPLETE" if cte else "OMIT", "cte correction")
-    h["DRIZCORR"] = ("PERFORM", "drizzle processing")
-    h["CAL_VER"] = ("10.4.0 (dqmask sample)", "CALACS/CALWF3 code version")
-    for key, value in (extra or {}).items():
-        h[key] = value
-    return fits.PrimaryHDU(header=h)
-
-
-def _ext(name: str, ver: int, data: np.ndarray, bunit: str | None = None,
-         extra: dict[str, Any] | None = None) -> fits.ImageHDU:
-    hdu = fits.ImageHDU(data=data, name=name, ver=ver)
-    hdu.header["INHERIT"] = (True, "inherit the primary header")
-    if bunit is not None:
-        hdu.header["BUNIT"] = (bunit, "brightness units")
-    for key, value in (extra or {}).items():
-        hdu.header[key] = value
-    return hdu
-
-
-def _goodminmax(sci: np.ndarray, dq: np.ndarray) -> tuple[float, float, int]:
-    good = (dq == 0) & np.isfinite(sci)
-    vals = sci[good]
-    if vals.size == 0:
-        return 0.0, 0.0, 0
-    return float(vals.min()), float(vals.max()), int(vals.size)
-
-
-def hst_chip_scene(camera: str, ccdchip: int, *, shape: tuple[int, int] | None = None,
-                   seed: int = 0, nan_pixels: int = 0) -> Scene:
-    """The :func:`hst_ccd_scene` of one chip of a generated two-chip flt, with its truth.
-
-    Parameters
-    ----------
-    camera : {"ACS/WFC", "WFC3/UVIS"}
-        Which generator.
-    ccdchip : {1, 2}
-        CCDCHIP of the chip (SCI,1 is CCDCHIP 2, SCI,2 is CCDCHIP 1).
-    shape, seed, nan_pixels
-        As given to :func:`make_acs_wfc_flt` / :func:`make_wfc3_uvis_flt`.
-
-    Returns
-    -------
-    Scene
-        Exactly the SCI / ERR / DQ written for that chip.
-    """
-    det = _HST_DET[camera]
-    flags = ACS if camera.startswith("ACS") else WFC3_UVIS
-    # (*shape,): a tuple of a given list too, typed as the 2-tuple it is
-    chip_shape: tuple[int, int] = (*shape,) if shape is not None else det["chip"]
-    return hst_ccd_scene(chip_shape, seed=seed, tag=f"{camera}-{ccdchip}", flags=flags,
-                         sky=det["sky"], read_noise=float(np.mean(det["rn"])),
-                         full_well=det["full_well"], atod_limit=det["atod_limit"],
-                         nan_pixels=nan_pixels)
-
-
-def _hst_two_chip(key: str, path: PathLike, *, shape: tuple[int, int] | None, seed: int,
-                  cte: bool, nan_pixels: int) -> Path:
-    det = _HST_DET[key]
-    instrument, detector = key.split("/")
-    # (*shape,): a tuple of a given list too, typed as the 2-tuple it is
-    chip_shape: tuple[int, int] = (*shape,) if shape is not None else det["chip"]
-    hdus: list[fits.hdu.base._BaseHDU] = [_hst_primary(
-        instrument=instrument, detector=detector, aperture=detector, rootname=det["rootname"],
-        filters=det["filters"], exptime=det["exptime"], gain=det["gain"], rn=det["rn"],
-        atod=det["atod"], nextend=6, cte=cte,
-        extra={"PHOTMODE": det["photmode"], "PHOTFLAM": det["photflam"],
-               "PHOTPLAM": det["photplam"], "PHOTZPT": -21.1})]
-    for extver, ccdchip in ((1, 2), (2, 1)):
-        scene = hst_chip_scene(key, ccdchip, shape=chip_shape, seed=seed,
-                               nan_pixels=nan_pixels)
-        gmin, gmax, ngood = _goodminmax(scene.sci, scene.dq)
-        sci_extra = {"CCDCHIP": (ccdchip, "CCD chip (1 or 2)"),
-                     "NCOMBINE": (1, "number of image sets combined during CR rejecti"),
-                     "EXPNAME": (det["rootname"][:8] + "$", "exposure identifier"),
-                     "GOODMIN": (gmin, "minimum value of good pixels"),
-                     "GOODMAX": (gmax, "maximum value of good pixels"),
-                     "NGOODPIX": (ngood, "number of good pixels"),
-                     "SNRMIN": (0.0, "minimum signal to noise of good pixels"),
-                     "SNRMAX": (float(np.nanmax(scene.sci / scene.err)),
-                                "maximum signal to noise of good pixels"),
-                     "MEANDARK": (6.5, "average of the dark values subtracted"),
-                     "SDQFLAGS": (31743, "serious data quality flags"),
-                     "PHOTFLAM": (det["photflam"], "inverse sensitivity, ergs/cm2/A/e-")}
-        dec_offset = (extver - 1.5) * chip_shape[0] * det["scale"] / 3600.0 * 1.05
-        exts = [_ext("SCI", extver, scene.sci, "ELECTRONS", sci_extra),
-                _ext("ERR", extver, scene.err, "ELECTRONS"),
-                _ext("DQ", extver, scene.dq.astype(np.int16, copy=False), "UNITLESS")]
-        for hdu in exts:
-            _hst_wcs(hdu.header, chip_shape, det["scale"], dec_offset)
-        hdus += exts
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_hdulist(fits.HDUList(hdus), path)
-    return path
-
-
-def make_acs_wfc_flt(path: PathLike, *, shape: tuple[int, int] | None = None, seed: int = 0,
-                     cte: bool = False, nan_pixels: int = 0) -> Path:
-    """Write an ACS/WFC ``_flt`` file: 2 chips, SCI/ERR (float32) and DQ (int16) ver 1, 2.
-
-    SCI,1 is WFC2 (CCDCHIP = 2), SCI,2 is WFC1 (CCDCHIP = 1), each 2048 x 4096 (rows x
-    columns) unless ``shape`` is given. Electrons. Primary: FILETYPE SCI, TELESCOP, INSTRUME,
-    DETECTOR WFC, APERTURE, FILTER1/2, CCDAMP ABCD, READNSEA..D, ATODGNA..D, EXPTIME,
-    EXPSTART/EXPEND, NRPTEXP, CRSPLIT, SUBARRAY F, FLATCORR COMPLETE, PCTECORR; SCI headers:
-    CCDCHIP, NCOMBINE, GOODMIN/GOODMAX (over DQ == 0 pixels), a TAN WCS (CD matrix).
-    Pixels: :func:`hst_ccd_scene`. ``cte=True`` writes an ``_flc`` (PCTECORR COMPLETE).
-    """
-    return _hst_two_chip("ACS/WFC", path, shape=shape, seed=seed, cte=cte,
-                         nan_pixels=nan_pixels)
-
-
-def make_wfc3_uvis_flt(path: PathLike, *, shape: tuple[int, int] | None = None, seed: int = 0,
-                       cte: bool = False, nan_pixels: int = 0) -> Path:
-    """Write a WFC3/UVIS ``_flt`` file: 2 chips of 2051 x 4096 (SCI,1 = UVIS2, CCDCHIP 2).
-
-    Keywords and pixels as :func:`make_acs_wfc_flt` (WFC3 UVIS gain, read noise, full well,
-    F555W); electrons.
-    """
-    return _hst_two_chip("WFC3/UVIS", path, shape=shape, seed=seed, cte=cte,
-                         nan_pixels=nan_pixels)
-
-
-def make_wfc3_ir_flt(path: PathLike, *, shape: tuple[int, int] = WFC3_IR_SHAPE, seed: int = 0,
-                     nan_pixels: int = 0) -> Path:
-    """Write a WFC3/IR ``_flt`` file: SCI, ERR, DQ (int16), SAMP (int16), TIME (float32).
-
-    1014 x 1014, electrons/s, F110W, SPARS50 with NSAMP 14, CCDAMP ABCD, READNSEA..D,
-    ATODGNA..D, GOODMIN/GOODMAX; pixels from :func:`wfc3_ir_scene`.
-    """
-    exptime, nsamp = 699.232483, 14
-    scene, samp, time = wfc3_ir_scene(shape, seed=seed, exptime=exptime, nsamp=nsamp,
-                                      nan_pixels=nan_pixels)
-    primary = _hst_primary(
-        instrument="WFC3", detector="IR", aperture="IR", rootname="idqm01b1q",
-        filters={"FILTER": "F110W"}, exptime=exptime, gain=2.5, rn=(20.2, 19.8, 19.9, 20.1),
-        atod=(2.252, 2.203, 2.188, 2.265), nextend=5,
-        extra={"SAMP_SEQ": ("SPARS50", "MultiAccum exposure time sequence name"),
-               "NSAMP": (nsamp, "number of MULTIACCUM samples"),
-               "SAMPZERO": (2.911756, "sample time of the zeroth read (sec)"),
-               "PHOTMODE": "WFC3 IR F110W", "PHOTFLAM": 1.5318e-20, "PHOTPLAM": 11534.459,
-               "PHOTZPT": -21.1, "CRCORR": "COMPLETE", "UNITCORR": "COMPLETE"})
-    gmin, gmax, ngood = _goodminmax(scene.sci, scene.dq)
-    sci_extra = {"NCOMBINE": (1, "number of image sets combined during CR rejecti"),
-                 "GOODMIN": (gmin, "minimum value of good pixels"),
-                 "GOODMAX": (gmax, "maximum value of good pixels"),
-                 "NGOODPIX": (ngood, "number of good pixels"),
-                 "SAMPTIME": (exptime, "total integration time (sec)"),
-                 "SDQFLAGS": (31743, "serious data quality flags")}
-    exts = [_ext("SCI", 1, scene.sci, "ELECTRONS/S", sci_extra),
-            _ext("ERR", 1, scene.err, "ELECTRONS/S"),
-            _ext("DQ", 1, scene.dq.astype(np.int16, copy=False), "UNITLESS"),
-            _ext("SAMP", 1, samp, "UNITLESS"),
-            _ext("TIME", 1, time, "SECONDS")]
-    for hdu in exts:
-        _hst_wcs(hdu.header, scene.sci.shape, 0.1283, 0.0)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_hdulist(fits.HDUList([primary] + exts), path)
-    return path
-
-
-# --------------------------------------------------------------------------------------------
-# Everything at once
-# --------------------------------------------------------------------------------------------
-
-
-def make_all(outdir: PathLike, *, small: bool = False, seed: int = 0) -> dict[str, Path]:
-    """Write one file of each kind into ``outdir``; return ``{key: path}``.
-
-    Keys: :data:`SAMPLE_KEYS`. Full size by default; ``small=True`` writes quick, small
-    versions (NIRCam SUB320 corner subarray, 256 x 256 NIRISS, 128 x 256 HST chips,
-    256 x 256 WFC3/IR, a 300 x 320 i2d, 4-group uncal). The NIRSpec IFU rate is always full
-    frame (IFU exposures are; NSClean masks are 2048 x 2048); a smaller one is available with
-    :func:`make_nirspec_ifu_rate` ``shape=``.
-
-    Parameters
-    ----------
-    outdir : path-like
-        Folder (created).
-    small : bool
-        Small files for tests.
-    seed : int
-        Random seed for every file.
-    """
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    p = {k: out / f"{v}.fits" for k, v in {
-        "nircam_cal": "jw09999001001_02101_00001_nrca1_cal",
-        "nircam_rate": "jw09999001001_02101_00001_nrca1_rate",
-        "nircam_rateints": "jw09999001001_02101_00001_nrca1_rateints",
-        "nircam_uncal": "jw09999001001_02101_00001_nrca1_uncal",
-        "nircam_i2d": "jw09999-o001_t001_nircam_clear-f200w_i2d",
-        "niriss_cal": "jw09999002001_02101_00001_nis_cal",
-        "nirspec_ifu_rate": "jw09999003001_03101_00001_nrs1_rate",
-        "acs_wfc_flt": "jdqm01a1q_flt",
-        "wfc3_uvis_flt": "idqm01a1q_flt",
-        "wfc3_ir_flt": "idqm01b1q_flt",
-    }.items()}
-    sub = SMALL_NIRCAM_SUBARRAY if small else None
-    res: dict[str, Path] = {}
-    res["nircam_cal"] = make_nircam_cal(p["nircam_cal"], subarray=sub, seed=seed)
-    res["nircam_rate"] = make_nircam_rate(p["nircam_rate"], subarray=sub, seed=seed)
-    res["nircam_rateints"] = make_nircam_rateints(p["nircam_rateints"], subarray=sub,
-                                                  seed=seed, nints=2)
-    res["nircam_uncal"] = make_nircam_uncal(p["nircam_uncal"], subarray=sub, seed=seed,
-                                            ngroups=4 if small else 10)
-    res["nircam_i2d"] = make_nircam_i2d(p["nircam_i2d"], shape=(300, 320) if small
-                                        else (2200, 2300), seed=seed)
-    res["niriss_cal"] = make_niriss_cal(p["niriss_cal"], seed=seed,
-                                        shape=(256, 256) if small else JWST_FULL)
-    # NIRSpec IFU exposures are always full frame (NSClean masks are 2048 x 2048): full
-    # frame even when small
-    res["nirspec_ifu_rate"] = make_nirspec_ifu_rate(p["nirspec_ifu_rate"], seed=seed)
-    hst_chip = (128, 256) if small else None
-    res["acs_wfc_flt"] = make_acs_wfc_flt(p["acs_wfc_flt"], shape=hst_chip, seed=seed)
-    res["wfc3_uvis_flt"] = make_wfc3_uvis_flt(p["wfc3_uvis_flt"], shape=hst_chip, seed=seed)
-    res["wfc3_ir_flt"] = make_wfc3_ir_flt(p["wfc3_ir_flt"], seed=seed,
-                                          shape=(256, 256) if small else WFC3_IR_SHAPE)
-    return res
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dqmask.datasets OUTDIR [--small] [--seed N]``: write every sample."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m dqmask.datasets",
-                                     description="Write generated JWST/HST sample files.")
-    parser.add_argument("outdir")
-    parser.add_argument("--small", action="store_true", help="small, fast files")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    for key, path in make_all(args.outdir, small=args.small, seed=args.seed).items():
-        print(f"{key:18s} {path}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..conventions import dq_to_bad
 from ..flags import JWST_PIXEL, require_dq_dtype
 
 __all__ = [
@@ -414,9 +415,9 @@ def jwst_masks(sci: np.ndarray, dq: np.ndarray | None, *, product: str,
     else:
         require_dq_dtype(dq)
         dq = dq.astype(np.uint32, copy=False) if dq.dtype != np.uint32 else dq
-        sat = (dq == _SATURATED) if saturated_rule == "equals" else (dq & _SATURATED) != 0
+        sat = (dq == _SATURATED) if saturated_rule == "equals" else dq_to_bad(dq, _SATURATED)
         if dq_bad:
-            bad |= (dq & np.uint32(int(dq_bad) & 0xFFFFFFFF)) != 0
+            bad |= dq_to_bad(dq, int(dq_bad))
     if precedence == "bad":
         sat &= ~bad
     else:
@@ -578,15 +579,6 @@ WFC3_PAM_REFERENCE: Mapping[str, tuple[str, float, float]] = {
     "IR": ("IR", 557.0, 557.0)}
 
 
-def _bits(dq: np.ndarray) -> np.ndarray:
-    """HST DQ as its unsigned 16-bit pattern (int16 bit 15 is 32768, never negative)."""
-    require_dq_dtype(dq)
-    if dq.dtype.kind == "i" and dq.dtype.itemsize == 2:
-        # same bits as unsigned, in native byte order (FITS data are big-endian)
-        return dq.view(dq.dtype.str.replace("i", "u")).astype(np.uint16, copy=False)
-    return dq.astype(np.uint32, copy=False)
-
-
 def acs_dq_masks(dq: np.ndarray, *, masksat: bool = True, maskcr: bool = True,
                  extra_bad: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """ACS DQ rules (§2.5), in DOLPHOT's precedence.
@@ -618,9 +610,8 @@ def _hst_bits(bits: int) -> int:
 def _split_bits(dq: np.ndarray, bad_bits: int, sat_bits: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(bad, sat): any of ``sat_bits`` -> saturated; else any of ``bad_bits`` -> bad."""
-    d = _bits(dq)
-    sat = (d & d.dtype.type(sat_bits)) != 0
-    bad = (d & d.dtype.type(bad_bits)) != 0
+    sat = dq_to_bad(dq, sat_bits)
+    bad = dq_to_bad(dq, bad_bits)
     bad &= ~sat
     return bad, sat
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from ..conventions import dq_to_bad
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL, FlagSpecError, parse_flags, table_for
 from ..io.atomic import (
@@ -357,7 +358,7 @@ def _count_do_not_use_usable(dq: np.ndarray | None, prepared: alg.Prepared) -> i
     """Pixels with DQ DO_NOT_USE that DOLPHOT will use (neither bad nor saturated)."""
     if dq is None:
         return 0
-    flagged = (dq & _DO_NOT_USE) != 0
+    flagged = dq_to_bad(dq, _DO_NOT_USE)
     return int(np.count_nonzero(flagged & ~prepared.bad & ~prepared.sat))
 
 

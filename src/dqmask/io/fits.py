@@ -832,14 +832,39 @@ def write_hdulist(hdul: fits.HDUList, path: str | os.PathLike) -> None:
     """Write an HDU list atomically to ``path`` (replacing any existing file).
 
     A ``path`` ending in ``.gz`` is written gzip-compressed, so that a file updated in place
-    keeps the format its name announces.
+    keeps the format its name announces. Image data that is a non-contiguous view (a
+    transposed or strided array, a broadcast) is made C-contiguous first: astropy writes
+    such an array to a file object element by element, which takes minutes for a mosaic.
+    The bytes written are the same.
     """
+    _contiguous_image_data(hdul)
     with atomic_output(path) as fh:
         if os.fspath(path).lower().endswith(".gz"):
             with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
                 hdul.writeto(gz, output_verify="silentfix")
         else:
             hdul.writeto(fh, output_verify="silentfix")
+
+
+def _contiguous_image_data(hdul: fits.HDUList) -> None:
+    """Give every image HDU whose loaded data is not C-contiguous a contiguous copy.
+
+    Data never loaded (copied raw from the input) is not touched, nor the strip writer's
+    zero-stride placeholders (:meth:`FitsUpdate.set_data_strips`: their bytes come from
+    the strip writer, and a copy would allocate the whole array). A partly broadcast array
+    (``np.broadcast_to`` of a plane to a cube) is copied: astropy writes all its bytes
+    anyway. The copy replaces the array only, not through astropy's ``data`` setter, so the
+    header stays as it is.
+    """
+    for hdu in hdul:
+        if (not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU))
+                or isinstance(hdu, (fits.CompImageHDU, fits.GroupsHDU))
+                or not hdu._data_loaded or "_writedata_internal" in vars(hdu)):
+            continue
+        data = hdu.__dict__.get("data")
+        if (isinstance(data, np.ndarray) and data.size > 1 and not data.flags.c_contiguous
+                and any(data.strides)):  # all strides 0: a placeholder's signature
+            hdu.__dict__["data"] = np.ascontiguousarray(data)
 
 
 class FitsUpdate:

@@ -20,7 +20,10 @@ says otherwise is refused (:func:`mask_spec` does both, in one place).
 
 Reading a FITS mask file (``convention="auto"``)
 ------------------------------------------------
-The first rule that applies decides; the choice is reported.
+The first rule that applies decides; the choice is reported. Rules 2-7 are the mask file
+formats of :data:`FORMATS` (a small registry: each :class:`MaskFormat` says how it is
+identified and, if dqmask writes it, how it is written; :func:`register` adds one), tried
+in order.
 
 1. The file has ``DQ`` extensions (a JWST MASK reference file, a rate/cal/flt file):
    ``dq`` convention, one plane per DQ extension; bad = any bit set (or ``mask_flags``).
@@ -46,8 +49,8 @@ image extension. ``convention=...`` overrides the guess. Planes are converted st
 from the file (no memory map), so reading a 20000x20000 mask holds the ``bool`` result and
 one strip.
 
-Output conventions
-------------------
+Output conventions (each written by the format of :data:`FORMATS` that holds it)
+---------------------------------------------------------------------------------
 ``bad``         primary uint8 (1 = bad), ``DQMCONV = 'bad'``; several chips: one ``SCI``
                 extension per chip.
 ``good``        primary int16 (1 = good, drizzlepac static mask), ``DQMCONV = 'good'``.
@@ -84,6 +87,11 @@ __all__ = [
     "WRITE_CONVENTIONS",
     "MaskSpec",
     "MaskData",
+    "MaskFormat",
+    "MaskImage",
+    "WriteRequest",
+    "FORMATS",
+    "register",
     "Reference",
     "parse_spec",
     "mask_spec",
@@ -96,10 +104,10 @@ __all__ = [
     "write_mask",
 ]
 
-READ_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq", "seed")
+#: Conventions a mask file is read in: every :class:`~dqmask.conventions.Convention`.
+READ_CONVENTIONS: tuple[str, ...] = tuple(c.value for c in Convention)
 #: What ``convention=`` accepts when reading a FITS mask: ``auto`` (guess) or a convention.
 MASK_CONVENTIONS = ("auto", *READ_CONVENTIONS)
-WRITE_CONVENTIONS = ("bad", "good", "background", "user_mask", "dq")
 _REGION_SUFFIXES = (".reg", ".region")
 log = logging.getLogger(__name__)
 _SPEC_RE = re.compile(r"^(?P<path>.+?)(?:\[(?P<chip>\d+)\])?(?:@(?P<conv>[a-z_]+))?$")
@@ -350,9 +358,141 @@ def _data_dtype(hdul: fits.HDUList, hdu: fits.hdu.base._BaseHDU) -> np.dtype:
     return read_rows(hdul, hdul.index(hdu), 0, 1).dtype
 
 
+# --------------------------------------------------------------------------------------------
+# The formats: how each kind of mask file is identified and written (a small registry)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaskImage:
+    """What identifying a mask image may look at (its data is read only by ``zero_one``).
+
+    Attributes
+    ----------
+    dtype : dtype
+        The image's decoded dtype.
+    header, primary : Header
+        The image's header and the file's primary header.
+    zero_one : callable
+        ``zero_one()`` -> True if every value is 0 or 1 (NaN allowed in floats); reads the
+        data strip by strip, so call it only when the dtype alone does not decide.
+    """
+
+    dtype: np.dtype
+    header: fits.Header
+    primary: fits.Header
+    zero_one: Callable[[], bool]
+
+    def keyword(self, name: str) -> object:
+        """``name`` from the image's header, else the primary header's (None if absent)."""
+        return self.header.get(name, self.primary.get(name))
+
+    @property
+    def is_jwst_model(self) -> bool:
+        """The file is a JWST datamodel (``DATAMODL``, or ``TELESCOP = 'JWST'``)."""
+        return "DATAMODL" in self.primary or (
+            str(self.primary.get("TELESCOP", "")).strip().upper() == "JWST")
+
+
+#: ``identify(image)`` -> ``(convention, reason)`` if the image is in this format, else None.
+#: It may raise ``ValueError`` to refuse an image whose dtype says this format but whose
+#: values do not (nothing is guessed that could flip a mask's meaning).
+Identify = Callable[[MaskImage], tuple[str, str] | None]
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """What a format's writer gets: ``bad`` planes and the write's options.
+
+    Attributes
+    ----------
+    path : str
+        Output file.
+    planes : list of ndarray of bool
+        ``bad`` convention (True = bad), one 2-D plane per chip.
+    step, params : str, dict
+        Provenance record.
+    flags : str or int or None
+        ``dq`` only: the value written on bad pixels.
+    dq_planes : sequence of ndarray or None
+        ``dq`` only: integer planes written as they are (lossless dq -> dq).
+    like : str or None
+        ``user_mask`` only: the JWST product whose metadata the model copies.
+    """
+
+    path: str
+    planes: list[np.ndarray]
+    step: str
+    params: dict
+    flags: str | int | None = None
+    dq_planes: Sequence[np.ndarray] | None = None
+    like: str | os.PathLike | None = None
+
+
+@dataclass(frozen=True)
+class MaskFormat:
+    """One kind of mask file: the convention it holds, how to tell it, how to write it.
+
+    Attributes
+    ----------
+    name : str
+        Short name (``nsclean``, ``drizzlepac``...).
+    convention : str or None
+        The convention of its images (None: the file says, as dqmask's ``DQMCONV``).
+    description : str
+        One line for documentation and reports.
+    identify : callable or None
+        See :data:`Identify`; None: never guessed (only chosen by convention).
+    write : callable or None
+        ``write(request: WriteRequest) -> None``; None: dqmask reads it, never writes it.
+    """
+
+    name: str
+    convention: str | None
+    description: str
+    identify: Identify | None = None
+    write: Callable[[WriteRequest], None] | None = None
+
+
+#: Every format by name, in identification order (the first that identifies a file wins).
+FORMATS: dict[str, MaskFormat] = {}
+
+
+def register(name: str, *, convention: str | None, description: str,
+             identify: Identify | None = None,
+             write: Callable[[WriteRequest], None] | None = None) -> MaskFormat:
+    """Add a mask file format (after those already registered: identified after them).
+
+    Raises
+    ------
+    ValueError
+        ``name`` is taken, ``convention`` is not one of :data:`READ_CONVENTIONS`, or a
+        second format would write the same convention.
+    """
+    if name in FORMATS:
+        raise ValueError(f"mask format {name!r} is already registered")
+    if convention is not None and convention not in READ_CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}")
+    if write is not None and (convention is None or convention in _WRITERS):
+        raise ValueError(f"format {name!r} cannot write {convention!r}: "
+                         + ("no fixed convention" if convention is None
+                            else f"{_WRITERS[convention].name!r} writes it"))
+    fmt = MaskFormat(name, convention, description, identify, write)
+    FORMATS[name] = fmt
+    if write is not None and convention is not None:
+        _WRITERS[convention] = fmt
+    return fmt
+
+
+#: The format that writes each convention.
+_WRITERS: dict[str, MaskFormat] = {}
+
+
 def guess_convention(dtype: np.dtype, header: fits.Header, primary: fits.Header,
                      zero_one: Callable[[], bool]) -> tuple[str, str]:
     """The convention of a mask image (rules 2-7 of the module docstring) and why.
+
+    The first of :data:`FORMATS` whose ``identify`` knows the image decides.
 
     Parameters
     ----------
@@ -371,49 +511,145 @@ def guess_convention(dtype: np.dtype, header: fits.Header, primary: fits.Header,
         dtype suggests (``background``, ``good``, ``user_mask`` hold 0 and 1 only), or a
         dtype no rule covers.
     """
-    raw = header.get("DQMCONV", primary.get("DQMCONV"))
-    conv = str(raw if raw is not None else "").strip().lower()
-    if conv in READ_CONVENTIONS:
-        return conv, f"DQMCONV = '{conv}'"
-    if conv or raw is not None:
-        raise ValueError(f"DQMCONV = {str(raw)!r} is not a mask convention (choose from "
-                         f"{', '.join(READ_CONVENTIONS)})")
-    if any(k in h for h in (header, primary) for k in ("MPIXAREA", "SMOOTH")):
-        return "seed", "Crab.Toolkit.JWST seed / zeroonemask keywords (MPIXAREA/SMOOTH)"
-    kind, is_model = dtype.kind, "DATAMODL" in primary or (
-        str(primary.get("TELESCOP", "")).strip().upper() == "JWST")
-    size = dtype.itemsize
-    if kind == "b" or (kind == "u" and size == 1):
-        _require_zero_one(dtype, zero_one, "an NSClean background mask")
-        return "background", f"{dtype.name} image without keywords (NSClean: 1 = background)"
-    if kind == "i" and size == 2:
-        _require_zero_one(dtype, zero_one, "a drizzlepac static mask (1 = good)")
-        return "good", "int16 image (drizzlepac static mask: 1 = good)"
-    if kind == "f":
-        if is_model:
-            _require_zero_one(dtype, zero_one, "a jwst user_mask (1.0 = background)")
-            return "user_mask", "float image of a JWST model (clean_flicker_noise user_mask)"
-        return "seed", "float image without model keywords (seed: > 0 = bad)"
-    if kind in "iu":
-        if zero_one():
-            return "bad", f"{dtype.name} image of 0/1 (1 = bad)"
-        return "dq", f"{dtype.name} image with values beyond 0/1 (DQ bitfield)"
+    image = MaskImage(np.dtype(dtype), header, primary, zero_one)
+    for fmt in FORMATS.values():
+        found = fmt.identify(image) if fmt.identify is not None else None
+        if found is not None:
+            return found
     raise ValueError(f"cannot tell the convention of a {dtype} image")
 
 
-def _require_zero_one(dtype: np.dtype, zero_one: Callable[[], bool], what: str) -> None:
+def _require_zero_one(image: MaskImage, what: str) -> None:
     """Refuse to read an image as ``what`` (its dtype's usual convention) unless it holds 0
     and 1 only (NaN allowed in floats): other values mean it is something else."""
-    if dtype.kind != "b" and not zero_one():
-        raise ValueError(f"{dtype.name} image with values other than 0 and 1 is not {what}; "
-                         f"say how to read it (choose from {', '.join(READ_CONVENTIONS)})")
+    if image.dtype.kind != "b" and not image.zero_one():
+        raise ValueError(f"{image.dtype.name} image with values other than 0 and 1 is not "
+                         f"{what}; say how to read it (choose from "
+                         f"{', '.join(READ_CONVENTIONS)})")
+
+
+# -- identification rules (module docstring, rules 2-7), in order ---------------------------
+
+
+def _by_dqmconv(image: MaskImage) -> tuple[str, str] | None:
+    raw = image.keyword("DQMCONV")
+    if raw is None:
+        return None
+    conv = str(raw).strip().lower()
+    if conv in READ_CONVENTIONS:
+        return conv, f"DQMCONV = '{conv}'"
+    raise ValueError(f"DQMCONV = {str(raw)!r} is not a mask convention (choose from "
+                     f"{', '.join(READ_CONVENTIONS)})")
+
+
+def _crab_seed(image: MaskImage) -> tuple[str, str] | None:
+    if any(k in h for h in (image.header, image.primary) for k in ("MPIXAREA", "SMOOTH")):
+        return "seed", "Crab.Toolkit.JWST seed / zeroonemask keywords (MPIXAREA/SMOOTH)"
+    if image.dtype.kind == "f" and not image.is_jwst_model:
+        return "seed", "float image without model keywords (seed: > 0 = bad)"
+    return None
+
+
+def _nsclean(image: MaskImage) -> tuple[str, str] | None:
+    if not (image.dtype.kind == "b" or (image.dtype.kind == "u" and image.dtype.itemsize == 1)):
+        return None
+    _require_zero_one(image, "an NSClean background mask")
+    return "background", f"{image.dtype.name} image without keywords (NSClean: 1 = background)"
+
+
+def _drizzlepac(image: MaskImage) -> tuple[str, str] | None:
+    if not (image.dtype.kind == "i" and image.dtype.itemsize == 2):
+        return None
+    _require_zero_one(image, "a drizzlepac static mask (1 = good)")
+    return "good", "int16 image (drizzlepac static mask: 1 = good)"
+
+
+def _user_mask(image: MaskImage) -> tuple[str, str] | None:
+    if image.dtype.kind != "f" or not image.is_jwst_model:
+        return None
+    _require_zero_one(image, "a jwst user_mask (1.0 = background)")
+    return "user_mask", "float image of a JWST model (clean_flicker_noise user_mask)"
+
+
+def _zero_one(image: MaskImage) -> tuple[str, str] | None:
+    if image.dtype.kind in "iu" and image.zero_one():
+        return "bad", f"{image.dtype.name} image of 0/1 (1 = bad)"
+    return None
+
+
+def _dq_image(image: MaskImage) -> tuple[str, str] | None:
+    if image.dtype.kind in "iu":
+        return "dq", f"{image.dtype.name} image with values beyond 0/1 (DQ bitfield)"
+    return None
+
+
+# -- writers ---------------------------------------------------------------------------------
+
+
+def _one_plane(request: WriteRequest, convention: str) -> np.ndarray:
+    if len(request.planes) != 1:
+        raise ValueError(f"the {convention} format holds one 2-D mask, not "
+                         f"{len(request.planes)} chips; pick one with FILE[CHIP]")
+    return request.planes[0]
+
+
+def _write_background(request: WriteRequest) -> None:
+    plane = _one_plane(request, "background")
+    write_background_mask(request.path, ~plane, "nsclean", step=request.step,
+                          params=request.params, like=request.like)
+
+
+def _write_user_mask(request: WriteRequest) -> None:
+    plane = _one_plane(request, "user_mask")
+    write_background_mask(request.path, ~plane, "jwst", step=request.step,
+                          params=request.params, like=request.like)
+
+
+def _write_bad(request: WriteRequest) -> None:
+    _write_images([p.astype(np.uint8) for p in request.planes], "bad", request)
+
+
+def _write_good(request: WriteRequest) -> None:
+    _write_images([from_bad(p, Convention.GOOD) for p in request.planes], "good", request)
+
+
+def _write_dq(request: WriteRequest) -> None:
+    value = DEFAULT_DQ_FLAGS if request.flags is None else parse_flags(request.flags)
+    arrays = (list(request.dq_planes) if request.dq_planes is not None
+              else [from_bad(p, Convention.DQ, flags=value) for p in request.planes])
+    _write_images(arrays, "dq", request)
+
+
+def _write_images(arrays: list[np.ndarray], convention: str, request: WriteRequest) -> None:
+    write_hdulist(_hdulist(arrays, convention, request.step, request.params), request.path)
+
+
+# -- the registry, in identification order (rule 1, DQ extensions, is read_fits_mask's) ----
+
+register("dqmask", convention=None, identify=_by_dqmconv,
+         description="a mask written by dqmask: its DQMCONV keyword names the convention")
+register("crab-seed", convention="seed", identify=_crab_seed,
+         description="Crab.Toolkit.JWST / dqmask detect seed image (float, > 0 = bad)")
+register("nsclean", convention="background", identify=_nsclean, write=_write_background,
+         description="NSClean background mask: primary uint8, 1 = background")
+register("drizzlepac", convention="good", identify=_drizzlepac, write=_write_good,
+         description="drizzlepac static mask: int16, 1 = good")
+register("jwst-user-mask", convention="user_mask", identify=_user_mask, write=_write_user_mask,
+         description="jwst clean_flicker_noise user_mask: ImageModel SCI float32, "
+                     "1.0 = background")
+register("zero-one", convention="bad", identify=_zero_one, write=_write_bad,
+         description="0/1 integer image, 1 = bad (dqmask bad mask: primary uint8)")
+register("dq", convention="dq", identify=_dq_image, write=_write_dq,
+         description="DQ bitfield image (jwst dq_init user_supplied_dq: primary uint32, "
+                     "DQ_CONV = 'standard')")
+
+#: Conventions a mask file is written in (those a registered format writes), in the
+#: :class:`~dqmask.conventions.Convention` order.
+WRITE_CONVENTIONS: tuple[str, ...] = tuple(c.value for c in Convention if c.value in _WRITERS)
 
 
 def _plane_to_bad(data: np.ndarray, convention: str, mask_flags: str | None) -> np.ndarray:
     """Rows of a mask image in ``convention`` -> ``bad`` (True = bad); element-wise."""
-    if convention == "seed":
-        with np.errstate(invalid="ignore"):
-            return np.asarray(data > 0)
     if convention == "bad":
         return (data != 0) & ~np.isnan(data) if data.dtype.kind == "f" else data != 0
     if convention == "dq":
@@ -569,22 +805,11 @@ def write_mask(path: str | os.PathLike, planes: Sequence[np.ndarray], convention
     if convention not in WRITE_CONVENTIONS:
         raise ValueError(f"unknown output convention {convention!r} "
                          f"(choose from {', '.join(WRITE_CONVENTIONS)})")
-    planes = [np.asarray(p, dtype=bool) for p in planes]
-    if convention in ("background", "user_mask"):
-        if len(planes) != 1:
-            raise ValueError(f"the {convention} format holds one 2-D mask, not "
-                             f"{len(planes)} chips; pick one with FILE[CHIP]")
-        fmt = "nsclean" if convention == "background" else "jwst"
-        write_background_mask(path, ~planes[0], fmt, step=step, params=params, like=like)
-        return
-    if convention == "dq":
-        value = DEFAULT_DQ_FLAGS if flags is None else parse_flags(flags)
-        arrays = (list(dq_planes) if dq_planes is not None
-                  else [from_bad(p, Convention.DQ, flags=value) for p in planes])
-    else:
-        arrays = [from_bad(p, Convention.GOOD) if convention == "good"
-                  else p.astype(np.uint8) for p in planes]
-    write_hdulist(_hdulist(arrays, convention, step, params), path)
+    request = WriteRequest(os.fspath(path), [np.asarray(p, dtype=bool) for p in planes], step,
+                           params, flags, dq_planes, like)
+    write = _WRITERS[convention].write
+    assert write is not None  # _WRITERS holds formats that write
+    write(request)
 
 
 def _hdulist(arrays: list[np.ndarray], convention: str, step: str, params: dict

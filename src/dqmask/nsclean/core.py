@@ -45,6 +45,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.visualization import ZScaleInterval
 from scipy import ndimage
 
+from ..conventions import dq_to_bad
 from ..errors import ParameterError
 from ..toolbox.morphology import grow
 
@@ -266,7 +267,7 @@ def usable_pixels(data: np.ndarray, dq: np.ndarray | None, reference: np.ndarray
     """
     usable = np.isfinite(data) & (data != 0)
     if dq is not None:
-        usable &= (dq & np.asarray(exclude_flags).astype(dq.dtype)) == 0
+        usable &= ~dq_to_bad(dq, exclude_flags)
     usable &= ~reference
     return usable
 

@@ -186,7 +186,7 @@ def png2fits(png: str | os.PathLike, out: str | os.PathLike, *,
         Reference-pixel border forced False (NSClean: 4).
     fmt : {"nsclean", "jwst"}
         Output layout.
-    shape : (height, width) or None
+    shape : tuple of int, ``(height, width)``, or None
         Expected picture size; None accepts any size.
     force : bool
         Replace an existing output.

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from astropy.nddata import bitmask
 
+from ..conventions import dq_to_bad
 from ..errors import StatsError
 from ..flags import require_dq_dtype
 
@@ -694,5 +695,5 @@ def dq_bad(dq: np.ndarray, bits: int | str | None, *, flip: bool = False) -> np.
     require_dq_dtype(dq)
     if bits is None:
         return np.zeros(np.shape(dq), dtype=bool)
-    return bitmask.bitfield_to_boolean_mask(dq, ignore_flags=bits, flip_bits=flip or None,
-                                            good_mask_value=False, dtype=bool)
+    ignore = bitmask.interpret_bit_flags(bits, flip_bits=flip or None)
+    return np.zeros(np.shape(dq), dtype=bool) if ignore is None else dq_to_bad(dq, ~ignore)

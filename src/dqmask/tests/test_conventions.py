@@ -12,6 +12,7 @@ from dqmask.conventions import (
     DEFAULT_DQ_FLAGS,
     Convention,
     convert,
+    dq_to_bad,
     dtype_of,
     from_bad,
     to_bad,
@@ -33,6 +34,7 @@ def test_dtypes():
     assert dtype_of("background") == np.dtype(np.uint8)
     assert dtype_of(Convention.USER_MASK) == np.dtype(np.float32)
     assert dtype_of("dq") == np.dtype(np.uint32)
+    assert dtype_of("seed") == np.dtype(np.float32)
     assert DEFAULT_DQ_FLAGS == 1073741825
     with pytest.raises(ValueError):
         dtype_of("nonsense")
@@ -259,3 +261,110 @@ def test_hst_flag_names_resolve_in_the_hst_table():
     assert out.dtype == np.int16 and out.tolist() == [256 + 2048, 0]
     assert convert(dq, "dq", "dq", src_flags="SATPIXEL", dst_flags="DATAREJECT",
                    dtype=np.int16, table=ACS).tolist() == [0, 0, 8192, 8192, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# dq_to_bad: the one DQ -> bad function
+# --------------------------------------------------------------------------------------------
+
+DQ_DTYPES = [np.dtype(t) for t in ("<u4", ">u4", "<i2", ">i2", "u1", "<i4", ">u2", "<i8")]
+
+
+def _bit_by_bit(dq: np.ndarray, flags: int | None) -> np.ndarray:
+    """bad = some bit of ``flags`` (within the dtype's width) is set, bit by bit, by value."""
+    bits = dq.dtype.itemsize * 8
+    pattern = [int(v) & ((1 << bits) - 1) for v in dq.ravel().tolist()]
+    mask = (1 << bits) - 1 if flags is None else int(flags) & ((1 << bits) - 1)
+    return np.array([p & mask != 0 for p in pattern], dtype=bool).reshape(dq.shape)
+
+
+@PROPS
+@given(st.sampled_from(DQ_DTYPES).flatmap(lambda dt: hnp.arrays(dt, SHAPES)),
+       st.one_of(st.none(), st.integers(-(2**40), 2**40)))
+def test_dq_to_bad_is_bit_selection_within_the_dtype(dq, flags):
+    before = dq.copy()
+    bad = dq_to_bad(dq, flags)
+    assert bad.dtype == bool and bad.shape == dq.shape
+    assert np.array_equal(bad, _bit_by_bit(dq, flags))
+    assert np.array_equal(dq, before) and dq.dtype == before.dtype  # never changed or cast
+
+
+def test_dq_to_bad_complement_and_hst_bit_15():
+    hst = np.array([0, -32768, 256, 4, 260], dtype=">i2")
+    assert dq_to_bad(hst, 32768).tolist() == [False, True, False, False, False]
+    assert dq_to_bad(hst, ~256).tolist() == [False, True, False, True, True]  # every bit but 256
+    assert dq_to_bad(np.array([255], np.uint8), 256).tolist() == [False]  # not a uint8 bit
+    with pytest.raises(TypeError):
+        dq_to_bad(np.zeros(2, np.float32), 1)
+    with pytest.raises(TypeError):
+        dq_to_bad(np.zeros(2, bool), 1)
+
+
+def test_every_job_uses_the_one_dq_to_bad():
+    """The modules that turn DQ bits into bad pixels call conventions.dq_to_bad."""
+    import importlib
+
+    import dqmask
+
+    assert dqmask.dq_to_bad is dq_to_bad  # in the array API
+
+    for name in ("dqmask.claws.core", "dqmask.nsclean.core", "dqmask.dolphot.core",
+                 "dqmask.dolphot.files", "dqmask.static.core", "dqmask.toolbox.preview"):
+        assert importlib.import_module(name).dq_to_bad is dq_to_bad, name
+
+
+def test_static_dq_bad_is_astropy_bitfield_to_boolean_mask():
+    """static.core.dq_bad (drizzlepac's 'bits to ignore') through dq_to_bad, same answer."""
+    from astropy.nddata import bitmask
+
+    from dqmask.static.core import dq_bad
+
+    rng = np.random.default_rng(5)
+    dq = rng.integers(-(2**15), 2**15, size=(20, 30)).astype(">i2")
+    for bits, flip in [(0, False), (4, False), ("4,8", False), ("~4", False), (4, True),
+                       (64 | 4096, False), (32768, False)]:
+        expected = bitmask.bitfield_to_boolean_mask(dq, ignore_flags=bits, flip_bits=flip or None,
+                                                    good_mask_value=False, dtype=bool)
+        assert np.array_equal(dq_bad(dq, bits, flip=flip), expected), (bits, flip)
+    assert not dq_bad(dq, None).any()
+
+
+# --------------------------------------------------------------------------------------------
+# seed: claws' seed images
+# --------------------------------------------------------------------------------------------
+
+
+def test_seed_convention_reads_bad_where_positive():
+    seed = np.array([0.0, 1e-3, 0.5, 1.0, np.nan, -0.0], dtype=np.float32)
+    assert Convention("seed") is Convention.SEED
+    assert to_bad(seed, "seed").tolist() == [False, True, True, True, False, False]
+    assert from_bad(np.array([True, False]), "seed").tolist() == [1.0, 0.0]
+    assert from_bad(np.array([True, False]), "seed").dtype == np.float32
+
+
+@PROPS
+@given(bad_arrays, st.sampled_from(BOOLEAN + ["seed"]))
+def test_seed_round_trips_with_every_boolean_convention(bad, other):
+    seed = from_bad(bad, "seed")
+    assert np.array_equal(to_bad(seed, "seed"), bad)
+    assert np.array_equal(convert(convert(seed, "seed", other), other, "seed"), seed)
+
+
+def test_mask_files_read_the_seed_convention(tmp_path):
+    """DQMCONV = 'seed' (what ``dqmask detect`` writes) and ``@seed`` are read as seed."""
+    from astropy.io import fits
+
+    from dqmask.io.mask_file import READ_CONVENTIONS, read_mask_file
+
+    assert READ_CONVENTIONS == tuple(c.value for c in Convention)
+    seed = np.array([[0.0, 0.25], [1.0, 0.0]], dtype=np.float32)
+    hdu = fits.PrimaryHDU(seed)
+    hdu.header["DQMCONV"] = "seed"
+    hdu.header["TELESCOP"] = "JWST"  # a float JWST image would otherwise be a user_mask
+    path = tmp_path / "x_seed_image.fits"
+    hdu.writeto(path)
+    data = read_mask_file(str(path))
+    assert (data.convention, data.reason) == ("seed", "DQMCONV = 'seed'")
+    assert data.planes[0].tolist() == [[False, True], [True, False]]
+    forced = read_mask_file(f"{path}@seed")
+    assert forced.convention == "seed" and np.array_equal(forced.planes[0], data.planes[0])

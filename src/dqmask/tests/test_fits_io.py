@@ -907,3 +907,69 @@ def test_read_rows_of_scaled_or_compressed_data_goes_through_astropy(tmp_path):
     with open_fits(gz) as hdul:
         assert row_reader(hdul, "X") is None
         np.testing.assert_array_equal(read_rows(hdul, "X", 1, 3), data[1:3])
+
+
+# --------------------------------------------------------------------------------------------
+# write_hdulist: non-contiguous image data is written as one block, not element by element
+# --------------------------------------------------------------------------------------------
+
+
+def _views() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(11)
+    cube = rng.integers(0, 255, size=(3, 4, 5), dtype=np.uint8)
+    return {
+        "transposed uint8": cube[0].T,
+        "strided big-endian int16": rng.integers(-9, 9, size=(8, 10)).astype(">i2")[::2, ::3],
+        "transposed big-endian float32": rng.random((6, 7)).astype(">f4").T,
+        "transposed uint32 (BZERO)": rng.integers(0, 2**32, size=(4, 6), dtype=np.uint32).T,
+        "broadcast plane to cube": np.broadcast_to(cube[1], (2, 4, 5)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_views()))
+def test_write_hdulist_of_a_view_is_astropy_bytes_in_one_block(name, tmp_path, monkeypatch):
+    from astropy.io.fits import util
+
+    view = _views()[name]
+    assert not view.flags.c_contiguous
+
+    def hdul() -> fits.HDUList:
+        return fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(view, name="DQ")])
+
+    ref = tmp_path / "astropy.fits"
+    hdul().writeto(ref)
+    written: list[bool] = []
+    real = util._array_to_file_like
+
+    def spy(arr, fileobj):
+        written.append(arr.flags.c_contiguous)
+        return real(arr, fileobj)
+
+    monkeypatch.setattr(util, "_array_to_file_like", spy)
+    out = tmp_path / "dqmask.fits"
+    write_hdulist(hdul(), out)
+    assert out.read_bytes() == ref.read_bytes()
+    assert written and all(written)  # astropy writes a non-contiguous array item by item
+
+
+def test_write_hdulist_keeps_the_strip_writers_placeholder(tmp_path, monkeypatch):
+    """A streamed HDU's zero-stride placeholder is never copied into a whole array."""
+    src = tmp_path / "in.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((40, 30), np.uint32), name="DQ")]
+                 ).writeto(src)
+    copies: list[tuple[int, ...]] = []
+    real = np.ascontiguousarray
+
+    def spy(a, *args, **kwargs):
+        copies.append(np.shape(a))
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(fits_io.np, "ascontiguousarray", spy)
+    with fits_io.FitsUpdate(src, tmp_path / "out.fits") as up:
+        up.set_data_strips("DQ", (40, 30), np.uint32,
+                           lambda a, b: np.full((b - a, 30), 7, np.uint32))
+        up.append_strips((10, 30), np.uint8, lambda a, b: np.ones((b - a, 30), np.uint8),
+                         name="EXTRA")
+    with fits.open(tmp_path / "out.fits") as hdul:
+        assert (hdul["DQ"].data == 7).all() and (hdul["EXTRA"].data == 1).all()
+    assert (40, 30) not in copies and (10, 30) not in copies

@@ -36,14 +36,13 @@ PROPS = settings(max_examples=200, deadline=None)
 
 
 def test_jwst_tables_are_stdatamodels_tables():
+    """The tables parsed from stdatamodels' source equal its module's, imported normally."""
     assert dict(JWST_PIXEL) == dqflags.pixel
     assert dict(JWST_GROUP) == dqflags.group
-    # not retyped: the very objects stdatamodels holds, in its order
+    # not retyped: stdatamodels' names and values, in its order, plain ints
     assert list(JWST_PIXEL) == list(dqflags.pixel)
-    for name, value in dqflags.pixel.items():
-        assert JWST_PIXEL[name] is value
-    for name, value in dqflags.group.items():
-        assert JWST_GROUP[name] is value
+    assert list(JWST_GROUP) == list(dqflags.group)
+    assert all(type(v) is int for v in [*JWST_PIXEL.values(), *JWST_GROUP.values()])
 
 
 @pytest.mark.parametrize(("name", "value"), [

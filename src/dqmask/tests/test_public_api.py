@@ -133,7 +133,7 @@ def test_input_error_parameter_and_mentions_are_spelled_by_the_caller():
 
 
 def test_static_dq_bits_error_names_the_parameter(tmp_path):
-    from dqmask.datasets.jwst import make_acs_wfc_flt
+    from dqmask.datasets.hst import make_acs_wfc_flt
     from dqmask.static.files import make_static_masks
 
     flt = tmp_path / "j_flt.fits"

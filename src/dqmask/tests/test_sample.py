@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from dqmask.datasets import jwst as sample
+from dqmask import datasets as sample
+from dqmask.datasets.jwst import NIRSPEC_FS_ROWS, _subarray
 from dqmask.flags import ACS, JWST_PIXEL, WFC3_IR
 from dqmask.io.fits import classify
 
@@ -279,7 +280,7 @@ def test_nirspec_full_footprint_shape():
     assert foot.shape == (2048, 2048)
     assert not foot[:4].any() and not foot[:, -4:].any()
     fs = sample.nirspec_ifu_footprint(include_fixed_slits=False)
-    rows = slice(*sample.NIRSPEC_FS_ROWS)
+    rows = slice(*NIRSPEC_FS_ROWS)
     assert foot[rows].any() and not fs[rows].any()
     assert 0.2 < foot.mean() < 0.7
     nrs2 = sample.nirspec_ifu_footprint(detector="NRS2")
@@ -321,10 +322,10 @@ def test_full_size_defaults():
     # full-size geometry without writing 170 MB: the scene default shapes
     assert sample.ACS_WFC_CHIP == (2048, 4096) and sample.WFC3_UVIS_CHIP == (2051, 4096)
     assert sample.WFC3_IR_SHAPE == (1014, 1014) and sample.JWST_FULL == (2048, 2048)
-    assert sample._subarray(None, None) == ("FULL", 1, 1, 2048, 2048)
-    assert sample._subarray((160, 160), None) == ("SUB160", 1889, 1, 160, 160)
+    assert _subarray(None, None) == ("FULL", 1, 1, 2048, 2048)
+    assert _subarray((160, 160), None) == ("SUB160", 1889, 1, 160, 160)
     with pytest.raises(ValueError):
-        sample._subarray(None, ("BAD", 2000, 1, 160, 160))
+        _subarray(None, ("BAD", 2000, 1, 160, 160))
 
 
 def test_subarray_border_far_corner(tmp_path):
@@ -391,3 +392,28 @@ def test_render_stars_flux_conserved():
                               sigma=1.5, half=8)
     assert img[-8:, :].sum() == 0 and img[:, -8:].sum() == 0
     assert 20 < img.sum() < 45
+
+
+def test_datasets_by_mission():
+    """datasets re-exports every sample of both missions; HST needs no stdatamodels."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from dqmask.datasets import _common, hst, jwst, samples
+
+    for module in (_common, jwst, hst, samples):
+        for name in module.__all__:
+            assert getattr(sample, name) is getattr(module, name), name
+    assert set(hst.__all__) >= {"make_acs_wfc_flt", "make_wfc3_uvis_flt", "make_wfc3_ir_flt",
+                                "hst_ccd_scene", "wfc3_ir_scene"}
+    assert not any("acs" in n or "wfc3" in n or "hst" in n for n in jwst.__all__)
+    src = str(Path(sample.__file__).resolve().parents[2])
+    code = ("import json, sys\nimport dqmask.datasets.hst\n"
+            "print(json.dumps([m for m in ('stdatamodels', 'asdf') if m in sys.modules]))\n")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []

@@ -1,25 +1,30 @@
-"""``dqmask explain``: decode a DQ value, or count flags per DQ extension of files."""
+"""``dqmask explain``: decode a DQ value, or count flags per DQ extension of files.
+
+Each flag is printed with its one-line meaning (:meth:`dqmask.flags.FlagTable.description`;
+a MASK reference file's own ``DQ_DEF`` descriptions where it has them). Only light modules
+are imported here at module level, so ``dqmask explain --help`` loads neither numpy nor
+astropy; the file path imports them in :func:`run`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-
-import numpy as np
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..cli._common import EXIT_FAILURE, EXIT_OK, console_err, flag_of, say
 from ..errors import InputError
 from ..flags import (
     JWST_GROUP,
+    JWST_PIXEL,
     TABLES,
     FlagSpecError,
+    FlagTable,
     decode,
-    flag_counts,
     parse_flags,
-    table_for,
 )
-from ..io.fits import classify_hdulist, open_fits
 
 log = logging.getLogger(__name__)
 
@@ -78,28 +83,77 @@ def _explain_value(item: str, args: argparse.Namespace) -> list[str]:
         if os.sep in item or item.lower().endswith(_PATH_SUFFIXES):
             raise InputError(item, "no such file") from None  # a missing file, not a value
         raise
-    names = decode(value, table) or ["GOOD"]
-    return [f"{item} = {value} = " + " + ".join(names)]
+    names = decode(value, table)
+    lines = [f"{item} = {value} = " + " + ".join(names or ["GOOD"])]
+    describe = _describer(table)
+    for name in names:
+        bit = table[name] if name in table else 1 << int(name[3:])
+        lines.append(f"      {name:<20s} {bit:>12d}  {describe(name)}")
+    return lines
 
 
-def _dq_def_table(hdul) -> dict[str, int] | None:
+def _describer(table: Mapping[str, int],
+               own: Mapping[str, str] | None = None) -> Callable[[str], str]:
+    """``name -> description``: a file's own (DQ_DEF), else the flag table's, else ``""``.
+
+    A DQ_DEF table is a plain mapping (a MASK reference's own bit numbering): a name with no
+    DESCRIPTION of its own is described as the JWST pixel flag of that name (dq_init maps
+    DQ_DEF names to those flags); a bit it does not name says so.
+    """
+    if isinstance(table, FlagTable):
+        return lambda name: _table_description(table, name)
+
+    def describe(name: str) -> str:
+        if own and own.get(name):
+            return own[name]
+        if name not in table:
+            return f"bit {name[3:]}: not in the file's DQ_DEF"
+        return _table_description(JWST_PIXEL, name)
+
+    return describe
+
+
+def _table_description(table: FlagTable, name: str) -> str:
+    try:
+        return table.description(name)
+    except KeyError:
+        return ""
+
+
+def _dq_def_table(hdul: Any) -> tuple[dict[str, int], dict[str, str]] | None:
+    """A MASK reference's DQ_DEF as (name -> value, name -> its DESCRIPTION), if it has one."""
     if "DQ_DEF" not in [h.name for h in hdul]:
         return None
     rows = hdul["DQ_DEF"].data
     try:
-        return {str(r["NAME"]).strip(): int(r["VALUE"]) for r in rows}
+        table = {str(r["NAME"]).strip(): int(r["VALUE"]) for r in rows}
     except (KeyError, ValueError, TypeError) as exc:
         raise InputError(hdul.filename(), f"DQ_DEF table unreadable: needs NAME and VALUE "
                                           f"columns ({' '.join(str(exc).split())})") from None
+    texts: dict[str, str] = {}
+    if rows is not None and "DESCRIPTION" in (rows.names or ()):
+        texts = {str(r["NAME"]).strip(): " ".join(str(r["DESCRIPTION"]).split())
+                 for r in rows}
+    return table, texts
 
 
 def _explain_file(path: str) -> list[str]:
     """The lines ``explain`` prints for one file (nothing is printed if it raises)."""
+    import numpy as np
+
+    from ..flags import flag_counts, table_for
+    from ..io.fits import classify_hdulist, open_fits
+
     lines = []
     with open_fits(path) as hdul:
         info = classify_hdulist(hdul, path)
         lines.append(f"{path}: {info.describe()}")
-        table = _dq_def_table(hdul) or table_for(info.telescope, info.instrument, info.detector)
+        dq_def = _dq_def_table(hdul)
+        table: Mapping[str, int]
+        if dq_def:
+            table, texts = dq_def
+        else:
+            table, texts = table_for(info.telescope, info.instrument, info.detector), {}
         found = False
         for i, hdu in enumerate(hdul):
             name = (hdu.name or "").upper()
@@ -112,12 +166,13 @@ def _explain_file(path: str) -> list[str]:
                 raise InputError(path, f"extension {name},{ver} has {data.dtype.name} data; "
                                        f"a DQ array must be integer")
             tab = JWST_GROUP if name == "GROUPDQ" else table
+            describe = _describer(tab, None if tab is JWST_GROUP else texts)
             flagged = int(np.count_nonzero(data))
             lines.append(f"  [{i}] {name},{ver} {data.dtype.name} {'x'.join(map(str, data.shape))}: "
                          f"{flagged} of {data.size} pixels flagged")
             for flag, count in flag_counts(data, tab).items():
                 lines.append(f"      {flag:<20s} {count:>12d}  "
-                             f"({100.0 * count / data.size:.3f}%)")
+                             f"({100.0 * count / data.size:.3f}%)  {describe(flag)}".rstrip())
         if not found:
             lines.append("  no DQ, PIXELDQ or GROUPDQ extension")
     return lines

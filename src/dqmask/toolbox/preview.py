@@ -44,6 +44,7 @@ import numpy as np
 from astropy.io import fits
 
 from .. import __version__
+from ..conventions import dq_to_bad
 from ..editor.paint import block_or
 from ..errors import InputError, ParameterError
 from ..flags import decode, parse_flags, table_for
@@ -239,9 +240,7 @@ def _dq_rule(info: FileInfo, dq: str | None) -> Callable[[np.ndarray], np.ndarra
     if dq is None:
         return None
     value = _dq_value(info, dq)
-    if value is None:
-        return lambda a: a != 0
-    return lambda a: (a & np.array(value).astype(a.dtype)) != 0
+    return lambda a: dq_to_bad(a, value)
 
 
 @dataclass

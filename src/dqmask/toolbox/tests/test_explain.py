@@ -15,7 +15,7 @@ from dqmask.conftest import shared_file
 from dqmask.flags import ACS, JWST_GROUP, JWST_PIXEL, STIS, WFC3_IR, decode
 
 _EXT = re.compile(r"^  \[(\d+)\] (\w+),(\d+) (\w+) ([\dx]+): (\d+) of (\d+) pixels flagged$")
-_FLAG = re.compile(r"^      (\w+)\s+(\d+)  \(([\d.]+)%\)$")
+_FLAG = re.compile(r"^      (\w+)\s+(\d+)  \(([\d.]+)%\)(?:  (.+))?$")
 
 
 def parse_explain(out: str) -> tuple[str, dict[tuple[str, int], dict]]:
@@ -31,6 +31,7 @@ def parse_explain(out: str) -> tuple[str, dict[tuple[str, int], dict]]:
         elif m := _FLAG.match(line):
             assert current is not None, line
             current["counts"][m[1]] = int(m[2])
+            current.setdefault("descriptions", {})[m[1]] = m[4] or ""
         else:
             raise AssertionError(f"unexpected explain line {line!r}")
     return lines[0], sections
@@ -95,14 +96,14 @@ def jwst_rate(tmp_path) -> tuple[Path, np.ndarray]:
 def test_explain_value(run_cli, argv, line):
     code, out, err = run_cli("explain", *argv)
     assert code == 0, err
-    assert out.splitlines() == [line]
+    assert out.splitlines()[0] == line
     assert err == ""
 
 
 def test_explain_complement_acs(run_cli):
     code, out, _ = run_cli("explain", "--table", "acs", "~4")
     assert code == 0
-    value, names = out.strip().split(" = ")[1:]
+    value, names = out.splitlines()[0].split(" = ")[1:]
     assert int(value) == 0xFFFB
     assert names.split(" + ") == [n for n in decode(0xFFFB, ACS)]
     assert "DETECTORPROB" not in names and names.strip().endswith("BIT15")
@@ -111,7 +112,55 @@ def test_explain_complement_acs(run_cli):
 def test_explain_several_values(run_cli):
     code, out, _ = run_cli("explain", "1", "2", "4")
     assert code == 0
-    assert out.splitlines() == ["1 = 1 = DO_NOT_USE", "2 = 2 = SATURATED", "4 = 4 = JUMP_DET"]
+    assert [ln for ln in out.splitlines() if not ln.startswith(" ")] == [
+        "1 = 1 = DO_NOT_USE", "2 = 2 = SATURATED", "4 = 4 = JUMP_DET"]
+
+
+@pytest.mark.parametrize(("argv", "lines"), [
+    (["1073741825"], ["1073741825 = 1073741825 = DO_NOT_USE + OTHER_BAD_PIXEL",
+                      "      DO_NOT_USE                      1  Bad pixel. Do not use.",
+                      "      OTHER_BAD_PIXEL        1073741824  A catch-all flag"]),
+    (["--table", "wfc3-ir", "1056"],
+     ["1056 = 1056 = UNSTABLE + SPIKE",
+      "      UNSTABLE                       32  Unstable response",
+      "      SPIKE                        1024  Cosmic-ray spike detected during up-the-ramp "
+      "fitting"]),
+    (["--table", "stis", "32768"], ["32768 = 32768 = BIT15",
+                                    "      BIT15                       32768  bit 15: no STIS flag"]),
+    (["--table", "jwst-group", "UNDERSAMP"],
+     ["UNDERSAMP = 128 = CHARGELOSS",
+      "      CHARGELOSS                    128  Charge migration (was RESERVED_4)"]),
+    (["0"], ["0 = 0 = GOOD"]),
+])
+def test_explain_value_prints_each_flag_with_its_description(run_cli, argv, lines):
+    code, out, err = run_cli("explain", *argv)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == lines
+
+
+def test_explain_help_imports_neither_numpy_nor_astropy():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import dqmask
+
+    src = str(Path(dqmask.__file__).resolve().parents[1])
+    code = ("import contextlib, io, json, sys\n"
+            "from dqmask.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n"
+            "        main(['explain', '--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "import dqmask.toolbox.cli_explain\n"
+            "print(json.dumps([m for m in ('numpy', 'astropy') if m in sys.modules]))\n")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,6 +205,9 @@ def test_explain_hst_uses_hst_table(run_cli, tmp_path):
     assert sec["counts"] == {"BADZERO": 3, "HOTPIX": 1, "BADFLAT": 1, "SPIKE": 1, "BIT15": 1}
     assert sec["counts"] == expected_counts(dq, WFC3_IR)
     assert sec["flagged"] == 6
+    assert sec["descriptions"] == {name: WFC3_IR.description(name) for name in sec["counts"]}
+    assert sec["descriptions"]["SPIKE"] == "Cosmic-ray spike detected during up-the-ramp fitting"
+    assert sec["descriptions"]["BIT15"] == "bit 15: no WFC3/IR flag"
 
 
 def test_explain_groupdq_uses_group_table(run_cli, tmp_path):
@@ -180,6 +232,11 @@ def test_explain_groupdq_uses_group_table(run_cli, tmp_path):
     assert group["counts"] == {"JUMP_DET": 2, "BIT4": 1, "CHARGELOSS": 1}
     assert group["counts"] == expected_counts(m.groupdq, JWST_GROUP)
     assert group["flagged"] == 3
+    assert group["descriptions"] == {"JUMP_DET": "Jump detected during exposure",
+                                     "BIT4": "bit 4: no JWST group flag",
+                                     "CHARGELOSS": "Charge migration (was RESERVED_4)"}
+    assert sections["PIXELDQ", 1]["descriptions"]["OUTLIER"] == (
+        "Flagged by outlier detection (was RESERVED_1)")
 
 
 def test_explain_acs_two_chips(run_cli, tmp_path):
@@ -233,8 +290,36 @@ def test_explain_real_mask_reference_uses_dq_def(run_cli):
     sec = sections["DQ", 1]
     assert sec["flagged"] == 132823 and sec["counts"]["DO_NOT_USE"] == 7401  # README.txt
     with fits.open(path) as hdul:
-        names = {str(n).strip() for n in hdul["DQ_DEF"].data["NAME"]}
+        rows = hdul["DQ_DEF"].data
+        names = {str(n).strip() for n in rows["NAME"]}
+        own = {str(r["NAME"]).strip(): " ".join(str(r["DESCRIPTION"]).split()) for r in rows}
     assert set(sec["counts"]) <= names | {f"BIT{b}" for b in range(32)}
+    # this file's DQ_DEF has empty DESCRIPTIONs: its names are described as the JWST flags
+    # of the same name (its own bit numbering is not JWST's: REFERENCE_PIXEL is 2 there)
+    assert not any(own.values())
+    desc = sec["descriptions"]
+    assert desc["DO_NOT_USE"] == "Bad pixel. Do not use."
+    assert desc["REFERENCE_PIXEL"] == "Pixel is a reference pixel"
+    assert desc["BIT10"] == "bit 10: not in the file's DQ_DEF"
+
+
+def test_explain_prints_a_dq_def_description_of_its_own(run_cli, tmp_path):
+    primary = fits.PrimaryHDU()
+    primary.header.update(TELESCOP="JWST", INSTRUME="NIRCAM", DETECTOR="NRCA1",
+                          REFTYPE="MASK")
+    dq_def = fits.BinTableHDU.from_columns([
+        fits.Column("BIT", "J", array=[0, 1]), fits.Column("VALUE", "J", array=[1, 2]),
+        fits.Column("NAME", "40A", array=["DO_NOT_USE", "HOT"]),
+        fits.Column("DESCRIPTION", "80A", array=["", "Hot  in the dark"])], name="DQ_DEF")
+    dq = np.array([[1, 2, 3, 0]], np.uint32)
+    path = tmp_path / "mask.fits"
+    fits.HDUList([primary, fits.ImageHDU(dq, name="DQ"), dq_def]).writeto(path)
+    code, out, err = run_cli("explain", path)
+    assert code == 0, err
+    _, sections = parse_explain(out)
+    assert sections["DQ", 1]["counts"] == {"DO_NOT_USE": 2, "HOT": 2}
+    assert sections["DQ", 1]["descriptions"] == {"DO_NOT_USE": "Bad pixel. Do not use.",
+                                                 "HOT": "Hot in the dark"}
 
 
 def test_explain_real_hst_stis(run_cli):
