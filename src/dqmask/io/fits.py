@@ -334,6 +334,9 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
                     raise InputError(path, f"HDU {i}: corrupt header card "
                                            f"{card.keyword or '(blank)'} ({_short(exc)})"
                                      ) from None
+        bitpix = hdu.header.get("BITPIX")  # before verify(), which "fixes" a wrong one to 8
+        if bitpix not in _BITPIX or isinstance(bitpix, bool):  # while astropy decodes by it
+            raise InputError(path, f"HDU {i}: BITPIX={bitpix!r} is not a FITS value")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             hdu.verify("fix+warn")  # what writeto(output_verify="silentfix") would fix
@@ -342,10 +345,7 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
         if unfixable:
             raise InputError(path, f"HDU {i}: corrupt header ({unfixable[0][:160]})")
         header = hdu.header
-        bitpix = header.get("BITPIX")
         naxis = header.get("NAXIS", 0)
-        if bitpix not in _BITPIX or isinstance(bitpix, bool):
-            raise InputError(path, f"HDU {i}: BITPIX={bitpix!r} is not a FITS value")
         if not isinstance(naxis, int) or isinstance(naxis, bool) or not 0 <= naxis <= 999:
             raise InputError(path, f"HDU {i}: NAXIS={naxis!r} is not a FITS value")
         if naxis > _MAX_NAXIS:

@@ -722,3 +722,21 @@ def test_warnings_of_a_successful_input_are_still_shown(good, tmp_path, run_cli)
     code, _, err = run_cli("apply", good["rate"], "--mask", path, "-o", tmp_path / "o.fits")
     assert code == 0, err
     assert "nothing in the file says which value is bad" in " ".join(err.split())
+
+
+@pytest.mark.parametrize("bitpix", [-1, 7, 0])
+def test_mask_file_with_a_bitpix_astropy_would_fix_to_8_is_one_line(tmp_path, bitpix):
+    """astropy's verify('fix') rewrites a bad BITPIX card to 8 while still decoding by the bad
+    one (a KeyError traceback): the card is judged as read, before any fixing."""
+    rate = tmp_path / "jw_nrca1_rate.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((4, 16), np.float32), name="SCI"),
+                  fits.ImageHDU(np.zeros((4, 16), np.uint32), name="DQ")]).writeto(rate)
+    mask = tmp_path / "mask.fits"
+    raw = b"".join([card("SIMPLE", "T"), card("BITPIX", str(bitpix)), card("NAXIS", "2"),
+                    card("NAXIS1", "16"), card("NAXIS2", "4"), card("DQMCONV", "'bad     '")])
+    raw += b"END".ljust(80)
+    mask.write_bytes(raw + b" " * (-len(raw) % 2880) + bytes(2880))
+    before = mask.read_bytes()
+    code, _, err = run_guarded("apply", rate, "--mask", mask, "--in-place")
+    assert_one_line_failure(code, err, mask, f"HDU 0: BITPIX={bitpix} is not a FITS value")
+    assert mask.read_bytes() == before
