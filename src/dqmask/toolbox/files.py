@@ -218,7 +218,7 @@ def grow_file(spec: str, output: str, *, pixels: int, footprint: str = "circle",
     if to == "dq" and mask.convention == "dq":
         raw = _raw_dq(parse_spec(spec))
         if raw is not None:
-            dq_planes = [_add_ring(r, old, new, flags_out)
+            dq_planes = [_add_ring(r, old, new, flags_out, mask.path)
                          for r, old, new in zip(raw, mask.planes, planes, strict=True)]
     return _write(output, planes, to, "grow", params, flags_out, [mask.path], like, dq_planes)
 
@@ -233,12 +233,21 @@ def _raw_dq(spec: MaskSpec) -> list[np.ndarray] | None:
     return [np.asarray(r) for r in raw]
 
 
-def _add_ring(dq: np.ndarray, old: np.ndarray, new: np.ndarray, flags: str | None
-              ) -> np.ndarray:
-    """``dq`` (bitfield) with ``flags`` OR-ed on pixels bad in ``new`` but not in ``old``."""
+def _add_ring(dq: np.ndarray, old: np.ndarray, new: np.ndarray, flags: str | None,
+              path: str) -> np.ndarray:
+    """``dq`` (bitfield) with ``flags`` OR-ed on pixels bad in ``new`` but not in ``old``.
+
+    Flags that do not fit ``dq``'s width are the file's problem when they are the default
+    (JWST's, on an HST int16 DQ: an ``InputError`` naming ``path``, so a batch goes on), and
+    the caller's when given (``ParameterError``).
+    """
     try:
         value = from_bad(np.ones(1, bool), Convention.DQ, flags=flags, dtype=dq.dtype)[0]
     except (OverflowError, ValueError):
+        if flags is None:
+            raise InputError(path, f"the default flags of grown pixels do not fit its "
+                                   f"{dq.dtype} DQ: give --flags (e.g. 4 for HST "
+                                   f"DETECTORPROB)") from None
         raise ParameterError("flags_out", f"needed: the grown pixels' flags do not fit the "
                              f"{dq.dtype} DQ (e.g. 4 for HST DETECTORPROB)") from None
     out = np.array(dq, copy=True)

@@ -296,3 +296,21 @@ def test_grow_dq_keeps_original_bits_and_flags_the_ring(tmp_path, inputs, run_cl
     assert dq[6, 7] == OBP and dq[5, 6] == OBP and dq[7, 6] == OBP  # ring of (6,6)
     assert dq[7, 8] == OBP and dq[8, 7] == OBP  # ring of (7,7)
     assert dq[5, 4] == 0  # (5,5) is DO_NOT_USE only: not selected by --dq SATURATED
+
+
+def test_grow_of_an_hst_dq_without_flags_names_the_file_and_the_batch_goes_on(tmp_path,
+                                                                                run_cli):
+    """JWST's default flags do not fit an HST int16 DQ: that is this file's problem (exit 1,
+    one line naming it), not a usage error that would stop a batch; ``--flags 4`` works."""
+    from dqmask.datasets import make_acs_wfc_flt
+
+    flt = make_acs_wfc_flt(tmp_path / "j_flt.fits", shape=(64, 80))
+    before = digest(flt)
+    code, _, err = run_cli("grow", flt, "--pixels", "1", "-o", tmp_path / "g.fits", "--to", "dq")
+    assert code == 1
+    assert err.strip() == (f"dqmask: {flt}: the default flags of grown pixels do not fit its "
+                           f">i2 DQ: give --flags (e.g. 4 for HST DETECTORPROB)")
+    assert digest(flt) == before and not (tmp_path / "g.fits").exists()
+    code, _, err = run_cli("grow", flt, "--pixels", "1", "-o", tmp_path / "g.fits", "--to", "dq",
+                           "--flags", "4")
+    assert code == 0, err
