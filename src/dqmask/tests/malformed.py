@@ -216,9 +216,9 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     os.mkfifo(d / "named_pipe.fits")
     add("fifo", d / "named_pipe.fits", "is a fifo (named pipe), not a regular file")
     # NAXIS = 999 (legal FITS, beyond numpy's 64 dimensions).
-    raw = b"".join([card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", "999")]
-                   + [card(f"NAXIS{k}", "1") for k in range(1, 1000)])
-    add("naxis_999", _write(d / "naxis999.fits", _block([raw]) + b"\0" * 2880), "naxis=999")
+    cards = b"".join([card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", "999")]
+                     + [card(f"NAXIS{k}", "1") for k in range(1, 1000)])
+    add("naxis_999", _write(d / "naxis999.fits", _block([cards]) + b"\0" * 2880), "naxis=999")
     # A JWST rate whose SCI, ERR and DQ are 0 x 0.
     h = valid_jwst_hdul()
     for name in ("SCI", "ERR", "DQ"):
@@ -237,10 +237,10 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     add("telescope_instrument_contradict", _write(d / "acs_on_jwst.fits", fits_bytes(h)),
         "contradicts itself")
     # A .fits.gz whose header claims 32768 x 32768 int32 (4 GiB): refused from the header.
-    raw = _block([card("SIMPLE", "T"), card("BITPIX", "32"), card("NAXIS", "2"),
-                  card("NAXIS1", "32768"), card("NAXIS2", "32768"),
-                  card("TELESCOP", "'JWST    '")])
-    add("gz_claims_4gib", _write(d / "bomb.fits.gz", gzip.compress(raw + b"\0" * 28800)),
+    header = _block([card("SIMPLE", "T"), card("BITPIX", "32"), card("NAXIS", "2"),
+                     card("NAXIS1", "32768"), card("NAXIS2", "32768"),
+                     card("TELESCOP", "'JWST    '")])
+    add("gz_claims_4gib", _write(d / "bomb.fits.gz", gzip.compress(header + b"\0" * 28800)),
         "more than the 2.0 gib limit")
     # Unreadable file.
     p = _write(d / "no_permission.fits", good_jwst)

@@ -120,7 +120,7 @@ def test_every_batch_command_hands_its_scheduler_to_run_batch(monkeypatch, argv,
                                                                batch_inputs):
     from dqmask import cli
 
-    seen = {}
+    seen: dict[str, object] = {}
 
     def fake_run_batch(paths, worker, *, jobs=1, label="", scheduler=None):
         seen.update(paths=list(paths), scheduler=scheduler)

@@ -97,7 +97,10 @@ def test_on_a_terminal_the_log_and_the_progress_bar_are_rich(monkeypatch):
     monkeypatch.setattr(sys, "stderr", Tty())
     _common.configure_logging()
     try:
-        handler = logging.getLogger("dqmask").handlers[0].target
+        holding = logging.getLogger("dqmask").handlers[0]
+        assert isinstance(holding, _common._HoldingHandler)
+        handler = holding.target
+        assert isinstance(handler, _common._TerminalHandler)  # stderr is a terminal
         assert handler.rich is None  # nothing logged yet: rich not needed
         logging.getLogger("dqmask.test").warning("drawn by rich")
         assert type(handler.rich).__name__ == "RichHandler"

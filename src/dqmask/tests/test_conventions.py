@@ -321,8 +321,9 @@ def test_static_dq_bad_is_astropy_bitfield_to_boolean_mask():
 
     rng = np.random.default_rng(5)
     dq = rng.integers(-(2**15), 2**15, size=(20, 30)).astype(">i2")
-    for bits, flip in [(0, False), (4, False), ("4,8", False), ("~4", False), (4, True),
-                       (64 | 4096, False), (32768, False)]:
+    cases: list[tuple[int | str, bool]] = [(0, False), (4, False), ("4,8", False), ("~4", False),
+                                           (4, True), (64 | 4096, False), (32768, False)]
+    for bits, flip in cases:
         expected = bitmask.bitfield_to_boolean_mask(dq, ignore_flags=bits, flip_bits=flip or None,
                                                     good_mask_value=False, dtype=bool)
         assert np.array_equal(dq_bad(dq, bits, flip=flip), expected), (bits, flip)

@@ -23,7 +23,7 @@ def _console() -> tuple[Console, io.StringIO]:
 def _module(name: str, hook) -> types.ModuleType:
     mod = types.ModuleType(f"dqmask.cli.cmd_{name}")
     if hook is not None:
-        mod.demo = hook
+        vars(mod)["demo"] = hook  # a command module's optional hook (ModuleType declares none)
     return mod
 
 
@@ -47,7 +47,7 @@ def test_small_demo_runs_every_hook_and_exits_0(tmp_path, samples):
 
 def test_module_entry_point(tmp_path, monkeypatch, samples):
     # python -m dqmask.demo OUTDIR --small: samples go to OUTDIR/samples, small=True
-    seen = {}
+    seen: dict[str, object] = {}
 
     def fake_make_all(outdir, *, small=False):
         seen.update(outdir=Path(outdir), small=small)

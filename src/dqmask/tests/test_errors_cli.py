@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ CLASSIFIABLE = {"dq_def_without_value"}
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> dict[str, Case]:
+def corpus(tmp_path_factory) -> Iterator[dict[str, Case]]:
     cases = build_corpus(tmp_path_factory.mktemp("malformed"))
     yield cases
     cases["permission_denied"].path.chmod(0o600)  # let pytest clean up

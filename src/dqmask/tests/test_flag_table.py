@@ -76,7 +76,7 @@ def test_flag_table_is_read_only():
     with pytest.raises(AttributeError, match="read-only"):
         ACS.width = 8  # type: ignore[misc]
     with pytest.raises(AttributeError, match="read-only"):
-        ACS._entries = None  # type: ignore[misc]
+        ACS._entries = None
     with pytest.raises(TypeError):
         ACS.names["HOTPIX"] = 1  # type: ignore[index]
     with pytest.raises(TypeError):

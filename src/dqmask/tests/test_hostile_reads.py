@@ -293,9 +293,14 @@ def test_gz_claiming_4gib_refused_before_its_data_is_read(gz_bomb, tmp_path, mon
                                                           name):
     path = tmp_path / name
     path.write_bytes(gz_bomb.read_bytes())
-    read = []
+    read: list[int] = []
     real_skip = dqfits._skip
-    monkeypatch.setattr(dqfits, "_skip", lambda stream, n: read.append(n) or real_skip(stream, n))
+
+    def counting_skip(stream, n):
+        read.append(n)
+        return real_skip(stream, n)
+
+    monkeypatch.setattr(dqfits, "_skip", counting_skip)
     code, _, err = run_guarded("explain", path)
     problem = assert_one_line_failure(code, err, path, "claims (in its FITS headers) 4.0 GiB")
     assert "2.0 GiB limit (set DQMASK_MAX_DECOMPRESSED to raise it)" in problem

@@ -98,6 +98,7 @@ def test_shape_cut_by_the_edge_is_counted_whole_when_small(tmp_path, boxes):
     with pytest.warns(RegionWarning, match=r"extends beyond the 70x60 image; \d+ of \d+ pixels used"):
         _, _, (info,) = region_layers(reg, IMAGE)
     assert boxes == [(21, 21)]  # the whole (small) bounding box, to count what is off
+    assert info.n_total is not None  # the shape's whole size is known
     assert 0 < info.n_on_image < info.n_total
 
 

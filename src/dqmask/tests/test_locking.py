@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -59,6 +60,12 @@ def rate(tmp_path_factory) -> Path:
     return make_nircam_rate(tmp_path_factory.mktemp("lock") / "orig_rate.fits", shape=SHAPE)
 
 
+def _pipe(stream: IO[str] | None) -> IO[str]:
+    """A stream the test opened with ``subprocess.PIPE`` (so Popen made it, never None)."""
+    assert stream is not None
+    return stream
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     src = str(Path(atomic.__file__).resolve().parents[2])
@@ -72,27 +79,27 @@ def test_two_concurrent_in_place_applies_both_land_every_time(tmp_path, rate):
     workers = [subprocess.Popen([sys.executable, "-c", _WORKER, str(m)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=_env()) for m in masks]
-    lost = []
+    lost: list[int] = []
     try:
         for n in range(ROUNDS):
             target = tmp_path / f"r{n:02d}_rate.fits"
             shutil.copyfile(rate, target)
             for w in workers:  # both start together
-                w.stdin.write(f"{target}\n")
+                _pipe(w.stdin).write(f"{target}\n")
             for w in workers:
-                w.stdin.flush()
-            codes = [w.stdout.readline().strip() for w in workers]
-            assert codes == ["0", "0"], [w.stderr.read() for w in workers if w.poll()]
+                _pipe(w.stdin).flush()
+            codes = [_pipe(w.stdout).readline().strip() for w in workers]
+            assert codes == ["0", "0"], [_pipe(w.stderr).read() for w in workers if w.poll()]
             records = step_records(fits.getheader(target), "apply")
             dq = fits.getdata(target, "DQ")
             if len(records) != 2 or not (dq[15, 20] and dq[55, 20]):
                 lost.append(n)
     finally:
         for w in workers:
-            w.stdin.close()
+            _pipe(w.stdin).close()
             w.wait(timeout=60)
-            w.stdout.close()
-            w.stderr.close()
+            _pipe(w.stdout).close()
+            _pipe(w.stderr).close()
     assert lost == []
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []  # neither temporaries nor lock files stay behind
@@ -107,17 +114,17 @@ _HOLDER = textwrap.dedent("""
 """)
 
 
-def _hold_lock(path: Path) -> subprocess.Popen:
+def _hold_lock(path: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=_env())
-    assert proc.stdout.readline().strip() == "locked"
+    assert _pipe(proc.stdout).readline().strip() == "locked"
     return proc
 
 
-def _release(proc: subprocess.Popen) -> None:
-    proc.stdin.close()
+def _release(proc: subprocess.Popen[str]) -> None:
+    _pipe(proc.stdin).close()
     proc.wait(timeout=30)
-    proc.stdout.close()
+    _pipe(proc.stdout).close()
 
 
 def test_a_writer_waits_for_the_lock_then_fails_with_one_line(tmp_path, rate, run_cli,
@@ -177,7 +184,7 @@ def test_lock_file_renamed_away_is_not_trusted(tmp_path, monkeypatch):
     target.write_bytes(b"old")
     sidecar = tmp_path / f".t.fits{LOCK_MARK}"
     real_flock = atomic.fcntl.flock
-    calls = []
+    calls: list[int] = []
 
     def flock_then_replace(fd, op):
         real_flock(fd, op)

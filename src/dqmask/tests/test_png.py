@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from dqmask.errors import InputError
 from dqmask.io.png import png_size, read_png_rgb, write_png_rgb
@@ -113,6 +113,7 @@ def test_write_then_read_round_trip(tmp_path):
     rgb = np.random.default_rng(1).integers(0, 256, (11, 13, 3), dtype=np.uint8)
     write_png_rgb(tmp_path / "w.png", rgb, {"Software": "dqmask test"})
     with Image.open(tmp_path / "w.png") as im:
+        assert isinstance(im, PngImagePlugin.PngImageFile)  # a PNG's text chunks: im.text
         assert im.mode == "RGB" and im.text["Software"] == "dqmask test"
     np.testing.assert_array_equal(read_png_rgb(tmp_path / "w.png")[0], rgb)
     with pytest.raises(ValueError):

@@ -154,13 +154,17 @@ def test_every_job_in_api_has_one_shape_and_a_frozen_result():
     assert set(api.JOBS) >= {"dqinit", "static", "dolphot", "background", "detect", "apply",
                              "combine", "grow", "convert", "regions", "preview"}
     for command, job in api.JOBS.items():
+        assert callable(job), command
         params = list(inspect.signature(job).parameters.values())
         assert [p.name for p in params[:2]] == ["input", "output"], command
         assert params[1].default is None, command
         assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for p in params[2:]), command
         result = typing.get_type_hints(job)["return"]
-        assert dataclasses.is_dataclass(result) and result.__dataclass_params__.frozen, command
-        assert callable(result.summary), command
+        # __dataclass_params__ and the result's own summary() are not in typeshed's
+        # DataclassInstance protocol, which is_dataclass narrows result to
+        assert (dataclasses.is_dataclass(result)
+                and result.__dataclass_params__.frozen), command  # type: ignore[union-attr]
+        assert callable(result.summary), command  # type: ignore[union-attr]
 
 
 def test_api_grow_writes_beside_the_input_and_returns_a_result(tmp_path):
@@ -225,7 +229,9 @@ def test_one_name_per_idea_and_the_old_spelling_still_parses(argv, old, new, des
     by_old = parser.parse_args([*argv, old, "DO_NOT_USE"])
     by_new = parser.parse_args([*argv, new, "DO_NOT_USE"])
     assert getattr(by_old, dest) == getattr(by_new, dest) == "DO_NOT_USE"
-    sub = next(a for a in parser._actions if a.dest == "command").choices[argv[0]]
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert isinstance(choices, dict)  # subparsers: name -> ArgumentParser
+    sub = choices[argv[0]]
     (action,) = [a for a in sub._actions if new in a.option_strings]
     assert action.option_strings == [new, old]
     assert f"{old}: old name, deprecated" in action.help
@@ -240,7 +246,9 @@ def test_defaults_written_once_come_from_the_descriptions():
 
     def defaults(command):
         parser = build_parser(command, lazy=True)
-        sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+        choices = next(a for a in parser._actions if a.dest == "command").choices
+        assert isinstance(choices, dict)  # subparsers: name -> ArgumentParser
+        sub = choices[command]
         return {a.dest: a.default for a in sub._actions}
 
     ns = {o.name: o.default for o in NSCLEAN}

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,8 +33,9 @@ from dqmask.toolbox.morphology import grow
 #: The sample cal of these tests (conftest.py: cal_master, cal).
 CAL = ("ed_cal.fits", 5)
 
-POLYGON = {"shape": "polygon", "include": True,
-           "points": [[30.0, 30.0], [200.0, 40.0], [215.0, 210.0], [50.0, 190.0]]}
+POLYGON: dict[str, Any] = {"shape": "polygon", "include": True,
+                           "points": [[30.0, 30.0], [200.0, 40.0], [215.0, 210.0],
+                                      [50.0, 190.0]]}
 
 
 def sky_wcs(path: Path):
@@ -350,7 +352,9 @@ def test_brush_eraser_grow_invert_undo_redo(cal):
     doc.paint(0, [[10, 20]], 1, False)
     assert np.argwhere(m).tolist() == [[20, 10]]
     doc.paint(0, [[10, 20], [30, 20]], 3, False)
-    box, covered = paint.stroke([[10, 20], [30, 20]], 3, m.shape)
+    hit = paint.stroke([[10, 20], [30, 20]], 3, m.shape)
+    assert hit is not None  # the stroke is on the image
+    box, covered = hit
     expect = np.zeros(m.shape, bool)
     expect[20, 10] = True
     expect[box[0]:box[1], box[2]:box[3]] |= covered
@@ -521,6 +525,7 @@ def test_unanswered_offer_keeps_the_earlier_session(server, cal):
     doc = Document(str(cal), None, str(cal.parent))
     doc.paint(0, [[9, 9]], 3, False)
     first = doc.autosave()
+    assert first is not None  # the painted session was written
     doc.close()
     app = server([cal])
     post(app, "action", {"op": "paint", "points": [[100, 100]], "size": 1})
@@ -621,6 +626,7 @@ def test_command_prints_the_url_serves_and_autosaves_when_terminated(cal, tmp_pa
                              "--no-browser", "--output-dir", str(tmp_path / "o")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
+        assert proc.stdout is not None  # opened with PIPE
         url = proc.stdout.readline().split()[2]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
         body = json.dumps({"op": "paint", "points": [[5, 5]], "size": 1}).encode()
@@ -636,7 +642,9 @@ def test_command_prints_the_url_serves_and_autosaves_when_terminated(cal, tmp_pa
 
 def test_stroke_is_rasterised_segment_by_segment_and_bounded():
     shape = (5000, 5000)
-    box, covered = paint.stroke([[10, 10], [4000, 4000], [4000, 10]], 3, shape)
+    hit = paint.stroke([[10, 10], [4000, 4000], [4000, 10]], 3, shape)
+    assert hit is not None  # the stroke is on the image
+    box, covered = hit
     assert box == (9, 4002, 9, 4002)
     yy, xx = np.mgrid[box[0]:box[1], box[2]:box[3]]
     on_diagonal = np.abs(xx - yy) / np.sqrt(2) <= 1.5

@@ -177,7 +177,9 @@ def test_polygon_detect_paint_erase_undo_save_equal_the_cores(browser, served, c
     strokes = [a for a in browser.execute_script("return dqmaskEditor.state.sent")
                if a["op"] == "paint"]
     assert [s["erase"] for s in strokes] == [False, True]
-    box, covered = paint.stroke(strokes[0]["points"], strokes[0]["size"], detected.shape)
+    hit = paint.stroke(strokes[0]["points"], strokes[0]["size"], detected.shape)
+    assert hit is not None  # the stroke was drawn on the image
+    box, covered = hit
     expected = detected.copy()
     expected[box[0]:box[1], box[2]:box[3]] |= covered
     saved = fits.getdata(mask_path)

@@ -37,7 +37,7 @@ def combined(scis, dqs) -> tuple[np.ndarray, np.ndarray]:
     """The step's combination of in-memory planes: (image, usable; True = usable everywhere)."""
     stack = np.stack(scis)
     usable = bg.usable_pixels(stack, np.stack(dqs), REF, UNUSABLE_FLAGS)
-    return bg.combine_exposures(stack, usable), usable.all(axis=0)
+    return bg.combine_exposures(stack, usable), np.asarray(usable.all(axis=0))
 
 
 def automatic(scis, dqs, **kw) -> np.ndarray:

@@ -87,7 +87,9 @@ def test_apply_spec_is_generated_from_the_options_named_as_the_cli():
     assert lines == [o.spec_line() for o in apply_mod.OPTIONS]
     assert "max_fraction = float(min=0.0, max=1.0, default=0.5)" in lines[7]
     parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command").choices["apply"]
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert isinstance(choices, dict)  # subparsers: name -> ArgumentParser
+    sub = choices["apply"]
     cli_flags = {s for a in sub._actions for s in a.option_strings}
     assert {o.cli_flag for o in apply_mod.OPTIONS} <= cli_flags
     defaults = {s: a.default for a in sub._actions for s in a.option_strings}
