@@ -246,8 +246,8 @@ def _add_ring(dq: np.ndarray, old: np.ndarray, new: np.ndarray, flags: str | Non
     except (OverflowError, ValueError):
         if flags is None:
             raise InputError(path, f"the default flags of grown pixels do not fit its "
-                                   f"{dq.dtype} DQ: give --flags (e.g. 4 for HST "
-                                   f"DETECTORPROB)") from None
+                                   f"{dq.dtype} DQ: name the flags to set (e.g. 4 for "
+                                   f"HST DETECTORPROB)") from None
         raise ParameterError("flags_out", f"needed: the grown pixels' flags do not fit the "
                              f"{dq.dtype} DQ (e.g. 4 for HST DETECTORPROB)") from None
     out = np.array(dq, copy=True)

@@ -309,7 +309,7 @@ def test_grow_of_an_hst_dq_without_flags_names_the_file_and_the_batch_goes_on(tm
     code, _, err = run_cli("grow", flt, "--pixels", "1", "-o", tmp_path / "g.fits", "--to", "dq")
     assert code == 1
     assert err.strip() == (f"dqmask: {flt}: the default flags of grown pixels do not fit its "
-                           f">i2 DQ: give --flags (e.g. 4 for HST DETECTORPROB)")
+                           f">i2 DQ: name the flags to set (e.g. 4 for HST DETECTORPROB)")
     assert digest(flt) == before and not (tmp_path / "g.fits").exists()
     code, _, err = run_cli("grow", flt, "--pixels", "1", "-o", tmp_path / "g.fits", "--to", "dq",
                            "--flags", "4")
