@@ -1,12 +1,17 @@
-"""``dqmask dqinit``: apply a JWST MASK reference file to raw exposures (jwst ``dq_init``)."""
+"""``dqmask dqinit``: apply a JWST MASK reference file to raw exposures (jwst ``dq_init``).
+
+Start-up stays light: the parser is built from :data:`dqmask.dq_init.parameters.PARAMETERS`
+(no numpy, no astropy), and the file-level code (:mod:`dqmask.dq_init.files`,
+:mod:`dqmask.dq_init.mask_ref`) is imported by :func:`run` only, so ``dqmask dqinit --help``
+loads neither.
+"""
 
 from __future__ import annotations
 
 import argparse
 import functools
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from ..cli._common import (
     add_batch_options,
@@ -17,16 +22,8 @@ from ..cli._common import (
 )
 from ..errors import UsageError
 from ..io.atomic import same_file
-from ..io.fits import write_hdulist
 from ..pipeline.options import add_arguments, by_name
-from .files import (
-    OUTPUT_SUFFIX,
-    PARAMETERS,
-    default_output_name,
-    dq_init_file,
-    load_user_dq,
-)
-from .mask_ref import check_mask_ref, write_mask_ref, write_user_dq
+from .parameters import OUTPUT_SUFFIX, PARAMETERS
 
 SUFFIX = "_" + OUTPUT_SUFFIX
 
@@ -48,15 +45,20 @@ def register(sub, common) -> argparse.ArgumentParser:
     param["mask"].add_to(p, required=True)
     add_arguments(p, (param[name] for name in ("user_dq", "max_fraction")))
     add_output_options(p, default_suffix=SUFFIX)
-    add_arguments(p, (param[name] for name in ("force", "ignore_detector", "faithful",
-                                               "user_dq_all_stripes")))
+    add_arguments(p, (o for o in PARAMETERS if o.name not in _BEFORE_OUTPUT))
     add_batch_options(p)
     return p
+
+
+#: Options listed before the output options in ``--help``; every other parameter after them.
+_BEFORE_OUTPUT = ("mask", "user_dq", "max_fraction")
 
 
 def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | None,
             force: bool, ignore_detector: bool, faithful: bool, all_stripes: bool,
             max_fraction: float) -> str:
+    from .files import dq_init_file
+
     result = dq_init_file(path, mask, args_out[path], user_dq=user_dq, force=force,
                           ignore_detector=ignore_detector, faithful=faithful,
                           user_dq_all_stripes=all_stripes, max_fraction=max_fraction)
@@ -64,6 +66,9 @@ def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | No
 
 
 def run(args: argparse.Namespace) -> int:
+    from .files import load_user_dq
+    from .mask_ref import check_mask_ref
+
     if args.output and len(args.inputs) != 1:
         raise UsageError("-o/--output needs exactly one input; use --output-dir")
     if args.mask.strip().upper() != "N/A":
@@ -85,6 +90,8 @@ def _output(args: argparse.Namespace, path: str) -> str:
     """-o / --output-dir / --in-place, else the name jwst's strun gives beside the input."""
     if args.output or args.output_dir or args.in_place:
         return output_path(args, path, suffix=SUFFIX, n_inputs=len(args.inputs))
+    from .files import default_output_name
+
     return default_output_name(path)
 
 
@@ -94,6 +101,11 @@ def _same_file(a: str, b: str) -> bool:
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     """Make a MASK reference and a raw ramp if the samples lack them; run dqinit on it."""
+    import numpy as np
+
+    from .files import default_output_name, dq_init_file
+    from .mask_ref import write_mask_ref, write_user_dq
+
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     uncal = samples.get("nircam_uncal")
@@ -123,7 +135,7 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     say("dqmask dqinit " + result.summary())
 
 
-def _header_of(path: Path) -> dict:
+def _header_of(path: Path) -> dict[str, Any]:
     from astropy.io import fits
     with fits.open(path) as hdul:
         return {k: hdul[0].header[k] for k in ("INSTRUME", "DETECTOR", "SUBSIZE1", "SUBSIZE2")
@@ -131,7 +143,11 @@ def _header_of(path: Path) -> dict:
 
 
 def _demo_uncal(path: Path) -> None:
+    import numpy as np
     from astropy.io import fits
+
+    from ..io.fits import write_hdulist
+
     primary = fits.PrimaryHDU()
     h = primary.header
     for key, value in (("TELESCOP", "JWST"), ("INSTRUME", "NIRCAM"), ("DETECTOR", "NRCA1"),

@@ -24,24 +24,20 @@ import numpy as np
 from astropy.io import fits
 
 from ..apply.core import mask_stats
-from ..apply.files import refuse_above_max_fraction
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL
 from ..io.fits import FitsUpdate, add_provenance, get_hdu
-from ..pipeline.options import MAX_FRACTION, Option
+from ..pipeline.options import MAX_FRACTION, refuse_above_max_fraction
 from . import core as alg
 from .mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
+from .parameters import OUTPUT_SUFFIX, PARAMETERS
 
 __all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "load_user_dq", "default_output_name",
-           "stripes_from_header", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES"]
+           "stripes_from_header", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES", "PARAMETERS"]
 
 log = logging.getLogger(__name__)
 
 STEP = "dqinit"
-
-#: Suffix of the default output, as jwst names a standalone DQInitStep's result
-#: (``strun dq_init X_uncal.fits`` writes ``X_dqinitstep.fits``).
-OUTPUT_SUFFIX = "dqinitstep"
 
 #: jwst 3.0's product suffixes (``jwst.lib.suffix.KNOW_SUFFIXES``, compared in the tests):
 #: the one ending an input name is replaced by :data:`OUTPUT_SUFFIX`.
@@ -72,31 +68,6 @@ whtlt x1d x1dints
 
 _SUFFIX_RE = re.compile(r"^(?P<root>.+?)(?:(?P<sep>[_-])(?:"
                         + "|".join(map(re.escape, sorted(JWST_SUFFIXES))) + "))?$")
-
-
-#: Parameters of ``dqinit`` (``dqmask dqinit`` options, :func:`dq_init_file` defaults),
-#: declared once.
-PARAMETERS: tuple[Option, ...] = (
-    Option("mask", "string", None,
-           "MASK reference file (REFTYPE=MASK, e.g. jwst_nircam_mask_0026.fits); N/A "
-           "records S_DQINIT=SKIPPED like jwst when CRDS has no MASK", metavar="MASK_REF"),
-    Option("user_dq", "string", None,
-           "user-supplied DQ file (primary HDU, integer flags, science shape), OR-ed in like "
-           "jwst's user_supplied_dq; refused if its header says it is a background or "
-           "good-pixel mask", metavar="FILE"),
-    MAX_FRACTION.but(cli_help="refuse a --user-dq flagging more than this fraction of a "
-                              "file"),
-    Option("force", "boolean", False,
-           "apply even to exposures whose S_DQINIT is already COMPLETE"),
-    Option("ignore_detector", "boolean", False,
-           "apply a MASK whose INSTRUME/DETECTOR differ from the exposure's"),
-    Option("faithful", "boolean", False,
-           "cast the user DQ like jwst (floats truncated, negatives wrapped) instead of "
-           "refusing such values"),
-    Option("user_dq_all_stripes", "boolean", False,
-           "superstripe data: OR a 2-D user DQ into every stripe (jwst needs a 3-D "
-           "N x ny x nx user DQ)"),
-)
 
 
 def default_output_name(path: str | os.PathLike) -> str:

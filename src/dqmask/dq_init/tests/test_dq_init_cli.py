@@ -249,3 +249,26 @@ def test_compressed_input_and_output(run_cli, tmp_path, mask, exposure):
         for name in ("SCI", "PIXELDQ", "GROUPDQ"):
             np.testing.assert_array_equal(a[name].data, b[name].data)
         assert a["SCI"].data.any()
+
+
+def test_options_and_python_defaults_come_from_parameters():
+    """Issue 13 item 4: every PARAMETERS entry is a ``dqmask dqinit`` option with its default
+    and help, and ``dq_init_file`` takes the same defaults."""
+    import inspect
+
+    from dqmask.cli import build_parser
+    from dqmask.dq_init.files import dq_init_file
+    from dqmask.dq_init.parameters import PARAMETERS
+
+    parser = build_parser("dqinit", lazy=True)
+    sub = next(a for a in parser._actions if a.dest == "command").choices["dqinit"]
+    actions = {a.dest: a for a in sub._actions}
+    for option in PARAMETERS:
+        action = actions[option.name]
+        assert action.option_strings[0] == option.cli_flag
+        assert action.help == option.cli_help_text()
+        assert action.default == option.default
+    signature = inspect.signature(dq_init_file).parameters
+    assert {o.name: o.default for o in PARAMETERS if o.name != "mask"} == {
+        o.name: signature[o.name].default for o in PARAMETERS if o.name != "mask"}
+    assert actions["mask"].required
