@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import overload
 
@@ -274,17 +275,12 @@ def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None
 
     uint32 arrays (owned by this step) are turned in place into their on-disk form (int32
     big-endian, top bit flipped) with BZERO = 2**31: astropy would otherwise allocate two
-    full-size copies to do the same. A broadcast (read-only, zero-stride) GROUPDQ is
-    materialised: the atomic writer is not an OS-level file to astropy (every byte goes
-    through ``os.write`` so that a full disk is reported as such), and astropy writes a
-    non-contiguous array to such an object one element at a time (seconds for a full-frame
-    ramp); one contiguous uint8 copy is written in a single call.
+    full-size copies to do the same. A broadcast (read-only, zero-stride) GROUPDQ is kept
+    as it is: :func:`_write_arrays` has it written plane by plane (see :func:`_broadcast`).
     """
     if data.dtype == np.uint32 and data.flags.writeable and data.flags.c_contiguous:
         data ^= np.uint32(2**31)
         data = data.byteswap(inplace=True).view(">i4")
-    elif not data.flags.writeable and data.ndim > 2 and not any(data.strides[:-2]):
-        data = np.ascontiguousarray(data)
     header = fits.Header()
     if old is not None:  # keep the cards of a replaced extension (EXTVER, BUNIT...)
         skip = {"XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "BZERO", "BSCALE", "EXTEND",
@@ -297,6 +293,20 @@ def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None
         hdu.header.set("BSCALE", 1, after="GCOUNT")
         hdu.header.set("BZERO", 2**31, after="BSCALE")
     return hdu
+
+
+def _broadcast(data: np.ndarray) -> bool:
+    """True for a read-only broadcast of one plane (a fresh ramp's GROUPDQ, 40 MiB for a
+    full-frame 10-group ramp): it is written strip by strip from the plane, never copied
+    whole. Materialising it cost a full-size allocation and copy; handing it to astropy as
+    it is would be worse (the atomic writer is not an OS-level file to astropy, which then
+    writes a non-contiguous array one element per call)."""
+    return not data.flags.writeable and data.ndim > 2 and not any(data.strides[:-2])
+
+
+def _rows_of(data: np.ndarray) -> Callable[[int, int], np.ndarray]:
+    """``rows(start, stop)``: the first-axis slice of ``data`` (a view, no copy)."""
+    return lambda start, stop: data[start:stop]
 
 
 def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
@@ -314,6 +324,8 @@ def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
         if old is None:
             up.changed = {i + 1 if i >= at else i for i in up.changed}
         up.changed.add(at)
+        if _broadcast(data):
+            up.set_data_strips(at, data.shape, data.dtype, _rows_of(data))
 
 
 def _raw_exposure(path: str, hdul: fits.HDUList, force: bool
