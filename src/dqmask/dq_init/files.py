@@ -238,12 +238,17 @@ def load_user_dq(user_dq: str | os.PathLike | np.ndarray, *,
 
 def _science_mask(path: str, primary: fits.Header, data_shape: tuple[int, ...],
                   mask: MaskRef, user_dq: np.ndarray | None, user_label: str,
-                  validate: bool, all_stripes: bool) -> np.ndarray:
+                  validate: bool, all_stripes: bool, owned: bool) -> np.ndarray:
+    """The MASK (and user DQ) as ``dq`` standard flags in the science frame.
+
+    ``owned``: ``mask`` was read for this exposure alone, so its ``raw_dq`` may become the
+    result (decompressed in place) instead of being copied first.
+    """
     sci = subarray_from_header(primary)
     stripes = stripes_from_header(primary)
     try:
         raw = alg.mask_for_science(mask.raw_dq, mask.subarray, mask.instrument, sci,
-                                   data_shape, stripes, strict=True)
+                                   data_shape, stripes, strict=True, copy=not owned)
         # the DQ_DEF mapping is per pixel and maps 0 to 0, so it commutes with the cut
         standard, report = alg.decompress_with_report(raw, mask.dq_def)
         if report.undefined_bits:
@@ -438,8 +443,9 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
         if not ignore_detector:
             _check_pairing(path, primary, ref)
         mask_array = _science_mask(path, primary, data_shape, ref, user, user_label,
-                                   not faithful, user_dq_all_stripes)
-        del ref  # the cut is a copy: let a MASK read here go before the big arrays come
+                                   not faithful, user_dq_all_stripes,
+                                   owned=not isinstance(mask, MaskRef))
+        del ref  # a MASK read here is the cut itself or is dropped before the big arrays
         names = list(alg.default_dq_shapes(kind, data_shape, _int(primary, "SSTR_NST")))
         existing = _existing(up.hdul, names)
         made = alg.ensure_dq_arrays(kind, data_shape, existing, _int(primary, "SSTR_NST"))
