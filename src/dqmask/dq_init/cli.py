@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cli._common import (
     add_batch_options,
@@ -24,6 +24,9 @@ from ..errors import UsageError
 from ..io.atomic import same_file
 from ..pipeline.options import add_arguments, by_name
 from .parameters import OUTPUT_SUFFIX, PARAMETERS
+
+if TYPE_CHECKING:
+    from .mask_ref import MaskRef
 
 SUFFIX = "_" + OUTPUT_SUFFIX
 
@@ -54,7 +57,7 @@ def register(sub, common) -> argparse.ArgumentParser:
 _BEFORE_OUTPUT = ("mask", "user_dq", "max_fraction")
 
 
-def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | None,
+def _worker(path: str, *, args_out: dict[str, str], mask: str | MaskRef, user_dq: str | None,
             force: bool, ignore_detector: bool, faithful: bool, all_stripes: bool,
             max_fraction: float) -> str:
     from .files import dq_init_file
@@ -67,23 +70,36 @@ def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | No
 
 def run(args: argparse.Namespace) -> int:
     from .files import load_user_dq
-    from .mask_ref import check_mask_ref
 
     if args.output and len(args.inputs) != 1:
         raise UsageError("-o/--output needs exactly one input; use --output-dir")
-    if args.mask.strip().upper() != "N/A":
-        check_mask_ref(args.mask)  # a bad MASK fails once, before any input
+    mask = _mask(args)  # a bad MASK fails once, before any input
     if args.user_dq:  # so does a bad user DQ
         load_user_dq(args.user_dq, max_fraction=args.max_fraction, faithful=args.faithful)
     outs = {p: _output(args, p) for p in args.inputs}
     same = [p for p, o in outs.items() if not args.in_place and _same_file(p, o)]
     if same:
         raise UsageError(f"output would overwrite input {same[0]}; use --in-place to do that")
-    worker = functools.partial(_worker, args_out=outs, mask=args.mask, user_dq=args.user_dq,
+    worker = functools.partial(_worker, args_out=outs, mask=mask, user_dq=args.user_dq,
                                force=args.force, ignore_detector=args.ignore_detector,
                                faithful=args.faithful, all_stripes=args.user_dq_all_stripes,
                                max_fraction=args.max_fraction)
     return run_batch(args.inputs, worker, label="dqinit", **batch_options(args))
+
+
+def _mask(args: argparse.Namespace) -> str | MaskRef:
+    """``--mask`` checked before any input: for several inputs run in this process, read
+    once and shared (each exposure cuts its own copy; 16 MiB read and parsed once, not per
+    file); otherwise checked (headers only) and read by each worker, which then owns it."""
+    from .mask_ref import check_mask_ref, read_mask_ref
+
+    if args.mask.strip().upper() == "N/A":
+        return args.mask
+    batch = batch_options(args)
+    if len(args.inputs) > 1 and batch["jobs"] <= 1 and not batch["scheduler"]:
+        return read_mask_ref(args.mask)
+    check_mask_ref(args.mask)
+    return args.mask
 
 
 def _output(args: argparse.Namespace, path: str) -> str:

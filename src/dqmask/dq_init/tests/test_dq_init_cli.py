@@ -272,3 +272,29 @@ def test_options_and_python_defaults_come_from_parameters():
     assert {o.name: o.default for o in PARAMETERS if o.name != "mask"} == {
         o.name: signature[o.name].default for o in PARAMETERS if o.name != "mask"}
     assert actions["mask"].required
+
+
+def test_several_inputs_in_this_process_read_the_mask_once(run_cli, tmp_path, mask,
+                                                             monkeypatch):
+    import dqmask.dq_init.files as files_mod
+    import dqmask.dq_init.mask_ref as mask_ref_mod
+
+    reads = []
+    real = mask_ref_mod.read_mask_ref
+
+    def counting(path):
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(mask_ref_mod, "read_mask_ref", counting)
+    monkeypatch.setattr(files_mod, "read_mask_ref", counting)
+    a = write_exposure(tmp_path / "a_uncal.fits", (1, 2, 32, 32), substrt=(1, 1))
+    b = write_exposure(tmp_path / "b_uncal.fits", (1, 2, 32, 32), substrt=(17, 33))
+    code, _, err = run_cli("dqinit", a, b, "--mask", mask, "--output-dir", tmp_path / "both")
+    assert code == 0, err
+    assert len(reads) == 1
+    for one in (a, b):  # the same bytes as a run on that input alone (which reads it itself)
+        code, _, err = run_cli("dqinit", one, "--mask", mask, "--output-dir", tmp_path / "one")
+        assert code == 0, err
+        assert _sha(tmp_path / "both" / one.name) == _sha(tmp_path / "one" / one.name)
+    assert len(reads) == 3
