@@ -1,6 +1,6 @@
 """``dqmask dqinit``: apply a JWST MASK reference file to raw exposures (jwst ``dq_init``).
 
-Start-up stays light: the parser is built from :data:`dqmask.dq_init.parameters.PARAMETERS`
+Start-up stays light: the parser is built from :data:`dqmask.dq_init.options.PARAMETERS`
 (no numpy, no astropy), and the file-level code (:mod:`dqmask.dq_init.files`,
 :mod:`dqmask.dq_init.mask_ref`) is imported by :func:`run` only, so ``dqmask dqinit --help``
 loads neither.
@@ -23,7 +23,7 @@ from ..cli._common import (
 from ..errors import UsageError
 from ..io.atomic import same_file
 from ..pipeline.options import add_arguments, by_name
-from .parameters import OUTPUT_SUFFIX, PARAMETERS
+from .options import OUTPUT_SUFFIX, PARAMETERS
 
 if TYPE_CHECKING:
     from .mask_ref import MaskRef

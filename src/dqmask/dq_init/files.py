@@ -31,7 +31,7 @@ from ..io.fits import FitsUpdate, add_provenance, get_hdu
 from ..pipeline.options import MAX_FRACTION, refuse_above_max_fraction
 from . import core as alg
 from .mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
-from .parameters import OUTPUT_SUFFIX, PARAMETERS
+from .options import OUTPUT_SUFFIX, PARAMETERS
 
 __all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "load_user_dq", "default_output_name",
            "stripes_from_header", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES", "PARAMETERS"]

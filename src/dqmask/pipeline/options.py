@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from ..errors import InputError, ParameterError
 
 __all__ = ["Option", "spec", "defaults", "add_arguments", "by_name", "UNSET", "BAD_FLAGS",
-           "FLAGS", "MAX_FRACTION", "refuse_above_max_fraction"]
+           "FLAGS", "MAX_FRACTION"]
 
 #: ``cli_default`` not given: the command line uses ``default``.
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
@@ -182,28 +182,6 @@ class Option:
         return f"{self.name} = {self.kind}({', '.join(args)})  # {self.help}"
 
 
-# --------------------------------------------------------------------------------------------
-# Parameters several jobs share (one vocabulary: the same name for the same idea everywhere)
-# --------------------------------------------------------------------------------------------
-
-#: The DQ bits that make a pixel of a ``dq``-convention mask bad (every command reading
-#: masks: apply, combine/grow/convert/regions, preview). Old spellings: ``--mask-flags``
-#: (apply), ``--dq`` (toolbox), ``--mask-dq`` (preview).
-BAD_FLAGS = Option("bad_flags", "string", None,
-                   "dq-convention masks: DQ bits that make a pixel bad (default any)",
-                   metavar="FLAGS")
-
-#: The DQ flags written on bad pixels (apply, detect, the toolbox's ``--to dq``).
-FLAGS = Option("flags", "string", None, "DQ flags to set on bad pixels", metavar="FLAGS")
-
-#: Largest fraction of a file a mask may cover before it is refused (apply, detect, dqinit's
-#: user DQ, the editor).
-MAX_FRACTION = Option("max_fraction", "float", 0.5,
-                      "refuse a mask covering more than this fraction", above=0.0, min=0.0,
-                      max=1.0, metavar="F",
-                      cli_help="refuse a mask covering more than this fraction of a file")
-
-
 class _Coverage(Protocol):
     @property
     def fraction(self) -> float: ...
@@ -234,6 +212,28 @@ def refuse_above_max_fraction(path: str, stats: _Coverage, max_fraction: float) 
         raise InputError(path, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
                                f"above {{max_fraction}} {max_fraction:g}; refused",
                          mentions=("max_fraction",))
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters several jobs share (one vocabulary: the same name for the same idea everywhere)
+# --------------------------------------------------------------------------------------------
+
+#: The DQ bits that make a pixel of a ``dq``-convention mask bad (every command reading
+#: masks: apply, combine/grow/convert/regions, preview). Old spellings: ``--mask-flags``
+#: (apply), ``--dq`` (toolbox), ``--mask-dq`` (preview).
+BAD_FLAGS = Option("bad_flags", "string", None,
+                   "dq-convention masks: DQ bits that make a pixel bad (default any)",
+                   metavar="FLAGS")
+
+#: The DQ flags written on bad pixels (apply, detect, the toolbox's ``--to dq``).
+FLAGS = Option("flags", "string", None, "DQ flags to set on bad pixels", metavar="FLAGS")
+
+#: Largest fraction of a file a mask may cover before it is refused (apply, detect, dqinit's
+#: user DQ, the editor).
+MAX_FRACTION = Option("max_fraction", "float", 0.5,
+                      "refuse a mask covering more than this fraction", above=0.0, min=0.0,
+                      max=1.0, metavar="F",
+                      cli_help="refuse a mask covering more than this fraction of a file")
 
 
 def spec(options: Iterable[Option]) -> str:

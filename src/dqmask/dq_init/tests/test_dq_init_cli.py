@@ -258,7 +258,7 @@ def test_options_and_python_defaults_come_from_parameters():
 
     from dqmask.cli import build_parser
     from dqmask.dq_init.files import dq_init_file
-    from dqmask.dq_init.parameters import PARAMETERS
+    from dqmask.dq_init.options import PARAMETERS
 
     parser = build_parser("dqinit", lazy=True)
     sub = next(a for a in parser._actions if a.dest == "command").choices["dqinit"]

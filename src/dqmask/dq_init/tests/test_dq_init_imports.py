@@ -134,4 +134,4 @@ def test_dqinit_help_imports_neither_numpy_nor_astropy():
     assert seen["code"] == 0
     assert [m for m in ("numpy", "astropy") if m in seen["loaded"]] == []
     assert [m for m in seen["ours"] if m.startswith("dqmask.dq_init.")] == [
-        "dqmask.dq_init.cli", "dqmask.dq_init.parameters"]
+        "dqmask.dq_init.cli", "dqmask.dq_init.options"]
