@@ -88,15 +88,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _mask(args: argparse.Namespace) -> str | MaskRef:
-    """``--mask`` checked before any input: for several inputs run in this process, read
-    once and shared (each exposure cuts its own copy; 16 MiB read and parsed once, not per
-    file); otherwise checked (headers only) and read by each worker, which then owns it."""
+    """``--mask`` as the workers get it; a bad MASK fails before any input is written.
+
+    One input: its worker reads the MASK (every check of a read, before anything is
+    written) and owns the array, which becomes the exposure's mask without a copy; a check
+    here first would open and check the file twice. Several inputs in this process: read
+    once here and shared (each exposure cuts its own copy), instead of once per input.
+    Worker processes or a cluster: headers checked here, so that a bad MASK is one error,
+    not one per input; each worker reads it.
+    """
     from .mask_ref import check_mask_ref, read_mask_ref
 
-    if args.mask.strip().upper() == "N/A":
+    if args.mask.strip().upper() == "N/A" or len(args.inputs) == 1:
         return args.mask
     batch = batch_options(args)
-    if len(args.inputs) > 1 and batch["jobs"] <= 1 and not batch["scheduler"]:
+    if batch["jobs"] <= 1 and not batch["scheduler"]:
         return read_mask_ref(args.mask)
     check_mask_ref(args.mask)
     return args.mask

@@ -274,8 +274,8 @@ def test_options_and_python_defaults_come_from_parameters():
     assert actions["mask"].required
 
 
-def test_several_inputs_in_this_process_read_the_mask_once(run_cli, tmp_path, mask,
-                                                             monkeypatch):
+def test_a_run_in_this_process_opens_the_mask_once(run_cli, tmp_path, mask, monkeypatch):
+    """Several inputs share one read; one input's worker reads it (no header check first)."""
     import dqmask.dq_init.files as files_mod
     import dqmask.dq_init.mask_ref as mask_ref_mod
 
@@ -286,8 +286,12 @@ def test_several_inputs_in_this_process_read_the_mask_once(run_cli, tmp_path, ma
         reads.append(path)
         return real(path)
 
+    def no_check(path):
+        raise AssertionError("the MASK is opened twice")
+
     monkeypatch.setattr(mask_ref_mod, "read_mask_ref", counting)
     monkeypatch.setattr(files_mod, "read_mask_ref", counting)
+    monkeypatch.setattr(mask_ref_mod, "check_mask_ref", no_check)
     a = write_exposure(tmp_path / "a_uncal.fits", (1, 2, 32, 32), substrt=(1, 1))
     b = write_exposure(tmp_path / "b_uncal.fits", (1, 2, 32, 32), substrt=(17, 33))
     code, _, err = run_cli("dqinit", a, b, "--mask", mask, "--output-dir", tmp_path / "both")
