@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import overload
@@ -34,7 +33,8 @@ from .mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
 from .options import OUTPUT_SUFFIX, PARAMETERS
 
 __all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "load_user_dq", "default_output_name",
-           "stripes_from_header", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES", "PARAMETERS"]
+           "stripes_from_header", "split_suffix", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES",
+           "PARAMETERS"]
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,19 @@ wavecorrstep wfscmb wfscombine wfscombinestep wfsscontamstep white_light whiteli
 whtlt x1d x1dints
 """.split())
 
-_SUFFIX_RE = re.compile(r"^(?P<root>.+?)(?:(?P<sep>[_-])(?:"
-                        + "|".join(map(re.escape, sorted(JWST_SUFFIXES))) + "))?$")
+
+def split_suffix(stem: str) -> tuple[str, str | None]:
+    """``(root, separator)`` of a file name without extension, as jwst's
+    ``jwst.lib.suffix.remove_suffix`` splits it (its regular expression, without compiling
+    a 200-way alternation at every start).
+
+    The shortest root (one character at least) followed by ``_`` or ``-`` and a known
+    suffix (:data:`JWST_SUFFIXES`) that ends the name; else the whole stem, no separator.
+    """
+    for i in range(1, len(stem)):
+        if stem[i] in "_-" and stem[i + 1:] in JWST_SUFFIXES:
+            return stem[:i], stem[i]
+    return stem, None
 
 
 def default_output_name(path: str | os.PathLike) -> str:
@@ -82,9 +93,8 @@ def default_output_name(path: str | os.PathLike) -> str:
     folder, name = os.path.split(os.fspath(path))
     for ext in (".gz", ".bz2", ".xz", ".zip"):
         name = name.removesuffix(ext)
-    match = _SUFFIX_RE.match(os.path.splitext(name)[0])
-    assert match is not None  # the pattern matches any non-empty name
-    return os.path.join(folder, f"{match['root']}{match['sep'] or '_'}{OUTPUT_SUFFIX}.fits")
+    root, sep = split_suffix(os.path.splitext(name)[0])
+    return os.path.join(folder, f"{root}{sep or '_'}{OUTPUT_SUFFIX}.fits")
 
 
 class DqInitDone(AlreadyDoneError):
