@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output and len(args.inputs) != 1:
         raise UsageError("-o/--output needs exactly one input; use --output-dir")
-    mask = _mask(args)  # a bad MASK fails once, before any input
+    mask = _mask(args)  # a bad MASK fails once, before any input is written
     if args.user_dq:  # so does a bad user DQ
         load_user_dq(args.user_dq, max_fraction=args.max_fraction, faithful=args.faithful)
     outs = {p: _output(args, p) for p in args.inputs}
