@@ -2,7 +2,10 @@
 
 Full-frame NIRCam NRCA1 raw ramp (uncal, SCI uint16, 1 integration x 10 groups) with the
 real NIRCam MASK reference from ``../shared/data`` (a generated 2048x2048 MASK if absent).
-Run: ``python -m benchmarks.bench_dq_init``. Targets: >= 10x faster, <= 1/4 peak memory.
+Run: ``python -m benchmarks.bench_dq_init``. Targets: >= 10x faster, <= 1/4 peak memory in
+process; >= 4x jwst as whole processes (dqmask as installed: bytecode compiled, as jwst's is),
+within 1.3x of the I/O floor in process. ``DQMASK_BENCH_REPEAT`` (default 3): whole-process
+runs of each contender.
 """
 
 from __future__ import annotations
@@ -112,27 +115,63 @@ JWST_SCRIPT = ("import sys, warnings\nwarnings.simplefilter('ignore')\n"
                "    do_dqinit(m, r)\n    m.save(sys.argv[3])\n")
 
 
-def whole_process(uncal: Path, mask: Path, tmp: Path, repeat: int) -> tuple[float, float]:
-    """Medians (jwst process, dqmask process), runs interleaved, each to a new output."""
+#: The start-up floor of a Python command that reads and writes FITS.
+IMPORT_FLOOR = "import numpy, astropy.io.fits"
+
+
+def installed_copy(tmp: Path) -> Path:
+    """A copy of ``src/dqmask`` with its bytecode compiled, as ``pip install`` leaves it.
+
+    jwst, stdatamodels, astropy and numpy run from compiled bytecode (their ``__pycache__``
+    in site-packages). dqmask run from the source tree with ``PYTHONDONTWRITEBYTECODE`` set
+    (as on this machine) compiles every module it imports again at each start; the copy
+    measures dqmask as a user runs it. Returns the folder to put on ``PYTHONPATH``.
+    """
+    import compileall
+    import shutil
+
+    root = tmp / "installed"
+    shutil.copytree(REPO / "src" / "dqmask", root / "dqmask",
+                    ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    if not compileall.compile_dir(root, quiet=1):
+        raise RuntimeError("compileall failed on the copy of src/dqmask")
+    return root
+
+
+def whole_process(uncal: Path, mask: Path, tmp: Path, repeat: int) -> dict[str, float]:
+    """Medians of whole processes, runs interleaved (order alternating), each to a new output.
+
+    ``jwst``: open -> do_dqinit -> save; ``dqmask``: ``dqmask dqinit`` as installed
+    (bytecode compiled, :func:`installed_copy`); ``dqmask_source``: the same from the source
+    tree (bytecode compiled at each start when ``PYTHONDONTWRITEBYTECODE`` is set);
+    ``floor``: ``python -c "import numpy, astropy.io.fits"``.
+    """
     import os
     import sys
 
     from ._util import dqmask_argv, median, run_process
 
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"),
-                                                      env.get("PYTHONPATH")]))
+    def env_with(path: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path), env.get("PYTHONPATH")]))
+        return env
+
+    installed = installed_copy(tmp)
     ours, theirs = tmp / "wp_ours.fits", tmp / "wp_jwst.fits"
-    t_ours, t_jwst = [], []
+    dqinit = [*dqmask_argv(), "dqinit", str(uncal), "--mask", str(mask), "-o", str(ours), "-q",
+              "--force"]
+    runs = [("jwst", [sys.executable, "-c", JWST_SCRIPT, str(uncal), str(mask), str(theirs)],
+             env_with(REPO / "src")),
+            ("dqmask", dqinit, env_with(installed)),
+            ("dqmask_source", dqinit, env_with(REPO / "src")),
+            ("floor", [sys.executable, "-c", IMPORT_FLOOR], env_with(REPO / "src"))]
+    times: dict[str, list[float]] = {name: [] for name, _, _ in runs}
     for i in range(repeat):
-        runs = [("jwst", [sys.executable, "-c", JWST_SCRIPT, str(uncal), str(mask),
-                          str(theirs)], theirs, t_jwst),
-                ("dqmask", [*dqmask_argv(), "dqinit", str(uncal), "--mask", str(mask), "-o",
-                            str(ours), "-q", "--force"], ours, t_ours)]
-        for _, argv, out, times in (runs if i % 2 == 0 else runs[::-1]):
-            out.unlink(missing_ok=True)
-            times.append(run_process(argv, env=env)[0])
-    return median(t_jwst), median(t_ours)
+        for name, argv, env in (runs if i % 2 == 0 else runs[::-1]):
+            ours.unlink(missing_ok=True)
+            theirs.unlink(missing_ok=True)
+            times[name].append(run_process(argv, env=env)[0])
+    return {name: median(values) for name, values in times.items()}
 
 
 def _floor_fsync(src: Path, dst: Path, out_bytes: int) -> None:
@@ -191,10 +230,9 @@ def main() -> str:
         floor_out = tmp / "floor.fits"
         t_floor = _best_fresh(lambda: _floor_fsync(uncal, floor_out, out_size), floor_out,
                               repeat=3)
-        import os
-
-        wp_jwst, wp_ours = whole_process(uncal, mask, tmp,
-                                         int(os.environ.get("DQMASK_BENCH_REPEAT", "3")))
+        wp = whole_process(uncal, mask, tmp, int(os.environ.get("DQMASK_BENCH_REPEAT", "3")))
+    wp_jwst, wp_ours, wp_source, wp_floor = (wp["jwst"], wp["dqmask"], wp["dqmask_source"],
+                                             wp["floor"])
     time_ratio, mem_ratio = t_jwst / t_ours, m_jwst / max(m_ours, 1)
     lines = [
         f"input: NIRCam NRCA1 uncal {SHAPE} uint16 ({fmt_bytes(size)}), MASK {mask.name}",
@@ -206,7 +244,14 @@ def main() -> str:
         f"{'met' if mem_ratio >= 4 else 'NOT met'})",
         f"whole process (median): jwst {wp_jwst:.3f} s, dqmask dqinit {wp_ours:.3f} s = "
         f"{wp_jwst / wp_ours:.2f}x (target >= 4x: "
-        f"{'met' if wp_jwst / wp_ours >= 4 else 'NOT met'})",
+        f"{'met' if wp_jwst / wp_ours >= 4 else 'NOT met'}); dqmask as installed (bytecode "
+        f"compiled, as jwst's is)",
+        f"  from the source tree without bytecode (PYTHONDONTWRITEBYTECODE="
+        f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}): {wp_source:.3f} s = "
+        f"{wp_jwst / wp_source:.2f}x",
+        f"  start-up: python -c '{IMPORT_FLOOR}' {wp_floor:.3f} s; dqmask's whole process "
+        f"less its step in process {max(wp_ours - t_ours, 0.0):.3f} s = "
+        f"{max(wp_ours - t_ours, 0.0) / wp_floor:.2f}x that",
         f"in process vs I/O floor (read input, write {fmt_bytes(out_size)} with fsync, "
         f"{t_floor:.3f} s): {t_ours / t_floor:.2f}x (target <= 1.3x: "
         f"{'met' if t_ours / t_floor <= 1.3 else 'NOT met'})",
@@ -214,13 +259,19 @@ def main() -> str:
     from ._util import load, save_figures
 
     lines.append(f"load after: {load()}")
-    wp = wp_jwst / wp_ours
+    ratio = wp_jwst / wp_ours
+    startup = max(wp_ours - t_ours, 0.0)
     save_figures("dq_init", [
-        {"item": "3 dq_init", "what": "jwst / dqmask dqinit, whole process", "value": wp,
-         "unit": "x", "target": ">= 4", "met": wp >= 4,
-         "why": "" if wp >= 4 else f"of dqmask's {wp_ours:.2f} s, the step in process takes "
-         f"{t_ours:.2f} s ({t_ours / t_floor:.1f}x the I/O floor) and the interpreter and "
-         f"imports {max(wp_ours - t_ours, 0.0):.2f} s"},
+        {"item": "3 dq_init", "what": "jwst / dqmask dqinit, whole process", "value": ratio,
+         "unit": "x", "target": ">= 4", "met": ratio >= 4,
+         "why": f"of dqmask's {wp_ours:.2f} s, the step in process takes {t_ours:.2f} s "
+                f"({t_ours / t_floor:.1f}x the I/O floor) and the interpreter and imports "
+                f"{startup:.2f} s ({startup / wp_floor:.1f}x python -c '{IMPORT_FLOOR}')"
+                if ratio < 4 else ""},
+        {"item": "3 dq_init", "what": "jwst / dqmask dqinit run from the source tree, no bytecode",
+         "value": wp_jwst / wp_source, "unit": "x", "target": "reported", "met": None,
+         "why": "each start compiles dqmask's modules again (PYTHONDONTWRITEBYTECODE); an "
+                "installed dqmask has its bytecode, as jwst has"},
         {"item": "3 dq_init", "what": "dqmask dqinit in process / I/O floor",
          "value": t_ours / t_floor, "unit": "x", "target": "<= 1.3",
          "met": t_ours / t_floor <= 1.3,

@@ -60,7 +60,7 @@ from ..io.regions import (
     region_report,
     region_warnings_to_log,
 )
-from ..pipeline.options import MAX_FRACTION
+from ..pipeline.options import MAX_FRACTION, refuse_above_max_fraction
 from ..static.files import _chip_id as drizzlepac_chip_id
 from ..toolbox.morphology import grow
 from . import core as alg
@@ -518,22 +518,6 @@ def _apply_to_file(target: str, output: str, opts: ApplyOptions) -> ApplyResult:
                    _params(opts, masks, flags, stats), record)
     return ApplyResult(target, output, flags, decode(flags, table), stats.masked, stats.total,
                        newly, record, backup, len(info.chips), notes)
-
-
-def refuse_above_max_fraction(path: str, stats: alg.MaskStats, max_fraction: float) -> None:
-    """``--max-fraction``: refuse a mask covering more than ``max_fraction`` of its pixels.
-
-    Shared by ``apply`` (the mask on a target) and ``dqinit`` (the user DQ).
-
-    Raises
-    ------
-    InputError
-        ``stats.fraction > max_fraction``, naming ``path``.
-    """
-    if stats.fraction > max_fraction:
-        raise InputError(path, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
-                               f"above {{max_fraction}} {max_fraction:g}; refused",
-                         mentions=("max_fraction",))
 
 
 def _strips(shape: Sequence[int], itemsize: int) -> list[tuple[int, int]]:

@@ -1,12 +1,17 @@
-"""``dqmask dqinit``: apply a JWST MASK reference file to raw exposures (jwst ``dq_init``)."""
+"""``dqmask dqinit``: apply a JWST MASK reference file to raw exposures (jwst ``dq_init``).
+
+Start-up stays light: the parser is built from :data:`dqmask.dq_init.options.PARAMETERS`
+(no numpy, no astropy), and the file-level code (:mod:`dqmask.dq_init.files`,
+:mod:`dqmask.dq_init.mask_ref`) is imported by :func:`run` only, so ``dqmask dqinit --help``
+loads neither.
+"""
 
 from __future__ import annotations
 
 import argparse
 import functools
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..cli._common import (
     add_batch_options,
@@ -17,16 +22,11 @@ from ..cli._common import (
 )
 from ..errors import UsageError
 from ..io.atomic import same_file
-from ..io.fits import write_hdulist
 from ..pipeline.options import add_arguments, by_name
-from .files import (
-    OUTPUT_SUFFIX,
-    PARAMETERS,
-    default_output_name,
-    dq_init_file,
-    load_user_dq,
-)
-from .mask_ref import check_mask_ref, write_mask_ref, write_user_dq
+from .options import OUTPUT_SUFFIX, PARAMETERS
+
+if TYPE_CHECKING:
+    from .mask_ref import MaskRef
 
 SUFFIX = "_" + OUTPUT_SUFFIX
 
@@ -48,15 +48,20 @@ def register(sub, common) -> argparse.ArgumentParser:
     param["mask"].add_to(p, required=True)
     add_arguments(p, (param[name] for name in ("user_dq", "max_fraction")))
     add_output_options(p, default_suffix=SUFFIX)
-    add_arguments(p, (param[name] for name in ("force", "ignore_detector", "faithful",
-                                               "user_dq_all_stripes")))
+    add_arguments(p, (o for o in PARAMETERS if o.name not in _BEFORE_OUTPUT))
     add_batch_options(p)
     return p
 
 
-def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | None,
+#: Options listed before the output options in ``--help``; every other parameter after them.
+_BEFORE_OUTPUT = ("mask", "user_dq", "max_fraction")
+
+
+def _worker(path: str, *, args_out: dict[str, str], mask: str | MaskRef, user_dq: str | None,
             force: bool, ignore_detector: bool, faithful: bool, all_stripes: bool,
             max_fraction: float) -> str:
+    from .files import dq_init_file
+
     result = dq_init_file(path, mask, args_out[path], user_dq=user_dq, force=force,
                           ignore_detector=ignore_detector, faithful=faithful,
                           user_dq_all_stripes=all_stripes, max_fraction=max_fraction)
@@ -64,27 +69,51 @@ def _worker(path: str, *, args_out: dict[str, str], mask: str, user_dq: str | No
 
 
 def run(args: argparse.Namespace) -> int:
+    from .files import load_user_dq
+
     if args.output and len(args.inputs) != 1:
         raise UsageError("-o/--output needs exactly one input; use --output-dir")
-    if args.mask.strip().upper() != "N/A":
-        check_mask_ref(args.mask)  # a bad MASK fails once, before any input
+    mask = _mask(args)  # a bad MASK fails once, before any input is written
     if args.user_dq:  # so does a bad user DQ
         load_user_dq(args.user_dq, max_fraction=args.max_fraction, faithful=args.faithful)
     outs = {p: _output(args, p) for p in args.inputs}
     same = [p for p, o in outs.items() if not args.in_place and _same_file(p, o)]
     if same:
         raise UsageError(f"output would overwrite input {same[0]}; use --in-place to do that")
-    worker = functools.partial(_worker, args_out=outs, mask=args.mask, user_dq=args.user_dq,
+    worker = functools.partial(_worker, args_out=outs, mask=mask, user_dq=args.user_dq,
                                force=args.force, ignore_detector=args.ignore_detector,
                                faithful=args.faithful, all_stripes=args.user_dq_all_stripes,
                                max_fraction=args.max_fraction)
     return run_batch(args.inputs, worker, label="dqinit", **batch_options(args))
 
 
+def _mask(args: argparse.Namespace) -> str | MaskRef:
+    """``--mask`` as the workers get it; a bad MASK fails before any input is written.
+
+    One input: its worker reads the MASK (every check of a read, before anything is
+    written) and owns the array, which becomes the exposure's mask without a copy; a check
+    here first would open and check the file twice. Several inputs in this process: read
+    once here and shared (each exposure cuts its own copy), instead of once per input.
+    Worker processes or a cluster: headers checked here, so that a bad MASK is one error,
+    not one per input; each worker reads it.
+    """
+    from .mask_ref import check_mask_ref, read_mask_ref
+
+    if args.mask.strip().upper() == "N/A" or len(args.inputs) == 1:
+        return args.mask
+    batch = batch_options(args)
+    if batch["jobs"] <= 1 and not batch["scheduler"]:
+        return read_mask_ref(args.mask)
+    check_mask_ref(args.mask)
+    return args.mask
+
+
 def _output(args: argparse.Namespace, path: str) -> str:
     """-o / --output-dir / --in-place, else the name jwst's strun gives beside the input."""
     if args.output or args.output_dir or args.in_place:
         return output_path(args, path, suffix=SUFFIX, n_inputs=len(args.inputs))
+    from .files import default_output_name
+
     return default_output_name(path)
 
 
@@ -94,6 +123,11 @@ def _same_file(a: str, b: str) -> bool:
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     """Make a MASK reference and a raw ramp if the samples lack them; run dqinit on it."""
+    import numpy as np
+
+    from .files import default_output_name, dq_init_file
+    from .mask_ref import write_mask_ref, write_user_dq
+
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     uncal = samples.get("nircam_uncal")
@@ -123,7 +157,7 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     say("dqmask dqinit " + result.summary())
 
 
-def _header_of(path: Path) -> dict:
+def _header_of(path: Path) -> dict[str, Any]:
     from astropy.io import fits
     with fits.open(path) as hdul:
         return {k: hdul[0].header[k] for k in ("INSTRUME", "DETECTOR", "SUBSIZE1", "SUBSIZE2")
@@ -131,7 +165,11 @@ def _header_of(path: Path) -> dict:
 
 
 def _demo_uncal(path: Path) -> None:
+    import numpy as np
     from astropy.io import fits
+
+    from ..io.fits import write_hdulist
+
     primary = fits.PrimaryHDU()
     h = primary.header
     for key, value in (("TELESCOP", "JWST"), ("INSTRUME", "NIRCAM"), ("DETECTOR", "NRCA1"),

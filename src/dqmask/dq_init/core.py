@@ -233,7 +233,7 @@ def _dynamic_map(dq: np.ndarray, rows: Sequence[tuple[int, str]], compress: bool
         raise ValueError("in-place DQ_DEF mapping needs a C-contiguous array")
     out = dq if inplace else np.zeros(dq.shape, dtype=dq.dtype)
     flat = out.reshape(-1) if inplace else dq.reshape(-1)
-    nz = np.flatnonzero(flat)
+    nz = np.flatnonzero(flat != 0)  # numpy finds True bytes ~3x faster than non-zero words
     if nz.size:
         uniq, inverse = np.unique(flat[nz], return_inverse=True)
         out.reshape(-1)[nz] = _map_values(uniq, pairs, dq.dtype)[inverse]
@@ -358,7 +358,7 @@ def decompress_with_report(dq: np.ndarray, dq_def: object, *,
         raise ValueError("in-place DQ_DEF mapping needs a C-contiguous array")
     pairs = _known_rows(rows, mnemonics, warn)
     flat = dq.reshape(-1)
-    nz = np.flatnonzero(flat)
+    nz = np.flatnonzero(flat != 0)  # numpy finds True bytes ~3x faster than non-zero words
     uniq, inverse, counts = np.unique(flat[nz], return_inverse=True, return_counts=True)
     report = _report(uniq, counts, rows, mnemonics)
     if nz.size:
@@ -692,14 +692,14 @@ def extract_stripes(ref_dq: np.ndarray, sci: Subarray, ref: Subarray, st: Stripe
 
 def mask_for_science(ref_dq: np.ndarray, ref: Subarray, ref_instrument: str | None,
                      sci: Subarray, sci_shape: tuple[int, ...], st: Stripes | None = None,
-                     *, strict: bool = True) -> np.ndarray:
+                     *, strict: bool = True, copy: bool = True) -> np.ndarray:
     """The reference DQ cut to the science readout (match, rectangle, or stripes).
 
     Parameters
     ----------
     ref_dq : ndarray
         Reference ``dq`` (standard or compressed: every operation here commutes with the
-        DQ_DEF mapping). Never modified.
+        DQ_DEF mapping). Never modified here; with ``copy=False`` it may be returned itself.
     ref : Subarray
         Reference keywords as read (missing ones are back-filled as upstream).
     ref_instrument : str or None
@@ -715,12 +715,16 @@ def mask_for_science(ref_dq: np.ndarray, ref: Subarray, ref_instrument: str | No
         where upstream would fail later with a numpy broadcast error (a 2048-row mask on
         3200-row IRS2 data; a reference whose SUBSIZE keywords exceed its array). Never
         changes a result upstream computes.
+    copy : bool
+        False: when the reference covers the science frame exactly, return ``ref_dq``
+        itself instead of a copy (for a caller that owns ``ref_dq`` and discards it, e.g.
+        a MASK read for one exposure: no second full-frame array).
 
     Returns
     -------
     ndarray
-        A new array (never a view of ``ref_dq``): ``(ny, nx)``, or ``(N, ny, nx)`` for
-        superstripe data.
+        ``(ny, nx)``, or ``(N, ny, nx)`` for superstripe data: a new array (never a view of
+        ``ref_dq``), or ``ref_dq`` itself if ``copy`` is False and it matches.
     """
     st = st or Stripes()
     if st.superstripe:
@@ -734,7 +738,7 @@ def mask_for_science(ref_dq: np.ndarray, ref: Subarray, ref_instrument: str | No
         ref = resolve_ref_subarray(ref, ref_dq.shape, ref_instrument)
         matched = ref_matches_sci(sci, sci_shape, ref, ref_dq.shape)
     if matched:
-        mask = np.array(ref_dq, copy=True)
+        mask = np.array(ref_dq, copy=True) if copy else ref_dq
     else:
         log.info("Extracting mask subarray to match science data")
         if st.striped:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import overload
 
@@ -24,24 +24,21 @@ import numpy as np
 from astropy.io import fits
 
 from ..apply.core import mask_stats
-from ..apply.files import refuse_above_max_fraction
 from ..errors import AlreadyDoneError, InputError
 from ..flags import JWST_PIXEL
 from ..io.fits import FitsUpdate, add_provenance, get_hdu
-from ..pipeline.options import MAX_FRACTION, Option
+from ..pipeline.options import MAX_FRACTION, refuse_above_max_fraction
 from . import core as alg
 from .mask_ref import MaskRef, read_mask_ref, read_user_dq, subarray_from_header
+from .options import OUTPUT_SUFFIX, PARAMETERS
 
 __all__ = ["DqInitResult", "DqInitDone", "dq_init_file", "load_user_dq", "default_output_name",
-           "stripes_from_header", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES"]
+           "stripes_from_header", "split_suffix", "STEP", "OUTPUT_SUFFIX", "JWST_SUFFIXES",
+           "PARAMETERS"]
 
 log = logging.getLogger(__name__)
 
 STEP = "dqinit"
-
-#: Suffix of the default output, as jwst names a standalone DQInitStep's result
-#: (``strun dq_init X_uncal.fits`` writes ``X_dqinitstep.fits``).
-OUTPUT_SUFFIX = "dqinitstep"
 
 #: jwst 3.0's product suffixes (``jwst.lib.suffix.KNOW_SUFFIXES``, compared in the tests):
 #: the one ending an input name is replaced by :data:`OUTPUT_SUFFIX`.
@@ -70,33 +67,19 @@ wavecorrstep wfscmb wfscombine wfscombinestep wfsscontamstep white_light whiteli
 whtlt x1d x1dints
 """.split())
 
-_SUFFIX_RE = re.compile(r"^(?P<root>.+?)(?:(?P<sep>[_-])(?:"
-                        + "|".join(map(re.escape, sorted(JWST_SUFFIXES))) + "))?$")
 
+def split_suffix(stem: str) -> tuple[str, str | None]:
+    """``(root, separator)`` of a file name without extension, as jwst's
+    ``jwst.lib.suffix.remove_suffix`` splits it (its regular expression, without compiling
+    a 200-way alternation at every start).
 
-#: Parameters of ``dqinit`` (``dqmask dqinit`` options, :func:`dq_init_file` defaults),
-#: declared once.
-PARAMETERS: tuple[Option, ...] = (
-    Option("mask", "string", None,
-           "MASK reference file (REFTYPE=MASK, e.g. jwst_nircam_mask_0026.fits); N/A "
-           "records S_DQINIT=SKIPPED like jwst when CRDS has no MASK", metavar="MASK_REF"),
-    Option("user_dq", "string", None,
-           "user-supplied DQ file (primary HDU, integer flags, science shape), OR-ed in like "
-           "jwst's user_supplied_dq; refused if its header says it is a background or "
-           "good-pixel mask", metavar="FILE"),
-    MAX_FRACTION.but(cli_help="refuse a --user-dq flagging more than this fraction of a "
-                              "file"),
-    Option("force", "boolean", False,
-           "apply even to exposures whose S_DQINIT is already COMPLETE"),
-    Option("ignore_detector", "boolean", False,
-           "apply a MASK whose INSTRUME/DETECTOR differ from the exposure's"),
-    Option("faithful", "boolean", False,
-           "cast the user DQ like jwst (floats truncated, negatives wrapped) instead of "
-           "refusing such values"),
-    Option("user_dq_all_stripes", "boolean", False,
-           "superstripe data: OR a 2-D user DQ into every stripe (jwst needs a 3-D "
-           "N x ny x nx user DQ)"),
-)
+    The shortest root (one character at least) followed by ``_`` or ``-`` and a known
+    suffix (:data:`JWST_SUFFIXES`) that ends the name; else the whole stem, no separator.
+    """
+    for i in range(1, len(stem)):
+        if stem[i] in "_-" and stem[i + 1:] in JWST_SUFFIXES:
+            return stem[:i], stem[i]
+    return stem, None
 
 
 def default_output_name(path: str | os.PathLike) -> str:
@@ -110,9 +93,8 @@ def default_output_name(path: str | os.PathLike) -> str:
     folder, name = os.path.split(os.fspath(path))
     for ext in (".gz", ".bz2", ".xz", ".zip"):
         name = name.removesuffix(ext)
-    match = _SUFFIX_RE.match(os.path.splitext(name)[0])
-    assert match is not None  # the pattern matches any non-empty name
-    return os.path.join(folder, f"{match['root']}{match['sep'] or '_'}{OUTPUT_SUFFIX}.fits")
+    root, sep = split_suffix(os.path.splitext(name)[0])
+    return os.path.join(folder, f"{root}{sep or '_'}{OUTPUT_SUFFIX}.fits")
 
 
 class DqInitDone(AlreadyDoneError):
@@ -266,12 +248,17 @@ def load_user_dq(user_dq: str | os.PathLike | np.ndarray, *,
 
 def _science_mask(path: str, primary: fits.Header, data_shape: tuple[int, ...],
                   mask: MaskRef, user_dq: np.ndarray | None, user_label: str,
-                  validate: bool, all_stripes: bool) -> np.ndarray:
+                  validate: bool, all_stripes: bool, owned: bool) -> np.ndarray:
+    """The MASK (and user DQ) as ``dq`` standard flags in the science frame.
+
+    ``owned``: ``mask`` was read for this exposure alone, so its ``raw_dq`` may become the
+    result (decompressed in place) instead of being copied first.
+    """
     sci = subarray_from_header(primary)
     stripes = stripes_from_header(primary)
     try:
         raw = alg.mask_for_science(mask.raw_dq, mask.subarray, mask.instrument, sci,
-                                   data_shape, stripes, strict=True)
+                                   data_shape, stripes, strict=True, copy=not owned)
         # the DQ_DEF mapping is per pixel and maps 0 to 0, so it commutes with the cut
         standard, report = alg.decompress_with_report(raw, mask.dq_def)
         if report.undefined_bits:
@@ -303,17 +290,12 @@ def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None
 
     uint32 arrays (owned by this step) are turned in place into their on-disk form (int32
     big-endian, top bit flipped) with BZERO = 2**31: astropy would otherwise allocate two
-    full-size copies to do the same. A broadcast (read-only, zero-stride) GROUPDQ is
-    materialised: the atomic writer is not an OS-level file to astropy (every byte goes
-    through ``os.write`` so that a full disk is reported as such), and astropy writes a
-    non-contiguous array to such an object one element at a time (seconds for a full-frame
-    ramp); one contiguous uint8 copy is written in a single call.
+    full-size copies to do the same. A broadcast (read-only, zero-stride) GROUPDQ is kept
+    as it is: :func:`_write_arrays` has it written plane by plane (see :func:`_broadcast`).
     """
     if data.dtype == np.uint32 and data.flags.writeable and data.flags.c_contiguous:
         data ^= np.uint32(2**31)
         data = data.byteswap(inplace=True).view(">i4")
-    elif not data.flags.writeable and data.ndim > 2 and not any(data.strides[:-2]):
-        data = np.ascontiguousarray(data)
     header = fits.Header()
     if old is not None:  # keep the cards of a replaced extension (EXTVER, BUNIT...)
         skip = {"XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "BZERO", "BSCALE", "EXTEND",
@@ -326,6 +308,20 @@ def _image_hdu(name: str, data: np.ndarray, old: fits.Header | None
         hdu.header.set("BSCALE", 1, after="GCOUNT")
         hdu.header.set("BZERO", 2**31, after="BSCALE")
     return hdu
+
+
+def _broadcast(data: np.ndarray) -> bool:
+    """True for a read-only broadcast of one plane (a fresh ramp's GROUPDQ, 40 MiB for a
+    full-frame 10-group ramp): it is written strip by strip from the plane, never copied
+    whole. Materialising it cost a full-size allocation and copy; handing it to astropy as
+    it is would be worse (the atomic writer is not an OS-level file to astropy, which then
+    writes a non-contiguous array one element per call)."""
+    return not data.flags.writeable and data.ndim > 2 and not any(data.strides[:-2])
+
+
+def _rows_of(data: np.ndarray) -> Callable[[int, int], np.ndarray]:
+    """``rows(start, stop)``: the first-axis slice of ``data`` (a view, no copy)."""
+    return lambda start, stop: data[start:stop]
 
 
 def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
@@ -343,6 +339,8 @@ def _write_arrays(up: FitsUpdate, arrays: dict[str, np.ndarray]) -> None:
         if old is None:
             up.changed = {i + 1 if i >= at else i for i in up.changed}
         up.changed.add(at)
+        if _broadcast(data):
+            up.set_data_strips(at, data.shape, data.dtype, _rows_of(data))
 
 
 def _raw_exposure(path: str, hdul: fits.HDUList, force: bool
@@ -455,8 +453,9 @@ def dq_init_file(path: str | os.PathLike, mask: str | os.PathLike | MaskRef,
         if not ignore_detector:
             _check_pairing(path, primary, ref)
         mask_array = _science_mask(path, primary, data_shape, ref, user, user_label,
-                                   not faithful, user_dq_all_stripes)
-        del ref  # the cut is a copy: let a MASK read here go before the big arrays come
+                                   not faithful, user_dq_all_stripes,
+                                   owned=not isinstance(mask, MaskRef))
+        del ref  # a MASK read here is the cut itself or is dropped before the big arrays
         names = list(alg.default_dq_shapes(kind, data_shape, _int(primary, "SSTR_NST")))
         existing = _existing(up.hdul, names)
         made = alg.ensure_dq_arrays(kind, data_shape, existing, _int(primary, "SSTR_NST"))

@@ -190,7 +190,7 @@ def _read_uint32(hdul: fits.HDUList, index: int, path: str) -> np.ndarray:
     hdu = hdul[index]
     h = hdu.header
     shape = tuple(int(h[f"NAXIS{k}"]) for k in range(int(h["NAXIS"]), 0, -1))
-    info = hdul.fileinfo(index)
+    info = hdu.fileinfo()  # not hdul.fileinfo(): that re-serialises every header first
     plain = (int(h["BITPIX"]) == 32 and h.get("BSCALE", 1) == 1 and h.get("BZERO") == 2**31
              and info is not None and not path.lower().endswith((".gz", ".bz2", ".zip")))
     if not plain:

@@ -1292,8 +1292,24 @@ def _strip_writer(shape: tuple[int, ...], dtype: np.dtype, rows: RowSource):
                 raise ValueError(f"strip {start}:{stop} is {block.dtype}{block.shape}, "
                                  f"expected {dtype}{want}")
             out = encode_rows(block)
-            fileobj.writearray(out)
+            for piece in _contiguous_pieces(out):
+                fileobj.writearray(piece)
             size += out.nbytes
         return size
 
     return write
+
+
+def _contiguous_pieces(out: np.ndarray) -> Iterator[np.ndarray]:
+    """``out`` as C-contiguous blocks, in C order: itself, or, for a strided array (e.g. a
+    broadcast of one plane), its largest contiguous trailing sub-arrays, so that nothing is
+    copied and astropy, which writes a non-contiguous array element by element, never sees
+    one."""
+    lead = 0
+    while lead < out.ndim and not out[(0,) * lead].flags.c_contiguous:
+        lead += 1
+    if lead == out.ndim:
+        yield np.ascontiguousarray(out)
+        return
+    for index in np.ndindex(*out.shape[:lead]):
+        yield out[index]

@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
-from ..errors import ParameterError
+from ..errors import InputError, ParameterError
 
 __all__ = ["Option", "spec", "defaults", "add_arguments", "by_name", "UNSET", "BAD_FLAGS",
            "FLAGS", "MAX_FRACTION", "MASK_CONVENTION", "READ_CONVENTIONS", "FORCE", "OUTPUT",
@@ -202,6 +202,38 @@ class Option:
             args.append(f"max={self.max!r}")
         args.append(f"default={self.default!r}")
         return f"{self.name} = {self.kind}({', '.join(args)})  # {self.help}"
+
+
+class _Coverage(Protocol):
+    @property
+    def fraction(self) -> float: ...
+
+
+def refuse_above_max_fraction(path: str, stats: _Coverage, max_fraction: float) -> None:
+    """:data:`MAX_FRACTION`: refuse a mask covering more than ``max_fraction`` of its pixels.
+
+    Shared by ``apply`` (the mask on a target) and ``dqinit`` (the user DQ); here, with no
+    array code, so that a job checking a fraction imports no other job's file-level module.
+
+    Parameters
+    ----------
+    path : str
+        The mask's file (or a label for an array), named by the error.
+    stats : MaskStats
+        Anything with the ``fraction`` of pixels masked
+        (:func:`dqmask.apply.core.mask_stats`).
+    max_fraction : float
+        The largest fraction accepted.
+
+    Raises
+    ------
+    InputError
+        ``stats.fraction > max_fraction``, naming ``path``.
+    """
+    if stats.fraction > max_fraction:
+        raise InputError(path, f"mask covers {100 * stats.fraction:.1f}% of the pixels, "
+                               f"above {{max_fraction}} {max_fraction:g}; refused",
+                         mentions=("max_fraction",))
 
 
 # --------------------------------------------------------------------------------------------

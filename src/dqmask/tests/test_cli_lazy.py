@@ -22,7 +22,7 @@ NOT_FOR_HELP = ("numpy", "astropy", "rich", "stdatamodels", "asdf", "scipy", "re
                 "photutils")
 #: Command families whose command-line module another engineer owns: their ``--help`` turns
 #: light when that module does (the cases are flipped to plain passes at merge).
-_OWNED_ELSEWHERE = {"dqinit": "dq_init/cli.py", "static": "static/cli.py"}
+_OWNED_ELSEWHERE = {"static": "static/cli.py"}
 
 
 def _modules_after(code: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, list[str]]:

@@ -249,3 +249,56 @@ def test_compressed_input_and_output(run_cli, tmp_path, mask, exposure):
         for name in ("SCI", "PIXELDQ", "GROUPDQ"):
             np.testing.assert_array_equal(a[name].data, b[name].data)
         assert a["SCI"].data.any()
+
+
+def test_options_and_python_defaults_come_from_parameters():
+    """Issue 13 item 4: every PARAMETERS entry is a ``dqmask dqinit`` option with its default
+    and help, and ``dq_init_file`` takes the same defaults."""
+    import inspect
+
+    from dqmask.cli import build_parser
+    from dqmask.dq_init.files import dq_init_file
+    from dqmask.dq_init.options import PARAMETERS
+
+    parser = build_parser("dqinit", lazy=True)
+    sub = next(a for a in parser._actions if a.dest == "command").choices["dqinit"]
+    actions = {a.dest: a for a in sub._actions}
+    for option in PARAMETERS:
+        action = actions[option.name]
+        assert action.option_strings[0] == option.cli_flag
+        assert action.help == option.cli_help_text()
+        assert action.default == option.default
+    signature = inspect.signature(dq_init_file).parameters
+    assert {o.name: o.default for o in PARAMETERS if o.name != "mask"} == {
+        o.name: signature[o.name].default for o in PARAMETERS if o.name != "mask"}
+    assert actions["mask"].required
+
+
+def test_a_run_in_this_process_opens_the_mask_once(run_cli, tmp_path, mask, monkeypatch):
+    """Several inputs share one read; one input's worker reads it (no header check first)."""
+    import dqmask.dq_init.files as files_mod
+    import dqmask.dq_init.mask_ref as mask_ref_mod
+
+    reads = []
+    real = mask_ref_mod.read_mask_ref
+
+    def counting(path):
+        reads.append(path)
+        return real(path)
+
+    def no_check(path):
+        raise AssertionError("the MASK is opened twice")
+
+    monkeypatch.setattr(mask_ref_mod, "read_mask_ref", counting)
+    monkeypatch.setattr(files_mod, "read_mask_ref", counting)
+    monkeypatch.setattr(mask_ref_mod, "check_mask_ref", no_check)
+    a = write_exposure(tmp_path / "a_uncal.fits", (1, 2, 32, 32), substrt=(1, 1))
+    b = write_exposure(tmp_path / "b_uncal.fits", (1, 2, 32, 32), substrt=(17, 33))
+    code, _, err = run_cli("dqinit", a, b, "--mask", mask, "--output-dir", tmp_path / "both")
+    assert code == 0, err
+    assert len(reads) == 1
+    for one in (a, b):  # the same bytes as a run on that input alone (which reads it itself)
+        code, _, err = run_cli("dqinit", one, "--mask", mask, "--output-dir", tmp_path / "one")
+        assert code == 0, err
+        assert _sha(tmp_path / "both" / one.name) == _sha(tmp_path / "one" / one.name)
+    assert len(reads) == 3

@@ -421,3 +421,16 @@ def test_write_mask_ref_round_trips_the_crds_dq_def(tmp_path, caplog):
     with fits.open(out) as ours, fits.open(tmp_path / "stdatamodels.fits") as theirs:
         np.testing.assert_array_equal(ours["DQ"].data, theirs["DQ"].data)
         assert [tuple(r) for r in ours["DQ_DEF"].data] == [tuple(r) for r in theirs["DQ_DEF"].data]
+
+
+@pytest.mark.parametrize("stem", [
+    "jw_x_uncal", "jw_x-uncal", "x_uncal_ramp", "x_dq_init", "x-ami-oi", "x_ami-oi", "_uncal",
+    "uncal", "a_b_c", "jw01234_00001_nrca1_saturationstep", "x__uncal", "x_-uncal",
+    "x_rate_cal", "x_ratex", "x_", "-", "x-", "a_x1dints", "a_cal_cal",
+])
+def test_suffix_split_is_jwst_s(stem):
+    suffix = pytest.importorskip("jwst.lib.suffix", reason="jwst is needed to compare")
+    from dqmask.dq_init.files import split_suffix
+
+    root, sep = split_suffix(stem)
+    assert (root, sep or "_") == suffix.remove_suffix(stem)

@@ -237,3 +237,46 @@ def test_decompress_with_report_equals_the_two_calls():
     assert got is raw
     np.testing.assert_array_equal(got, want)
     assert report == want_report and report.undefined_bits
+
+
+# --------------------------------------------------------------------------------------------
+# Who owns the MASK array
+# --------------------------------------------------------------------------------------------
+
+
+def test_mask_for_science_copies_unless_told_it_may_return_the_reference():
+    raw = np.arange(16, dtype=np.uint32).reshape(4, 4)
+    ref = alg.Subarray(xstart=1, ystart=1, xsize=4, ysize=4, fastaxis=-1, slowaxis=2)
+    copied = alg.mask_for_science(raw, ref, "NIRCAM", ref, (1, 2, 4, 4))
+    assert copied is not raw and not np.shares_memory(copied, raw)
+    assert alg.mask_for_science(raw, ref, "NIRCAM", ref, (1, 2, 4, 4), copy=False) is raw
+    corner = alg.Subarray(xstart=1, ystart=1, xsize=2, ysize=2, fastaxis=-1, slowaxis=2)
+    cut = alg.mask_for_science(raw, ref, "NIRCAM", corner, (1, 2, 2, 2), copy=False)
+    assert cut.tolist() == [[0, 1], [4, 5]] and not np.shares_memory(cut, raw)
+
+
+def test_a_mask_ref_given_to_several_exposures_is_never_modified(tmp_path):
+    """A MaskRef passed in (one MASK read for a batch) stays as read; a MASK read by
+    dq_init_file itself becomes the cut (no copy) with the same result."""
+    from dqmask.dq_init.files import dq_init_file
+    from dqmask.dq_init.tests.test_dq_init_support import (
+        random_raw,
+        write_exposure,
+        write_raw_mask,
+    )
+
+    raw = random_raw((64, 80), seed=4)
+    mask = write_raw_mask(tmp_path / "mask.fits", raw)
+    exposure = write_exposure(tmp_path / "jw_uncal.fits", (1, 3, 64, 80))
+    ref = read_mask_ref(mask)
+    before = ref.raw_dq.copy()
+    outs = [tmp_path / f"out{i}.fits" for i in range(3)]
+    dq_init_file(exposure, ref, outs[0])
+    dq_init_file(exposure, ref, outs[1])
+    dq_init_file(exposure, mask, outs[2])
+    assert np.array_equal(ref.raw_dq, before)
+    with fits.open(outs[0]) as a, fits.open(outs[1]) as b, fits.open(outs[2]) as c:
+        for ext in ("PIXELDQ", "GROUPDQ"):
+            assert np.array_equal(a[ext].data, b[ext].data)
+            assert np.array_equal(a[ext].data, c[ext].data)
+        assert np.array_equal(a["PIXELDQ"].data, ref.standard(warn=False))
