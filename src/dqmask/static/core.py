@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from astropy.nddata import bitmask
 
 from ..errors import StatsError
 from ..flags import require_dq_dtype
@@ -62,6 +61,9 @@ _U = 2.0**-53  # unit roundoff of double
 _TINY = 10.0 * float(np.finfo(np.float32).eps)  # imagestats' one-bin limit
 _SEQ_CHUNK = 1 << 20
 _BLOCK = 1 << 16  # pixels per cache-sized block
+_SPARSE = 16  # a block's excluded pixels are listed by index when fewer than 1 in 16
+_MAX_FAST_BINS = 60000  # histogram slots fit in uint16
+_ALL_BITS = (1 << 64) - 1  # the bits astropy's bitmask supports
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,16 @@ def _sequential_sum(values: np.ndarray) -> float:
     total = 0.0
     for start in range(0, values.size, _SEQ_CHUNK):
         chunk = values[start:start + _SEQ_CHUNK].astype(np.float64)
-        chunk[0] += total
-        total = float(np.add.accumulate(chunk)[-1])
+        total = _accumulate(chunk, total)
     return total
+
+
+def _accumulate(chunk: np.ndarray, total: float) -> float:
+    """Continue the sequential double sum ``total`` over ``chunk`` (float64, overwritten)."""
+    if chunk.size == 0:
+        return total
+    chunk[0] += total
+    return float(np.add.accumulate(chunk, out=chunk)[-1])
 
 
 def _sum_bound(n: int, abs_sum: float) -> float:
@@ -120,20 +129,30 @@ def _sum_bound(n: int, abs_sum: float) -> float:
     return (1.01 * n + 1024.0) * _U * abs_sum * 1.01
 
 
-def _robust_f32(total: float, err: float, finish: Callable[[float], float],
-                exact: Callable[[], float]) -> np.float32:
-    """float32(finish(S)) for the sequential sum S, known to lie within ``err`` of ``total``.
+def _abs_bound(total: float, n: int, vmin: float, vmax: float) -> float:
+    """An upper bound of sum(|v|) from the sum, count and a range holding every value."""
+    if vmin >= 0.0 or vmax <= 0.0:  # one sign
+        return abs(total)
+    return abs(total) + 2.0 * n * (-vmin if total >= 0 else vmax)
 
-    ``finish`` is monotonic non-decreasing; ``exact()`` computes S literally (rarely needed).
+
+def _first_agreement(estimates: Iterable[tuple[float, float]],
+                     finish: Callable[[float], float]) -> np.float32 | None:
+    """float32(finish(S)) for the sequential sum S, from (estimate, bound) pairs.
+
+    Each pair says S lies within ``bound`` of ``estimate``; ``finish`` is monotonic
+    non-decreasing, so when float32(finish) agrees at both ends of an interval it is the
+    answer. None when no interval decides (the caller then computes S literally).
     """
-    low, high = _F32(finish(total - err)), _F32(finish(total + err))
-    if low == high:
-        return low
-    return _F32(finish(exact()))
+    for total, err in estimates:
+        low, high = _F32(finish(total - err)), _F32(finish(total + err))
+        if low == high:
+            return low
+    return None
 
 
 # --------------------------------------------------------------------------------------------
-# Cache-sized blocks, no compaction: pixels outside the clip range are multiplied by 0 (exact)
+# Cache-sized blocks; the pixels outside a clip range are listed per block
 # --------------------------------------------------------------------------------------------
 
 
@@ -142,20 +161,10 @@ class _Scratch:
 
     def __init__(self) -> None:
         self.f = np.empty(_BLOCK, np.float32)
-        self.m = np.empty(_BLOCK, np.float32)  # a block's mask as 1.0 / 0.0
         self.d = np.empty(_BLOCK, np.float64)
         self.a = np.empty(_BLOCK, bool)
         self.b = np.empty(_BLOCK, bool)
-
-
-def _inside(block: np.ndarray, lo, hi, out: np.ndarray, scratch: _Scratch, *,
-            open_top: bool = False) -> np.ndarray:
-    """``out`` = lo <= v <= hi (v < hi with ``open_top``) for one block."""
-    t = scratch.b[:block.size]
-    np.greater_equal(block, lo, out=out)
-    (np.less if open_top else np.less_equal)(block, hi, out=t)
-    np.logical_and(out, t, out=out)
-    return out
+        self.slots = np.empty(_BLOCK, np.uint16)
 
 
 def _sum64(values: np.ndarray, scratch: _Scratch) -> float:
@@ -165,170 +174,19 @@ def _sum64(values: np.ndarray, scratch: _Scratch) -> float:
     return float(np.add.reduce(d))
 
 
-@dataclass
-class _Selection:
-    """The pixels v of ``base`` with c0 <= v <= c1, handled block by block.
-
-    ``mask`` (True = selected; None when ``whole``) is kept for the second sweep; excluded
-    pixels are multiplied by 0 so that every operation stays vectorised and sums are those
-    of the selected pixels exactly (``safe`` is False when that product could be NaN).
-    ``vmin``/``vmax`` (exact min/max of the selected pixels) are only filled on request.
-    """
-
-    base: np.ndarray
-    c0: np.float32
-    c1: np.float32
-    whole: bool
-    safe: bool
-    mask: np.ndarray | None = None
-    n: int = 0
-    total: float = 0.0
-    vmin: float = math.nan
-    vmax: float = math.nan
-
-    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        """(block, its mask or None when every pixel is selected), skipping empty blocks."""
-        for start in range(0, self.base.size, _BLOCK):
-            block = self.base[start:start + _BLOCK]
-            if self.whole:
-                yield block, None
-                continue
-            assert self.mask is not None  # set whenever not ``whole``
-            mask = self.mask[start:start + _BLOCK]
-            k = int(np.count_nonzero(mask))
-            if k == block.size:
-                yield block, None
-            elif k:
-                yield block, mask
-
-    def zero_excluded(self, values: np.ndarray, mask: np.ndarray | None, out: np.ndarray,
-                      scratch: _Scratch) -> np.ndarray:
-        """``values`` with the excluded pixels set to 0, into ``out`` (or values itself)."""
-        if mask is None:
-            return values
-        if self.safe:  # v * 1.0 = v, v * 0.0 = 0: exact (float32 mask: fast SIMD multiply)
-            factor = scratch.m[:mask.size]
-            np.copyto(factor, mask)
-            return np.multiply(values, factor, out=out)
-        np.copyto(out, values)
-        np.copyto(out, 0, where=~mask)
-        return out
-
-    def extremes(self, scratch: _Scratch) -> tuple[float, float]:
-        """Exact min and max of the selected pixels.
-
-        An excluded pixel is replaced by c1 for the min and by c0 for the max (every
-        selected pixel lies in [c0, c1]); ``v * 1 + c * 0`` is exactly v.
-        """
-        vmin, vmax = math.inf, -math.inf
-        for block, mask in self.blocks():
-            if mask is None:
-                vmin = min(vmin, float(np.minimum.reduce(block)))
-                vmax = max(vmax, float(np.maximum.reduce(block)))
-                continue
-            keep, drop = scratch.m[:mask.size], scratch.f[:mask.size]
-            np.copyto(keep, mask)
-            np.subtract(_F32(1.0), keep, out=drop)  # 1.0 where excluded
-            np.multiply(block, keep, out=keep)
-            vmin = min(vmin, float(np.minimum.reduce(keep + drop * self.c1)))
-            vmax = max(vmax, float(np.maximum.reduce(keep + drop * self.c0)))
-        return vmin, vmax
-
-    def compact(self) -> np.ndarray:
-        """The selected pixels in file order (a copy unless all are selected)."""
-        return self.base if self.whole else self.base[self.mask]
-
-
-def _select(pool: _Pool, c0, c1, extremes: bool) -> _Selection:
-    """One sweep: count and double sum (and min, max with ``extremes``) of [c0, c1]."""
-    base, scratch = pool.values, pool.scratch
-    whole = bool(c0 <= pool.finite_min and pool.finite_max <= c1)
-    sel = _Selection(base, c0, c1, whole, pool.safe)
-    if not whole:
-        sel.mask = pool.mask[:base.size]
-        for start in range(0, base.size, _BLOCK):
-            block = base[start:start + _BLOCK]
-            _inside(block, c0, c1, sel.mask[start:start + _BLOCK], scratch)
-        sel.n = int(np.count_nonzero(sel.mask))
-    else:
-        sel.n = base.size
-    for block, mask in sel.blocks():
-        kept = sel.zero_excluded(block, mask, scratch.f[:block.size], scratch)
-        sel.total += _sum64(kept, scratch)
-    if extremes and sel.n:
-        if whole:
-            sel.vmin, sel.vmax = float(pool.finite_min), float(pool.finite_max)
-        elif sel.safe:
-            sel.vmin, sel.vmax = sel.extremes(scratch)
-        else:
-            values = sel.compact()
-            sel.vmin = float(np.minimum.reduce(values))
-            sel.vmax = float(np.maximum.reduce(values))
-    return sel
-
-
-def _blocked_sum(values: np.ndarray) -> float:
+def _sweep(values: np.ndarray, scratch: _Scratch) -> tuple[np.float32, np.float32, float]:
+    """min, max (NaN if any pixel is NaN) and blocked double sum of ``values``, one pass."""
+    vmin = vmax = _F32(math.nan)
     total = 0.0
     for start in range(0, values.size, _BLOCK):
-        total += float(np.add.reduce(values[start:start + _BLOCK], dtype=np.float64))
-    return total
-
-
-def _squares(values: np.ndarray, mean: np.float32) -> np.ndarray:
-    d = np.subtract(values, mean)
-    np.multiply(d, d, out=d)
-    return d
-
-
-def _abs_bound(total: float, n: int, vmin: float, vmax: float) -> float:
-    """An upper bound of sum(|v|) from the sum, count and a range holding every value."""
-    if vmin >= 0.0 or vmax <= 0.0:  # one sign
-        return abs(total)
-    return abs(total) + 2.0 * n * (-vmin if total >= 0 else vmax)
-
-
-def _clipped_mean(sel: _Selection) -> np.float32:
-    """float32(sequential double sum / n), as imagestats' computeMean."""
-    n, total = sel.n, sel.total
-
-    def finish(s: float) -> float:
-        return s / n
-
-    err = _sum_bound(n, _abs_bound(total, n, float(sel.c0), float(sel.c1)))
-    mean = _robust_f32(total, err, finish, lambda: math.nan)
-    if not math.isnan(mean) or math.isnan(total):
-        return mean
-    values = sel.compact()
-    err = _sum_bound(n, _blocked_sum(np.abs(values)))
-    return _robust_f32(total, err, finish, lambda: _sequential_sum(values))
-
-
-def _clipped_stddev(sel: _Selection, mean: np.float32, scratch: _Scratch) -> np.float32:
-    """imagestats' stddev: sqrt(sum float32((v - mean)**2) / (n - 1)), float32 result."""
-    n = sel.n
-    if n == 0:
-        return _F32(0.0)
-    if n == 1:
-        return _F32(math.nan)  # C: 0/0
-    total = 0.0
-    for block, mask in sel.blocks():
-        d = scratch.f[:block.size]
-        np.subtract(block, mean, out=d)
-        np.square(d, out=d)
-        total += _sum64(sel.zero_excluded(d, mask, d, scratch), scratch)
-    if not math.isfinite(total):
-        return _F32(math.sqrt(total / (n - 1))) if total > 0 else _F32(math.nan)
-
-    def finish(s: float) -> float:
-        return math.sqrt(max(s, 0.0) / (n - 1))
-
-    return _robust_f32(total, _sum_bound(n, total), finish,
-                       lambda: _sequential_sum(_squares(sel.compact(), mean)))
-
-
-# --------------------------------------------------------------------------------------------
-# The clipping passes
-# --------------------------------------------------------------------------------------------
+        block = values[start:start + _BLOCK]
+        low, high = np.minimum.reduce(block), np.maximum.reduce(block)
+        if math.isnan(low) or math.isnan(high):
+            return _F32(math.nan), _F32(math.nan), math.nan
+        vmin = low if start == 0 else min(vmin, low)
+        vmax = high if start == 0 else max(vmax, high)
+        total += _sum64(block, scratch)
+    return vmin, vmax, total
 
 
 class _Pool:
@@ -336,12 +194,18 @@ class _Pool:
 
     ``values`` holds every non-NaN pixel (finite only with ``finite_only``) in file order;
     NaN never satisfies a range test, so dropping it changes nothing except the first pixel,
-    which is kept separately as ``first``.
+    which is kept separately as ``first``. One pass gives the min, max and double sum
+    (``total``) of ``values``.
     """
 
     def __init__(self, flat: np.ndarray, finite_only: bool) -> None:
-        vmin, vmax = np.minimum.reduce(flat), np.maximum.reduce(flat)
-        self.global_min, self.global_max = vmin, vmax
+        self.scratch = _Scratch()
+        with np.errstate(all="ignore"):
+            vmin, vmax, total = _sweep(flat, self.scratch)
+        if math.isnan(vmin):  # as numpy's min/max: NaN when any pixel is NaN
+            self.global_min = self.global_max = _F32(math.nan)
+        else:
+            self.global_min, self.global_max = vmin, vmax
         if math.isfinite(vmin) and math.isfinite(vmax):
             values, first = flat, flat[0]
         else:
@@ -350,40 +214,252 @@ class _Pool:
             if finite_only:
                 first = values[0] if values.size else _F32(math.nan)
             if values.size:
-                vmin, vmax = np.minimum.reduce(values), np.maximum.reduce(values)
+                with np.errstate(all="ignore"):
+                    vmin, vmax, total = _sweep(values, self.scratch)
             else:
                 vmin = vmax = _F32(math.nan)
+                total = 0.0
         self.values = values
         self.first = first
         self.finite_min, self.finite_max = vmin, vmax
-        self.scratch = _Scratch()
-        self.mask = np.empty(values.size, bool)
-        # v * 0 is 0 unless v is infinite; (v - mean)**2 * 0 unless that overflows
+        self.total = total
+        # every sum of pixels is finite (no Inf, no overflow): S(selected) = S - S(excluded)
         self.safe = bool(values.size == 0 or (abs(float(vmin)) < 1e18 and abs(float(vmax)) < 1e18))
+        self._abs_total: float | None = None
+        self.selection: _Selection | None = None  # of the last clipping pass
 
     def finite_range(self) -> tuple[np.float32, np.float32]:
         """min and max of the kept values (NaN, NaN when none)."""
         return self.finite_min, self.finite_max
 
-    def select(self, c0: np.float32, c1: np.float32, extremes: bool) -> _Selection:
-        """The pixels v with c0 <= v <= c1 (count, sum; min and max if asked)."""
-        return _select(self, c0, c1, extremes)
+    def one_sign(self) -> bool:
+        """All values >= 0 or all <= 0 (then sum|v| = |sum v|)."""
+        return bool(self.finite_min >= 0 or self.finite_max <= 0)
+
+    def abs_total(self) -> float:
+        """An upper bound of sum|v| over every value (a pass over the pool when of both signs)."""
+        if self._abs_total is None:
+            if self.one_sign():
+                self._abs_total = abs(self.total)
+            else:
+                scratch, total = self.scratch, 0.0
+                for start in range(0, self.values.size, _BLOCK):
+                    block = self.values[start:start + _BLOCK]
+                    total += _sum64(np.abs(block, out=scratch.f[:block.size]), scratch)
+                self._abs_total = total * (1.0 + 1e-6)  # numpy's own rounding, covered
+        return self._abs_total
+
+    def select(self, c0: np.float32, c1: np.float32) -> _Selection:
+        """The pixels v with c0 <= v <= c1."""
+        return _Selection.of(self, c0, c1)
+
+
+@dataclass
+class _Selection:
+    """The pixels v of ``pool`` with c0 <= v <= c1, and those outside, block by block.
+
+    ``outside`` has one entry per block of ``_BLOCK`` pixels: None when the whole block is
+    selected, else the block's excluded pixels as local indices (sparse) or a bool mask
+    (True = excluded). It is None when every pixel is selected (``whole``). Operations then
+    stay vectorised on whole blocks: an excluded pixel is set to 0 before a sum (exact), or
+    to a neutral value before a min/max.
+    """
+
+    pool: _Pool
+    c0: np.float32
+    c1: np.float32
+    outside: list[np.ndarray | None] | None
+    n: int
+    vmin: float = math.nan
+    vmax: float = math.nan
+
+    @classmethod
+    def of(cls, pool: _Pool, c0: np.float32, c1: np.float32) -> _Selection:
+        values, scratch = pool.values, pool.scratch
+        if bool(c0 <= pool.finite_min and pool.finite_max <= c1):
+            return cls(pool, c0, c1, None, values.size)
+        outside: list[np.ndarray | None] = []
+        n_out = 0
+        for start in range(0, values.size, _BLOCK):
+            block = values[start:start + _BLOCK]
+            inside, upper = scratch.a[:block.size], scratch.b[:block.size]
+            np.greater_equal(block, c0, out=inside)  # NaN limits select nothing, as in C
+            np.less_equal(block, c1, out=upper)
+            np.logical_and(inside, upper, out=inside)
+            k = block.size - int(np.count_nonzero(inside))
+            if k == 0:
+                outside.append(None)
+                continue
+            excluded = np.logical_not(inside, out=upper)
+            outside.append(np.flatnonzero(excluded) if k * _SPARSE < block.size
+                           else excluded.copy())
+            n_out += k
+        return cls(pool, c0, c1, outside, values.size - n_out)
+
+    @property
+    def whole(self) -> bool:
+        return self.outside is None
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(block, its excluded pixels or None), skipping blocks with no selected pixel."""
+        values = self.pool.values
+        for k, start in enumerate(range(0, values.size, _BLOCK)):
+            block = values[start:start + _BLOCK]
+            out = None if self.outside is None else self.outside[k]
+            if out is not None and out.dtype == bool and out.all():
+                continue
+            yield block, out
+
+    def excluded_values(self) -> np.ndarray:
+        """The excluded pixels' values (file order)."""
+        if self.outside is None:
+            return self.pool.values[:0]
+        values = self.pool.values
+        parts = [values[start:start + _BLOCK][out]
+                 for start, out in zip(range(0, values.size, _BLOCK), self.outside, strict=True)
+                 if out is not None]
+        return np.concatenate(parts) if parts else values[:0]
+
+    def sum_estimates(self) -> Iterator[tuple[float, float]]:
+        """(estimate, bound) pairs of the sequential double sum of the selected pixels,
+        cheapest first."""
+        pool, n = self.pool, self.n
+        size = pool.values.size
+        if pool.safe:  # S(selected) = S(all) - S(excluded): no pass over the pixels
+            ex = self.excluded_values()
+            if ex.size:
+                s_ex = float(np.add.reduce(ex, dtype=np.float64))
+                a_ex = float(np.add.reduce(np.abs(ex), dtype=np.float64))
+            else:
+                s_ex = a_ex = 0.0
+            total = pool.total - s_ex
+            base = _sum_bound(ex.size, a_ex) + 2.0 * _U * abs(total)
+            yield total, base + _sum_bound(size, _abs_bound(pool.total, size,
+                                                            float(pool.finite_min),
+                                                            float(pool.finite_max)))
+            if not pool.one_sign():
+                yield total, base + _sum_bound(size, pool.abs_total())
+            if self.whole:
+                return
+        total, abs_total = self._direct_sums()
+        yield total, _sum_bound(n, abs_total)
+
+    def _direct_sums(self) -> tuple[float, float]:
+        """Blocked double sums of the selected pixels and of their absolute values."""
+        scratch = self.pool.scratch
+        total = abs_total = 0.0
+        with np.errstate(invalid="ignore"):
+            for block, out in self.blocks():
+                d = scratch.d[:block.size]
+                np.copyto(d, block)
+                if out is not None:
+                    d[out] = 0.0
+                total += float(np.add.reduce(d))
+                abs_total += float(np.add.reduce(np.abs(d, out=d)))
+        return total, abs_total
+
+    def sequential_sum(self) -> float:
+        """The selected pixels' double sum in file order, literally (rarely needed)."""
+        total = 0.0
+        for block, out in self.blocks():
+            d = self.pool.scratch.d[:block.size]
+            np.copyto(d, block)
+            if out is not None:
+                d[out] = 0.0  # adding 0.0 leaves a sum unchanged
+            total = _accumulate(d, total)
+        return total
+
+    def square_sum(self, mean: np.float32, sequential: bool = False) -> float:
+        """Double sum of float32((v - mean)**2) over the selected pixels (blocked or literal)."""
+        scratch = self.pool.scratch
+        total = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for block, out in self.blocks():
+                f, d = scratch.f[:block.size], scratch.d[:block.size]
+                np.subtract(block, mean, out=f)
+                np.multiply(f, f, out=f)
+                if out is not None:
+                    f[out] = 0.0
+                np.copyto(d, f)
+                total = _accumulate(d, total) if sequential else total + float(np.add.reduce(d))
+        return total
+
+    def find_extremes(self) -> None:
+        """Exact min and max of the selected pixels into ``vmin``, ``vmax`` (n > 0).
+
+        An excluded pixel is replaced by c1 for the min and by c0 for the max (every
+        selected pixel lies in [c0, c1]).
+        """
+        if self.outside is None:
+            self.vmin, self.vmax = float(self.pool.finite_min), float(self.pool.finite_max)
+            return
+        vmin, vmax = math.inf, -math.inf
+        for block, out in self.blocks():
+            if out is None:
+                low, high = np.minimum.reduce(block), np.maximum.reduce(block)
+            else:
+                f = self.pool.scratch.f[:block.size]
+                np.copyto(f, block)
+                f[out] = self.c1
+                low = np.minimum.reduce(f)
+                f[out] = self.c0
+                high = np.maximum.reduce(f)
+            vmin, vmax = min(vmin, float(low)), max(vmax, float(high))
+        self.vmin, self.vmax = vmin, vmax
+
+
+def _clipped_mean(sel: _Selection) -> np.float32:
+    """float32(sequential double sum / n), as imagestats' computeMean."""
+    n = sel.n
+
+    def finish(s: float) -> float:
+        return s / n
+
+    mean = _first_agreement(sel.sum_estimates(), finish)
+    return mean if mean is not None else _F32(finish(sel.sequential_sum()))
+
+
+def _clipped_stddev(sel: _Selection, mean: np.float32) -> np.float32:
+    """imagestats' stddev: sqrt(sum float32((v - mean)**2) / (n - 1)), float32 result."""
+    n = sel.n
+    if n == 0:
+        return _F32(0.0)
+    if n == 1:
+        return _F32(math.nan)  # C: 0/0
+    total = sel.square_sum(mean)
+    if not math.isfinite(total):
+        return _F32(math.sqrt(total / (n - 1))) if total > 0 else _F32(math.nan)
+
+    def finish(s: float) -> float:
+        return math.sqrt(max(s, 0.0) / (n - 1))
+
+    std = _first_agreement([(total, _sum_bound(n, total))], finish)
+    return std if std is not None else _F32(finish(sel.square_sum(mean, sequential=True)))
+
+
+# --------------------------------------------------------------------------------------------
+# The clipping passes
+# --------------------------------------------------------------------------------------------
 
 
 def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool
                   ) -> tuple[int, float, float, float, float]:
     """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max).
 
+    The selection of this pass is kept as ``pool.selection`` (the histogram uses the last).
+
     min and max are only computed for the ``last`` pass (imagestats uses no other); earlier
     passes return NaN for them unless the first pixel is NaN (then they are NaN anyway).
     """
-    sel = pool.select(c0, c1, extremes=last)
+    sel = pool.selection = pool.select(c0, c1)
     n = sel.n
     x0 = pool.first
     tmin = c0 if c0 > x0 else x0  # seeding quirk: first pixel, clip limit
     tmax = c1 if c1 < x0 else x0
     if n == 0:
         return 0, math.nan, 0.0, float(tmin), float(tmax)
+    if last:
+        sel.find_extremes()
     vmin = tmin if math.isnan(tmin) or not last else min(tmin, _F32(sel.vmin))
     vmax = tmax if math.isnan(tmax) or not last else max(tmax, _F32(sel.vmax))
     mean = _clipped_mean(sel)
@@ -393,7 +469,7 @@ def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool
     if math.isnan(x0):
         stddev = _F32(math.nan) if n == 1 else _F32(0.0)
     else:
-        stddev = _clipped_stddev(sel, mean, pool.scratch)
+        stddev = _clipped_stddev(sel, mean)
     return n, float(mean), float(stddev), float(vmin), float(vmax)
 
 
@@ -424,7 +500,10 @@ def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float,
             np.subtract(block, lo, out=pos)
             np.multiply(pos, scale, out=pos)
         np.clip(pos, 0, _F32(nbins), out=pos)  # pool values are never NaN
-        inside = _inside(block, lo, top, scratch.a[:block.size], scratch, open_top=True)
+        inside, below_top = scratch.a[:block.size], scratch.b[:block.size]
+        np.greater_equal(block, lo, out=inside)
+        np.less(block, top, out=below_top)
+        np.logical_and(inside, below_top, out=inside)
         index: np.ndarray = pos.astype(np.uint16 if paired else np.intp)  # truncation, as C's (int)
         index += 1
         np.multiply(index, inside, out=index)  # pixels outside [lo, top) -> slot 0
@@ -433,6 +512,44 @@ def _histogram(values: np.ndarray, nbins: int, dz: float, zero: float,
         grid = counts.reshape(slots, slots)
         counts = grid.sum(axis=1) + grid.sum(axis=0)  # first and second pixel of each pair
     return counts[1:nbins + 1].astype(np.uint32)
+
+
+def _pool_histogram(pool: _Pool, sel: _Selection, nbins: int, dz: float, zero: float
+                    ) -> np.ndarray:
+    """:func:`_histogram` of the pool's values, using the last clipping pass's selection.
+
+    The selected pixels lie in [sel.vmin, sel.vmax]; when that is inside the histogram's
+    range [lo, top) their bins are computed without range tests (one vectorised pass, the
+    excluded pixels set to the discarded slot) and only the excluded pixels go through the
+    general :func:`_histogram`. Same counts, by construction.
+    """
+    width, lo = _F32(dz), _F32(zero)
+    with np.errstate(all="ignore"):
+        top = lo + width * _F32(nbins)
+        scale = _F32(1.0) / width
+    fast = (sel.n > 0 and nbins < _MAX_FAST_BINS
+            and all(math.isfinite(x) for x in (lo, width, top, scale)) and width > 0
+            and lo <= _F32(sel.vmin) and _F32(sel.vmax) < top)
+    if not fast:
+        return _histogram(pool.values, nbins, dz, zero, pool.scratch)
+    scratch = pool.scratch
+    counts = np.zeros(nbins + 1, np.int64)  # index nbins: imagestats' discarded slot
+    with np.errstate(all="ignore"):
+        for block, out in sel.blocks():
+            pos, slots = scratch.f[:block.size], scratch.slots[:block.size]
+            np.subtract(block, lo, out=pos)
+            np.multiply(pos, scale, out=pos)
+            np.copyto(slots, pos, casting="unsafe")  # truncation, as C's (int)
+            if out is not None:
+                slots[out] = nbins  # excluded pixels: counted below
+            block_counts = np.bincount(slots)
+            used = min(block_counts.size, nbins + 1)  # beyond nbins: discarded, as _histogram
+            counts[:used] += block_counts[:used]
+    hist = counts[:nbins]
+    excluded = sel.excluded_values()
+    if excluded.size:
+        hist += _histogram(excluded, nbins, dz, zero, scratch)
+    return hist.astype(np.uint32)
 
 
 def _count_block(index: np.ndarray, slots: int, paired: bool, counts: np.ndarray) -> None:
@@ -568,7 +685,8 @@ def imagestats(data: np.ndarray, *, lower=None, upper=None, nclip: int = 0,
                 cmax = min(upper, mean + usig * stddev)
         hwidth = binwidth * stddev
         nbins, dz = _nbins(vmin, vmax, hwidth)
-        hist = _histogram(pool.values, nbins, dz, vmin, pool.scratch)
+        assert pool.selection is not None  # set by every pass
+        hist = _pool_histogram(pool, pool.selection, nbins, dz, vmin)
         mode = _mode(hist, nbins, vmin, hwidth)
     return ClipStats(npix, mean, stddev, vmin, vmax, nbins, hwidth, hist, mode)
 
@@ -694,5 +812,15 @@ def dq_bad(dq: np.ndarray, bits: int | str | None, *, flip: bool = False) -> np.
     require_dq_dtype(dq)
     if bits is None:
         return np.zeros(np.shape(dq), dtype=bool)
-    return bitmask.bitfield_to_boolean_mask(dq, ignore_flags=bits, flip_bits=flip or None,
-                                            good_mask_value=False, dtype=bool)
+    if isinstance(bits, str):  # astropy's string forms; astropy.nddata is slow to import
+        from astropy.nddata import bitmask
+
+        return bitmask.bitfield_to_boolean_mask(dq, ignore_flags=bits,
+                                                flip_bits=flip or None,
+                                                good_mask_value=False, dtype=bool)
+    ignore = (~int(bits) if flip else int(bits)) & _ALL_BITS  # as bitfield_to_boolean_mask
+    dq = np.asarray(dq)
+    keep = np.bitwise_not(ignore, dtype=dq.dtype.type, casting="unsafe")
+    bad = np.empty(dq.shape, dtype=bool)
+    np.bitwise_and(dq, keep, out=bad, casting="unsafe")
+    return bad

@@ -35,10 +35,11 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..errors import InputError, ParameterError
 from ..flags import FlagSpecError, parse_flags, table_for
 from ..io.fits import Chip, FileInfo, add_provenance, classify_hdulist, open_fits, write_hdulist
-from ..pipeline.options import Option
 from . import core as sm
+from .options import PARAMETERS
 
 __all__ = [
+    "PARAMETERS",
     "STEP",
     "ChipSummary",
     "StaticMaskResult",
@@ -54,16 +55,6 @@ log = logging.getLogger(__name__)
 _SUPPORTED = ("ACS", "WFC3", "STIS", "WFPC2", "NICMOS")
 
 
-#: Parameters of ``static`` (``dqmask static`` options and :func:`make_static_masks`
-#: defaults), declared once.
-PARAMETERS: tuple[Option, ...] = (
-    Option("sig", "float", sm.DEFAULT_SIG, "static_sig: rms below the mode that is bad",
-           above=0.0),
-    Option("good_flags", "string", None,
-           "also mask DQ-flagged pixels as AstroDrizzle does with final_bits=BITS (bits "
-           "listed are ignored, i.e. good; '~' inverts; names allowed)",
-           flag="--good-flags", aliases=("--dq-bits",), metavar="BITS"),
-)
 _PARAMETER = {o.name: o for o in PARAMETERS}
 
 
