@@ -49,8 +49,8 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="directory for the masks (default: current directory)")
     param["good_flags"].add_to(p)
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                   help="compute N chips at a time in worker processes (default: the number "
-                        "of CPUs; 1 = in this process); same result")
+                   help="compute N chips at a time in worker threads (default: the number "
+                        "of CPUs; 1 = one at a time); same result")
     return p
 
 

@@ -18,14 +18,13 @@ existing file atomically.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import itertools
 import logging
-import multiprocessing as mp
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -225,9 +224,10 @@ def _shape(header: fits.Header) -> tuple[int, ...]:
 
 
 def _native(array: np.ndarray) -> np.ndarray:
-    """The array in native byte order (values and dtype kind unchanged)."""
+    """The array in native byte order (values and dtype kind unchanged), as a copy: the
+    file is closed after reading."""
     if array.dtype.isnative:
-        return np.array(array)  # a copy: the file is closed after reading
+        return np.array(array)
     return array.astype(array.dtype.newbyteorder("="))
 
 
@@ -235,9 +235,8 @@ def _native(array: np.ndarray) -> np.ndarray:
 class _ChipOutcome:
     """One chip's contribution: pixels to mark bad and its summary.
 
-    ``low`` (below the threshold) and ``dq`` (rejected by --dq-bits) are either ``bad``
-    arrays (bool, chip shape, True = bad) or, when that is smaller to send back from a
-    worker process, the flat indices of the bad pixels (intp); None when nothing applies.
+    ``low`` (below the threshold) and ``dq`` (rejected by --good-flags) are ``bad`` arrays
+    (bool, chip shape, True = bad); None when nothing applies.
     """
 
     item: _Work
@@ -247,30 +246,16 @@ class _ChipOutcome:
     warning: str = ""  # logged by the caller, in plan order
 
 
-def _compact_bad(bad: np.ndarray | None) -> np.ndarray | None:
-    """A ``bad`` array, or its flat indices when there are fewer than 1 in 8 bad pixels."""
-    if bad is None or np.count_nonzero(bad) * np.dtype(np.intp).itemsize >= bad.size:
-        return bad
-    return np.flatnonzero(bad)
-
-
-def _mark_bad(good: np.ndarray, bad: np.ndarray | None) -> None:
-    """Set ``good`` (int16, 1 = good) to 0 where ``bad`` says (array or flat indices)."""
-    if bad is None:
-        return
-    if bad.dtype == bool:
-        good[bad] = 0
-    else:
-        good.reshape(-1)[bad] = 0
-
-
 def _read_chip(hdul: fits.HDUList, item: _Work) -> tuple[np.ndarray, np.ndarray | None]:
-    """The chip's SCI data (native byte order) and its --dq-bits rejections (``bad``)."""
+    """The chip's SCI data (native byte order) and its --good-flags rejections (``bad``).
+
+    Only the SCI array (and DQ when --good-flags asks) is read, from the memory map.
+    """
     data = _native(hdul[item.chip.sci].data)
     dq_bad = None
     if item.dq_bits is not None:
         value, flip = item.dq_bits
-        dq_bad = sm.dq_bad(_native(hdul[item.chip.dq].data), value, flip=flip)
+        dq_bad = sm.dq_bad(hdul[item.chip.dq].data, value, flip=flip)
     return data, dq_bad
 
 
@@ -317,43 +302,11 @@ def _reopen(path: str) -> Iterator[fits.HDUList]:
         hdul.close()
 
 
-def _chip_inputs(plan: Iterable[_Work]) -> Iterator[tuple[_Work, np.ndarray, np.ndarray | None]]:
-    """(item, data, dq_bad) in plan order.
-
-    Each file is opened (memory-mapped) once for its consecutive chips and closed after the
-    last of them is copied: keeping it open longer would keep every chip read so far mapped
-    in memory.
-    """
-    for path, items in itertools.groupby(plan, key=lambda item: item.path):
-        with _reopen(path) as hdul:
-            for item in items:
-                yield (item, *_read_chip(hdul, item))
-
-
-class _WorkerFailure:
-    """An InputError raised in a worker process (InputError itself does not unpickle)."""
-
-    def __init__(self, exc: InputError) -> None:
-        self.path, self.problem = exc.path, exc.problem
-
-
-def _chip_job(item: _Work, sig: float, out_path: str) -> _ChipOutcome | _WorkerFailure:
-    """Read and process one chip in a worker process; bad pixels sent back compactly."""
-    try:
-        with _reopen(item.path) as hdul:
-            data, dq_bad = _read_chip(hdul, item)
-    except InputError as exc:
-        return _WorkerFailure(exc)
-    outcome = _process_chip(item, data, dq_bad, sig, out_path)
-    outcome.low, outcome.dq = _compact_bad(outcome.low), _compact_bad(outcome.dq)
-    return outcome
-
-
-def _process_pool(jobs: int) -> ProcessPoolExecutor | None:
-    """``jobs`` forked worker processes, or None where fork is not available."""
-    if "fork" not in mp.get_all_start_methods():
-        return None
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"))
+def _chip_job(item: _Work, sig: float, out_path: str) -> _ChipOutcome:
+    """Read one chip (its own memory map) and compute its outcome: one task of a worker."""
+    with _reopen(item.path) as hdul:
+        data, dq_bad = _read_chip(hdul, item)
+    return _process_chip(item, data, dq_bad, sig, out_path)
 
 
 def default_jobs() -> int:
@@ -366,64 +319,49 @@ def default_jobs() -> int:
 
 def _outcomes(plan: Iterable[_Work], sig: float, output_dir: str, jobs: int
               ) -> Iterator[_ChipOutcome]:
-    """Chip outcomes in plan order; ``jobs`` > 1 computes chips in parallel.
+    """Chip outcomes in plan order; ``jobs`` > 1 computes that many chips at a time.
 
-    Chips run in forked worker processes that read their own chip (numpy's many short
-    calls per chip contend for the GIL, so threads gain little); threads where fork is not
-    available. At most ``jobs`` + 1 chips are in flight (bounded memory).
+    Workers are threads of this process: numpy releases the GIL in the block-sized
+    kernels of :mod:`dqmask.static.core`, so the chips really compute in parallel, with no
+    second interpreter to start and nothing to copy back. Each task reads its own chip.
+    At most ``jobs`` + 1 chips are in flight (bounded memory); the next inputs are checked
+    here meanwhile.
     """
     def out(item: _Work) -> str:
         return os.path.join(output_dir, item.key)
 
     if jobs <= 1:
-        for item, data, dq_bad in _chip_inputs(plan):
-            yield _process_chip(item, data, dq_bad, sig, out(item))
+        for item in plan:
+            yield _chip_job(item, sig, out(item))
         return
-    procs = _process_pool(jobs)
-    if procs is None:  # pragma: no cover - platforms without fork
-        yield from _threaded_outcomes(plan, sig, out, jobs)
-        return
+    workers = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dqmask-static")
     try:
-        pending: list[Future] = []
+        pending: collections.deque[Future[_ChipOutcome]] = collections.deque()
         for item in plan:  # a later input failing its check raises here
-            pending.append(_submit(procs, item, sig, out(item)))
+            pending.append(workers.submit(_chip_job, item, sig, out(item)))
             if len(pending) > jobs:
-                yield _unwrap(pending.pop(0).result())
-        for fut in pending:
-            yield _unwrap(fut.result())
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:  # on an error, chips not started yet are dropped
-        procs.shutdown(wait=True, cancel_futures=True)
+        workers.shutdown(wait=True, cancel_futures=True)
 
 
-def _submit(procs: ProcessPoolExecutor, item: _Work, sig: float, out_path: str) -> Future:
-    """Submit one chip (workers are forked on demand, here)."""
-    with warnings.catch_warnings():
-        # Python >= 3.12 warns when forking a process with threads (the executor's own
-        # manager thread, BLAS threads); the workers only run numpy code and astropy reads.
-        warnings.filterwarnings("ignore", message=".*use of fork.*", category=DeprecationWarning)
-        return procs.submit(_chip_job, item, sig, out_path)
+def _add_bad(masks: dict[str, np.ndarray], key: str, bad: np.ndarray | None) -> None:
+    """OR ``bad`` (bool, True = bad) into the ``bad`` mask of ``key`` (taken over if new)."""
+    if bad is None:
+        return
+    if key not in masks:
+        masks[key] = bad
+    else:
+        np.logical_or(masks[key], bad, out=masks[key])
 
 
-def _unwrap(result: _ChipOutcome | _WorkerFailure) -> _ChipOutcome:
-    if isinstance(result, _WorkerFailure):
-        raise InputError(result.path, result.problem)
-    return result
-
-
-def _threaded_outcomes(plan: Iterable[_Work], sig: float, out, jobs: int
-                       ) -> Iterator[_ChipOutcome]:  # pragma: no cover - platforms without fork
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        pending = []
-        for item, data, dq_bad in _chip_inputs(plan):
-            pending.append(pool.submit(_process_chip, item, data, dq_bad, sig, out(item)))
-            if len(pending) > jobs:  # bounded memory: at most jobs + 1 chips in flight
-                yield pending.pop(0).result()
-        for fut in pending:
-            yield fut.result()
-
-
-def _write_mask(path: str, good: np.ndarray, params: dict, sources: list[str]) -> None:
-    """Write ``good`` (int16, 1 = good) as a bare primary HDU, atomically, with provenance."""
+def _write_mask(path: str, bad: np.ndarray, params: dict, sources: list[str]) -> None:
+    """Write the static mask (``good``: int16, 1 = good; from ``bad``) as a bare primary
+    HDU, atomically, with provenance."""
+    good = np.empty(bad.shape, dtype=">i2")  # FITS byte order: astropy writes it as it is
+    np.subtract(1, bad, out=good, dtype=np.int16, casting="unsafe")
     hdu = fits.PrimaryHDU(data=good)
     add_provenance(hdu.header, STEP, params)
     for src in sources:
@@ -460,9 +398,9 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         (names or numbers; ``~`` inverts: the bits listed are then the bad ones). Default:
         static pixels only, exactly drizzlepac's file.
     jobs : int, optional
-        Chips computed in parallel (forked worker processes; threads where fork is not
-        available). Default: the number of CPUs available (:func:`default_jobs`); 1 computes
-        in this process. The result does not depend on it (same computation per chip, AND
+        Chips computed at a time (worker threads; numpy releases the GIL in the kernels).
+        Default: the number of CPUs available (:func:`default_jobs`); 1 computes in the
+        calling thread. The result does not depend on it (same computation per chip, AND
         is order-independent, chips are combined in input order).
     dq_bits : int or str, optional
         Old name of ``good_flags`` (deprecated; still accepted).
@@ -501,7 +439,8 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         chips_of_one = list(plan)
         jobs = min(jobs, len(chips_of_one))
         plan = chips_of_one
-    masks: dict[str, np.ndarray] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    masks: dict[str, np.ndarray] = {}  # bad (bool, True = bad); absent: all good so far
     sources: dict[str, list[str]] = {}
     warned: list[str] = []
     result = StaticMaskResult()
@@ -509,15 +448,15 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
     # checked are computed; nothing is written (or logged) before every input passed.
     for outcome in _outcomes(plan, sig, os.fspath(output_dir), jobs):
         key = outcome.item.key
-        if key not in masks:
-            masks[key] = np.ones(outcome.item.chip.shape, dtype=np.int16)
+        if key not in sources:
             result.outputs.append(outcome.summary.output)
             sources[key] = []
+            shapes[key] = outcome.item.chip.shape
         sources[key].append(outcome.item.path)
         if outcome.warning:
             warned.append(outcome.warning)
         for bad in (outcome.dq, outcome.low):
-            _mark_bad(masks[key], bad)  # AND into the static mask (good convention)
+            _add_bad(masks, key, bad)  # AND into the static mask (good convention)
         result.chips.append(outcome.summary)
     for text in warned:
         log.warning("%s", text)
@@ -525,5 +464,8 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
     params = {"sig": sig, "dq_bits": dq_bits, "names": "legacy" if legacy_names else "current"}
     for out in result.outputs:
         key = os.path.basename(out)
-        _write_mask(out, masks[key], params, sources[key])
+        bad = masks.get(key)
+        if bad is None:
+            bad = np.zeros(shapes[key], dtype=bool)
+        _write_mask(out, bad, params, sources[key])
     return result
