@@ -216,3 +216,52 @@ def test_nan_first_pixel_with_two_pixels_in_range_is_zero_stddev_like_imagestats
     ours = sm.imagestats(data, lower=0.0, upper=10.0, nclip=0)
     assert (ours.npix, ours.mean, ours.stddev) == (ref.npix, ref.mean, ref.stddev) == (2, 5.5, 0)
     assert ours.nbins == len(ref.histogram) == 1
+
+
+@pytest.mark.parametrize("seed", range(14))
+def test_block_bookkeeping_equal_imagestats_with_tiny_blocks(monkeypatch, seed):
+    """Many blocks: some wholly selected, some with a few excluded pixels (listed by index),
+    some mostly excluded (a bool mask), some with none selected; same numbers."""
+    monkeypatch.setattr(sm, "_BLOCK", 64)
+    data = random_image(seed)
+    flat = data.reshape(-1)
+    flat[64:128] = data.max() + 1000  # one block entirely above every clip range
+    flat[200:240] = -5000  # a block mostly below
+    ref = reference(data)
+    assert_matches(sm.chip_statistics(data, finite_only=False), ref)
+    assert_matches(sm.chip_statistics(data), ref)
+
+
+def test_large_chip_with_stars_and_cold_pixels_equal_imagestats():
+    rng = np.random.default_rng(17)
+    data = rng.normal(80, 10, (600, 500)).astype(np.float32)  # several 65536-pixel blocks
+    flat = data.reshape(-1)
+    flat[rng.choice(flat.size, 3000, replace=False)] *= 50  # stars / cosmic rays
+    flat[rng.choice(flat.size, 500, replace=False)] = -400  # cold pixels
+    flat[70000:140000] += 300  # a bright block: its pixels are listed as a bool mask
+    flat[5] = np.nan
+    ref = reference(data)
+    assert_matches(sm.chip_statistics(data), ref)
+
+
+def test_histogram_beyond_the_fast_path_equal_imagestats():
+    data = np.random.default_rng(22).normal(0, 1, (200, 300)).astype(np.float32)
+    data[3, 3] = 2.0e4  # narrow bins over the outlier's range: more than uint16 slots hold
+    ref = reference(data, nclip=0, lower=None, binwidth=0.002)
+    ours = sm.imagestats(data, nclip=0, binwidth=0.002)
+    assert ours.nbins > sm._MAX_FAST_BINS
+    assert_matches(ours, ref)
+
+
+def test_pool_histogram_equals_the_general_histogram():
+    """The fast histogram (bins of selected pixels without range tests) against the
+    general one, on a pass with excluded pixels on both sides."""
+    data = random_image(4)
+    pool = sm._Pool(data.reshape(-1), finite_only=True)
+    lo, hi = np.float32(np.percentile(data, 5)), np.float32(np.percentile(data, 93))
+    sm._compute_mean(pool, lo, hi, last=True)
+    sel = pool.selection
+    assert 0 < sel.n < data.size
+    nbins, dz = sm._nbins(sel.vmin, sel.vmax, 0.05 * float(hi - lo))
+    fast = sm._pool_histogram(pool, sel, nbins, dz, sel.vmin)
+    np.testing.assert_array_equal(fast, sm._histogram(pool.values, nbins, dz, sel.vmin))
