@@ -174,19 +174,38 @@ def _sum64(values: np.ndarray, scratch: _Scratch) -> float:
     return float(np.add.reduce(d))
 
 
-def _sweep(values: np.ndarray, scratch: _Scratch) -> tuple[np.float32, np.float32, float]:
-    """min, max (NaN if any pixel is NaN) and blocked double sum of ``values``, one pass."""
-    vmin = vmax = _F32(math.nan)
-    total = 0.0
+@dataclass
+class _Sweep:
+    """One pass over the values: min, max (NaN if any value is NaN), double sum, and the
+    double sum ``w2`` of (v - m0)**2 around ``m0`` (the mean of the first block)."""
+
+    vmin: np.float32
+    vmax: np.float32
+    total: float
+    m0: float
+    w2: float
+
+
+def _sweep(values: np.ndarray, scratch: _Scratch) -> _Sweep:
+    nan = _F32(math.nan)
+    out = _Sweep(nan, nan, 0.0, 0.0, 0.0)
     for start in range(0, values.size, _BLOCK):
         block = values[start:start + _BLOCK]
         low, high = np.minimum.reduce(block), np.maximum.reduce(block)
         if math.isnan(low) or math.isnan(high):
-            return _F32(math.nan), _F32(math.nan), math.nan
-        vmin = low if start == 0 else min(vmin, low)
-        vmax = high if start == 0 else max(vmax, high)
-        total += _sum64(block, scratch)
-    return vmin, vmax, total
+            return _Sweep(nan, nan, math.nan, 0.0, math.nan)
+        d = scratch.d[:block.size]
+        np.copyto(d, block)
+        block_sum = float(np.add.reduce(d))
+        if start == 0:
+            out.vmin, out.vmax, out.m0 = low, high, block_sum / block.size
+        else:
+            out.vmin, out.vmax = min(out.vmin, low), max(out.vmax, high)
+        out.total += block_sum
+        np.subtract(d, out.m0, out=d)
+        np.multiply(d, d, out=d)
+        out.w2 += float(np.add.reduce(d))
+    return out
 
 
 class _Pool:
@@ -201,7 +220,8 @@ class _Pool:
     def __init__(self, flat: np.ndarray, finite_only: bool) -> None:
         self.scratch = _Scratch()
         with np.errstate(all="ignore"):
-            vmin, vmax, total = _sweep(flat, self.scratch)
+            sweep = _sweep(flat, self.scratch)
+        vmin, vmax = sweep.vmin, sweep.vmax
         if math.isnan(vmin):  # as numpy's min/max: NaN when any pixel is NaN
             self.global_min = self.global_max = _F32(math.nan)
         else:
@@ -213,12 +233,11 @@ class _Pool:
             first = flat[0]
             if finite_only:
                 first = values[0] if values.size else _F32(math.nan)
-            if values.size:
-                with np.errstate(all="ignore"):
-                    vmin, vmax, total = _sweep(values, self.scratch)
-            else:
-                vmin = vmax = _F32(math.nan)
-                total = 0.0
+            with np.errstate(all="ignore"):
+                sweep = _sweep(values, self.scratch)
+            vmin, vmax = sweep.vmin, sweep.vmax
+        total = sweep.total
+        self.m0, self.w2 = sweep.m0, sweep.w2
         self.values = values
         self.first = first
         self.finite_min, self.finite_max = vmin, vmax
@@ -249,9 +268,19 @@ class _Pool:
                 self._abs_total = total * (1.0 + 1e-6)  # numpy's own rounding, covered
         return self._abs_total
 
-    def select(self, c0: np.float32, c1: np.float32) -> _Selection:
-        """The pixels v with c0 <= v <= c1."""
-        return _Selection.of(self, c0, c1)
+    def select(self, c0: np.float32, c1: np.float32, extremes: bool = False) -> _Selection:
+        """The pixels v with c0 <= v <= c1 (their min and max found on the way if asked)."""
+        return _Selection.of(self, c0, c1, extremes)
+
+
+@dataclass
+class _Excluded:
+    """The pixels outside a selection: values, double sums of v, |v| and (v - m0)**2."""
+
+    values: np.ndarray
+    total: float
+    abs_total: float
+    w2: float
 
 
 @dataclass
@@ -272,29 +301,70 @@ class _Selection:
     n: int
     vmin: float = math.nan
     vmax: float = math.nan
+    _excluded: _Excluded | None = None
+    _near: tuple[float, float] = (math.nan, math.nan)  # selected min below t0, max above t1
 
     @classmethod
-    def of(cls, pool: _Pool, c0: np.float32, c1: np.float32) -> _Selection:
-        values, scratch = pool.values, pool.scratch
+    def of(cls, pool: _Pool, c0: np.float32, c1: np.float32, extremes: bool = False
+           ) -> _Selection:
+        """Scan the pool once for the pixels outside [c0, c1].
+
+        With ``extremes`` the scan also lists the selected pixels within a small margin of
+        each limit: the smallest (largest) of them is the selection's min (max), found
+        without another pass (:meth:`find_extremes` makes one only when a margin is empty).
+        """
+        values = pool.values
         if bool(c0 <= pool.finite_min and pool.finite_max <= c1):
             return cls(pool, c0, c1, None, values.size)
-        outside: list[np.ndarray | None] = []
+        if math.isnan(c0) or math.isnan(c1) or c0 > c1:  # C's c0 <= v <= c1 holds for none
+            return cls(pool, c0, c1, [np.ones(values[start:start + _BLOCK].size, bool)
+                                      for start in range(0, values.size, _BLOCK)], 0)
+        t0, t1 = c0, c1
+        if extremes:
+            with np.errstate(all="ignore"):
+                margin = (c1 - c0) * _F32(2.0**-9)
+                t0, t1 = c0 + margin, c1 - margin
+            if not (math.isfinite(t0) and math.isfinite(t1) and c0 <= t0 <= t1 <= c1):
+                t0, t1 = c0, c1
+        sel = cls(pool, c0, c1, [], 0)
+        sel._scan(t0, t1)
+        return sel
+
+    def _scan(self, t0: np.float32, t1: np.float32) -> None:
+        """Fill ``outside`` and ``n`` (pixels below t0 or above t1 listed, then filtered:
+        those in [c0, t0) and (t1, c1] are selected and give the extremes)."""
+        assert self.outside is not None
+        values, scratch, c0, c1 = self.pool.values, self.pool.scratch, self.c0, self.c1
+        near = t0 != c0 or t1 != c1
+        low_near, high_near = math.inf, -math.inf
         n_out = 0
         for start in range(0, values.size, _BLOCK):
             block = values[start:start + _BLOCK]
-            inside, upper = scratch.a[:block.size], scratch.b[:block.size]
-            np.greater_equal(block, c0, out=inside)  # NaN limits select nothing, as in C
-            np.less_equal(block, c1, out=upper)
-            np.logical_and(inside, upper, out=inside)
-            k = block.size - int(np.count_nonzero(inside))
+            below, above = scratch.a[:block.size], scratch.b[:block.size]
+            np.less(block, t0, out=below)
+            np.greater(block, t1, out=above)
+            listed = np.flatnonzero(np.logical_or(below, above, out=below))
+            if near and listed.size:
+                vals = block[listed]
+                out = (vals < c0) | (vals > c1)
+                inner = vals[~out]
+                if inner.size:
+                    low_near = min(low_near, float(np.minimum.reduce(inner)))
+                    high_near = max(high_near, float(np.maximum.reduce(inner)))
+                listed = listed[out]
+            k = listed.size
             if k == 0:
-                outside.append(None)
-                continue
-            excluded = np.logical_not(inside, out=upper)
-            outside.append(np.flatnonzero(excluded) if k * _SPARSE < block.size
-                           else excluded.copy())
+                self.outside.append(None)
+            elif k * _SPARSE < block.size:
+                self.outside.append(listed)
+            else:  # many: a bool mask (True = excluded) is smaller
+                mask = np.less(block, c0)
+                self.outside.append(np.logical_or(mask, np.greater(block, c1), out=mask))
             n_out += k
-        return cls(pool, c0, c1, outside, values.size - n_out)
+        self.n = values.size - n_out
+        if near:
+            self._near = (low_near if low_near < t0 else math.nan,
+                          high_near if high_near > t1 else math.nan)
 
     @property
     def whole(self) -> bool:
@@ -320,25 +390,37 @@ class _Selection:
                  if out is not None]
         return np.concatenate(parts) if parts else values[:0]
 
+    def excluded(self) -> _Excluded:
+        """The excluded pixels' values and double sums (computed once)."""
+        if self._excluded is None:
+            values = self.excluded_values()
+            d = values.astype(np.float64)
+            total = float(np.add.reduce(d))
+            abs_total = float(np.add.reduce(np.abs(d)))
+            np.subtract(d, self.pool.m0, out=d)
+            self._excluded = _Excluded(values, total, abs_total,
+                                       float(np.add.reduce(np.multiply(d, d, out=d))))
+        return self._excluded
+
+    def sum_bound_from_all(self, precise: bool) -> tuple[float, float]:
+        """S(all) - S(excluded) and a bound on its distance from the selected pixels'
+        sequential (and exact) double sum (safe pools only)."""
+        pool, ex = self.pool, self.excluded()
+        size = pool.values.size
+        total = pool.total - ex.total
+        abs_all = (pool.abs_total() if precise else
+                   _abs_bound(pool.total, size, float(pool.finite_min), float(pool.finite_max)))
+        return total, (_sum_bound(size, abs_all) + _sum_bound(ex.values.size, ex.abs_total)
+                       + 2.0 * _U * abs(total))
+
     def sum_estimates(self) -> Iterator[tuple[float, float]]:
         """(estimate, bound) pairs of the sequential double sum of the selected pixels,
         cheapest first."""
         pool, n = self.pool, self.n
-        size = pool.values.size
         if pool.safe:  # S(selected) = S(all) - S(excluded): no pass over the pixels
-            ex = self.excluded_values()
-            if ex.size:
-                s_ex = float(np.add.reduce(ex, dtype=np.float64))
-                a_ex = float(np.add.reduce(np.abs(ex), dtype=np.float64))
-            else:
-                s_ex = a_ex = 0.0
-            total = pool.total - s_ex
-            base = _sum_bound(ex.size, a_ex) + 2.0 * _U * abs(total)
-            yield total, base + _sum_bound(size, _abs_bound(pool.total, size,
-                                                            float(pool.finite_min),
-                                                            float(pool.finite_max)))
+            yield self.sum_bound_from_all(precise=False)
             if not pool.one_sign():
-                yield total, base + _sum_bound(size, pool.abs_total())
+                yield self.sum_bound_from_all(precise=True)
             if self.whole:
                 return
         total, abs_total = self._direct_sums()
@@ -393,6 +475,9 @@ class _Selection:
         if self.outside is None:
             self.vmin, self.vmax = float(self.pool.finite_min), float(self.pool.finite_max)
             return
+        if not (math.isnan(self._near[0]) or math.isnan(self._near[1])):
+            self.vmin, self.vmax = self._near
+            return
         vmin, vmax = math.inf, -math.inf
         for block, out in self.blocks():
             if out is None:
@@ -442,17 +527,83 @@ def _clipped_stddev(sel: _Selection, mean: np.float32) -> np.float32:
 # --------------------------------------------------------------------------------------------
 
 
-def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool
-                  ) -> tuple[int, float, float, float, float]:
-    """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max).
+def _stddev_bounds(sel: _Selection, mean: np.float32) -> tuple[np.float32, np.float32] | None:
+    """Two float32 values bracketing imagestats' stddev of the selection, without a pass.
 
-    The selection of this pass is kept as ``pool.selection`` (the histogram uses the last).
+    From the sweep's sum of (v - m0)**2 minus the excluded pixels' (exact in reals up to
+    rigorously bounded rounding): E = sum (v - m0)**2 - 2 d sum (v - m0) + n d**2 with
+    d = mean - m0 is sum (v - mean)**2; imagestats' float32 difference and square change
+    each term by at most 3.0001 float32 units and its sequential double sum the total by
+    (n - 1) double units. None when the pool is unsuited (huge or infinite values).
+    """
+    pool, n = sel.pool, sel.n
+    if not pool.safe or n < 2 or not math.isfinite(pool.w2):
+        return None
+    ex = sel.excluded()
+    size = pool.values.size
+    w2 = pool.w2 - ex.w2
+    err_w2 = (3.01 * _U * (pool.w2 + ex.w2) + _sum_bound(size, pool.w2)
+              + _sum_bound(ex.values.size, ex.w2) + 2.0 * _U * abs(w2))
+    s_sel, err_s = sel.sum_bound_from_all(precise=False)
+    w1 = s_sel - n * pool.m0
+    err_w1 = err_s + 2.0 * _U * (abs(n * pool.m0) + abs(w1))
+    delta = float(mean) - pool.m0
+    ad = abs(delta)
+    e = w2 - 2.0 * delta * w1 + n * delta * delta
+    err_e = (err_w2 + 2.0 * ad * err_w1 + 8.0 * _U * (abs(w2) + 2.0 * ad * abs(w1) + n * ad * ad)
+             + 4.0 * _U * ad * (abs(w1) + n * ad) + n * 1e-30)
+    g32 = 3.0001 * 2.0**-24  # float32 difference and square, per term
+    gseq = 1.01 * (n + 1) * _U + 16 * _U  # sequential sum, and this arithmetic
+    d_lo = max(e - err_e, 0.0) * (1.0 - g32) * (1.0 - gseq)
+    d_hi = (e + err_e) * (1.0 + g32) * (1.0 + gseq)
+    if not math.isfinite(d_hi):
+        return None
+    return (_F32(math.sqrt(d_lo / (n - 1))), _F32(math.sqrt(d_hi / (n - 1))))
+
+
+def _next_selection(sel: _Selection, mean: float, lower, upper, lsig: float, usig: float,
+                    next_is_last: bool) -> _Selection | None:
+    """The next pass's selection when the stddev bounds already decide it, else None.
+
+    The next limits lie between those of the two stddev bounds (the arithmetic is
+    monotonic); when no pixel lies between the candidate limits, every candidate selects
+    the same pixels: the narrowest is built and its excluded pixels are checked. The last
+    pass also needs its limits only through the first pixel's seeding, decided when that
+    pixel lies inside every candidate range.
+    """
+    bounds = _stddev_bounds(sel, _F32(mean))
+    if bounds is None:
+        return None
+    sd_lo, sd_hi = float(bounds[0]), float(bounds[1])
+    c0_lo = _to_f32(max(lower, mean - lsig * sd_hi))
+    c0_hi = _to_f32(max(lower, mean - lsig * sd_lo))
+    c1_lo = _to_f32(min(upper, mean + usig * sd_lo))
+    c1_hi = _to_f32(min(upper, mean + usig * sd_hi))
+    limits = (c0_lo, c0_hi, c1_lo, c1_hi)
+    if any(math.isnan(c) for c in limits) or not c0_lo <= c0_hi <= c1_lo <= c1_hi:
+        return None
+    x0 = sel.pool.first
+    if next_is_last and (c0_lo != c0_hi or c1_lo != c1_hi) and not c0_hi <= x0 <= c1_lo:
+        return None
+    nxt = sel.pool.select(c0_hi, c1_lo, extremes=next_is_last)
+    if c0_lo != c0_hi or c1_lo != c1_hi:
+        ex = nxt.excluded().values
+        if bool(np.any((ex >= c0_lo) & (ex < c0_hi)) or np.any((ex > c1_lo) & (ex <= c1_hi))):
+            return None
+    return nxt
+
+
+def _pass_results(pool: _Pool, sel: _Selection, last: bool, stddev: bool = True
+                  ) -> tuple[int, float, float, float, float]:
+    """imagestats' computeMean on a selection: (n, mean, stddev, min, max).
 
     min and max are only computed for the ``last`` pass (imagestats uses no other); earlier
     passes return NaN for them unless the first pixel is NaN (then they are NaN anyway).
+    Without ``stddev`` its slot is NaN (the caller may not need it), unless the first pixel
+    is NaN (then it is known without computing).
     """
-    sel = pool.selection = pool.select(c0, c1)
     n = sel.n
+    c0, c1 = sel.c0, sel.c1
     x0 = pool.first
     tmin = c0 if c0 > x0 else x0  # seeding quirk: first pixel, clip limit
     tmax = c1 if c1 < x0 else x0
@@ -467,10 +618,51 @@ def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool
     # a NaN first pixel makes vmin = vmax = NaN, so the C sums nothing: 0 / (n - 1), which
     # is NaN (0/0) for a single pixel
     if math.isnan(x0):
-        stddev = _F32(math.nan) if n == 1 else _F32(0.0)
+        std = _F32(math.nan) if n == 1 else _F32(0.0)
+    elif stddev:
+        std = _clipped_stddev(sel, mean)
     else:
-        stddev = _clipped_stddev(sel, mean)
-    return n, float(mean), float(stddev), float(vmin), float(vmax)
+        std = _F32(math.nan)
+    return n, float(mean), float(std), float(vmin), float(vmax)
+
+
+def _compute_mean(pool: _Pool, c0: np.float32, c1: np.float32, last: bool
+                  ) -> tuple[int, float, float, float, float]:
+    """imagestats' computeMean(image, c0, c1): (n, mean, stddev, min, max).
+
+    The selection is kept as ``pool.selection`` (the histogram uses the last pass's).
+    """
+    sel = pool.selection = pool.select(c0, c1, extremes=last)
+    return _pass_results(pool, sel, last)
+
+
+def _clip_passes(pool: _Pool, lower, upper, nclip: int, lsig: float, usig: float
+                 ) -> tuple[int, float, float, float, float]:
+    """imagestats' clipping loop: the last pass's (n, mean, stddev, min, max).
+
+    A pass whose stddev only sets the next limits skips its pass over the pixels when
+    :func:`_next_selection` shows the bounds decide the next selection.
+    """
+    sel = pool.select(_to_f32(lower), _to_f32(upper), extremes=nclip == 0)
+    for it in range(nclip + 1):
+        last = it == nclip
+        pool.selection = sel
+        exact = last or math.isnan(pool.first)
+        npix, mean, stddev, vmin, vmax = _pass_results(pool, sel, last, stddev=exact)
+        if npix <= 0:
+            raise StatsError("Not enough data points to compute statistics.")
+        if last:
+            break
+        nxt = None if exact else _next_selection(sel, mean, lower, upper, lsig, usig,
+                                                 next_is_last=it + 1 == nclip)
+        if nxt is None:
+            if not exact:
+                stddev = float(_clipped_stddev(sel, _F32(mean)))
+            nxt = pool.select(_to_f32(max(lower, mean - lsig * stddev)),
+                              _to_f32(min(upper, mean + usig * stddev)),
+                              extremes=it + 1 == nclip)
+        sel = nxt
+    return npix, mean, stddev, vmin, vmax
 
 
 # --------------------------------------------------------------------------------------------
@@ -672,17 +864,9 @@ def imagestats(data: np.ndarray, *, lower=None, upper=None, nclip: int = 0,
     if finite_only:
         gmin, gmax = pool.finite_range()
     lower, upper = _check_limits(lower, upper, gmin, gmax)
-    cmin, cmax = lower, upper
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for it in range(nclip + 1):
-            npix, mean, stddev, vmin, vmax = _compute_mean(pool, _to_f32(cmin), _to_f32(cmax),
-                                                           last=it == nclip)
-            if npix <= 0:
-                raise StatsError("Not enough data points to compute statistics.")
-            if it < nclip:
-                cmin = max(lower, mean - lsig * stddev)
-                cmax = min(upper, mean + usig * stddev)
+        npix, mean, stddev, vmin, vmax = _clip_passes(pool, lower, upper, nclip, lsig, usig)
         hwidth = binwidth * stddev
         nbins, dz = _nbins(vmin, vmax, hwidth)
         assert pool.selection is not None  # set by every pass
