@@ -265,3 +265,55 @@ def test_pool_histogram_equals_the_general_histogram():
     nbins, dz = sm._nbins(sel.vmin, sel.vmax, 0.05 * float(hi - lo))
     fast = sm._pool_histogram(pool, sel, nbins, dz, sel.vmin)
     np.testing.assert_array_equal(fast, sm._histogram(pool.values, nbins, dz, sel.vmin))
+
+
+@pytest.mark.parametrize("seed", range(0, 42, 3))
+def test_stddev_bounds_bracket_the_exact_stddev(seed):
+    data = random_image(seed)
+    pool = sm._Pool(data.reshape(-1), finite_only=True)
+    lo, hi = np.percentile(pool.values, [2, 97]).astype(np.float32)
+    for c0, c1 in ((pool.finite_min, pool.finite_max), (lo, hi)):
+        sel = pool.select(np.float32(c0), np.float32(c1))
+        mean = sm._clipped_mean(sel)
+        bounds = sm._stddev_bounds(sel, mean)
+        assert bounds is not None
+        exact = sm._clipped_stddev(sel, mean)
+        assert bounds[0] <= exact <= bounds[1]
+        assert bounds[1] <= np.nextafter(bounds[0], np.float32(np.inf)) * np.float32(1 + 1e-6)
+
+
+@pytest.mark.parametrize("widen", [1e-3, 0.05])
+def test_undecided_next_selection_falls_back_to_the_exact_stddev(monkeypatch, widen):
+    """Bounds too wide to decide the next limits: the exact pass is made, same numbers."""
+    real = sm._stddev_bounds
+
+    def wide(sel, mean):
+        bounds = real(sel, mean)
+        return None if bounds is None else (np.float32(bounds[0] * (1 - widen)),
+                                            np.float32(bounds[1] * (1 + widen)))
+
+    monkeypatch.setattr(sm, "_stddev_bounds", wide)
+    made = []
+    monkeypatch.setattr(sm, "_clipped_stddev",
+                        lambda sel, mean, f=sm._clipped_stddev: made.append(1) or f(sel, mean))
+    data = np.random.default_rng(31).normal(100, 5, (300, 400)).astype(np.float32)
+    assert_matches(sm.chip_statistics(data), reference(data))
+    assert len(made) > 1  # some intermediate pass needed its exact stddev
+
+
+def test_last_scan_finds_the_extremes_of_the_selection():
+    rng = np.random.default_rng(8)
+    values = rng.normal(50, 4, 200_000).astype(np.float32)
+    pool = sm._Pool(values, finite_only=True)
+    c0, c1 = np.float32(41.5), np.float32(58.25)
+    inside = values[(values >= c0) & (values <= c1)]
+    sel = pool.select(c0, c1, extremes=True)
+    assert not np.isnan(sel._near).any()  # both found in the margins, no extra pass
+    sel.find_extremes()
+    assert (sel.vmin, sel.vmax) == (float(inside.min()), float(inside.max()))
+    c0, c1 = np.float32(45), np.float32(75)  # nothing near the top limit: one more pass
+    inside = values[(values >= c0) & (values <= c1)]
+    sparse = pool.select(c0, c1, extremes=True)
+    assert not sparse.whole and np.isnan(sparse._near[1])
+    sparse.find_extremes()
+    assert (sparse.vmin, sparse.vmax) == (float(inside.min()), float(inside.max()))
