@@ -22,6 +22,7 @@ import collections
 import contextlib
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -223,12 +224,25 @@ def _shape(header: fits.Header) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-def _native(array: np.ndarray) -> np.ndarray:
-    """The array in native byte order (values and dtype kind unchanged), as a copy: the
-    file is closed after reading."""
-    if array.dtype.isnative:
-        return np.array(array)
-    return array.astype(array.dtype.newbyteorder("="))
+class _Buffers(threading.local):
+    """One native-order array per worker thread, reused chip after chip.
+
+    A chip read into a fresh 32 MiB array first faults in every page of it; a worker
+    computes one chip at a time, so the array of its previous chip can take the next.
+    Lives as long as one :func:`make_static_masks` call.
+    """
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+
+    def native(self, array: np.ndarray) -> np.ndarray:
+        """A native-byte-order copy of ``array`` (values and dtype kind unchanged)."""
+        dtype = array.dtype.newbyteorder("=")
+        buf = self.array
+        if buf is None or buf.shape != array.shape or buf.dtype != dtype:
+            buf = self.array = np.empty(array.shape, dtype)
+        np.copyto(buf, array)  # byte-swapped from the memory map, as astype would
+        return buf
 
 
 @dataclass
@@ -246,12 +260,13 @@ class _ChipOutcome:
     warning: str = ""  # logged by the caller, in plan order
 
 
-def _read_chip(hdul: fits.HDUList, item: _Work) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_chip(hdul: fits.HDUList, item: _Work, buffers: _Buffers
+               ) -> tuple[np.ndarray, np.ndarray | None]:
     """The chip's SCI data (native byte order) and its --good-flags rejections (``bad``).
 
     Only the SCI array (and DQ when --good-flags asks) is read, from the memory map.
     """
-    data = _native(hdul[item.chip.sci].data)
+    data = buffers.native(hdul[item.chip.sci].data)
     dq_bad = None
     if item.dq_bits is not None:
         value, flip = item.dq_bits
@@ -302,10 +317,10 @@ def _reopen(path: str) -> Iterator[fits.HDUList]:
         hdul.close()
 
 
-def _chip_job(item: _Work, sig: float, out_path: str) -> _ChipOutcome:
+def _chip_job(item: _Work, sig: float, out_path: str, buffers: _Buffers) -> _ChipOutcome:
     """Read one chip (its own memory map) and compute its outcome: one task of a worker."""
     with _reopen(item.path) as hdul:
-        data, dq_bad = _read_chip(hdul, item)
+        data, dq_bad = _read_chip(hdul, item, buffers)
     return _process_chip(item, data, dq_bad, sig, out_path)
 
 
@@ -330,15 +345,17 @@ def _outcomes(plan: Iterable[_Work], sig: float, output_dir: str, jobs: int
     def out(item: _Work) -> str:
         return os.path.join(output_dir, item.key)
 
+    buffers = _Buffers()
+
     if jobs <= 1:
         for item in plan:
-            yield _chip_job(item, sig, out(item))
+            yield _chip_job(item, sig, out(item), buffers)
         return
     workers = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dqmask-static")
     try:
         pending: collections.deque[Future[_ChipOutcome]] = collections.deque()
         for item in plan:  # a later input failing its check raises here
-            pending.append(workers.submit(_chip_job, item, sig, out(item)))
+            pending.append(workers.submit(_chip_job, item, sig, out(item), buffers))
             if len(pending) > jobs:
                 yield pending.popleft().result()
         while pending:
