@@ -303,6 +303,7 @@ class _Selection:
     vmax: float = math.nan
     _excluded: _Excluded | None = None
     _near: tuple[float, float] = (math.nan, math.nan)  # selected min below t0, max above t1
+    _margins: bool = False  # pixels within the margins were listed (``_near`` is meaningful)
 
     @classmethod
     def of(cls, pool: _Pool, c0: np.float32, c1: np.float32, extremes: bool = False
@@ -363,8 +364,46 @@ class _Selection:
             n_out += k
         self.n = values.size - n_out
         if near:
+            self._margins = True
             self._near = (low_near if low_near < t0 else math.nan,
                           high_near if high_near > t1 else math.nan)
+
+    def widened_to(self, c0: np.float32, c1: np.float32) -> _Selection:
+        """The selection of [c0, c1], which contains [self.c0, self.c1]: the pixels it
+        adds are among this one's excluded pixels, so no scan is needed."""
+        assert self.outside is not None and c0 <= self.c0 and self.c1 <= c1
+        values = self.pool.values
+        outside: list[np.ndarray | None] = []
+        sel = _Selection(self.pool, c0, c1, outside, 0, _margins=self._margins)
+        low, high = self._near
+        n_out = 0
+        for start, out in zip(range(0, values.size, _BLOCK), self.outside, strict=True):
+            if out is None:
+                outside.append(None)
+                continue
+            block = values[start:start + _BLOCK]
+            if out.dtype == bool:
+                mask = np.less(block, c0)
+                np.logical_or(mask, np.greater(block, c1), out=mask)
+                added = block[out & ~mask]
+                k = int(np.count_nonzero(mask))
+                kept: np.ndarray = mask
+            else:
+                vals = block[out]
+                still = (vals < c0) | (vals > c1)
+                added = vals[~still]
+                kept = out[still]
+                k = kept.size
+            outside.append(kept if k else None)
+            n_out += k
+            if added.size:  # added pixels lie in the margins: they join the extremes
+                a_min, a_max = float(np.minimum.reduce(added)), float(np.maximum.reduce(added))
+                low = a_min if math.isnan(low) else min(low, a_min)
+                high = a_max if math.isnan(high) else max(high, a_max)
+        sel.n = values.size - n_out
+        if sel._margins:  # still the extremes: everything else lies inside the old margins
+            sel._near = (low, high)
+        return sel
 
     @property
     def whole(self) -> bool:
@@ -475,7 +514,7 @@ class _Selection:
         if self.outside is None:
             self.vmin, self.vmax = float(self.pool.finite_min), float(self.pool.finite_max)
             return
-        if not (math.isnan(self._near[0]) or math.isnan(self._near[1])):
+        if self._margins and not (math.isnan(self._near[0]) or math.isnan(self._near[1])):
             self.vmin, self.vmax = self._near
             return
         vmin, vmax = math.inf, -math.inf
@@ -562,8 +601,9 @@ def _stddev_bounds(sel: _Selection, mean: np.float32) -> tuple[np.float32, np.fl
 
 
 def _next_selection(sel: _Selection, mean: float, lower, upper, lsig: float, usig: float,
-                    next_is_last: bool) -> _Selection | None:
-    """The next pass's selection when the stddev bounds already decide it, else None.
+                    next_is_last: bool) -> tuple[_Selection | None, _Selection | None]:
+    """The next pass's selection when the stddev bounds already decide it, else None; and
+    the narrowest candidate selection when one was built (the exact one contains it).
 
     The next limits lie between those of the two stddev bounds (the arithmetic is
     monotonic); when no pixel lies between the candidate limits, every candidate selects
@@ -573,7 +613,7 @@ def _next_selection(sel: _Selection, mean: float, lower, upper, lsig: float, usi
     """
     bounds = _stddev_bounds(sel, _F32(mean))
     if bounds is None:
-        return None
+        return None, None
     sd_lo, sd_hi = float(bounds[0]), float(bounds[1])
     c0_lo = _to_f32(max(lower, mean - lsig * sd_hi))
     c0_hi = _to_f32(max(lower, mean - lsig * sd_lo))
@@ -581,16 +621,16 @@ def _next_selection(sel: _Selection, mean: float, lower, upper, lsig: float, usi
     c1_hi = _to_f32(min(upper, mean + usig * sd_hi))
     limits = (c0_lo, c0_hi, c1_lo, c1_hi)
     if any(math.isnan(c) for c in limits) or not c0_lo <= c0_hi <= c1_lo <= c1_hi:
-        return None
+        return None, None
     x0 = sel.pool.first
     if next_is_last and (c0_lo != c0_hi or c1_lo != c1_hi) and not c0_hi <= x0 <= c1_lo:
-        return None
+        return None, None
     nxt = sel.pool.select(c0_hi, c1_lo, extremes=next_is_last)
     if c0_lo != c0_hi or c1_lo != c1_hi:
         ex = nxt.excluded().values
         if bool(np.any((ex >= c0_lo) & (ex < c0_hi)) or np.any((ex > c1_lo) & (ex <= c1_hi))):
-            return None
-    return nxt
+            return None, nxt
+    return nxt, nxt
 
 
 def _pass_results(pool: _Pool, sel: _Selection, last: bool, stddev: bool = True
@@ -653,14 +693,17 @@ def _clip_passes(pool: _Pool, lower, upper, nclip: int, lsig: float, usig: float
             raise StatsError("Not enough data points to compute statistics.")
         if last:
             break
-        nxt = None if exact else _next_selection(sel, mean, lower, upper, lsig, usig,
-                                                 next_is_last=it + 1 == nclip)
+        nxt, narrow = (None, None) if exact else _next_selection(
+            sel, mean, lower, upper, lsig, usig, next_is_last=it + 1 == nclip)
         if nxt is None:
             if not exact:
                 stddev = float(_clipped_stddev(sel, _F32(mean)))
-            nxt = pool.select(_to_f32(max(lower, mean - lsig * stddev)),
-                              _to_f32(min(upper, mean + usig * stddev)),
-                              extremes=it + 1 == nclip)
+            c0 = _to_f32(max(lower, mean - lsig * stddev))
+            c1 = _to_f32(min(upper, mean + usig * stddev))
+            if narrow is not None and not narrow.whole and c0 <= narrow.c0 and narrow.c1 <= c1:
+                nxt = narrow.widened_to(c0, c1)
+            else:
+                nxt = pool.select(c0, c1, extremes=it + 1 == nclip)
         sel = nxt
     return npix, mean, stddev, vmin, vmax
 

@@ -296,9 +296,14 @@ def test_undecided_next_selection_falls_back_to_the_exact_stddev(monkeypatch, wi
     made = []
     monkeypatch.setattr(sm, "_clipped_stddev",
                         lambda sel, mean, f=sm._clipped_stddev: made.append(1) or f(sel, mean))
+    widened = []
+    monkeypatch.setattr(sm._Selection, "widened_to",
+                        lambda self, c0, c1, f=sm._Selection.widened_to:
+                        widened.append(1) or f(self, c0, c1))
     data = np.random.default_rng(31).normal(100, 5, (300, 400)).astype(np.float32)
     assert_matches(sm.chip_statistics(data), reference(data))
     assert len(made) > 1  # some intermediate pass needed its exact stddev
+    assert widened  # and its selection grew from the narrow candidate, without a scan
 
 
 def test_last_scan_finds_the_extremes_of_the_selection():
@@ -317,3 +322,23 @@ def test_last_scan_finds_the_extremes_of_the_selection():
     assert not sparse.whole and np.isnan(sparse._near[1])
     sparse.find_extremes()
     assert (sparse.vmin, sparse.vmax) == (float(inside.min()), float(inside.max()))
+
+
+@pytest.mark.parametrize("extremes", [False, True])
+def test_widened_selection_equals_a_fresh_scan(monkeypatch, extremes):
+    monkeypatch.setattr(sm, "_BLOCK", 4096)  # sparse and dense (bool) blocks
+    rng = np.random.default_rng(12)
+    values = rng.normal(30, 3, 60_000).astype(np.float32)
+    values[8192:12288] = 80  # one block wholly above
+    values[20000:20600] = -50  # a dense block below
+    pool = sm._Pool(values, finite_only=True)
+    narrow = pool.select(np.float32(25.5), np.float32(34.25), extremes=extremes)
+    wide = narrow.widened_to(np.float32(25.25), np.float32(34.5))
+    fresh = pool.select(np.float32(25.25), np.float32(34.5), extremes=extremes)
+    assert wide.n == fresh.n
+    np.testing.assert_array_equal(np.sort(wide.excluded_values()),
+                                  np.sort(fresh.excluded_values()))
+    wide.find_extremes()
+    fresh.find_extremes()
+    assert (wide.vmin, wide.vmax) == (fresh.vmin, fresh.vmax)
+    assert wide.square_sum(np.float32(30)) == fresh.square_sum(np.float32(30))
