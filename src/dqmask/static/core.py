@@ -907,8 +907,8 @@ def imagestats(data: np.ndarray, *, lower=None, upper=None, nclip: int = 0,
     if finite_only:
         gmin, gmax = pool.finite_range()
     lower, upper = _check_limits(lower, upper, gmin, gmax)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    # numpy's floating-point state is per thread (warning filters are not): safe in workers
+    with np.errstate(all="ignore"):
         npix, mean, stddev, vmin, vmax = _clip_passes(pool, lower, upper, nclip, lsig, usig)
         hwidth = binwidth * stddev
         nbins, dz = _nbins(vmin, vmax, hwidth)

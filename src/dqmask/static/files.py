@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -260,18 +260,17 @@ class _ChipOutcome:
     warning: str = ""  # logged by the caller, in plan order
 
 
-def _read_chip(hdul: fits.HDUList, item: _Work, buffers: _Buffers
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The chip's SCI data (native byte order) and its --good-flags rejections (``bad``).
+def _mapped_chip(item: _Work) -> tuple[np.ndarray, np.ndarray | None]:
+    """The chip's SCI array (and DQ when --good-flags asks), as astropy maps them from the
+    file (file byte order, nothing read yet; the maps outlive the closed file).
 
-    Only the SCI array (and DQ when --good-flags asks) is read, from the memory map.
+    Called in the calling thread: astropy's lazy HDU loading and the warning filters of
+    :func:`_reopen` are not thread-safe; the workers only read the arrays.
     """
-    data = buffers.native(hdul[item.chip.sci].data)
-    dq_bad = None
-    if item.dq_bits is not None:
-        value, flip = item.dq_bits
-        dq_bad = sm.dq_bad(hdul[item.chip.dq].data, value, flip=flip)
-    return data, dq_bad
+    with _reopen(item.path) as hdul:
+        sci = hdul[item.chip.sci].data
+        dq = hdul[item.chip.dq].data if item.dq_bits is not None else None
+    return sci, dq
 
 
 def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig: float,
@@ -317,10 +316,15 @@ def _reopen(path: str) -> Iterator[fits.HDUList]:
         hdul.close()
 
 
-def _chip_job(item: _Work, sig: float, out_path: str, buffers: _Buffers) -> _ChipOutcome:
-    """Read one chip (its own memory map) and compute its outcome: one task of a worker."""
-    with _reopen(item.path) as hdul:
-        data, dq_bad = _read_chip(hdul, item, buffers)
+def _chip_job(item: _Work, mapped: tuple[np.ndarray, np.ndarray | None], sig: float,
+              out_path: str, buffers: _Buffers) -> _ChipOutcome:
+    """Read one mapped chip and compute its outcome: one task of a worker."""
+    sci, dq = mapped
+    data = buffers.native(sci)  # only the SCI array is read, from the memory map
+    dq_bad = None
+    if dq is not None and item.dq_bits is not None:
+        value, flip = item.dq_bits
+        dq_bad = sm.dq_bad(dq, value, flip=flip)
     return _process_chip(item, data, dq_bad, sig, out_path)
 
 
@@ -332,15 +336,15 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _outcomes(plan: Iterable[_Work], sig: float, output_dir: str, jobs: int
+def _outcomes(plan: Sequence[_Work], sig: float, output_dir: str, jobs: int
               ) -> Iterator[_ChipOutcome]:
     """Chip outcomes in plan order; ``jobs`` > 1 computes that many chips at a time.
 
     Workers are threads of this process: numpy releases the GIL in the block-sized
     kernels of :mod:`dqmask.static.core`, so the chips really compute in parallel, with no
-    second interpreter to start and nothing to copy back. Each task reads its own chip.
-    At most ``jobs`` + 1 chips are in flight (bounded memory); the next inputs are checked
-    here meanwhile.
+    second interpreter to start and nothing to copy back. Each task reads its own chip
+    from the memory map this thread made. At most ``jobs`` + 1 chips are in flight
+    (bounded memory).
     """
     def out(item: _Work) -> str:
         return os.path.join(output_dir, item.key)
@@ -349,13 +353,14 @@ def _outcomes(plan: Iterable[_Work], sig: float, output_dir: str, jobs: int
 
     if jobs <= 1:
         for item in plan:
-            yield _chip_job(item, sig, out(item), buffers)
+            yield _chip_job(item, _mapped_chip(item), sig, out(item), buffers)
         return
     workers = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dqmask-static")
     try:
         pending: collections.deque[Future[_ChipOutcome]] = collections.deque()
-        for item in plan:  # a later input failing its check raises here
-            pending.append(workers.submit(_chip_job, item, sig, out(item), buffers))
+        for item in plan:
+            pending.append(workers.submit(_chip_job, item, _mapped_chip(item), sig, out(item),
+                                          buffers))
             if len(pending) > jobs:
                 yield pending.popleft().result()
         while pending:
@@ -449,20 +454,17 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         log.warning("output name %r has no '_': as in drizzlepac the mask names get an empty "
                     "root (_<rows>x<cols>_<chip>_staticMask.fits)", output_name)
     names = [os.fspath(path) for path in paths]
-    plan: Iterable[_Work] = _plan(names, output_name=output_name, legacy_names=legacy_names,
-                                  chips=chips, dq_bits=dq_bits)
-    jobs = default_jobs() if jobs is None else max(1, int(jobs))
-    if len(names) == 1:  # one file: no more workers than chips
-        chips_of_one = list(plan)
-        jobs = min(jobs, len(chips_of_one))
-        plan = chips_of_one
+    # Every input is checked before any chip is computed: a bad input fails at once, and
+    # the checks (Python parsing headers) do not compete with the workers for the GIL.
+    plan = list(_plan(names, output_name=output_name, legacy_names=legacy_names, chips=chips,
+                      dq_bits=dq_bits))
+    jobs = min(default_jobs() if jobs is None else max(1, int(jobs)), max(1, len(plan)))
     shapes: dict[str, tuple[int, ...]] = {}
     masks: dict[str, np.ndarray] = {}  # bad (bool, True = bad); absent: all good so far
     sources: dict[str, list[str]] = {}
     warned: list[str] = []
     result = StaticMaskResult()
-    # The inputs are checked one after the other while the chips of the files already
-    # checked are computed; nothing is written (or logged) before every input passed.
+    # nothing is written (or logged) before every chip is computed
     for outcome in _outcomes(plan, sig, os.fspath(output_dir), jobs):
         key = outcome.item.key
         if key not in sources:

@@ -256,3 +256,28 @@ def test_input_error_in_a_worker_is_a_one_line_error(acs, tmp_path, monkeypatch)
         st.make_static_masks(acs, output_dir=tmp_path / "o", jobs=2)
     assert info.value.oneline() == f"{acs[0]}: cannot be read again (gone)"
     assert not (tmp_path / "o").exists()
+
+
+def test_worker_threads_leave_the_warning_filters_alone(tmp_path, monkeypatch):
+    """warnings.catch_warnings swaps process-wide filters: two workers inside it at once
+    can restore each other's filters (a RuntimeWarning of a constant chip then escaped as
+    an error, or an 'ignore' filter leaked). Workers must not touch them."""
+    import threading
+    import warnings
+
+    from dqmask.static.files import make_static_masks
+
+    real = warnings.catch_warnings
+
+    def main_thread_only(*args, **kwargs):
+        assert threading.current_thread() is threading.main_thread(), \
+            "warning filters changed in a worker thread"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(warnings, "catch_warnings", main_thread_only)
+    rng = np.random.default_rng(5)
+    paths = [hst_flt(tmp_path / f"jthr0{i}abq_flt.fits", "acs_wfc",
+                     [sky_image(rng, SHAPE), np.full(SHAPE, 3.0, np.float32)])
+             for i in range(2)]
+    result = make_static_masks(paths, output_name="jthr_drz", output_dir=tmp_path / "o", jobs=2)
+    assert [c.note for c in result.chips].count("clipped data in one histogram bin") == 2
