@@ -781,7 +781,7 @@ def _pool_histogram(pool: _Pool, sel: _Selection, nbins: int, dz: float, zero: f
             used = min(block_counts.size, nbins + 1)  # beyond nbins: discarded, as _histogram
             counts[:used] += block_counts[:used]
     hist = counts[:nbins]
-    excluded = sel.excluded_values()
+    excluded = sel.excluded().values
     if excluded.size:
         hist += _histogram(excluded, nbins, dz, zero, scratch)
     return hist.astype(np.uint32)
