@@ -339,12 +339,18 @@ class _Selection:
         near = t0 != c0 or t1 != c1
         low_near, high_near = math.inf, -math.inf
         n_out = 0
+        low_side = bool(t0 > self.pool.finite_min)  # else no pixel lies below t0
+        high_side = bool(t1 < self.pool.finite_max)
         for start in range(0, values.size, _BLOCK):
             block = values[start:start + _BLOCK]
             below, above = scratch.a[:block.size], scratch.b[:block.size]
-            np.less(block, t0, out=below)
-            np.greater(block, t1, out=above)
-            listed = np.flatnonzero(np.logical_or(below, above, out=below))
+            if low_side:
+                np.less(block, t0, out=below)
+            if high_side:
+                np.greater(block, t1, out=above)
+            if low_side and high_side:
+                np.logical_or(below, above, out=below)
+            listed = np.flatnonzero(below if low_side else above)
             if near and listed.size:
                 vals = block[listed]
                 out = (vals < c0) | (vals > c1)
