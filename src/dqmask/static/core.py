@@ -15,6 +15,17 @@ double sum can be from it; when the float32 result (mean or stddev) is the same 
 of that interval it is the reference result. Only in the rare ambiguous case is the
 sequential sum reproduced literally (chunked ``np.add.accumulate``).
 
+Few passes over the pixels
+--------------------------
+Work goes in cache-sized blocks. One sweep gives the min, max, sum and sum of squares
+around a reference value; a clipping pass lists the pixels *outside* its range (few), so its
+sum is the total minus theirs. An intermediate pass's stddev only sets the next limits:
+bounds from the sums bracket it within two float32 steps, and when no pixel lies between
+the limits they give, the next selection is known without summing squares. Only the last
+pass sums its float32 squares; its scan also yields the clipped min/max; the histogram bins
+the selected pixels without range tests. Everything is thread-safe (numpy's error state is
+per thread; no warning filters are touched), so chips can be computed in threads.
+
 Mask conventions
 ----------------
 * ``good``: int16, 1 = good, 0 = bad (the drizzlepac static-mask file).
