@@ -42,7 +42,6 @@ when a chip's first pixel is NaN or any pixel is +-Inf, where this module still 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -954,9 +953,8 @@ def chip_statistics(data: np.ndarray, *, finite_only: bool = True) -> ClipStats:
     """
     if finite_only:
         return imagestats(data, nclip=3, finite_only=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lower, upper = np.nanmin(data), np.nanmax(data)
+    arr = np.asanyarray(data)  # nanmin/nanmax without their all-NaN warning
+    lower, upper = np.fmin.reduce(arr, axis=None), np.fmax.reduce(arr, axis=None)
     return imagestats(data, nclip=3, lower=lower, upper=upper)
 
 
