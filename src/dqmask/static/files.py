@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import threading
@@ -260,17 +261,25 @@ class _ChipOutcome:
     warning: str = ""  # logged by the caller, in plan order
 
 
-def _mapped_chip(item: _Work) -> tuple[np.ndarray, np.ndarray | None]:
-    """The chip's SCI array (and DQ when --good-flags asks), as astropy maps them from the
-    file (file byte order, nothing read yet; the maps outlive the closed file).
+_Mapped = tuple[np.ndarray, np.ndarray | None]
 
-    Called in the calling thread: astropy's lazy HDU loading and the warning filters of
-    :func:`_reopen` are not thread-safe; the workers only read the arrays.
+
+def _mapped_chips(plan: Sequence[_Work]) -> Iterator[tuple[_Work, _Mapped]]:
+    """Each chip with its SCI array (and DQ when --good-flags asks), as astropy maps them
+    from the file (file byte order, nothing read yet; the maps outlive the closed file).
+
+    Each file is opened once for its consecutive chips. Called in the calling thread:
+    astropy's lazy HDU loading and the warning filters of :func:`_reopen` are not
+    thread-safe; the workers only read the arrays.
     """
-    with _reopen(item.path) as hdul:
-        sci = hdul[item.chip.sci].data
-        dq = hdul[item.chip.dq].data if item.dq_bits is not None else None
-    return sci, dq
+    for path, group in itertools.groupby(plan, key=lambda item: item.path):
+        with _reopen(path) as hdul:
+            chips = collections.deque(
+                (item, (hdul[item.chip.sci].data,
+                        hdul[item.chip.dq].data if item.dq_bits is not None else None))
+                for item in group)
+        while chips:  # handed over one by one: a chip's map is dropped once computed
+            yield chips.popleft()
 
 
 def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig: float,
@@ -316,8 +325,8 @@ def _reopen(path: str) -> Iterator[fits.HDUList]:
         hdul.close()
 
 
-def _chip_job(item: _Work, mapped: tuple[np.ndarray, np.ndarray | None], sig: float,
-              out_path: str, buffers: _Buffers) -> _ChipOutcome:
+def _chip_job(item: _Work, mapped: _Mapped, sig: float, out_path: str, buffers: _Buffers
+              ) -> _ChipOutcome:
     """Read one mapped chip and compute its outcome: one task of a worker."""
     sci, dq = mapped
     data = buffers.native(sci)  # only the SCI array is read, from the memory map
@@ -352,15 +361,14 @@ def _outcomes(plan: Sequence[_Work], sig: float, output_dir: str, jobs: int
     buffers = _Buffers()
 
     if jobs <= 1:
-        for item in plan:
-            yield _chip_job(item, _mapped_chip(item), sig, out(item), buffers)
+        for item, mapped in _mapped_chips(plan):
+            yield _chip_job(item, mapped, sig, out(item), buffers)
         return
     workers = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dqmask-static")
     try:
         pending: collections.deque[Future[_ChipOutcome]] = collections.deque()
-        for item in plan:
-            pending.append(workers.submit(_chip_job, item, _mapped_chip(item), sig, out(item),
-                                          buffers))
+        for item, mapped in _mapped_chips(plan):
+            pending.append(workers.submit(_chip_job, item, mapped, sig, out(item), buffers))
             if len(pending) > jobs:
                 yield pending.popleft().result()
         while pending:
