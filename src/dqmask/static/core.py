@@ -412,10 +412,13 @@ class _Selection:
                 k = kept.size
             outside.append(kept if k else None)
             n_out += k
-            if added.size:  # added pixels lie in the margins: they join the extremes
-                a_min, a_max = float(np.minimum.reduce(added)), float(np.maximum.reduce(added))
-                low = a_min if math.isnan(low) else min(low, a_min)
-                high = a_max if math.isnan(high) else max(high, a_max)
+            below, above = added[added < self.c0], added[added > self.c1]
+            if below.size:  # below every other selected pixel: the new min is among them
+                b = float(np.minimum.reduce(below))
+                low = b if math.isnan(low) else min(low, b)
+            if above.size:
+                a = float(np.maximum.reduce(above))
+                high = a if math.isnan(high) else max(high, a)
         sel.n = values.size - n_out
         if sel._margins:  # still the extremes: everything else lies inside the old margins
             sel._near = (low, high)

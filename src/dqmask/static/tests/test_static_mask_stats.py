@@ -342,3 +342,27 @@ def test_widened_selection_equals_a_fresh_scan(monkeypatch, extremes):
     fresh.find_extremes()
     assert (wide.vmin, wide.vmax) == (fresh.vmin, fresh.vmax)
     assert wide.square_sum(np.float32(30)) == fresh.square_sum(np.float32(30))
+
+
+def test_widening_one_side_keeps_the_other_sides_extreme():
+    """Regression: a selection widened on its top side only, with no pixel in its bottom
+    margin, took the lowest *added* (top-side) pixel as its min (stress seed 313)."""
+    values = np.concatenate([np.linspace(10, 20, 5000, dtype=np.float32),
+                             np.float32([20.5, 20.75, 9.0])])
+    pool = sm._Pool(values, finite_only=True)
+    narrow = pool.select(np.float32(9.5), np.float32(20.25), extremes=True)
+    assert np.isnan(narrow._near[0])  # nothing within the margin above 9.5
+    wide = narrow.widened_to(np.float32(9.5), np.float32(21.0))
+    wide.find_extremes()
+    assert (wide.vmin, wide.vmax) == (10.0, 20.75)
+
+
+def test_narrow_sky_with_bright_outliers_equal_imagestats():
+    """The stress case behind the regression above: the last pass widened its candidate
+    selection on one side only."""
+    rng = np.random.default_rng(313)
+    rng.choice(4), rng.integers(30, 400), rng.integers(30, 400), rng.choice(6), rng.choice(5)
+    data = rng.normal(80.0, 0.01, (263, 110)).astype(np.float32)
+    flat = data.reshape(-1)
+    flat[rng.choice(flat.size, flat.size // 50)] *= rng.uniform(2, 100)
+    assert_matches(sm.chip_statistics(data, finite_only=False), reference(data))
