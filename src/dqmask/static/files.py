@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import itertools
 import logging
 import os
 import threading
@@ -268,18 +267,17 @@ def _mapped_chips(plan: Sequence[_Work]) -> Iterator[tuple[_Work, _Mapped]]:
     """Each chip with its SCI array (and DQ when --good-flags asks), as astropy maps them
     from the file (file byte order, nothing read yet; the maps outlive the closed file).
 
-    Each file is opened once for its consecutive chips. Called in the calling thread:
-    astropy's lazy HDU loading and the warning filters of :func:`_reopen` are not
-    thread-safe; the workers only read the arrays.
+    Each chip opens its file on its own: the chips of one file would share one memory map,
+    which keeps every page read of the earlier chips resident until the last one is done.
+    Called in the calling thread: astropy's lazy HDU loading and the warning filters of
+    :func:`_reopen` are not thread-safe; the workers only read the arrays.
     """
-    for path, group in itertools.groupby(plan, key=lambda item: item.path):
-        with _reopen(path) as hdul:
-            chips = collections.deque(
-                (item, (hdul[item.chip.sci].data,
-                        hdul[item.chip.dq].data if item.dq_bits is not None else None))
-                for item in group)
-        while chips:  # handed over one by one: a chip's map is dropped once computed
-            yield chips.popleft()
+    for item in plan:
+        with _reopen(item.path) as hdul:
+            mapped = (hdul[item.chip.sci].data,
+                      hdul[item.chip.dq].data if item.dq_bits is not None else None)
+        yield item, mapped
+        del mapped  # the caller holds it as long as it needs it
 
 
 def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig: float,
@@ -362,13 +360,16 @@ def _outcomes(plan: Sequence[_Work], sig: float, output_dir: str, jobs: int
 
     if jobs <= 1:
         for item, mapped in _mapped_chips(plan):
-            yield _chip_job(item, mapped, sig, out(item), buffers)
+            outcome = _chip_job(item, mapped, sig, out(item), buffers)
+            del mapped  # its pages need not stay mapped while the caller merges
+            yield outcome
         return
     workers = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dqmask-static")
     try:
         pending: collections.deque[Future[_ChipOutcome]] = collections.deque()
         for item, mapped in _mapped_chips(plan):
             pending.append(workers.submit(_chip_job, item, mapped, sig, out(item), buffers))
+            del mapped  # held by its task until computed
             if len(pending) > jobs:
                 yield pending.popleft().result()
         while pending:
