@@ -8,7 +8,9 @@ from pathlib import Path
 from ..cli._common import EXIT_OK, say
 from ..errors import UsageError
 from ..pipeline.options import by_name
-from .files import PARAMETERS, make_static_masks
+from .options import PARAMETERS
+
+# files (numpy, astropy) is imported when a command runs: `dqmask static --help` stays light
 
 
 def _chip_list(text: str) -> list[int]:
@@ -47,14 +49,16 @@ def register(sub, common) -> argparse.ArgumentParser:
                    help="directory for the masks (default: current directory)")
     param["good_flags"].add_to(p)
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                   help="compute N chips at a time in worker processes (default: the number "
-                        "of CPUs; 1 = in this process); same result")
+                   help="compute N chips at a time in worker threads (default: the number "
+                        "of CPUs; 1 = one at a time); same result")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     if args.output_name is not None and not args.output_name.strip():
         raise UsageError("--output-name must not be empty")
+    from .files import make_static_masks
+
     result = make_static_masks(args.inputs, sig=args.sig, output_name=args.output_name,
                                legacy_names=args.legacy_names, chips=args.chips,
                                output_dir=args.output_dir, good_flags=args.good_flags,
@@ -68,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(workdir: Path, samples: dict[str, Path], say) -> None:
     """``make demo``: static masks of the sample ACS/WFC, WFC3/UVIS and WFC3/IR images."""
+    from .files import make_static_masks
+
     outdir = Path(workdir) / "static"
     for key in ("acs_wfc_flt", "wfc3_uvis_flt", "wfc3_ir_flt"):
         if key not in samples:

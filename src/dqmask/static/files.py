@@ -18,14 +18,14 @@ existing file atomically.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import itertools
 import logging
-import multiprocessing as mp
 import os
+import threading
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,10 +35,11 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..errors import InputError, ParameterError
 from ..flags import FlagSpecError, parse_flags, table_for
 from ..io.fits import Chip, FileInfo, add_provenance, classify_hdulist, open_fits, write_hdulist
-from ..pipeline.options import Option
 from . import core as sm
+from .options import PARAMETERS
 
 __all__ = [
+    "PARAMETERS",
     "STEP",
     "ChipSummary",
     "StaticMaskResult",
@@ -54,16 +55,6 @@ log = logging.getLogger(__name__)
 _SUPPORTED = ("ACS", "WFC3", "STIS", "WFPC2", "NICMOS")
 
 
-#: Parameters of ``static`` (``dqmask static`` options and :func:`make_static_masks`
-#: defaults), declared once.
-PARAMETERS: tuple[Option, ...] = (
-    Option("sig", "float", sm.DEFAULT_SIG, "static_sig: rms below the mode that is bad",
-           above=0.0),
-    Option("good_flags", "string", None,
-           "also mask DQ-flagged pixels as AstroDrizzle does with final_bits=BITS (bits "
-           "listed are ignored, i.e. good; '~' inverts; names allowed)",
-           flag="--good-flags", aliases=("--dq-bits",), metavar="BITS"),
-)
 _PARAMETER = {o.name: o for o in PARAMETERS}
 
 
@@ -233,20 +224,33 @@ def _shape(header: fits.Header) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-def _native(array: np.ndarray) -> np.ndarray:
-    """The array in native byte order (values and dtype kind unchanged)."""
-    if array.dtype.isnative:
-        return np.array(array)  # a copy: the file is closed after reading
-    return array.astype(array.dtype.newbyteorder("="))
+class _Buffers(threading.local):
+    """One native-order array per worker thread, reused chip after chip.
+
+    A chip read into a fresh 32 MiB array first faults in every page of it; a worker
+    computes one chip at a time, so the array of its previous chip can take the next.
+    Lives as long as one :func:`make_static_masks` call.
+    """
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+
+    def native(self, array: np.ndarray) -> np.ndarray:
+        """A native-byte-order copy of ``array`` (values and dtype kind unchanged)."""
+        dtype = array.dtype.newbyteorder("=")
+        buf = self.array
+        if buf is None or buf.shape != array.shape or buf.dtype != dtype:
+            buf = self.array = np.empty(array.shape, dtype)
+        np.copyto(buf, array)  # byte-swapped from the memory map, as astype would
+        return buf
 
 
 @dataclass
 class _ChipOutcome:
     """One chip's contribution: pixels to mark bad and its summary.
 
-    ``low`` (below the threshold) and ``dq`` (rejected by --dq-bits) are either ``bad``
-    arrays (bool, chip shape, True = bad) or, when that is smaller to send back from a
-    worker process, the flat indices of the bad pixels (intp); None when nothing applies.
+    ``low`` (below the threshold) and ``dq`` (rejected by --good-flags) are ``bad`` arrays
+    (bool, chip shape, True = bad); None when nothing applies.
     """
 
     item: _Work
@@ -256,31 +260,24 @@ class _ChipOutcome:
     warning: str = ""  # logged by the caller, in plan order
 
 
-def _compact_bad(bad: np.ndarray | None) -> np.ndarray | None:
-    """A ``bad`` array, or its flat indices when there are fewer than 1 in 8 bad pixels."""
-    if bad is None or np.count_nonzero(bad) * np.dtype(np.intp).itemsize >= bad.size:
-        return bad
-    return np.flatnonzero(bad)
+_Mapped = tuple[np.ndarray, np.ndarray | None]
 
 
-def _mark_bad(good: np.ndarray, bad: np.ndarray | None) -> None:
-    """Set ``good`` (int16, 1 = good) to 0 where ``bad`` says (array or flat indices)."""
-    if bad is None:
-        return
-    if bad.dtype == bool:
-        good[bad] = 0
-    else:
-        good.reshape(-1)[bad] = 0
+def _mapped_chips(plan: Sequence[_Work]) -> Iterator[tuple[_Work, _Mapped]]:
+    """Each chip with its SCI array (and DQ when --good-flags asks), as astropy maps them
+    from the file (file byte order, nothing read yet; the maps outlive the closed file).
 
-
-def _read_chip(hdul: fits.HDUList, item: _Work) -> tuple[np.ndarray, np.ndarray | None]:
-    """The chip's SCI data (native byte order) and its --dq-bits rejections (``bad``)."""
-    data = _native(hdul[item.chip.sci].data)
-    dq_bad = None
-    if item.dq_bits is not None:
-        value, flip = item.dq_bits
-        dq_bad = sm.dq_bad(_native(hdul[item.chip.dq].data), value, flip=flip)
-    return data, dq_bad
+    Each chip opens its file on its own: the chips of one file would share one memory map,
+    which keeps every page read of the earlier chips resident until the last one is done.
+    Called in the calling thread: astropy's lazy HDU loading and the warning filters of
+    :func:`_reopen` are not thread-safe; the workers only read the arrays.
+    """
+    for item in plan:
+        with _reopen(item.path) as hdul:
+            mapped = (hdul[item.chip.sci].data,
+                      hdul[item.chip.dq].data if item.dq_bits is not None else None)
+        yield item, mapped
+        del mapped  # the caller holds it as long as it needs it
 
 
 def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig: float,
@@ -326,43 +323,16 @@ def _reopen(path: str) -> Iterator[fits.HDUList]:
         hdul.close()
 
 
-def _chip_inputs(plan: Iterable[_Work]) -> Iterator[tuple[_Work, np.ndarray, np.ndarray | None]]:
-    """(item, data, dq_bad) in plan order.
-
-    Each file is opened (memory-mapped) once for its consecutive chips and closed after the
-    last of them is copied: keeping it open longer would keep every chip read so far mapped
-    in memory.
-    """
-    for path, items in itertools.groupby(plan, key=lambda item: item.path):
-        with _reopen(path) as hdul:
-            for item in items:
-                yield (item, *_read_chip(hdul, item))
-
-
-class _WorkerFailure:
-    """An InputError raised in a worker process (InputError itself does not unpickle)."""
-
-    def __init__(self, exc: InputError) -> None:
-        self.path, self.problem = exc.path, exc.problem
-
-
-def _chip_job(item: _Work, sig: float, out_path: str) -> _ChipOutcome | _WorkerFailure:
-    """Read and process one chip in a worker process; bad pixels sent back compactly."""
-    try:
-        with _reopen(item.path) as hdul:
-            data, dq_bad = _read_chip(hdul, item)
-    except InputError as exc:
-        return _WorkerFailure(exc)
-    outcome = _process_chip(item, data, dq_bad, sig, out_path)
-    outcome.low, outcome.dq = _compact_bad(outcome.low), _compact_bad(outcome.dq)
-    return outcome
-
-
-def _process_pool(jobs: int) -> ProcessPoolExecutor | None:
-    """``jobs`` forked worker processes, or None where fork is not available."""
-    if "fork" not in mp.get_all_start_methods():
-        return None
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"))
+def _chip_job(item: _Work, mapped: _Mapped, sig: float, out_path: str, buffers: _Buffers
+              ) -> _ChipOutcome:
+    """Read one mapped chip and compute its outcome: one task of a worker."""
+    sci, dq = mapped
+    data = buffers.native(sci)  # only the SCI array is read, from the memory map
+    dq_bad = None
+    if dq is not None and item.dq_bits is not None:
+        value, flip = item.dq_bits
+        dq_bad = sm.dq_bad(dq, value, flip=flip)
+    return _process_chip(item, data, dq_bad, sig, out_path)
 
 
 def default_jobs() -> int:
@@ -373,66 +343,56 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _outcomes(plan: Iterable[_Work], sig: float, output_dir: str, jobs: int
+def _outcomes(plan: Sequence[_Work], sig: float, output_dir: str, jobs: int
               ) -> Iterator[_ChipOutcome]:
-    """Chip outcomes in plan order; ``jobs`` > 1 computes chips in parallel.
+    """Chip outcomes in plan order; ``jobs`` > 1 computes that many chips at a time.
 
-    Chips run in forked worker processes that read their own chip (numpy's many short
-    calls per chip contend for the GIL, so threads gain little); threads where fork is not
-    available. At most ``jobs`` + 1 chips are in flight (bounded memory).
+    Workers are threads of this process: numpy releases the GIL in the block-sized
+    kernels of :mod:`dqmask.static.core`, so the chips really compute in parallel, with no
+    second interpreter to start and nothing to copy back. Each task reads its own chip
+    from the memory map this thread made. At most ``jobs`` + 1 chips are in flight
+    (bounded memory).
     """
     def out(item: _Work) -> str:
         return os.path.join(output_dir, item.key)
 
+    buffers = _Buffers()
+
     if jobs <= 1:
-        for item, data, dq_bad in _chip_inputs(plan):
-            yield _process_chip(item, data, dq_bad, sig, out(item))
+        for item, mapped in _mapped_chips(plan):
+            outcome = _chip_job(item, mapped, sig, out(item), buffers)
+            del mapped  # its pages need not stay mapped while the caller merges
+            yield outcome
         return
-    procs = _process_pool(jobs)
-    if procs is None:  # pragma: no cover - platforms without fork
-        yield from _threaded_outcomes(plan, sig, out, jobs)
-        return
+    workers = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dqmask-static")
     try:
-        pending: list[Future] = []
-        for item in plan:  # a later input failing its check raises here
-            pending.append(_submit(procs, item, sig, out(item)))
+        pending: collections.deque[Future[_ChipOutcome]] = collections.deque()
+        for item, mapped in _mapped_chips(plan):
+            pending.append(workers.submit(_chip_job, item, mapped, sig, out(item), buffers))
+            del mapped  # held by its task until computed
             if len(pending) > jobs:
-                yield _unwrap(pending.pop(0).result())
-        for fut in pending:
-            yield _unwrap(fut.result())
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:  # on an error, chips not started yet are dropped
-        procs.shutdown(wait=True, cancel_futures=True)
+        workers.shutdown(wait=True, cancel_futures=True)
 
 
-def _submit(procs: ProcessPoolExecutor, item: _Work, sig: float, out_path: str) -> Future:
-    """Submit one chip (workers are forked on demand, here)."""
-    with warnings.catch_warnings():
-        # Python >= 3.12 warns when forking a process with threads (the executor's own
-        # manager thread, BLAS threads); the workers only run numpy code and astropy reads.
-        warnings.filterwarnings("ignore", message=".*use of fork.*", category=DeprecationWarning)
-        return procs.submit(_chip_job, item, sig, out_path)
+def _add_bad(masks: dict[str, np.ndarray], key: str, bad: np.ndarray | None) -> None:
+    """OR ``bad`` (bool, True = bad) into the ``bad`` mask of ``key`` (taken over if new)."""
+    if bad is None:
+        return
+    if key not in masks:
+        masks[key] = bad
+    else:
+        np.logical_or(masks[key], bad, out=masks[key])
 
 
-def _unwrap(result: _ChipOutcome | _WorkerFailure) -> _ChipOutcome:
-    if isinstance(result, _WorkerFailure):
-        raise InputError(result.path, result.problem)
-    return result
-
-
-def _threaded_outcomes(plan: Iterable[_Work], sig: float, out, jobs: int
-                       ) -> Iterator[_ChipOutcome]:  # pragma: no cover - platforms without fork
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        pending = []
-        for item, data, dq_bad in _chip_inputs(plan):
-            pending.append(pool.submit(_process_chip, item, data, dq_bad, sig, out(item)))
-            if len(pending) > jobs:  # bounded memory: at most jobs + 1 chips in flight
-                yield pending.pop(0).result()
-        for fut in pending:
-            yield fut.result()
-
-
-def _write_mask(path: str, good: np.ndarray, params: dict, sources: list[str]) -> None:
-    """Write ``good`` (int16, 1 = good) as a bare primary HDU, atomically, with provenance."""
+def _write_mask(path: str, bad: np.ndarray, params: dict, sources: list[str]) -> None:
+    """Write the static mask (``good``: int16, 1 = good; from ``bad``) as a bare primary
+    HDU, atomically, with provenance."""
+    good = np.empty(bad.shape, dtype=">i2")  # FITS byte order: astropy writes it as it is
+    np.subtract(1, bad, out=good, dtype=np.int16, casting="unsafe")
     hdu = fits.PrimaryHDU(data=good)
     add_provenance(hdu.header, STEP, params)
     for src in sources:
@@ -469,9 +429,9 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         (names or numbers; ``~`` inverts: the bits listed are then the bad ones). Default:
         static pixels only, exactly drizzlepac's file.
     jobs : int, optional
-        Chips computed in parallel (forked worker processes; threads where fork is not
-        available). Default: the number of CPUs available (:func:`default_jobs`); 1 computes
-        in this process. The result does not depend on it (same computation per chip, AND
+        Chips computed at a time (worker threads; numpy releases the GIL in the kernels).
+        Default: the number of CPUs available (:func:`default_jobs`); 1 computes in the
+        calling thread. The result does not depend on it (same computation per chip, AND
         is order-independent, chips are combined in input order).
     dq_bits : int or str, optional
         Old name of ``good_flags`` (deprecated; still accepted).
@@ -503,30 +463,28 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
         log.warning("output name %r has no '_': as in drizzlepac the mask names get an empty "
                     "root (_<rows>x<cols>_<chip>_staticMask.fits)", output_name)
     names = [os.fspath(path) for path in paths]
-    plan: Iterable[_Work] = _plan(names, output_name=output_name, legacy_names=legacy_names,
-                                  chips=chips, dq_bits=dq_bits)
-    jobs = default_jobs() if jobs is None else max(1, int(jobs))
-    if len(names) == 1:  # one file: no more workers than chips
-        chips_of_one = list(plan)
-        jobs = min(jobs, len(chips_of_one))
-        plan = chips_of_one
-    masks: dict[str, np.ndarray] = {}
+    # Every input is checked before any chip is computed: a bad input fails at once, and
+    # the checks (Python parsing headers) do not compete with the workers for the GIL.
+    plan = list(_plan(names, output_name=output_name, legacy_names=legacy_names, chips=chips,
+                      dq_bits=dq_bits))
+    jobs = min(default_jobs() if jobs is None else max(1, int(jobs)), max(1, len(plan)))
+    shapes: dict[str, tuple[int, ...]] = {}
+    masks: dict[str, np.ndarray] = {}  # bad (bool, True = bad); absent: all good so far
     sources: dict[str, list[str]] = {}
     warned: list[str] = []
     result = StaticMaskResult()
-    # The inputs are checked one after the other while the chips of the files already
-    # checked are computed; nothing is written (or logged) before every input passed.
+    # nothing is written (or logged) before every chip is computed
     for outcome in _outcomes(plan, sig, os.fspath(output_dir), jobs):
         key = outcome.item.key
-        if key not in masks:
-            masks[key] = np.ones(outcome.item.chip.shape, dtype=np.int16)
+        if key not in sources:
             result.outputs.append(outcome.summary.output)
             sources[key] = []
+            shapes[key] = outcome.item.chip.shape
         sources[key].append(outcome.item.path)
         if outcome.warning:
             warned.append(outcome.warning)
         for bad in (outcome.dq, outcome.low):
-            _mark_bad(masks[key], bad)  # AND into the static mask (good convention)
+            _add_bad(masks, key, bad)  # AND into the static mask (good convention)
         result.chips.append(outcome.summary)
     for text in warned:
         log.warning("%s", text)
@@ -534,5 +492,8 @@ def make_static_masks(paths: Sequence[str | os.PathLike], *, sig: float = sm.DEF
     params = {"sig": sig, "dq_bits": dq_bits, "names": "legacy" if legacy_names else "current"}
     for out in result.outputs:
         key = os.path.basename(out)
-        _write_mask(out, masks[key], params, sources[key])
+        bad = masks.get(key)
+        if bad is None:
+            bad = np.zeros(shapes[key], dtype=bool)
+        _write_mask(out, bad, params, sources[key])
     return result

@@ -20,9 +20,6 @@ HEAVY = ("numpy", "astropy", "scipy", "stdatamodels", "asdf", "regions", "photut
 #: What ``dqmask CMD --help`` must not import (issue 14 item 1): rich draws only on a terminal.
 NOT_FOR_HELP = ("numpy", "astropy", "rich", "stdatamodels", "asdf", "scipy", "regions",
                 "photutils")
-#: Command families whose command-line module another engineer owns: their ``--help`` turns
-#: light when that module does (the cases are flipped to plain passes at merge).
-_OWNED_ELSEWHERE = {"static": "static/cli.py"}
 
 
 def _modules_after(code: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, list[str]]:
@@ -56,16 +53,7 @@ def test_version_and_help_import_neither_numpy_nor_astropy(argv):
                 and m != "dqmask.cli"]
 
 
-def _help_case(command: str):
-    family = COMMANDS[command][0]
-    if family in _OWNED_ELSEWHERE:
-        return pytest.param(command, marks=pytest.mark.xfail(
-            strict=False, reason=f"cli module owned by {_OWNED_ELSEWHERE[family]}; lands at "
-                                 "merge"))
-    return command
-
-
-@pytest.mark.parametrize("command", [_help_case(c) for c in COMMANDS])
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_command_help_is_light(command):
     """``dqmask CMD --help`` is built from light Option lists: no numpy, astropy, rich..."""
     seen = _modules_after(_cli(command, "--help"), NOT_FOR_HELP)

@@ -216,3 +216,153 @@ def test_nan_first_pixel_with_two_pixels_in_range_is_zero_stddev_like_imagestats
     ours = sm.imagestats(data, lower=0.0, upper=10.0, nclip=0)
     assert (ours.npix, ours.mean, ours.stddev) == (ref.npix, ref.mean, ref.stddev) == (2, 5.5, 0)
     assert ours.nbins == len(ref.histogram) == 1
+
+
+@pytest.mark.parametrize("seed", range(14))
+def test_block_bookkeeping_equal_imagestats_with_tiny_blocks(monkeypatch, seed):
+    """Many blocks: some wholly selected, some with a few excluded pixels (listed by index),
+    some mostly excluded (a bool mask), some with none selected; same numbers."""
+    monkeypatch.setattr(sm, "_BLOCK", 64)
+    data = random_image(seed)
+    flat = data.reshape(-1)
+    flat[64:128] = data.max() + 1000  # one block entirely above every clip range
+    flat[200:240] = -5000  # a block mostly below
+    ref = reference(data)
+    assert_matches(sm.chip_statistics(data, finite_only=False), ref)
+    assert_matches(sm.chip_statistics(data), ref)
+
+
+def test_large_chip_with_stars_and_cold_pixels_equal_imagestats():
+    rng = np.random.default_rng(17)
+    data = rng.normal(80, 10, (600, 500)).astype(np.float32)  # several 65536-pixel blocks
+    flat = data.reshape(-1)
+    flat[rng.choice(flat.size, 3000, replace=False)] *= 50  # stars / cosmic rays
+    flat[rng.choice(flat.size, 500, replace=False)] = -400  # cold pixels
+    flat[70000:140000] += 300  # a bright block: its pixels are listed as a bool mask
+    flat[5] = np.nan
+    ref = reference(data)
+    assert_matches(sm.chip_statistics(data), ref)
+
+
+def test_histogram_beyond_the_fast_path_equal_imagestats():
+    data = np.random.default_rng(22).normal(0, 1, (200, 300)).astype(np.float32)
+    data[3, 3] = 2.0e4  # narrow bins over the outlier's range: more than uint16 slots hold
+    ref = reference(data, nclip=0, lower=None, binwidth=0.002)
+    ours = sm.imagestats(data, nclip=0, binwidth=0.002)
+    assert ours.nbins > sm._MAX_FAST_BINS
+    assert_matches(ours, ref)
+
+
+def test_pool_histogram_equals_the_general_histogram():
+    """The fast histogram (bins of selected pixels without range tests) against the
+    general one, on a pass with excluded pixels on both sides."""
+    data = random_image(4)
+    pool = sm._Pool(data.reshape(-1), finite_only=True)
+    lo, hi = np.float32(np.percentile(data, 5)), np.float32(np.percentile(data, 93))
+    sm._compute_mean(pool, lo, hi, last=True)
+    sel = pool.selection
+    assert 0 < sel.n < data.size
+    nbins, dz = sm._nbins(sel.vmin, sel.vmax, 0.05 * float(hi - lo))
+    fast = sm._pool_histogram(pool, sel, nbins, dz, sel.vmin)
+    np.testing.assert_array_equal(fast, sm._histogram(pool.values, nbins, dz, sel.vmin))
+
+
+@pytest.mark.parametrize("seed", range(0, 42, 3))
+def test_stddev_bounds_bracket_the_exact_stddev(seed):
+    data = random_image(seed)
+    pool = sm._Pool(data.reshape(-1), finite_only=True)
+    lo, hi = np.percentile(pool.values, [2, 97]).astype(np.float32)
+    for c0, c1 in ((pool.finite_min, pool.finite_max), (lo, hi)):
+        sel = pool.select(np.float32(c0), np.float32(c1))
+        mean = sm._clipped_mean(sel)
+        bounds = sm._stddev_bounds(sel, mean)
+        assert bounds is not None
+        exact = sm._clipped_stddev(sel, mean)
+        assert bounds[0] <= exact <= bounds[1]
+        assert bounds[1] <= np.nextafter(bounds[0], np.float32(np.inf)) * np.float32(1 + 1e-6)
+
+
+@pytest.mark.parametrize("widen", [1e-3, 0.05])
+def test_undecided_next_selection_falls_back_to_the_exact_stddev(monkeypatch, widen):
+    """Bounds too wide to decide the next limits: the exact pass is made, same numbers."""
+    real = sm._stddev_bounds
+
+    def wide(sel, mean):
+        bounds = real(sel, mean)
+        return None if bounds is None else (np.float32(bounds[0] * (1 - widen)),
+                                            np.float32(bounds[1] * (1 + widen)))
+
+    monkeypatch.setattr(sm, "_stddev_bounds", wide)
+    made = []
+    monkeypatch.setattr(sm, "_clipped_stddev",
+                        lambda sel, mean, f=sm._clipped_stddev: made.append(1) or f(sel, mean))
+    widened = []
+    monkeypatch.setattr(sm._Selection, "widened_to",
+                        lambda self, c0, c1, f=sm._Selection.widened_to:
+                        widened.append(1) or f(self, c0, c1))
+    data = np.random.default_rng(31).normal(100, 5, (300, 400)).astype(np.float32)
+    assert_matches(sm.chip_statistics(data), reference(data))
+    assert len(made) > 1  # some intermediate pass needed its exact stddev
+    assert widened  # and its selection grew from the narrow candidate, without a scan
+
+
+def test_last_scan_finds_the_extremes_of_the_selection():
+    rng = np.random.default_rng(8)
+    values = rng.normal(50, 4, 200_000).astype(np.float32)
+    pool = sm._Pool(values, finite_only=True)
+    c0, c1 = np.float32(41.5), np.float32(58.25)
+    inside = values[(values >= c0) & (values <= c1)]
+    sel = pool.select(c0, c1, extremes=True)
+    assert not np.isnan(sel._near).any()  # both found in the margins, no extra pass
+    sel.find_extremes()
+    assert (sel.vmin, sel.vmax) == (float(inside.min()), float(inside.max()))
+    c0, c1 = np.float32(45), np.float32(75)  # nothing near the top limit: one more pass
+    inside = values[(values >= c0) & (values <= c1)]
+    sparse = pool.select(c0, c1, extremes=True)
+    assert not sparse.whole and np.isnan(sparse._near[1])
+    sparse.find_extremes()
+    assert (sparse.vmin, sparse.vmax) == (float(inside.min()), float(inside.max()))
+
+
+@pytest.mark.parametrize("extremes", [False, True])
+def test_widened_selection_equals_a_fresh_scan(monkeypatch, extremes):
+    monkeypatch.setattr(sm, "_BLOCK", 4096)  # sparse and dense (bool) blocks
+    rng = np.random.default_rng(12)
+    values = rng.normal(30, 3, 60_000).astype(np.float32)
+    values[8192:12288] = 80  # one block wholly above
+    values[20000:20600] = -50  # a dense block below
+    pool = sm._Pool(values, finite_only=True)
+    narrow = pool.select(np.float32(25.5), np.float32(34.25), extremes=extremes)
+    wide = narrow.widened_to(np.float32(25.25), np.float32(34.5))
+    fresh = pool.select(np.float32(25.25), np.float32(34.5), extremes=extremes)
+    assert wide.n == fresh.n
+    np.testing.assert_array_equal(np.sort(wide.excluded_values()),
+                                  np.sort(fresh.excluded_values()))
+    wide.find_extremes()
+    fresh.find_extremes()
+    assert (wide.vmin, wide.vmax) == (fresh.vmin, fresh.vmax)
+    assert wide.square_sum(np.float32(30)) == fresh.square_sum(np.float32(30))
+
+
+def test_widening_one_side_keeps_the_other_sides_extreme():
+    """Regression: a selection widened on its top side only, with no pixel in its bottom
+    margin, took the lowest *added* (top-side) pixel as its min (stress seed 313)."""
+    values = np.concatenate([np.linspace(10, 20, 5000, dtype=np.float32),
+                             np.float32([20.5, 20.75, 9.0])])
+    pool = sm._Pool(values, finite_only=True)
+    narrow = pool.select(np.float32(9.5), np.float32(20.25), extremes=True)
+    assert np.isnan(narrow._near[0])  # nothing within the margin above 9.5
+    wide = narrow.widened_to(np.float32(9.5), np.float32(21.0))
+    wide.find_extremes()
+    assert (wide.vmin, wide.vmax) == (10.0, 20.75)
+
+
+def test_narrow_sky_with_bright_outliers_equal_imagestats():
+    """The stress case behind the regression above: the last pass widened its candidate
+    selection on one side only."""
+    rng = np.random.default_rng(313)
+    rng.choice(4), rng.integers(30, 400), rng.integers(30, 400), rng.choice(6), rng.choice(5)
+    data = rng.normal(80.0, 0.01, (263, 110)).astype(np.float32)
+    flat = data.reshape(-1)
+    flat[rng.choice(flat.size, flat.size // 50)] *= rng.uniform(2, 100)
+    assert_matches(sm.chip_statistics(data, finite_only=False), reference(data))
