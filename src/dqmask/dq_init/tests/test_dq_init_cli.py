@@ -261,7 +261,9 @@ def test_options_and_python_defaults_come_from_parameters():
     from dqmask.dq_init.options import PARAMETERS
 
     parser = build_parser("dqinit", lazy=True)
-    sub = next(a for a in parser._actions if a.dest == "command").choices["dqinit"]
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert isinstance(choices, dict)  # subparsers: name -> ArgumentParser
+    sub = choices["dqinit"]
     actions = {a.dest: a for a in sub._actions}
     for option in PARAMETERS:
         action = actions[option.name]

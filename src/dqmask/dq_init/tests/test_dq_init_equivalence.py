@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pytest
@@ -112,7 +113,7 @@ def test_miri_full_frame_and_subarray(tmp_path):
 # Superstripe / multistripe
 # --------------------------------------------------------------------------------------------
 
-STRIPES = {
+STRIPES: dict[str, dict[str, Any]] = {
     # NIRCam-like superstripe, fast axis along x, 3 stripe positions
     "superstripe_plain": dict(shape=(6, 2, 20, 64), substrt=(1, 1), axes=(-1, 2),
                               mstr=dict(MSTR_RD1=4, MSTR_SK1=0, MSTR_RD2=0, MSTR_SK2=0,

@@ -80,7 +80,7 @@ def test_mask_writer_refuses_lossy_tables(tmp_path):
                        dq_def=[(1, "DO_NOT_USE"), (2, "NOISY")])
     with pytest.raises(ValueError, match="neither"):
         write_mask_ref(tmp_path / "m.fits", std, instrument="NIRCAM", detector="NRCA1",
-                       dq_def=[(1, "DO_NOT_USE", "x")])
+                       dq_def=[(1, "DO_NOT_USE", "x")])  # type: ignore[list-item]  # wrong on purpose
     with pytest.raises(TypeError):
         write_mask_ref(tmp_path / "m.fits", std.astype(float), instrument="N", detector="D")
     assert not (tmp_path / "m.fits").exists()
@@ -176,8 +176,10 @@ def test_exposure_kind():
 
 def test_groupdq_only_receives_do_not_use():
     mask = np.array([[1 | 2 | 4 | 2**31, 2]], np.uint32)
-    arrays = alg.ensure_dq_arrays(alg.ExposureKind.RAMP, (2, 3, 1, 2),
-                                  {"pixeldq": None, "groupdq": None})
+    made = alg.ensure_dq_arrays(alg.ExposureKind.RAMP, (2, 3, 1, 2),
+                                {"pixeldq": None, "groupdq": None})
+    arrays = {name: a for name, a in made.items() if a is not None}
+    assert sorted(arrays) == ["groupdq", "pixeldq"]
     alg.apply_mask(alg.ExposureKind.RAMP, mask, arrays)
     assert arrays["groupdq"].dtype == np.uint8 and arrays["pixeldq"].dtype == np.uint32
     assert arrays["groupdq"][:, :, 0, 0].tolist() == [[1, 1, 1], [1, 1, 1]]
@@ -188,8 +190,8 @@ def test_groupdq_only_receives_do_not_use():
 def test_superstripe_groupdq_layout_and_bad_nints():
     mask = np.zeros((2, 1, 1), np.uint32)
     mask[1] = 1
-    arrays = {"pixeldq": np.zeros((2, 1, 1), np.uint32), "groupdq": np.zeros((4, 2, 1, 1),
-                                                                             np.uint8)}
+    arrays: dict[str, np.ndarray] = {"pixeldq": np.zeros((2, 1, 1), np.uint32),
+                                     "groupdq": np.zeros((4, 2, 1, 1), np.uint8)}
     alg.apply_mask(alg.ExposureKind.SUPERSTRIPE, mask, arrays)
     assert arrays["groupdq"][:, 0, 0, 0].tolist() == [0, 1, 0, 1]  # row = integ * N + stripe
     arrays["groupdq"] = np.zeros((3, 2, 1, 1), np.uint8)

@@ -261,7 +261,7 @@ def test_pool_histogram_equals_the_general_histogram():
     lo, hi = np.float32(np.percentile(data, 5)), np.float32(np.percentile(data, 93))
     sm._compute_mean(pool, lo, hi, last=True)
     sel = pool.selection
-    assert 0 < sel.n < data.size
+    assert sel is not None and 0 < sel.n < data.size
     nbins, dz = sm._nbins(sel.vmin, sel.vmax, 0.05 * float(hi - lo))
     fast = sm._pool_histogram(pool, sel, nbins, dz, sel.vmin)
     np.testing.assert_array_equal(fast, sm._histogram(pool.values, nbins, dz, sel.vmin))
@@ -293,13 +293,21 @@ def test_undecided_next_selection_falls_back_to_the_exact_stddev(monkeypatch, wi
                                             np.float32(bounds[1] * (1 + widen)))
 
     monkeypatch.setattr(sm, "_stddev_bounds", wide)
-    made = []
-    monkeypatch.setattr(sm, "_clipped_stddev",
-                        lambda sel, mean, f=sm._clipped_stddev: made.append(1) or f(sel, mean))
-    widened = []
-    monkeypatch.setattr(sm._Selection, "widened_to",
-                        lambda self, c0, c1, f=sm._Selection.widened_to:
-                        widened.append(1) or f(self, c0, c1))
+    made: list[int] = []
+    real_stddev, real_widened = sm._clipped_stddev, sm._Selection.widened_to
+
+    def counted_stddev(sel, mean):
+        made.append(1)
+        return real_stddev(sel, mean)
+
+    widened: list[int] = []
+
+    def counted_widened(self, c0, c1):
+        widened.append(1)
+        return real_widened(self, c0, c1)
+
+    monkeypatch.setattr(sm, "_clipped_stddev", counted_stddev)
+    monkeypatch.setattr(sm._Selection, "widened_to", counted_widened)
     data = np.random.default_rng(31).normal(100, 5, (300, 400)).astype(np.float32)
     assert_matches(sm.chip_statistics(data), reference(data))
     assert len(made) > 1  # some intermediate pass needed its exact stddev
@@ -348,7 +356,7 @@ def test_widening_one_side_keeps_the_other_sides_extreme():
     """Regression: a selection widened on its top side only, with no pixel in its bottom
     margin, took the lowest *added* (top-side) pixel as its min (stress seed 313)."""
     values = np.concatenate([np.linspace(10, 20, 5000, dtype=np.float32),
-                             np.float32([20.5, 20.75, 9.0])])
+                             np.array([20.5, 20.75, 9.0], dtype=np.float32)])
     pool = sm._Pool(values, finite_only=True)
     narrow = pool.select(np.float32(9.5), np.float32(20.25), extremes=True)
     assert np.isnan(narrow._near[0])  # nothing within the margin above 9.5
