@@ -17,6 +17,7 @@ from ..cli._common import (
     add_batch_options,
     add_output_options,
     batch_options,
+    command_parser,
     output_path,
     run_batch,
 )
@@ -32,17 +33,13 @@ SUFFIX = "_" + OUTPUT_SUFFIX
 
 
 def register(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "dqinit", parents=[common],
-        help="apply a JWST MASK reference file to raw ramps (jwst dq_init, same numbers)",
-        description="OR a JWST MASK reference file into each exposure's PIXELDQ (DQ for FGS "
-                    "guide-star data) and its DO_NOT_USE flags into GROUPDQ, exactly as the "
-                    "jwst dq_init step does: subarray and multistripe/superstripe extraction, "
-                    "DQ_DEF flag mapping, optional user DQ. Only the DQ extensions and the "
-                    "primary header are rewritten; SCI is copied byte for byte. Default "
-                    f"output: the name `strun dq_init` gives, <root>{SUFFIX}.fits beside "
-                    "each input (X_uncal.fits -> X_dqinitstep.fits).",
-    )
+    p = command_parser(sub, common, "dqinit", f"""
+        OR a JWST MASK reference file into each exposure's PIXELDQ (DQ for FGS guide-star
+        data) and its DO_NOT_USE flags into GROUPDQ, exactly as the jwst dq_init step does:
+        subarray and multistripe/superstripe extraction, DQ_DEF flag mapping, optional user
+        DQ. Only the DQ extensions and the primary header are rewritten; SCI is copied byte
+        for byte. Default output: the name `strun dq_init` gives, <root>{SUFFIX}.fits beside
+        each input (X_uncal.fits -> X_dqinitstep.fits).""")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JWST raw exposures (*_uncal.fits)")
     param = by_name(PARAMETERS)
     param["mask"].add_to(p, required=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli._common import EXIT_OK, say
+from ..cli._common import EXIT_OK, command_parser, say
 from ..errors import UsageError
 from ..pipeline.options import by_name
 from .options import PARAMETERS
@@ -25,14 +25,11 @@ def _chip_list(text: str) -> list[int]:
 
 
 def register(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "static", parents=[common],
-        help="drizzlepac static masks: pixels more than SIG rms below each chip's mode",
-        description="Make AstroDrizzle's static masks for HST images: per SCI chip, pixels "
-                    "below mode - SIG * rms (stsci.imagestats statistics, reproduced exactly) "
-                    "are bad; masks of inputs with the same signature are AND-ed and written "
-                    "as int16 primary-HDU files, 1 = good. NaN pixels anywhere are fine.",
-    )
+    p = command_parser(sub, common, "static", """
+        Make AstroDrizzle's static masks for HST images: per SCI chip, pixels below
+        mode - SIG * rms (stsci.imagestats statistics, reproduced exactly) are bad; masks of
+        inputs with the same signature are AND-ed and written as int16 primary-HDU files,
+        1 = good. NaN pixels anywhere are fine.""")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="HST flt/flc files")
     param = by_name(PARAMETERS)
     param["sig"].add_to(p)

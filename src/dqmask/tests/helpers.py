@@ -7,12 +7,17 @@ under test), so a test of a reader does not lean on the writer it could share a 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["digest", "jwst_image", "bad_mask_file"]
+__all__ = ["digest", "jwst_image", "bad_mask_file", "fresh_interpreter_json"]
 
 
 def digest(path: Path) -> str:
@@ -39,3 +44,15 @@ def bad_mask_file(path: Path, bad: np.ndarray) -> Path:
     hdu.header["DQMCONV"] = "bad"
     hdu.writeto(path)
     return path
+
+
+def fresh_interpreter_json(code: str) -> Any:
+    """Run ``code`` in a new Python process (this checkout's ``src`` first on the path) and
+    return the JSON its last stdout line holds: what start-up tests read back (exit code,
+    ``sorted(sys.modules)``...) without this process's imports mixing in."""
+    src = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

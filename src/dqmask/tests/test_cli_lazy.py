@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import dqmask
 from dqmask.cli import COMMAND_FAMILIES, COMMANDS, build_parser
+from dqmask.tests.helpers import fresh_interpreter_json
 
-SRC = Path(dqmask.__file__).resolve().parents[1]
 HEAVY = ("numpy", "astropy", "scipy", "stdatamodels", "asdf", "regions", "photutils",
          "matplotlib")
 #: What ``dqmask CMD --help`` must not import (issue 14 item 1): rich draws only on a terminal.
@@ -29,11 +25,7 @@ def _modules_after(code: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, list[
         f"heavy = [m for m in {heavy!r} if m in sys.modules]\n"
         "ours = sorted(m for m in sys.modules if m.startswith('dqmask.'))\n"
         "print(json.dumps({'heavy': heavy, 'ours': ours}))\n")
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return fresh_interpreter_json(probe)
 
 
 def _cli(*argv: str) -> str:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..cli._common import EXIT_FAILURE, EXIT_OK, console_err, flag_of, say
+from ..cli._common import EXIT_FAILURE, EXIT_OK, command_parser, console_err, flag_of, say
 from ..errors import InputError
 from ..flags import (
     JWST_GROUP,
@@ -32,13 +32,10 @@ DQ_EXTNAMES = ("DQ", "PIXELDQ", "GROUPDQ")
 
 
 def register(sub, common) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "explain", parents=[common],
-        help="decode a DQ value, or count each flag in a file's DQ extensions",
-        description="Decode a DQ value or flag expression into flag names, or, given FITS "
-                    "files, print per DQ-like extension (DQ, PIXELDQ, GROUPDQ) the number of "
-                    "pixels carrying each flag.",
-    )
+    p = command_parser(sub, common, "explain", """
+        Decode a DQ value or flag expression into flag names, or, given FITS files, print per
+        DQ-like extension (DQ, PIXELDQ, GROUPDQ) the number of pixels carrying each flag
+        with its meaning.""")
     p.add_argument("items", nargs="+", metavar="VALUE_OR_FILE",
                    help="an integer / flag expression (1073741825, DO_NOT_USE+SATURATED) "
                         "or a FITS file")

@@ -3,18 +3,11 @@ of checking its inputs; counted, never timed (issue 14)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 
-import dqmask
 from dqmask.static.tests.test_static_mask_inputs import hst_flt, sky_image
+from dqmask.tests.helpers import fresh_interpreter_json
 
-SRC = Path(dqmask.__file__).resolve().parents[1]
 #: Never needed by a static mask (numpy and astropy.io.fits are).
 NOT_NEEDED = ("scipy", "stdatamodels", "asdf", "regions", "photutils", "matplotlib", "jwst",
               "drizzlepac", "stsci", "astropy.nddata", "astropy.wcs", "astropy.table")
@@ -29,11 +22,7 @@ def _run_main(argv: list[str]) -> dict:
              "    except SystemExit as exc:\n"
              "        code = exc.code\n"
              "print(json.dumps({'code': code, 'modules': sorted(sys.modules)}))\n")
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return fresh_interpreter_json(probe)
 
 
 def _loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
