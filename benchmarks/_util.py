@@ -206,9 +206,28 @@ def save_figures(name: str, figures: list[dict]) -> Path:
     return path
 
 
+def ensure_bytecode() -> None:
+    """Compile ``src/dqmask``'s bytecode (``__pycache__``, git-ignored), as ``pip install``
+    leaves an installed package.
+
+    numpy, astropy, jwst and drizzlepac start from their compiled bytecode in site-packages.
+    Without ``__pycache__`` in the source tree, and with ``PYTHONDONTWRITEBYTECODE`` set (as
+    on the machine the results come from), every ``dqmask`` process would compile each of its
+    modules again (50-100 ms), a cost no installed copy pays. Python still *reads* bytecode
+    under ``PYTHONDONTWRITEBYTECODE``, and recompiles in memory a module whose source changed.
+    """
+    import compileall
+
+    if not compileall.compile_dir(Path(__file__).resolve().parents[1] / "src" / "dqmask",
+                                  quiet=1):
+        raise RuntimeError("compileall failed on src/dqmask")
+
+
 def dqmask_argv() -> list[str]:
-    """The ``dqmask`` console script of this interpreter (``python -m dqmask`` without it)."""
+    """The ``dqmask`` console script of this interpreter (``python -m dqmask`` without it);
+    bytecode compiled first (:func:`ensure_bytecode`)."""
     import sys
 
+    ensure_bytecode()
     script = Path(sys.executable).with_name("dqmask")
     return [str(script)] if script.exists() else [sys.executable, "-m", "dqmask"]
