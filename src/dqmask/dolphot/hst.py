@@ -9,7 +9,6 @@ returning the :class:`~.plans.ChipPlan` list :mod:`.files` writes. Imports nothi
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -398,17 +397,15 @@ def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, histor
     ir = chip.chip == "IR"
     if ir and not exptime > 0:
         raise InputError(path, f"EXPTIME {exptime} is not positive (IR data are e-/s)")
-    with contextlib.ExitStack() as stack:
-        pam, pam_note = _pam(path, sci_hdu.header, chip, sci.shape, pam_dir, partner, stack)
-        history.append(pam_note)
-        # SCI and PAM read block by block from the files; the values made big-endian
-        # float32, written to FITS as they are (no byte-swapping pass at write)
-        prepared = hst_core.hst_flt_prepare(_RowSource.of(hdul, chip.sci, sci), dq_bad, dq_sat,
-                                       pam, goodmin=goodmin,
-                                       goodmax=goodmax, mult=mult,
-                                       masksat=not options.keepsat,
-                                       exptime_mult=exptime if ir else None,
-                                       out=np.empty(sci.shape, dtype=">f4"))
+    pam, pam_note = _pam(path, sci_hdu.header, chip, sci.shape, pam_dir, partner)
+    history.append(pam_note)
+    # SCI and PAM read a strip at a time from the files; the values made big-endian
+    # float32, written to FITS as they are (no byte-swapping pass at write)
+    prepared = hst_core.hst_flt_prepare(_RowSource.of(hdul, chip.sci, sci), dq_bad, dq_sat,
+                                        pam, goodmin=goodmin, goodmax=goodmax, mult=mult,
+                                        masksat=not options.keepsat,
+                                        exptime_mult=exptime if ir else None,
+                                        out=np.empty(sci.shape, dtype=">f4"))
     history.append(f"GOODMIN {goodmin:g} GOODMAX {goodmax:g}; x PAM/{mult:g}"
                    + (f" x EXPTIME {exptime:g}" if ir else ""))
     return prepared
@@ -448,19 +445,27 @@ def _drz(hdul, path, chip: _HstChip, sci, exptime, options, acs):
 # --------------------------------------------------------------------------------------------
 
 
+#: Pixels read from a file at a time (4 MiB of float32) by :class:`_RowSource`.
+STRIP = 1 << 20
+
+
 class _RowSource:
     """A float32 image (or a cut of one) read a block of rows at a time: ``.shape`` and
     ``source[rows]`` (a row slice), as :func:`.hst_core.hst_flt_prepare` reads SCI and PAM.
 
     Rows come from plain file reads (``io.fits.row_reader``), so a full-frame chip never
     becomes resident through a memory map; each block is decoded as astropy decodes it and
-    rounded to float32 (the PAM as DOLPHOT reads it; SCI as the algorithm wants it).
+    rounded to float32 (the PAM as DOLPHOT reads it; SCI as the algorithm wants it). The
+    file is read a strip of about :data:`STRIP` pixels at a time (one open and read per
+    strip, not per block) and the blocks are cut from the strip held.
     """
 
     def __init__(self, read: Callable[[int, int], np.ndarray], rows: tuple[int, int],
                  cols: tuple[int, int]):
         self._read, self._row0, self._cols = read, rows[0], slice(*cols)
         self.shape = (rows[1] - rows[0], cols[1] - cols[0])
+        self._strip_rows = max(1, STRIP // max(self.shape[1], 1))
+        self._held: tuple[int, int, np.ndarray] | None = None  # (start, stop, rows)
 
     @classmethod
     def of(cls, hdul: fits.HDUList, index: int, data: np.ndarray,
@@ -478,30 +483,77 @@ class _RowSource:
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(self.shape[0])
-        block = self._read(self._row0 + start, self._row0 + stop)[:, self._cols]
-        return np.asarray(block, dtype=np.float32)
+        held = self._held
+        if held is None or not (held[0] <= start and stop <= held[1]):
+            end = min(self.shape[0], max(stop, start + self._strip_rows))
+            strip = self._read(self._row0 + start, self._row0 + end)[:, self._cols]
+            held = self._held = (start, end, np.asarray(strip, dtype=np.float32))
+        return held[2][start - held[0]:stop - held[0]]
 
 
-def _pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, int], pam_dir,
-         partner: fits.Header | None, stack: contextlib.ExitStack) -> tuple[np.ndarray, str]:
-    """PAM for one chip (``shape``) from DOLPHOT's data directory or from SIP.
+@dataclass(frozen=True)
+class _PamFile:
+    """A pixel-area-map file, opened and checked once: where its 2-D image is.
 
-    From ``pam_dir`` the map is the memory-mapped float32 image of the PAM file (any byte
-    order), valid while ``stack`` keeps that file open; from SIP a native float32 array.
+    ``read`` reads rows of it from the file (:func:`io.fits.row_reader`); ``data`` holds the
+    decoded float32 image instead when the file cannot be read so (compressed, scaled).
     """
-    if pam_dir is not None:
-        pam_path = os.path.join(os.fspath(pam_dir), _PAM_FILES[chip.chip])
-        ph = stack.enter_context(open_fits(pam_path))
+
+    shape: tuple[int, int]
+    read: Callable[[int, int], np.ndarray] | None
+    data: np.ndarray | None
+
+
+#: PAM files already opened in this process, by (path, device, inode, size, mtime): a
+#: DOLPHOT call on many files reads the same few maps, so each is opened and checked once.
+_PAM_FILES_OPEN: dict[tuple, _PamFile] = {}
+
+
+def _pam_file(path: str, pam_path: str) -> _PamFile:
+    """The PAM file at ``pam_path`` (cached while it is unchanged); InputError naming the
+    input ``path`` when it holds no 2-D image."""
+    try:
+        st = os.stat(pam_path)
+        key: tuple = (pam_path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = ()  # open_fits says what is wrong
+    cached = _PAM_FILES_OPEN.get(key) if key else None
+    if cached is not None:
+        return cached
+    with open_fits(pam_path) as ph:
         hdu = next((h for h in ph if h.data is not None and h.data.ndim == 2), None)
         if hdu is None:
             raise InputError(path, f"error in PAM file {pam_path}: no 2-D image")
-        data = hdu.data
-        x, y = chip.offset
-        if data.shape[0] < y + shape[0] or data.shape[1] < x + shape[1]:
+        read = row_reader(ph, ph.index(hdu))
+        data = None if read is not None else np.array(hdu.data, dtype=np.float32)
+        found = _PamFile((int(hdu.data.shape[0]), int(hdu.data.shape[1])), read, data)
+    if key:
+        _PAM_FILES_OPEN[key] = found
+    return found
+
+
+def _pam(path: str, header: fits.Header, chip: _HstChip, shape: tuple[int, int], pam_dir,
+         partner: fits.Header | None) -> tuple[np.ndarray | hst_core.RowSource, str]:
+    """PAM for one chip (``shape``) from DOLPHOT's data directory or from SIP.
+
+    From ``pam_dir`` the rows of the PAM file under the chip, read a strip at a time
+    (:class:`_RowSource`); from SIP a native float32 array.
+    """
+    if pam_dir is not None:
+        pam_path = os.path.join(os.fspath(pam_dir), _PAM_FILES[chip.chip])
+        pam_file = _pam_file(path, pam_path)
+        (ny, nx), (x, y) = pam_file.shape, chip.offset
+        if ny < y + shape[0] or nx < x + shape[1]:
             raise InputError(path, f"error in PAM file {pam_path}: "
-                                   f"{data.shape[1]}x{data.shape[0]} is smaller than the "
+                                   f"{nx}x{ny} is smaller than the "
                                    f"image {shape[1]}x{shape[0]} at offset ({x},{y})")
-        pam = _RowSource.of(ph, ph.index(hdu), data, (y, y + shape[0]), (x, x + shape[1]))
+        rows, cols = (y, y + shape[0]), (x, x + shape[1])
+        pam: np.ndarray | hst_core.RowSource
+        if pam_file.read is not None:
+            pam = _RowSource(pam_file.read, rows, cols)
+        else:
+            assert pam_file.data is not None  # one of the two is set
+            pam = pam_file.data[rows[0]:rows[1], cols[0]:cols[1]]
         return pam, f"pixel area from {pam_path} at offset {chip.offset}"
     return _sip_pam(path, header, chip, shape, partner)
 

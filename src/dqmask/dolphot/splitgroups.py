@@ -149,7 +149,7 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
         for i, hdu in enumerate(hdul):
             if not _has_image(hdu):
                 continue
-            info = hdul.fileinfo(i)
+            info = hdu.fileinfo()
             header = hdu.header.copy() if i == 0 else _merged_header(primary, hdu.header)
             if i == 0:
                 header["EXTEND"] = (False, "There are no standard extensions")

@@ -155,7 +155,7 @@ def _load_all_hdus(hdul: fits.HDUList, path: str) -> None:
     read the same HDUs again and again, without end."""
     last = -1
     for i, hdu in enumerate(hdul):
-        info = hdul.fileinfo(i)
+        info = hdu.fileinfo()  # not hdul.fileinfo(i): that re-serialises every header
         start = -1 if info is None else int(info["hdrLoc"])
         if start <= last or _data_nbytes(hdu) < 0 or i >= _MAX_HDUS:
             hdul.close()
@@ -402,7 +402,7 @@ def _check_complete(hdul: fits.HDUList, path: str, size: int) -> None:
         raise InputError(path, "not a FITS file (no HDU)")
     _check_headers(hdul, path)
     for i, hdu in enumerate(hdul):
-        info = hdul.fileinfo(i)
+        info = hdu.fileinfo()
         if info is None:
             continue
         needed = info["datLoc"] + _data_nbytes(hdu)
@@ -1174,7 +1174,7 @@ def row_reader(hdul: fits.HDUList, key: HDUKey) -> Callable[[int, int], np.ndarr
     hdu = get_hdu(hdul, key)
     i = hdul.index(hdu)
     stored = None if getattr(hdu, "_data_replaced", False) else _hdu_dtype(hdu)
-    name, info = hdul.filename(), hdul.fileinfo(i)
+    name, info = hdul.filename(), hdu.fileinfo()
     if stored is None or name is None or info is None or _compressed(name) or getattr(
             hdul._file, "compression", None):  # compressed whatever its name: no plain reads
         return None
