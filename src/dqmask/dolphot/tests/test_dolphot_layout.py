@@ -223,3 +223,20 @@ def test_a_pam_file_changed_between_files_of_one_run_is_read_again(tmp_path):
     with fits.open(a) as ha, fits.open(b) as hb:
         assert ha[1].data[5, 5] == np.float32(100.0 / 0.951763)
         assert hb[1].data[5, 5] == np.float32(100.0 * 0.5 / 0.951763)
+
+
+def test_run_wide_options_are_built_from_their_declarations():
+    """--output-dir, --pam-dir, --dry-run, --jobs, --scheduler: parsed and documented from
+    their Option declarations; DOLPHOT's own flags keep DOLPHOT's spelling."""
+    from dqmask.dolphot import cli
+    from dqmask.errors import UsageError
+
+    plan = cli.parse_tokens(["-keepcr", "a.fits", "--jobs=3", "--pam-dir", "P", "--dry-run"],
+                            "acsmask")
+    assert (plan.jobs, plan.pam_dir, plan.dry_run) == (3, "P", True)
+    assert plan.files[0][1].keepcr is True
+    with pytest.raises(UsageError, match="not a number"):
+        cli.parse_tokens(["a.fits", "-j", "two"], "acsmask")
+    assert {o.cli_flag for o in cli.RUN_OPTIONS} == {
+        "--output-dir", "--pam-dir", "--dry-run", "--jobs", "--scheduler"}
+    assert cli.JOBS.cli_help_text() == "worker processes (default 1)"
