@@ -6,11 +6,12 @@ primary's cards with the extension's values, then the extension-only cards.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from astropy.io import fits
@@ -161,12 +162,12 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
         refuse_output_is_input(out, [path], "rename the input or write to another folder")
     if dry_run:
         return SplitResult(path, tuple(j[0] for j in jobs), dry_run=True)
-    with _raw_reader(path) as read:
+    with _Source(path) as source:
         for out, header, loc, span in jobs:
             add_provenance(header, "splitgroups", {"source": os.path.basename(path)})
             with atomic_output(out) as fh:
                 fh.write(header.tostring().encode("ascii"))
-                written = _copy_range(read, loc, span, fh)
+                written = _copy_range(source, loc, span, fh)
                 pad = (-written) % 2880
                 if pad:
                     fh.write(b"\0" * pad)
@@ -175,14 +176,36 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
 
 
 _CHUNK = 4 << 20
+#: errno values meaning "copy_file_range cannot copy between these two files": fall back to
+#: reading and writing (cross-device on old kernels, filesystems without it, sandboxes).
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
+                             errno.EPERM, errno.EBADF})
 
 
-def _copy_range(read: Callable[[int, int], bytes], loc: int, span: int, fh) -> int:
-    """Copy bytes ``loc:loc + span`` of the input to ``fh`` in 4 MiB pieces (a chip is
-    never held whole); the number of bytes copied (fewer if the file ends early)."""
+def _copy_range(source: _Source, loc: int, span: int, fh) -> int:
+    """Copy bytes ``loc:loc + span`` of the input to ``fh``; the number of bytes copied
+    (fewer if the file ends early).
+
+    From a plain file the kernel copies them (``os.copy_file_range``: no pass through
+    Python's memory); otherwise, or where the kernel cannot, in 4 MiB pieces (a chip is
+    never held whole).
+    """
     written = 0
+    if source.fd is not None and _KERNEL_COPY[0]:
+        fh.flush()  # what was written so far reaches the descriptor before the kernel copy
+        try:
+            while written < span:
+                n = os.copy_file_range(source.fd, fh.fileno(), span - written, loc + written)
+                if not n:
+                    return written
+                written += n
+            return written
+        except OSError as exc:
+            if written or exc.errno not in _NO_KERNEL_COPY:
+                raise
+            _KERNEL_COPY[0] = False  # not here: plain reads from now on
     while written < span:
-        piece = read(loc + written, min(_CHUNK, span - written))
+        piece = source.read(loc + written, min(_CHUNK, span - written))
         if not piece:
             break
         fh.write(piece)
@@ -190,26 +213,35 @@ def _copy_range(read: Callable[[int, int], bytes], loc: int, span: int, fh) -> i
     return written
 
 
-class _raw_reader:  # noqa: N801 - used as a context manager factory
-    """Read raw byte ranges of the (decompressed) file."""
+#: Whether os.copy_file_range is worth trying (cleared after the kernel refuses it once).
+_KERNEL_COPY = [hasattr(os, "copy_file_range")]
+
+
+class _Source:
+    """Raw byte ranges of the (decompressed) input: ``read(loc, span)``, and ``fd`` the
+    descriptor of a plain (not compressed) file, else None."""
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.fd: int | None = None
         self._fh: io.BufferedReader | None = None
         self._raw: bytes | None = None
 
-    def __enter__(self) -> Callable[[int, int], bytes]:
+    def __enter__(self) -> _Source:
         if self.path.lower().endswith(".gz"):
             with gzip.open(self.path, "rb") as gz:
-                raw = self._raw = gz.read()
-            return lambda loc, span: raw[loc:loc + span]
-        fh = self._fh = open(self.path, "rb")  # noqa: SIM115
+                self._raw = gz.read()
+        else:
+            self._fh = open(self.path, "rb")  # noqa: SIM115 - closed in __exit__
+            self.fd = self._fh.fileno()
+        return self
 
-        def read(loc: int, span: int) -> bytes:
-            fh.seek(loc)
-            return fh.read(span)
-
-        return read
+    def read(self, loc: int, span: int) -> bytes:
+        if self._raw is not None:
+            return self._raw[loc:loc + span]
+        assert self._fh is not None  # opened in __enter__
+        self._fh.seek(loc)
+        return self._fh.read(span)
 
     def __exit__(self, *exc) -> None:
         if self._fh is not None:

@@ -240,3 +240,20 @@ def test_run_wide_options_are_built_from_their_declarations():
     assert {o.cli_flag for o in cli.RUN_OPTIONS} == {
         "--output-dir", "--pam-dir", "--dry-run", "--jobs", "--scheduler"}
     assert cli.JOBS.cli_help_text() == "worker processes (default 1)"
+
+
+def test_splitgroups_kernel_copy_and_plain_reads_write_the_same_bytes(tmp_path, monkeypatch):
+    from dqmask.dolphot import splitgroups as sg
+
+    rng = np.random.default_rng(9)
+    sci = [rng.normal(0, 1, (300, 257)).astype(np.float32) for _ in range(2)]
+    src = hst_flt(tmp_path / "s_flt.fits", "ACS", "WFC", sci, [np.zeros((300, 257))] * 2,
+                  ccdchips=[2, 1])
+    kernel = sg.splitgroups(src, tmp_path / "kernel")
+    monkeypatch.setattr(sg, "_KERNEL_COPY", [False])
+    plain = sg.splitgroups(src, tmp_path / "plain")
+    assert len(kernel) == len(plain) == 6  # SCI, ERR, DQ of two chips
+    for a, b in zip(kernel, plain, strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
+    with fits.open(kernel.outputs[0]) as h:
+        assert np.array_equal(h[0].data, sci[0])
