@@ -3,7 +3,7 @@
 DQ bits to bad / saturated pixels, read noise, and the FLT (mask, pixel-area and exposure
 scaling) and drizzled preparations, with the numbers of DOLPHOT's C ``acsmask`` (section
 numbers ``§2.x`` / ``§3.x`` as in ``docs/dolphot.md``). The thresholds and the final pixel
-values use :mod:`.core`.
+values use :mod:`dqmask.dolphot.core`.
 
 Array conventions: ``sci`` float32 (electrons, IR e-/s; NaN allowed), ``dq`` int16 HST DQ
 bitfield (tested as its unsigned 16-bit pattern), ``pam`` float32 relative pixel area,

@@ -2,7 +2,7 @@
 
 Conversion of a cal/crf/i2d SCI image (MJy/sr) to DN, which pixels are bad or saturated,
 the exposure time, gain and read noise DOLPHOT writes (section numbers ``§4.x`` as in
-``docs/dolphot.md``). The thresholds and the final pixel values use :mod:`.core`.
+``docs/dolphot.md``). The thresholds and the final pixel values use :mod:`dqmask.dolphot.core`.
 
 Array conventions: ``sci`` float32 (MJy/sr; NaN allowed), ``dq`` uint32 JWST DQ bitfield at
 full width, ``area`` / ``wht`` float32, ``bad`` / ``sat`` bool (True = bad / saturated).
