@@ -261,34 +261,45 @@ def hst_flt_prepare(sci: np.ndarray | RowSource, dq_bad: np.ndarray, dq_sat: np.
     sat = np.empty(sci.shape, dtype=bool)
     fmin, fmax = f32(dmin), f32(dmax)
     moved = 0
-    for rows in row_blocks(sci.shape[0], sci.shape[-1], BLOCK):
+    blocks = row_blocks(sci.shape[0], sci.shape[-1], BLOCK)
+    size = max((r.stop - r.start) for r in blocks) * (sci.shape[-1] if sci.ndim > 1 else 1)
+    # scratch of one block, reused: no allocation (nor page faults) per block
+    good_, other_, third_ = (np.empty(size, dtype=bool) for _ in range(3))
+    v_, v32_ = np.empty(size), np.empty(size, dtype=np.float32)
+    for rows in blocks:
         s = np.asarray(sci[rows], dtype=np.float32)  # native float32 block
         b, t, d_bad, d_sat = bad[rows], sat[rows], dq_bad[rows], dq_sat[rows]
-        good = s > fmin  # False for <= DMIN and NaN
-        good &= ~d_bad
-        good &= ~d_sat
+        good, other, third = (x[:s.size].reshape(s.shape) for x in (good_, other_, third_))
+        v, v32 = v_[:s.size].reshape(s.shape), v32_[:s.size].reshape(s.shape)
+        # (x > y on bools is x & ~y)
+        np.greater(s, fmin, out=good)  # False for <= DMIN and NaN
+        np.logical_or(d_bad, d_sat, out=other)
         if masksat:  # >= DMAX saturated unless the DQ says bad
-            high_value = s >= fmax
-            np.logical_or(d_sat, high_value & ~d_bad, out=t)
-            good &= ~high_value
+            np.greater_equal(s, fmax, out=third)
+            np.greater(third, d_bad, out=t)
+            np.logical_or(t, d_sat, out=t)
+            np.logical_or(other, third, out=other)
         else:
-            t[...] = d_sat
+            np.copyto(t, d_sat)
+        np.greater(good, other, out=good)  # usable by DQ and value
         # good pixels: float32(SCI * (PAM / mult)) computed in double, as the C
-        v = np.divide(pam[rows], float(mult), dtype=np.float64)
+        np.divide(pam[rows], float(mult), out=v, dtype=np.float64)
         np.multiply(v, s, out=v)
         if exptime_mult is not None:
-            v = np.multiply(v.astype(np.float32), float(exptime_mult), dtype=np.float64)
-        v32 = v.astype(np.float32)
-        inside = v32 >= lo
-        inside &= v32 <= hi
-        pushed = good & ~inside  # a PAM (or EXPTIME) scaling moved it past a threshold
-        n = int(np.count_nonzero(pushed))
+            np.copyto(v32, v, casting="same_kind")
+            np.multiply(v32, float(exptime_mult), out=v, dtype=np.float64)
+        np.copyto(v32, v, casting="same_kind")
+        np.greater_equal(v32, lo, out=other)
+        np.less_equal(v32, hi, out=third)
+        np.logical_and(other, third, out=other)  # inside [lo, hi]
+        np.greater(good, other, out=third)  # a PAM (or EXPTIME) scaling moved it past
+        n = int(np.count_nonzero(third))
         if n:
-            t |= pushed & (v32 > hi)
-            good &= inside
+            t |= third & (v32 > hi)
+            good &= other
             moved += n
-        np.logical_not(good, out=b)
-        b &= ~t
+        np.logical_or(good, t, out=b)
+        np.logical_not(b, out=b)
         # every pixel now: good -> inside [lo, hi]; bad -> low < lo; sat -> high > hi, so
         # DOLPHOT's BADPIX < value < SATURATE holds exactly for the good ones
         np.copyto(v32, low, where=b)
