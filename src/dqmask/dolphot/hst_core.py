@@ -262,7 +262,8 @@ def hst_flt_prepare(sci: np.ndarray | RowSource, dq_bad: np.ndarray, dq_sat: np.
     fmin, fmax = f32(dmin), f32(dmax)
     moved = 0
     blocks = row_blocks(sci.shape[0], sci.shape[-1], BLOCK)
-    size = max((r.stop - r.start) for r in blocks) * (sci.shape[-1] if sci.ndim > 1 else 1)
+    size = max((r.stop - r.start for r in blocks), default=0) * (
+        sci.shape[-1] if len(sci.shape) > 1 else 1)
     # scratch of one block, reused: no allocation (nor page faults) per block
     good_, other_, third_ = (np.empty(size, dtype=bool) for _ in range(3))
     v_, v32_ = np.empty(size), np.empty(size, dtype=np.float32)
