@@ -9,6 +9,8 @@ returning the :class:`~.plans.ChipPlan` list :mod:`.files` writes. Imports nothi
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -297,7 +299,10 @@ def plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions,
                else number(primary, "EXPTIME", path, "primary header"))
     ncombine, nc_note = _ncombine(hdul, path, acs, options)
     epoch = epoch_of(primary, path)
-    plans = []
+    parts: list[tuple[fits.Header, alg.CardValues, tuple[str, int, str], tuple[int, int],
+                      list[str], str]] = []
+    ready: dict[int, alg.Prepared] = {}  # drizzled chips, prepared at once
+    pending: dict[int, Callable[[], alg.Prepared]] = {}  # FLT chips' pixel work
     for chip in chips:
         sci_hdu = hdul[chip.sci]
         # flt: the memory-mapped SCI, read block by block (no whole-image copy)
@@ -305,22 +310,30 @@ def plans(hdul: fits.HDUList, path: str, routine: str, options: MaskOptions,
         history = [nc_note] if nc_note else []
         rn = _hst_read_noise(hdul, path, routine, chip, kind, history)
         if kind == "drz":
-            prepared, mult = _drz(hdul, path, chip, float32(sci), exptime, options, acs)
+            ready[len(parts)], mult = _drz(hdul, path, chip, float32(sci), exptime, options,
+                                           acs)
             history.append(f"drizzled: x EXPTIME/{mult:g} ({exptime:g} s), bad from "
                            + ("WHT <= 0" if options.usewht else "CTX == 0 in every plane"))
             if options.dq_bad:
                 history.append(f"--dq-bad {options.dq_bad} not applied: a drizzled image "
                                "has no DQ")
-        else:
-            prepared = _flt(hdul, path, chip, sci, exptime, options, acs, pam_dir, history)
+        else:  # the pixel work below, once every chip is read and checked
+            pending[len(parts)] = _flt(hdul, path, chip, sci, exptime, options, acs, pam_dir,
+                                       history)
         cards = alg.CardValues(gain=1.0, rdnoise=rn * np.sqrt(ncombine), exptime=exptime,
-                               badpix=prepared.badpix, saturate=prepared.saturate, epoch=epoch,
+                               badpix=0.0, saturate=0.0, epoch=epoch,
                                airmass=0.0, exptime0=exptime / ncombine)
         tag = (TAGS[routine], chip.tag, _HST_TAG_COMMENT[routine])
         offset = chip.offset if chip.off_cards else (0, 0)
         per_second = kind == "drz" or chip.chip == "IR"
         head = sci_header(sci_hdu.header, "ELECTRONS" if per_second else None)
-        plans.append(ChipPlan(head, prepared, cards, tag, offset, history, chip.chip))
+        parts.append((head, cards, tag, offset, history, chip.chip))
+    ready.update(zip(pending, _run_all(list(pending.values())), strict=True))
+    plans = []
+    for index, (head, cards, tag, offset, history, label) in enumerate(parts):
+        prepared = ready[index]
+        cards = dataclasses.replace(cards, badpix=prepared.badpix, saturate=prepared.saturate)
+        plans.append(ChipPlan(head, prepared, cards, tag, offset, history, label))
     return plans, f"{kind} {'+'.join(c.chip for c in chips)}"
 
 
@@ -360,7 +373,11 @@ def _hst_read_noise(hdul, path, routine: str, chip: _HstChip, kind: str,
 
 
 def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, history
-         ) -> alg.Prepared:
+         ) -> Callable[[], alg.Prepared]:
+    """Check and read what one FLT chip needs from ``hdul`` (headers, HDU positions; an
+    InputError before any pixel work) and return the pixel work itself: a function doing
+    the DQ rules and :func:`.hst_core.hst_flt_prepare` from plain file reads and numpy
+    only, so that the chips of a file can run in threads (:func:`_run_all`)."""
     sci_hdu = hdul[chip.sci]
     ver = extver(sci_hdu)
     dq_index = _find(hdul, "DQ", ver)
@@ -373,20 +390,14 @@ def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, histor
         raise InputError(path, f"data quality image does not match primary image size "
                                f"(DQ,{ver} {dq.shape} vs SCI {sci.shape})")
     read = row_reader(hdul, dq_index)  # a plain read: no memory map left resident
-    dq = read(0, dq.shape[0]) if read is not None else np.asarray(dq)
+    rows = dq.shape[0]
+    held = None if read is not None else np.asarray(dq)  # scaled/compressed: decoded here
     what = "ACS" if acs else ("WFC3/IR" if chip.chip == "IR" else "WFC3/UVIS")
     extra = dq_bad_bits(path, options.dq_bad,
                         table_for("HST", "ACS" if acs else "WFC3", chip.chip), what)
     if extra:
         history.append(f"--dq-bad {options.dq_bad}: DQ & {extra} is bad too "
                        "(not a DOLPHOT rule)")
-    if acs:
-        dq_bad, dq_sat = hst_core.acs_dq_masks(dq, masksat=not options.keepsat,
-                                          maskcr=not options.keepcr, extra_bad=extra)
-    else:
-        dq_bad, dq_sat = hst_core.wfc3_dq_masks(dq, ir=chip.chip == "IR", masksat=not options.keepsat,
-                                           maskcr=not options.keepcr, maskflat=options.maskflat,
-                                           extra_bad=extra)
     goodmin = number(sci_hdu.header, "GOODMIN", path, f"SCI,{ver} header")
     goodmax = number(sci_hdu.header, "GOODMAX", path, f"SCI,{ver} header")
     partner = None
@@ -399,16 +410,44 @@ def _flt(hdul, path, chip: _HstChip, sci, exptime, options, acs, pam_dir, histor
         raise InputError(path, f"EXPTIME {exptime} is not positive (IR data are e-/s)")
     pam, pam_note = _pam(path, sci_hdu.header, chip, sci.shape, pam_dir, partner)
     history.append(pam_note)
-    # SCI and PAM read a strip at a time from the files; the values made big-endian
-    # float32, written to FITS as they are (no byte-swapping pass at write)
-    prepared = hst_core.hst_flt_prepare(_RowSource.of(hdul, chip.sci, sci), dq_bad, dq_sat,
-                                        pam, goodmin=goodmin, goodmax=goodmax, mult=mult,
+    history.append(f"GOODMIN {goodmin:g} GOODMAX {goodmax:g}; x PAM/{mult:g}"
+                   + (f" x EXPTIME {exptime:g}" if ir else ""))
+    source = _RowSource.of(hdul, chip.sci, sci)
+
+    def work() -> alg.Prepared:
+        flags = held if held is not None else read(0, rows)  # type: ignore[misc]  # one is set
+        if acs:
+            dq_bad, dq_sat = hst_core.acs_dq_masks(flags, masksat=not options.keepsat,
+                                                   maskcr=not options.keepcr, extra_bad=extra)
+        else:
+            dq_bad, dq_sat = hst_core.wfc3_dq_masks(flags, ir=ir, masksat=not options.keepsat,
+                                                    maskcr=not options.keepcr,
+                                                    maskflat=options.maskflat,
+                                                    extra_bad=extra)
+        del flags
+        # SCI and PAM read a strip at a time from the files; the values made big-endian
+        # float32, written to FITS as they are (no byte-swapping pass at write)
+        return hst_core.hst_flt_prepare(source, dq_bad, dq_sat, pam, goodmin=goodmin,
+                                        goodmax=goodmax, mult=mult,
                                         masksat=not options.keepsat,
                                         exptime_mult=exptime if ir else None,
                                         out=np.empty(sci.shape, dtype=">f4"))
-    history.append(f"GOODMIN {goodmin:g} GOODMAX {goodmax:g}; x PAM/{mult:g}"
-                   + (f" x EXPTIME {exptime:g}" if ir else ""))
-    return prepared
+
+    return work
+
+
+def _run_all(works: list[Callable[[], alg.Prepared]]) -> list[alg.Prepared]:
+    """Run the chips' pixel work, in threads when there are several chips and cores.
+
+    numpy and file reads release the GIL, so the two chips of a full-frame WFC/UVIS file
+    overlap on two cores; each chip's numbers are the same as in one thread (the chips share
+    no array). An exception of any chip is raised here, as it would be in a loop.
+    """
+    workers = min(len(works), os.cpu_count() or 1)
+    if workers <= 1:
+        return [work() for work in works]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda work: work(), works))
 
 
 def _drz(hdul, path, chip: _HstChip, sci, exptime, options, acs):

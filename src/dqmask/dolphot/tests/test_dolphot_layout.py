@@ -257,3 +257,22 @@ def test_splitgroups_kernel_copy_and_plain_reads_write_the_same_bytes(tmp_path, 
         assert Path(a).read_bytes() == Path(b).read_bytes()
     with fits.open(kernel.outputs[0]) as h:
         assert np.array_equal(h[0].data, sci[0])
+
+
+def test_chips_prepared_in_threads_write_the_same_file_as_one_after_the_other(
+        tmp_path, monkeypatch):
+    from dqmask.dolphot import hst
+    from dqmask.dolphot.files import prepare_file
+
+    rng = np.random.default_rng(11)
+    shape = (2048, 4096)
+    scis = [rng.normal(100.0, 400.0, shape).astype(np.float32) for _ in range(2)]
+    dqs = [rng.choice(np.array([0] * 30 + [4, 256, 2048, 4096], np.int16), size=shape)
+           for _ in range(2)]
+    src = hst_flt(tmp_path / "w_flt.fits", "ACS", "WFC", scis, dqs, ccdchips=[2, 1],
+                  goodmax=3000.0, sip={"A_2_0": 2e-7, "B_0_2": 1e-7})
+    threads = prepare_file(src, "acsmask", output=tmp_path / "threads.fits")
+    monkeypatch.setattr(hst.os, "cpu_count", lambda: 1)  # one chip after the other
+    serial = prepare_file(src, "acsmask", output=tmp_path / "serial.fits")
+    assert (tmp_path / "threads.fits").read_bytes() == (tmp_path / "serial.fits").read_bytes()
+    assert threads.images == 2 and threads.bad == serial.bad > 0 and threads.saturated > 0
