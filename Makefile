@@ -42,7 +42,8 @@ test: $(STAMP) browser
 # job's core.py is picked up by the glob.
 DOCTEST_MODULES = src/dqmask/conventions.py src/dqmask/flags.py src/dqmask/errors.py \
 	$(wildcard src/dqmask/*/core.py) src/dqmask/toolbox/combine.py \
-	src/dqmask/toolbox/morphology.py src/dqmask/toolbox/preview_core.py src/dqmask/api.py
+	src/dqmask/toolbox/morphology.py src/dqmask/toolbox/preview_core.py src/dqmask/api.py \
+	$(wildcard src/dqmask/dolphot/*_core.py) src/dqmask/dolphot/pixel_area.py
 doctest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules $(DOCTEST_MODULES)
 

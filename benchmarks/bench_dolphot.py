@@ -388,7 +388,7 @@ def _report(cases, floors, tools, build_note, lines, repeat, load_before, load_a
                    f"{('ok' if mem_ok else 'OVER') if cpk else '-':>4s} "
                    f"{fmt_bytes(max(case.peaks['projection'])):>10s}")
         if tools:
-            why = "" if c / dq >= 1.0 else _why(case, c, dq, proj, t_fits)
+            why = "" if c / dq >= 1.0 else _why(case, c, dq, proj, t_fits, imports)
             figures.append({"item": "2 DOLPHOT", "what": f"{case.label}: C / dqmask time",
                             "value": c / dq, "unit": "x",
                             "target": ">= 1.0" if case.target else "reported",
@@ -428,17 +428,21 @@ def _report(cases, floors, tools, build_note, lines, repeat, load_before, load_a
     return text
 
 
-def _why(case: Case, c: float, dq: float, proj: float, t_fits: float) -> str:
+def _why(case: Case, c: float, dq: float, proj: float, t_fits: float,
+         imports: str = "none of them") -> str:
     """One line on why a DOLPHOT ratio is below 1.0."""
+    extra = "" if imports == "none of them" else (
+        f"; the command line also imports {imports} at start-up (no DOLPHOT module does)")
     if c < t_fits:
         return (f"the C's whole run ({c:.2f} s) is shorter than starting Python with numpy "
-                f"and astropy ({t_fits:.2f} s)")
+                f"and astropy ({t_fits:.2f} s){extra}")
     rest = dq - t_fits
     if rest <= c:
         return (f"start-up: python with numpy and astropy takes {t_fits:.2f} s; the rest of "
-                f"dqmask's run ({rest:.2f} s) is within the C's {c:.2f} s")
+                f"dqmask's run ({rest:.2f} s) is within the C's {c:.2f} s{extra}")
     return (f"start-up ({t_fits:.2f} s: python with numpy and astropy) and the work itself: "
-            f"dqmask's run less that ({rest:.2f} s) exceeds the C's whole run ({c:.2f} s)")
+            f"dqmask's run less that ({rest:.2f} s) exceeds the C's whole run ({c:.2f} s)"
+            f"{extra}")
 
 
 if __name__ == "__main__":

@@ -77,7 +77,8 @@ def dtype_of(convention: Convention | str) -> np.dtype:
     return _DTYPES[Convention(convention)]
 
 
-def dq_to_bad(dq: np.ndarray, flags: int | np.integer | None = None) -> np.ndarray:
+def dq_to_bad(dq: np.ndarray, flags: int | np.integer | None = None, *,
+              out: np.ndarray | None = None) -> np.ndarray:
     """The pixels of a DQ array that carry any of ``flags``: ``dq & flags != 0``.
 
     The one place dqmask turns DQ bits into a ``bad`` mask; every job calls it. Pure: the
@@ -93,6 +94,12 @@ def dq_to_bad(dq: np.ndarray, flags: int | np.integer | None = None) -> np.ndarr
         Taken within the dtype's width, so a bit the dtype cannot hold matches nothing, an
         int16 DQ's bit 15 is 32768 (not a negative number), and a negative ``~bits`` means
         every bit but ``bits`` (how drizzlepac's "bits to ignore" read). ``None``: any bit.
+    out : ndarray of bool, optional
+        Where to write the result (e.g. one block of a larger mask); returned.
+
+    Big-endian FITS data are tested on their own bytes, the flag bits swapped instead of the
+    array (no converted copy), so the function is as fast on a DQ read from a file as on a
+    native one.
 
     Returns
     -------
@@ -128,14 +135,15 @@ def dq_to_bad(dq: np.ndarray, flags: int | np.integer | None = None) -> np.ndarr
     """
     require_dq_dtype(dq)
     dq = np.asarray(dq)
-    if flags is None:
-        return dq != 0
-    full = (1 << (8 * dq.dtype.itemsize)) - 1
-    value = int(flags) & full
+    size = dq.dtype.itemsize
+    full = (1 << (8 * size)) - 1
+    value = full if flags is None else int(flags) & full
     if value == full:
-        return dq != 0
-    bits = dq.view(dq.dtype.str.replace("i", "u")) if dq.dtype.kind == "i" else dq
-    return (bits & bits.dtype.type(value)) != 0
+        return np.not_equal(dq, 0, out=out)
+    bits = dq.view(f"u{size}")  # native unsigned view of the same bytes
+    if not dq.dtype.isnative and size > 1:  # swap the flag bits, not the data
+        value = int.from_bytes(value.to_bytes(size, "big"), "little")
+    return np.not_equal(bits & bits.dtype.type(value), 0, out=out)
 
 
 def _dq_flags(flags: int | str | None, table: Mapping[str, int]) -> int:

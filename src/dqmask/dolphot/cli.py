@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..cli._common import EXIT_OK, SCHEDULER_ENV, configure_logging, run_batch
 from ..errors import DqmaskError, UsageError
 from ..io.atomic import refuse_output_is_input
+from ..pipeline.options import Option
 
 if TYPE_CHECKING:
     from . import files as step
@@ -106,9 +107,36 @@ _WFC3 = {"keepcr", "keep-cr", "keepsat", "keep-sat", "exptime", "ncombine", "use
 ALLOWED = {"nircammask": _JWST, "nirissmask": _JWST, "acsmask": _ACS, "wfc3mask": _WFC3,
            "splitgroups": set(), "dolphot": _JWST | _ACS | _WFC3}
 
-_GLOBAL_VALUE = {"output-dir": "output_dir", "pam-dir": "pam_dir", "jobs": "jobs", "j": "jobs",
-                 "scheduler": "scheduler"}
-_GLOBAL_BOOL = {"dry-run": "dry_run"}
+#: dqmask's own options of the DOLPHOT commands, declared once (name, default, range,
+#: help): they apply to every file wherever they stand. DOLPHOT's flags (``-keepcr``,
+#: ``-exptime=``...) are kept as DOLPHOT spells them, in :data:`_FLAGS`.
+OUTPUT_DIR = Option("output_dir", "string", None, "write prepared copies into DIR instead of "
+                    "rewriting the inputs in place", metavar="DIR")
+PAM_DIR = Option("pam_dir", "string", None,
+                 "DOLPHOT data root with acs/data/wfc1_pam.fits ... and "
+                 "wfc3/data/UVIS1wfc3_map.fits ... (default: pixel area from the image's SIP "
+                 "distortion)", metavar="DIR")
+DRY_RUN = Option("dry_run", "boolean", False, "do everything but write")
+JOBS = Option("jobs", "integer", 1, "worker processes", metavar="N")
+SCHEDULER = Option("scheduler", "string", None, "run on a dask.distributed cluster at ADDRESS "
+                   f"(default ${SCHEDULER_ENV})", metavar="ADDRESS")
+RUN_OPTIONS = (OUTPUT_DIR, PAM_DIR, DRY_RUN, JOBS, SCHEDULER)
+_SHORT = {"jobs": "j"}
+
+_GLOBAL_VALUE = {o.cli_flag[2:]: o for o in RUN_OPTIONS if o.kind != "boolean"}
+_GLOBAL_VALUE.update({_SHORT[o.name]: o for o in RUN_OPTIONS if o.name in _SHORT})
+_GLOBAL_BOOL = {o.cli_flag[2:]: o for o in RUN_OPTIONS if o.kind == "boolean"}
+
+
+def _run_value(option: Option, flag: str, text: str) -> object:
+    """A run-wide option's value from the command line (UsageError when out of range)."""
+    if option.kind != "integer":
+        return text
+    value = _int(text)
+    problem = option.problem(value)
+    if problem:
+        raise UsageError(f"{flag} {problem}")
+    return value
 
 #: The flag tables ``--dq-bad`` names are looked up in, per command (each file then uses
 #: its own: JWST pixel flags, ACS, WFC3/UVIS or WFC3/IR).
@@ -228,15 +256,15 @@ def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool 
         name, eq, value = body.partition("=")
         key = name.lower()
         if key in _GLOBAL_BOOL:
-            setattr(plan, _GLOBAL_BOOL[key], True)
+            setattr(plan, _GLOBAL_BOOL[key].name, True)
             continue
         if key in _GLOBAL_VALUE:
             if not eq:
                 if i >= len(tokens):
                     raise UsageError(f"{tok} needs a value")
                 value, i = tokens[i], i + 1
-            setattr(plan, _GLOBAL_VALUE[key],
-                    _int(value) if key in ("jobs", "j") else value)
+            option = _GLOBAL_VALUE[key]
+            setattr(plan, option.name, _run_value(option, tok.partition("=")[0], value))
             continue
         if key not in _FLAGS or key not in allowed:
             raise UsageError(f"unknown option {tok} for {command}")
@@ -300,15 +328,15 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
     p.__class__ = _case_free(base)
     p.set_defaults(tokens=None, _run=run, _dolphot_command=command)
     allowed = ALLOWED[command]
-    if command == "splitgroups":
-        _flag(p, None, "--output-dir", "write the chip files into DIR", "DIR")
-    else:
-        _flag(p, None, "--output-dir", "write prepared copies into DIR instead of rewriting "
-                                       "the inputs in place", "DIR")
-    _flag(p, None, "--dry-run", "do everything but write")
-    _flag(p, "-j", "--jobs", "worker processes (default 1)", "N")
-    _flag(p, None, "--scheduler", "run on a dask.distributed cluster at ADDRESS "
-          f"(default ${SCHEDULER_ENV})", "ADDRESS")
+    for option in RUN_OPTIONS:
+        if option is PAM_DIR and "keepcr" not in allowed:
+            continue  # HST commands only
+        help_text = option.cli_help_text()
+        if option is OUTPUT_DIR and command == "splitgroups":
+            help_text = "write the chip files into DIR"
+        short = f"-{_SHORT[option.name]}" if option.name in _SHORT else None
+        _flag(p, short, option.cli_flag, help_text,
+              None if option.kind == "boolean" else option.metavar)
     if "estnoise" in allowed:
         _flag(p, "-etctime", "--etctime", "JWST cal/crf: exposure time = ETC time "
                                           "(TMEASURE; the DOLPHOT 3.x default)")
@@ -323,9 +351,6 @@ def _parser(sub, common, command: str) -> argparse.ArgumentParser:
         _flag(p, "-keepcr", "--keep-cr", "HST: keep cosmic-ray flagged pixels")
         _flag(p, "-keepsat", "--keep-sat", "HST: keep saturated pixels")
         _flag(p, "-usewht", "--use-wht", "HST drizzled: bad where WHT <= 0 (default CTX == 0)")
-        _flag(p, None, "--pam-dir", "DOLPHOT data root with acs/data/wfc1_pam.fits ... and "
-                                    "wfc3/data/UVIS1wfc3_map.fits ... (default: pixel area "
-                                    "from the image's SIP distortion)", "DIR")
     if "dq-bad" in allowed:
         tables = " / ".join(_DQ_TABLES[command])
         example = {"acsmask": "WARMPIX", "wfc3mask": "WARMPIX"}.get(command, "DO_NOT_USE")

@@ -1199,7 +1199,7 @@ def row_reader(hdul: fits.HDUList, key: HDUKey) -> Callable[[int, int], np.ndarr
     hdu = get_hdu(hdul, key)
     i = hdul.index(hdu)
     stored = None if getattr(hdu, "_data_replaced", False) else _hdu_dtype(hdu)
-    name, info = hdul.filename(), hdul.fileinfo(i)
+    name, info = hdul.filename(), hdu.fileinfo()
     if stored is None or name is None or info is None or _compressed(name) or getattr(
             hdul._file, "compression", None):  # compressed whatever its name: no plain reads
         return None

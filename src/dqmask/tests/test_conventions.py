@@ -308,8 +308,9 @@ def test_every_job_uses_the_one_dq_to_bad():
 
     assert dqmask.dq_to_bad is dq_to_bad  # in the array API
 
-    for name in ("dqmask.claws.core", "dqmask.nsclean.core", "dqmask.dolphot.core",
-                 "dqmask.dolphot.files", "dqmask.static.core", "dqmask.toolbox.preview"):
+    for name in ("dqmask.claws.core", "dqmask.nsclean.core", "dqmask.dolphot.jwst_core",
+                 "dqmask.dolphot.hst_core", "dqmask.dolphot.jwst", "dqmask.static.core",
+                 "dqmask.toolbox.preview"):
         assert importlib.import_module(name).dq_to_bad is dq_to_bad, name
 
 

@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 
 from dqmask.conftest import shared_file
-from dqmask.dolphot import core as alg
+from dqmask.dolphot import core, hst_core, pixel_area
 from dqmask.dolphot.tests.test_dolphot_builders import hst_drz, hst_flt, jwst_cal, jwst_i2d, pam_dir
 from dqmask.io.fits import step_records
 
@@ -22,7 +22,7 @@ def _cards(header: fits.Header) -> dict[str, str]:
 
 
 def _usable_equals_masks(values, header, bad, sat):
-    usable = alg.dolphot_usable(values, header["BADPIX"], header["SATURATE"])
+    usable = core.dolphot_usable(values, header["BADPIX"], header["SATURATE"])
     return np.array_equal(usable, ~(bad | sat))
 
 
@@ -57,8 +57,8 @@ def test_nircammask_cal_in_place(cal, run_cli):
         good = np.isfinite(sci) & (sci != 0) & ((dq & 2) == 0)
         assert np.array_equal(values[good], dn[good])
         assert values[2, 3] == f32(12.0 / 0.5 * exp * 1.25)
-        badpix = alg.card_number(alg.safedown(float(dn[good].min())))
-        saturate = alg.card_number(alg.safeup(float(dn[good].max())))
+        badpix = core.card_number(core.safedown(float(dn[good].min())))
+        saturate = core.card_number(core.safeup(float(dn[good].max())))
         assert head["BADPIX"] == badpix and head["SATURATE"] == saturate
         cards = _cards(head)
         assert cards["GAIN"] == "GAIN    =             2.080000 / Gain (electrons/ADU)".ljust(80)
@@ -213,7 +213,7 @@ def test_acsmask_subarray_by_aperture_with_pam_dir(tmp_path, run_cli):
         ratio = np.float64(pam[1536 + 5, 3584 + 7]) / 0.951763
         assert values[5, 7] == f32(10.0 * ratio)
         assert values[0, 0] >= head["SATURATE"] and values[0, 1] <= head["BADPIX"]
-        assert values[0, 2] <= head["BADPIX"] and alg.dolphot_usable(values[0, 3:4],
+        assert values[0, 2] <= head["BADPIX"] and core.dolphot_usable(values[0, 3:4],
                                                                     head["BADPIX"],
                                                                     head["SATURATE"])[0]
         assert head["RDNOISE"] == round(4.5 * np.sqrt(2), 6)  # WFC1 = amps A, B; CRSPLIT 2
@@ -261,11 +261,11 @@ def test_wfc3_ir_full_and_uvis_subarray(tmp_path, run_cli):
         head, v = h[1].header, h[1].data
         assert head["DOL_WFC3"] == 0 and "DOL_OFFX" not in head
         assert v[5, 5] == f32(200.0)  # e-/s x EXPTIME, PAM from CD only = 1
-        assert alg.dolphot_usable(v[0, 0:1], head["BADPIX"], head["SATURATE"])[0]  # 512 kept
+        assert core.dolphot_usable(v[0, 0:1], head["BADPIX"], head["SATURATE"])[0]  # 512 kept
         assert v[0, 1] >= head["SATURATE"] and v[0, 2] >= head["SATURATE"]
-        dmax = float(f32(alg.safeup(500.0)))
-        assert head["SATURATE"] == alg.card_number(f32(f32(1.5 * f32(2 * dmax)) * 100.0))
-        assert head["RDNOISE"] == round(alg.wfc3_ir_read_noise(14), 6)
+        dmax = float(f32(core.safeup(500.0)))
+        assert head["SATURATE"] == core.card_number(f32(f32(1.5 * f32(2 * dmax)) * 100.0))
+        assert head["RDNOISE"] == round(hst_core.wfc3_ir_read_noise(14), 6)
     with fits.open(uvp) as h:
         head = h[1].header
         assert head["DOL_WFC3"] == 2 and head["DOL_OFFY"] == 1 and "DOL_OFFX" not in head
@@ -422,9 +422,9 @@ def test_real_wfc3_cutouts(tmp_path, run_cli, name, flag, ir):
     with fits.open(path) as h:
         v, head = h[1].data, h[1].header
         assert any("SIP" in line for line in head["HISTORY"])
-    dq_bad, dq_sat = alg.wfc3_dq_masks(dq, ir=ir)
-    gmin = float(f32(alg.safedown(head0["GOODMIN"])))
-    gmax = float(f32(alg.safeup(head0["GOODMAX"])))
+    dq_bad, dq_sat = hst_core.wfc3_dq_masks(dq, ir=ir)
+    gmin = float(f32(core.safedown(head0["GOODMIN"])))
+    gmax = float(f32(core.safeup(head0["GOODMAX"])))
     sat = dq_sat | (~dq_bad & (sci >= gmax))
     bad = ~sat & (dq_bad | ~(sci > gmin))
     good = ~(bad | sat)
@@ -568,7 +568,7 @@ def test_split_chip_of_prepared_file_is_refused(tmp_path, run_cli):
 def test_sip_area_on_real_acs_header():
     from astropy.wcs import WCS
 
-    from dqmask.dolphot.files import _sip_coeffs
+    from dqmask.dolphot.hst import _sip_coeffs
 
     src = shared_file("hst_acs_wfc_j94f05bgq_flt_ZEROED_DATA.fits.gz")
     with fits.open(src) as h:
@@ -577,7 +577,7 @@ def test_sip_area_on_real_acs_header():
     a, b = _sip_coeffs(head, "A"), _sip_coeffs(head, "B")
     assert len(a) >= 5 and head["A_ORDER"] == 4
     cd = np.array([[head["CD1_1"], head["CD1_2"]], [head["CD2_1"], head["CD2_2"]]])
-    pam = alg.sip_pixel_area((2048, 4096), (head["CRPIX1"], head["CRPIX2"]), cd, a, b)
+    pam = pixel_area.sip_pixel_area((2048, 4096), (head["CRPIX1"], head["CRPIX2"]), cd, a, b)
     for x, y in [(0, 0), (4095, 2047), (2000, 100), (300, 1900)]:
         e = 1e-2
         pts = np.array([[x - e, y], [x + e, y], [x, y - e], [x, y + e]], float) + 1.0
@@ -589,14 +589,14 @@ def test_sip_area_on_real_acs_header():
 
 def test_acs_sip_area_normalisation_matches_dolphot_ctmult():
     """(0.05")^2 normalisation: the WFC1 mean area equals DOLPHOT's acs_ctmult 0.951763."""
-    from dqmask.dolphot.files import _sip_coeffs
+    from dqmask.dolphot.hst import _sip_coeffs
 
     src = shared_file("hst_acs_wfc_j94f05bgq_flt_ZEROED_DATA.fits.gz")
     head = fits.getheader(src, ("SCI", 2))
     cd = np.array([[head["CD1_1"], head["CD1_2"]], [head["CD2_1"], head["CD2_2"]]])
-    pam = alg.sip_pixel_area((2048, 4096), (head["CRPIX1"], head["CRPIX2"]), cd,
+    pam = pixel_area.sip_pixel_area((2048, 4096), (head["CRPIX1"], head["CRPIX2"]), cd,
                              _sip_coeffs(head, "A"), _sip_coeffs(head, "B"), nominal_scale=0.05)
-    assert float(pam.mean()) == pytest.approx(alg.ACS_CTMULT["WFC1"], abs=2e-4)
+    assert float(pam.mean()) == pytest.approx(hst_core.ACS_CTMULT["WFC1"], abs=2e-4)
 
 
 def test_wfc3_uvis_full_frame_two_chips_sip_norm(tmp_path, run_cli):
@@ -619,9 +619,9 @@ def test_wfc3_uvis_full_frame_two_chips_sip_norm(tmp_path, run_cli):
     a = {(2, 0): 2e-7, (0, 2): -1e-7}
     b = {(1, 1): 3e-7, (0, 2): 1e-7}
     cd = np.array([[-1e-5, 0.0], [0.0, 1e-5]])
-    ref = alg.sip_area_at(2072.0, 2046.0, (2048.0, 1026.0), cd, a, b)
+    ref = pixel_area.sip_area_at(2072.0, 2046.0, (2048.0, 1026.0), cd, a, b)
     assert v2[2045, 2071] == pytest.approx(100.0, rel=1e-6)  # unity at the UVIS2 reference
-    expect = 200.0 * alg.sip_area_at(11.0, 21.0, (2048.0, 1026.0), cd, a, b) / ref
+    expect = 200.0 * pixel_area.sip_area_at(11.0, 21.0, (2048.0, 1026.0), cd, a, b) / ref
     assert v1[20, 10] == pytest.approx(expect, rel=1e-6)  # UVIS1 relative to UVIS2's reference
 
 

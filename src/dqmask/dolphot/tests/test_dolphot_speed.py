@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from dqmask.dolphot import core as alg
+from dqmask.dolphot import hst_core
 from dqmask.dolphot.tests.test_dolphot_builders import hst_flt, pam_dir
 
 f32 = np.float32
@@ -27,11 +27,11 @@ def _chip(shape: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray, np
 
 def test_hst_flt_prepare_big_endian_inputs_and_out_buffer_give_the_same_numbers():
     sci, dq, pam = _chip((300, 257), 1)  # rows span several blocks of _row_blocks
-    bad, sat = alg.acs_dq_masks(dq)
+    bad, sat = hst_core.acs_dq_masks(dq)
     kw = {"goodmin": -23.456789, "goodmax": 3000.0, "mult": 0.951763}
-    native = alg.hst_flt_prepare(sci, bad, sat, pam, **kw)
+    native = hst_core.hst_flt_prepare(sci, bad, sat, pam, **kw)
     out = np.empty(sci.shape, dtype=">f4")
-    swapped = alg.hst_flt_prepare(sci.astype(">f4"), bad, sat, pam.astype(">f4"), out=out,
+    swapped = hst_core.hst_flt_prepare(sci.astype(">f4"), bad, sat, pam.astype(">f4"), out=out,
                                   **kw)
     assert swapped.values is out and out.dtype == np.dtype(">f4")
     assert np.array_equal(swapped.values, native.values)
@@ -44,8 +44,8 @@ def test_hst_flt_prepare_leaves_a_float64_pam_untouched():
     sci, dq, pam = _chip((70, 64), 2)
     pam64 = pam.astype(np.float64)
     before = pam64.copy()
-    bad, sat = alg.acs_dq_masks(dq)
-    alg.hst_flt_prepare(sci, bad, sat, pam64, goodmin=-20.0, goodmax=3000.0, mult=0.9)
+    bad, sat = hst_core.acs_dq_masks(dq)
+    hst_core.hst_flt_prepare(sci, bad, sat, pam64, goodmin=-20.0, goodmax=3000.0, mult=0.9)
     assert np.array_equal(pam64, before)  # the block is divided in a copy, never in place
 
 
