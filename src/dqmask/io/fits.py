@@ -355,6 +355,8 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
             n = header.get(f"NAXIS{k}")
             if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                 raise InputError(path, f"HDU {i}: NAXIS{k}={n!r} is not a FITS value")
+        if naxis:
+            _check_scaling(header, i, path)
         _check_one_header(header, i, path)
         ver = header.get("EXTVER")
         if ver is not None and (isinstance(ver, bool) or not isinstance(ver, int) or ver < 1):
@@ -367,6 +369,16 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
 _MAX_NAXIS = 64
 #: Keywords a header holds once; a second one means two headers ran together.
 _ONCE = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME", "EXTVER")
+
+
+def _check_scaling(header: fits.Header, i: int, path: str) -> None:
+    """BSCALE / BZERO of an HDU with data are numbers (astropy would scale by a string and
+    fail in numpy with a ``UFuncTypeError``; a bad BLANK is already a header warning)."""
+    for key in ("BSCALE", "BZERO"):
+        value = header.get(key)
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, int | float)):
+            raise InputError(path, f"HDU {i}: {key}={value!r} is not a number")
 
 
 def _check_one_header(header: fits.Header, i: int, path: str) -> None:

@@ -745,3 +745,25 @@ def test_mask_file_with_a_bitpix_astropy_would_fix_to_8_is_one_line(tmp_path, bi
     code, _, err = run_guarded("apply", rate, "--mask", mask, "--in-place")
     assert_one_line_failure(code, err, mask, f"HDU 0: BITPIX={bitpix} is not a FITS value")
     assert mask.read_bytes() == before
+
+
+@pytest.mark.parametrize("key, value, kind", [("BSCALE", "''", "number"),
+                                              ("BZERO", "'x'", "number")])
+def test_mask_file_with_a_scaling_card_that_is_no_number_is_one_line(tmp_path, key, value,
+                                                                     kind):
+    """astropy scales by whatever BSCALE/BZERO holds: a string ended in a numpy
+    UFuncTypeError traceback (found by the random hypothesis profile)."""
+    rate = tmp_path / "jw_nrca1_rate.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((4, 16), np.float32), name="SCI"),
+                  fits.ImageHDU(np.zeros((4, 16), np.uint32), name="DQ")]).writeto(rate)
+    mask = tmp_path / "mask.fits"
+    raw = b"".join([card("SIMPLE", "T"), card("BITPIX", "16"), card("NAXIS", "2"),
+                    card("NAXIS1", "16"), card("NAXIS2", "4"), card(key, value),
+                    card("DQMCONV", "'bad     '")])
+    raw += b"END".ljust(80)
+    mask.write_bytes(raw + b" " * (-len(raw) % 2880) + bytes(2880))
+    before = mask.read_bytes()
+    code, _, err = run_guarded("apply", rate, "--mask", mask, "--in-place")
+    assert_one_line_failure(code, err, mask, f"HDU 0: {key}=")
+    assert f"is not a {kind}" in err
+    assert mask.read_bytes() == before
