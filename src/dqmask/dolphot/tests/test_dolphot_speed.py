@@ -28,11 +28,12 @@ def _chip(shape: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray, np
 def test_hst_flt_prepare_big_endian_inputs_and_out_buffer_give_the_same_numbers():
     sci, dq, pam = _chip((300, 257), 1)  # rows span several blocks of _row_blocks
     bad, sat = hst_core.acs_dq_masks(dq)
-    kw = {"goodmin": -23.456789, "goodmax": 3000.0, "mult": 0.951763}
-    native = hst_core.hst_flt_prepare(sci, bad, sat, pam, **kw)
+    goodmin, goodmax, mult = -23.456789, 3000.0, 0.951763
+    native = hst_core.hst_flt_prepare(sci, bad, sat, pam, goodmin=goodmin, goodmax=goodmax,
+                                      mult=mult)
     out = np.empty(sci.shape, dtype=">f4")
     swapped = hst_core.hst_flt_prepare(sci.astype(">f4"), bad, sat, pam.astype(">f4"), out=out,
-                                  **kw)
+                                       goodmin=goodmin, goodmax=goodmax, mult=mult)
     assert swapped.values is out and out.dtype == np.dtype(">f4")
     assert np.array_equal(swapped.values, native.values)
     assert np.array_equal(swapped.bad, native.bad) and np.array_equal(swapped.sat, native.sat)
