@@ -2,7 +2,9 @@
 
 Pure functions, no I/O. They reproduce ``jwst.dq_init`` (jwst 3.0) and the helpers it calls
 (``jwst.lib.reffile_utils``, ``jwst.lib.stripe_utils``, ``stdatamodels.dynamicdq``) with the
-same results, warning texts and error texts (spec ``dq_init.md``, sections 3-5).
+same results, warning texts and error texts: the DQ_DEF mapping, the subarray and stripe
+matching, the OR into PIXELDQ/GROUPDQ, and the NIRSpec IRS2 shapes. ``docs/dqinit.md``
+("What it does") walks through the same steps for users.
 
 Mask conventions of the arrays handled here
 -------------------------------------------
@@ -80,7 +82,8 @@ _IRS2_ROWS = 3200
 
 
 class ExposureKind(StrEnum):
-    """Which datamodel jwst would open the exposure as (spec 2.1)."""
+    """Which datamodel jwst would open the exposure as (jwst ``JwstStep._ramp_type``: FGS guide
+    EXP_TYPEs -> guider, SSTR_NST > 0 -> superstripe, else ramp)."""
 
     GUIDER = "guider"  # GuiderRawModel: one 2-D DQ
     SUPERSTRIPE = "superstripe"  # SuperstripeRampModel: PIXELDQ (N, ny, nx)
@@ -167,7 +170,8 @@ class Stripes:
 
 
 # --------------------------------------------------------------------------------------------
-# DQ_DEF dynamic mapping (spec section 3)
+# DQ_DEF dynamic mapping (stdatamodels ``dynamicdq.dynamic_mask``: each DQ_DEF row maps its
+# on-disk VALUE to the standard flag its NAME names; BIT ignored, unknown names dropped)
 # --------------------------------------------------------------------------------------------
 
 
@@ -290,7 +294,8 @@ def compress_dq(dq: np.ndarray, dq_def: object, *,
 
 @dataclass(frozen=True)
 class DqDefReport:
-    """What the faithful DQ_DEF mapping loses (the lossless side channel of spec 3.3).
+    """What the faithful DQ_DEF mapping loses: unknown names and undefined bits, which jwst drops
+    silently, reported instead of lost.
 
     Attributes
     ----------
@@ -367,7 +372,7 @@ def decompress_with_report(dq: np.ndarray, dq_def: object, *,
 
 
 # --------------------------------------------------------------------------------------------
-# Does the reference match the science subarray? (spec 4.3)
+# Does the reference match the science subarray? (jwst ``reffile_utils.ref_matches_sci``)
 # --------------------------------------------------------------------------------------------
 
 
@@ -452,7 +457,7 @@ def ref_matches_sci(sci: Subarray, sci_shape: tuple[int, ...], ref: Subarray,
 
 
 # --------------------------------------------------------------------------------------------
-# Rectangular extraction (spec 4.4)
+# Rectangular extraction (jwst ``reffile_utils.get_subarray_model``)
 # --------------------------------------------------------------------------------------------
 
 
@@ -502,7 +507,8 @@ def extract_subarray(ref_dq: np.ndarray, sci: Subarray, ref: Subarray) -> np.nda
 
 
 # --------------------------------------------------------------------------------------------
-# Frame transforms and multistripe / superstripe extraction (spec 4.5)
+# Frame transforms and multistripe / superstripe extraction (jwst ``reffile_utils`` frame
+# transforms and ``get_multistripe_subarray_model``, ``stripe_utils``)
 # --------------------------------------------------------------------------------------------
 
 
@@ -686,7 +692,8 @@ def extract_stripes(ref_dq: np.ndarray, sci: Subarray, ref: Subarray, st: Stripe
 
 
 # --------------------------------------------------------------------------------------------
-# The mask in the science frame, user DQ, DQ arrays, the OR (spec 4.2, 4.6, 4.7)
+# The mask in the science frame, user DQ, DQ arrays, the OR (jwst ``dq_initialization``:
+# ``check_dimensions``, then ``do_dqinit``'s user-DQ merge and its OR into the DQ arrays)
 # --------------------------------------------------------------------------------------------
 
 
@@ -784,7 +791,7 @@ def check_user_dq_values(user_dq: np.ndarray) -> None:
 
 def merge_user_dq(mask: np.ndarray, user_dq: np.ndarray | None, *, validate: bool = True,
                   all_stripes: bool = False) -> np.ndarray:
-    """OR a user-supplied DQ into the mask, in place, before propagation (spec 4.6).
+    """OR a user-supplied DQ into the mask, in place, before propagation (as jwst ``do_dqinit``).
 
     Parameters
     ----------
@@ -883,7 +890,7 @@ def ensure_dq_arrays(kind: ExposureKind, data_shape: tuple[int, ...],
 
 def apply_mask(kind: ExposureKind, mask: np.ndarray, arrays: dict[str, np.ndarray],
                fresh: Iterable[str] = ()) -> dict[str, np.ndarray]:
-    """OR the mask into the exposure's DQ arrays, in place (spec 4.7).
+    """OR the mask into the exposure's DQ arrays, in place (as jwst ``do_dqinit``).
 
     Parameters
     ----------

@@ -1,6 +1,7 @@
 """JWST MASK reference files and user-supplied DQ files: read and write.
 
-MASK reference file (CRDS ``REFTYPE = MASK``, spec ``dq_init.md`` 2.2 and 7)::
+MASK reference file (CRDS ``REFTYPE = MASK``; the layout jwst's ``MaskModel`` schema reads and
+writes)::
 
     HDU 0 PRIMARY   TELESCOP, REFTYPE=MASK, INSTRUME, DETECTOR, SUBARRAY, SUBSTRT1/2,
                     SUBSIZE1/2, FASTAXIS/SLOWAXIS (+ EXP_TYPE for FGS, READPATT for NIRSpec)

@@ -62,7 +62,7 @@ def test_full_frame_generated_mask_with_existing_pixeldq(tmp_path, full_mask):
 
 SUBARRAYS = [  # (SUBSTRT1, SUBSTRT2, SUBSIZE1, SUBSIZE2)
     (1, 1, 64, 64),  # SUB64P corner
-    (887, 1022, 128, 128),  # the FGS/NIRCam 128x128 position of the spec
+    (887, 1022, 128, 128),  # 128x128 in the middle of the detector
     (1, 1985, 2048, 64),  # SUBGRISM64-like strip along the top
     (1793, 1, 256, 256),  # SUB256 in the lower right
 ]

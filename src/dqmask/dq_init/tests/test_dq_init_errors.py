@@ -118,7 +118,8 @@ def test_irs2_data_with_a_2048_row_mask_is_a_clear_error(tmp_path):
 
 
 def test_reference_without_keywords(tmp_path, caplog):
-    """Spec 4.3.2: full-frame ref -> defaults + warnings; other shapes -> ValueError.
+    """jwst ``ref_matches_sci`` on a MASK without SUBSTRT/SUBSIZE: full-frame ref -> defaults +
+    warnings; other shapes -> ValueError.
 
     jwst 3.0 itself crashes here (``MaskModel`` has no ``data`` attribute, AttributeError):
     dqmask follows the documented behaviour instead.

@@ -51,7 +51,8 @@ def test_fixture_whole_mask_equals_stdatamodels():
 
 
 def test_construction_order_hazard_is_gone(tmp_path, caplog):
-    """Spec 3.2: standard [1, 2048, 1024, 0] with {1:DNU, 2:HOT, 4:DEAD} -> disk [1, 2, 4, 0]."""
+    """stdatamodels' DQ_DEF compression: standard [1, 2048, 1024, 0] with {1:DNU, 2:HOT, 4:DEAD}
+    -> disk [1, 2, 4, 0], whatever the order the model was built in."""
     from stdatamodels.jwst import datamodels
 
     std = np.array([[1, 2048, 1024, 0]], np.uint32)
