@@ -1,7 +1,8 @@
 """Claw / wisp detection inside DS9 regions: the "seed image" algorithm (pure functions).
 
-The algorithm of Crab.Toolkit.JWST ``util_detect_source_and_create_seed_image.py`` (spec
-``claws.md`` §2.4), with the dqmask corrections listed below.
+The algorithm of Crab.Toolkit.JWST's detect step, ``util_detect_source_and_create_seed_image.py``
+(two background passes and a threshold, no segmentation; ``docs/claws.md``, "Algorithm"), with
+the dqmask corrections listed below.
 
 1. Pixels for statistics (``valid``): finite, not flagged in DQ with any of
    :data:`STATS_BAD_FLAGS`, inside the include regions and outside the exclude regions.

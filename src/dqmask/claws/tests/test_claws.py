@@ -51,7 +51,7 @@ def _pieces_bfs(mask: np.ndarray, minpixarea: int) -> np.ndarray:
 
 
 def _two_pass_found(image, valid, include, exclude, *, sigma, ignore_background):
-    """Spec §2.4: statistics from ``valid`` pixels (box n/10), again without the bright ones
+    """Crab's two passes: statistics from ``valid`` pixels (box n/10), again without the bright ones
     (box n/30); True where the image is above background + sigma x rms inside the regions."""
     n = min(image.shape)
 
@@ -71,7 +71,7 @@ def _two_pass_found(image, valid, include, exclude, *, sigma, ignore_background)
 
 
 def _smoothed(found, smooth):
-    """Spec §2.4 tail: Gaussian smoothing, values below 1e-3 set to 0; (seed, seed > 0)."""
+    """Crab's last step: Gaussian smoothing, values below 1e-3 set to 0; (seed, seed > 0)."""
     seed = np.asarray(found).astype(float)
     if smooth > 0:
         seed = convolve(seed, Gaussian2DKernel(x_stddev=smooth))
@@ -81,7 +81,8 @@ def _smoothed(found, smooth):
 
 def reference_detection(image, include, exclude, dq, *, sigma, smooth, minpixarea,
                         ignore_background):
-    """The spec's algorithm written out directly (claws.md section 2.4 + issue 7)."""
+    """Crab's detection written out directly, with dqmask's corrections (issue 7): DQ-flagged and
+    NaN pixels never enter the statistics, ``minpixarea`` is a connected area."""
     valid = np.isfinite(image) & ((dq & CRAB_STATS_FLAGS) == 0) & include & ~exclude
     found = _two_pass_found(image, valid, include, exclude, sigma=sigma,
                             ignore_background=ignore_background)
@@ -134,8 +135,9 @@ def test_detection_equals_the_reference_algorithm(params, seed):
 
 
 def crab_reference(image, include, exclude, *, sigma, smooth, minpixarea, ignore_background):
-    """Crab.Toolkit.JWST as the spec describes it (§2.3-2.4): the include region makes every
-    pixel inside it valid; minpixarea counts the 8 neighbours (zero padding)."""
+    """Crab.Toolkit.JWST's valid pixels and detection, as its script does them: the include
+    region makes every pixel inside it valid (DQ-flagged and NaN ones too); minpixarea counts
+    the 8 neighbours (zero padding)."""
     arr = _two_pass_found(image, include & ~exclude, include, exclude, sigma=sigma,
                           ignore_background=ignore_background).astype(int)
     padded = np.pad(arr, 1)
@@ -178,7 +180,7 @@ def test_smoothing_grows_by_about_three_sigma_and_is_bounded():
     ref[ref < 1e-3] = 0
     np.testing.assert_allclose(seed, ref, atol=1e-15)
     yy, xx = np.nonzero(seed)
-    assert np.hypot(yy - 20, xx - 20).max() <= 3.18  # spec 2.6: r < 3.18 px for sigma 1
+    assert np.hypot(yy - 20, xx - 20).max() <= 3.18  # exp(-r^2/2)/2pi >= 1e-3 only for r < 3.18 px (sigma 1)
     # a pixel vanishes for sigma >~ 12.6 (peak below the cutoff)
     assert not claws.smooth_mask(mask, 13.0).any()
     edge = np.zeros((40, 40), bool)
