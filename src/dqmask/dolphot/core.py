@@ -5,15 +5,17 @@ This module holds the arithmetic every DOLPHOT preparation routine (``nircammask
 numbers (no I/O): DOLPHOT's ``safedown`` / ``safeup``, its card numbers, and the thresholds
 a prepared image must respect. The mission rules are in :mod:`dqmask.dolphot.jwst_core`
 (JWST) and :mod:`dqmask.dolphot.hst_core` (HST), the pixel area from SIP in
-:mod:`dqmask.dolphot.pixel_area`; the file-level work in :mod:`dqmask.dolphot.files`. Section numbers below (``§2.5``...) are those of the DOLPHOT
-preparation specification the project keeps with its design notes; ``docs/dolphot.md`` says
-what each rule is. Where DOLPHOT 2.0 and 3.1 differ we follow 3.1; where the C source of
-``acsmask`` (DOLPHOT 2.0, later revision) settles a number, we follow the C exactly.
+:mod:`dqmask.dolphot.pixel_area`; the file-level work in :mod:`dqmask.dolphot.files`.
+``docs/dolphot.md`` says what each rule is and where it comes from (DOLPHOT's C source,
+its documentation and logs). Where DOLPHOT 2.0 and 3.1 differ we follow 3.1; where the C
+source of ``acsmask`` (DOLPHOT 2.0, later revision) settles a number, we follow the C
+exactly.
 
 How DOLPHOT reads a prepared image
 ----------------------------------
-DOLPHOT never reads a mask: a pixel is *used* iff ``BADPIX < value < SATURATE`` (§1.5), with
-BADPIX / SATURATE read from the SCI header. Preparing an image therefore means choosing the
+DOLPHOT never reads a mask: a pixel is *used* iff ``BADPIX < value < SATURATE``, with
+BADPIX / SATURATE read from the SCI header (``read_cardvals`` in ``dolphot_common.h``,
+DOLPHOT's own reading of the cards). Preparing an image therefore means choosing the
 two thresholds and moving every bad pixel to a value ``<= BADPIX`` and every saturated pixel
 to a value ``>= SATURATE``. Here the thresholds are *card-exact*: each is the number DOLPHOT
 will parse back from the card we write (:func:`card_number`), and :func:`settle` checks every
@@ -48,7 +50,7 @@ __all__ = [
 f32 = np.float32
 
 # --------------------------------------------------------------------------------------------
-# Numbers and cards (§1.3, §1.4, §1.6)
+# Numbers and cards (DOLPHOT's ``fitsnum`` printing, ``insertcards``, ``safedown``/``safeup``)
 # --------------------------------------------------------------------------------------------
 
 
@@ -107,8 +109,8 @@ def card_number(value: float | np.floating) -> float:
     return float(fitsnum(float(f32(value))).replace("E", "e"))
 
 
-#: Keywords and comments of the ``insertcards`` block, in DOLPHOT's order (§1.4, names as
-#: a standard install with the shipped ``param/fits.param``).
+#: Keywords and comments of the ``insertcards`` block, in DOLPHOT's order (``fits_lib.c``;
+#: names as a standard install with the shipped ``param/fits.param``).
 CARD_KEYWORDS: tuple[tuple[str, str, str], ...] = (
     ("gain", "GAIN", "Gain (electrons/ADU)"),
     ("exptime", "EXPTIME", "Exposure time (s)"),

@@ -1,9 +1,10 @@
 """DOLPHOT's ``acsmask`` / ``wfc3mask`` rules for HST images (pure: arrays in, arrays out).
 
 DQ bits to bad / saturated pixels, read noise, and the FLT (mask, pixel-area and exposure
-scaling) and drizzled preparations, with the numbers of DOLPHOT's C ``acsmask`` (section
-numbers ``§2.x`` / ``§3.x`` as in ``docs/dolphot.md``). The thresholds and the final pixel
-values use :mod:`dqmask.dolphot.core`.
+scaling) and drizzled preparations, with the numbers of DOLPHOT's C ``acsmask`` and the
+WFC3 rules of DOLPHOT 3.1 (``docs/dolphot.md``, "HST: acsmask, wfc3mask"; ``[INF]`` marks an
+inference, as there). The thresholds and the final pixel values use
+:mod:`dqmask.dolphot.core`.
 
 Array conventions: ``sci`` float32 (electrons, IR e-/s; NaN allowed), ``dq`` int16 HST DQ
 bitfield (tested as its unsigned 16-bit pattern), ``pam`` float32 relative pixel area,
@@ -68,7 +69,7 @@ WFC3_PAM_REFERENCE: Mapping[str, tuple[str, float, float]] = {
 
 def acs_dq_masks(dq: np.ndarray, *, masksat: bool = True, maskcr: bool = True,
                  extra_bad: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """ACS DQ rules (§2.5), in DOLPHOT's precedence.
+    """ACS DQ rules (the C ``acsmask``'s ``ACSmask``), in DOLPHOT's precedence.
 
     saturated: 2048 (A/D), 256 (full well) unless ``-keepsat``; bad: 1727
     (1+2+4+8+16+32+128+512+1024), 4096|8192 (cosmic rays) unless ``-keepcr``; 64 (warm) and
@@ -117,7 +118,7 @@ def _split_bits(dq: np.ndarray, bad_bits: int, sat_bits: int
 
 def wfc3_dq_masks(dq: np.ndarray, *, ir: bool, masksat: bool = True, maskcr: bool = True,
                   maskflat: bool = False, extra_bad: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """WFC3 DQ rules of DOLPHOT 3.1 (§3.2).
+    """WFC3 DQ rules of DOLPHOT 3.1 (modelled on acsmask's; 2.0's differ: ``docs/dolphot.md``).
 
     saturated: 2048, 256 unless ``-keepsat``; bad: 191 (1+2+4+8+16+32+128), 512 (UVIS
     always, IR with ``-maskflat``), 1024 (UVIS only), 4096|8192 unless ``-keepcr``;
@@ -134,7 +135,8 @@ _CHIP_AMPS = {"WFC1": "AB", "WFC2": "CD", "UVIS1": "AB", "UVIS2": "CD"}
 
 
 def hst_read_noise(ccdamp: str, readnse: Mapping[str, float], chip: str | None = None) -> float:
-    """Read noise (e-) of one chip from CCDAMP and READNSEA..D (§2.4, 3.1 mapping).
+    """Read noise (e-) of one chip from CCDAMP and READNSEA..D (acsmask's per-chip cards, with
+    DOLPHOT 3.1's amplifier mapping).
 
     ``ABCD`` on a two-chip detector: mean of the chip's amplifiers (WFC1/UVIS1: A, B;
     WFC2/UVIS2: C, D, as DOLPHOT 3.1 does; 2.0 had the chips swapped); otherwise the mean
@@ -186,7 +188,7 @@ def hst_flt_prepare(sci: np.ndarray | RowSource, dq_bad: np.ndarray, dq_sat: np.
                     *, goodmin: float, goodmax: float, mult: float, masksat: bool = True,
                     exptime_mult: float | None = None, out: np.ndarray | None = None
                     ) -> Prepared:
-    """Mask, PAM-correct and (WFC3/IR) exposure-scale an HST FLT/FLC chip (§2.5, §2.6, §3.2).
+    """Mask, PAM-correct and (WFC3/IR) exposure-scale an HST FLT/FLC chip (acsmask; wfc3mask 3.1).
 
     The numbers are those of DOLPHOT's C ``acsmask`` (later 2.0, as 3.1):
     ``DMIN = safedown(GOODMIN)``, ``DMAX = safeup(GOODMAX)``, where ``safedown``/``safeup``
@@ -292,7 +294,7 @@ def hst_flt_prepare(sci: np.ndarray | RowSource, dq_bad: np.ndarray, dq_sat: np.
 
 def hst_drz_prepare(sci: np.ndarray, *, factor: float, ctx: np.ndarray | None = None,
                     wht: np.ndarray | None = None, usewht: bool = False) -> Prepared:
-    """Mask and scale a drizzled (DRZ/DRC) image (§2.5 drizzled branch, §2.6, §3).
+    """Mask and scale a drizzled (DRZ/DRC) image (acsmask's and wfc3mask's drizzled branch).
 
     Bad: with ``usewht`` WHT not > 0 (NaN WHT is bad); otherwise CTX == 0 in **every** plane
     (3.1 and acsmask; wfc3mask 2.0 tested plane 0 only). Non-finite SCI is bad too (DOLPHOT

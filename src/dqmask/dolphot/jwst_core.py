@@ -1,8 +1,10 @@
 """DOLPHOT's ``nircammask`` / ``nirissmask`` rules for JWST images (pure: arrays in, arrays out).
 
 Conversion of a cal/crf/i2d SCI image (MJy/sr) to DN, which pixels are bad or saturated,
-the exposure time, gain and read noise DOLPHOT writes (section numbers ``§4.x`` as in
-``docs/dolphot.md``). The thresholds and the final pixel values use :mod:`dqmask.dolphot.core`.
+the exposure time, gain and read noise DOLPHOT writes. DOLPHOT's JWST source is not public:
+these rules are those of its documentation and logs (``docs/dolphot.md``, "JWST: nircammask,
+nirissmask"), and ``[INF]`` marks an inference, as there. The thresholds and the final pixel
+values use :mod:`dqmask.dolphot.core`.
 
 Array conventions: ``sci`` float32 (MJy/sr; NaN allowed), ``dq`` uint32 JWST DQ bitfield at
 full width, ``area`` / ``wht`` float32, ``bad`` / ``sat`` bool (True = bad / saturated).
@@ -54,7 +56,8 @@ def _row(det: str, gain: float, rdnoise: float, source: str, cds: float | None =
     return DetectorNoise(det, gain, rdnoise, cds, source, provisional)
 
 
-#: Per-detector gain (e-/DN) and read noise (e-) (spec §4.8, each row with its evidence).
+#: Per-detector gain (e-/DN) and read noise (e-), DOLPHOT's built-in tables as its logs and
+#: ``versions.txt`` show them (each row with its evidence; RDNOISE = CDS noise / sqrt(2)).
 JWST_DETECTORS: Mapping[str, DetectorNoise] = {
     "NIS": _row("NIS", 1.61, 16.8 / math.sqrt(2.0),
                 "DOLPHOT NIRISS versions.txt: gain JDox 11/03/22, CDS noise 16.8 e- / sqrt(2); "
@@ -124,7 +127,8 @@ def jwst_masks(sci: np.ndarray, dq: np.ndarray | None, *, product: str,
                wht: np.ndarray | None = None, saturated_rule: str = "bit",
                precedence: str = "saturated", dq_bad: int = 0
                ) -> tuple[np.ndarray, np.ndarray]:
-    """JWST bad and saturated pixels (§4.4).
+    """JWST bad and saturated pixels, by DOLPHOT's documented rule (bad: SCI exactly 0 or NaN,
+    i2d WHT 0; saturated: DQ SATURATED).
 
     Parameters
     ----------
@@ -174,7 +178,7 @@ def jwst_masks(sci: np.ndarray, dq: np.ndarray | None, *, product: str,
 
 def jwst_exposure_time(primary: Mapping[str, Any], product: str, etctime: bool
                        ) -> tuple[float, str]:
-    """The exposure time DOLPHOT multiplies by, and which keyword gave it (§4.3).
+    """The exposure time DOLPHOT multiplies by, and which keyword gave it (from its logs).
 
     cal/crf with ``etctime`` (the 3.x default): the ETC time ``TMEASURE``, or
     ``TGROUP * (NGROUPS - 1) * NINTS`` when TMEASURE is absent; without: ``EFFEXPTM``.
@@ -264,10 +268,11 @@ def jwst_prepare(sci: np.ndarray, dq: np.ndarray | None, *, product: str, photmj
                  exptime: float, area: np.ndarray | None = None, wht: np.ndarray | None = None,
                  saturated_rule: str = "bit", precedence: str = "saturated",
                  dq_bad: int = 0) -> Prepared:
-    """Convert a JWST SCI image to DN and mark it for DOLPHOT (§4).
+    """Convert a JWST SCI image to DN and mark it for DOLPHOT (``nircammask`` / ``nirissmask``).
 
     ``area`` is used for cal/crf only (distorted images); thresholds are
-    ``safedown(min)`` / ``safeup(max)`` of the good DN values [INF, §4.5]. ``dq``,
+    ``safedown(min)`` / ``safeup(max)`` of the good DN values [INF: DOLPHOT's logs show
+    thresholds that follow each image's range; its formula is unknown]. ``dq``,
     ``saturated_rule``, ``precedence`` and ``dq_bad`` are as in :func:`jwst_masks`.
 
     Returns

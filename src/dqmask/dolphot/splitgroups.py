@@ -1,7 +1,8 @@
-"""``splitgroups``: one ``<name>.chip<N>.fits`` per image HDU of a multi-extension file (§5).
+"""``splitgroups``: one ``<name>.chip<N>.fits`` per image HDU of a multi-extension file.
 
-The data bytes of each image are copied unchanged (never decoded); the header is the
-primary's cards with the extension's values, then the extension-only cards.
+As DOLPHOT's ``ccdred/splitgroups.c`` (``docs/dolphot.md``, "splitgroups"): the data bytes
+of each image are copied unchanged (never decoded); the header is the primary's cards with
+the extension's values, then the extension-only cards.
 """
 
 from __future__ import annotations
