@@ -1,10 +1,10 @@
 """DOLPHOT's ``nircammask`` / ``nirissmask`` rules for JWST images (pure: arrays in, arrays out).
 
 Conversion of a cal/crf/i2d SCI image (MJy/sr) to DN, which pixels are bad or saturated,
-the exposure time, gain and read noise DOLPHOT writes. DOLPHOT's JWST source is not public:
-these rules are those of its documentation and logs (``docs/dolphot.md``, "JWST: nircammask,
-nirissmask"), and ``[INF]`` marks an inference, as there. The thresholds and the final pixel
-values use :mod:`dqmask.dolphot.core`.
+the exposure time, gain and read noise DOLPHOT writes. No JWST source of DOLPHOT's was
+available: these rules are those of its documentation and logs (``docs/dolphot.md``, "JWST:
+nircammask, nirissmask"), and ``[INF]`` marks an inference, as there. The thresholds and the
+final pixel values use :mod:`dqmask.dolphot.core`.
 
 Array conventions: ``sci`` float32 (MJy/sr; NaN allowed), ``dq`` uint32 JWST DQ bitfield at
 full width, ``area`` / ``wht`` float32, ``bad`` / ``sat`` bool (True = bad / saturated).

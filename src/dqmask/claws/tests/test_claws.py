@@ -51,8 +51,8 @@ def _pieces_bfs(mask: np.ndarray, minpixarea: int) -> np.ndarray:
 
 
 def _two_pass_found(image, valid, include, exclude, *, sigma, ignore_background):
-    """Crab's two passes: statistics from ``valid`` pixels (box n/10), again without the bright ones
-    (box n/30); True where the image is above background + sigma x rms inside the regions."""
+    """Crab's two passes: statistics from ``valid`` pixels (box n/10), again without the bright
+    ones (box n/30); True where the image is above background + sigma x rms inside the regions."""
     n = min(image.shape)
 
     def stats(use, box):
@@ -180,7 +180,8 @@ def test_smoothing_grows_by_about_three_sigma_and_is_bounded():
     ref[ref < 1e-3] = 0
     np.testing.assert_allclose(seed, ref, atol=1e-15)
     yy, xx = np.nonzero(seed)
-    assert np.hypot(yy - 20, xx - 20).max() <= 3.18  # exp(-r^2/2)/2pi >= 1e-3 only for r < 3.18 px (sigma 1)
+    # sigma 1: an isolated pixel's exp(-r^2/2)/2pi stays >= 1e-3 only for r < 3.18 px
+    assert np.hypot(yy - 20, xx - 20).max() <= 3.18
     # a pixel vanishes for sigma >~ 12.6 (peak below the cutoff)
     assert not claws.smooth_mask(mask, 13.0).any()
     edge = np.zeros((40, 40), bool)
