@@ -18,7 +18,6 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
-import hashlib
 import json
 import lzma
 import math
@@ -739,6 +738,8 @@ def params_digest(params: Mapping[str, Any]) -> str:
     Equal values give equal digests whatever their Python/numpy type (``3`` and
     ``np.int64(3)``, ``True`` and ``np.bool_(True)``, ``"a/b"`` and ``Path("a/b")``).
     """
+    import hashlib  # only when a record is made (a few ms of start-up otherwise)
+
     text = json.dumps(params, sort_keys=True, default=_json_default, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
