@@ -20,7 +20,8 @@ files is compared with that from 10 to 50 (the fixed start-up cancels); target <
 The same is measured for the I/O floor (a Python process reading each input and writing its
 bytes as dqmask does: temporary, fsync, rename, folder fsync), so a growth that belongs to
 the disk (page cache, write-back of 6.6 GB) is told from one that belongs to dqmask.
-The batch sizes run interleaved (10, 50, 200 for each mode, modes in turn).
+The batch sizes run interleaved (10, 50, 200 for each mode, modes in turn), ``REPEAT`` rounds
+(``DQMASK_BENCH_REPEAT``, default 3); seconds are the medians, peaks the largest.
 
 Inputs: :func:`dqmask.datasets.make_rate_batch` (PRIMARY, SCI, DQ, ASDF; 33 MiB each, 6.6 GB
 for 200; ``DQMASK_BENCH_TMP`` chooses the folder). Run: ``python -m benchmarks.bench_scale``.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,9 @@ SIZES = tuple(int(n) for n in os.environ.get("DQMASK_BENCH_SCALE_SIZES", "10,50,
 REGION = ("# Region file format: DS9 version 4.1\nimage\n"
           "polygon(300,400,900,520,1100,900,700,1000,350,800)\n-circle(700,700,60)\n")
 GROWTH_TARGET = 1.2
+#: Rounds of every (mode, size) run; each figure is the median (a disk-bound run of 10 files
+#: varies by tens of percent from one run to the next on this machine).
+REPEAT = int(os.environ.get("DQMASK_BENCH_REPEAT", "3"))
 #: The I/O floor as a whole process: read each input and write its bytes to the output folder
 #: as dqmask does (temporary, fsync, rename, folder fsync), nothing else. Its per-file cost
 #: growing with the batch is the disk's (page cache, write-back), not dqmask's.
@@ -162,7 +167,6 @@ def main() -> str:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"),
                                                              os.environ.get("PYTHONPATH")]))
     env = dict(os.environ)
-    results: dict[tuple[str, int], tuple[float, int]] = {}
     load_before = load()
     with tempfile.TemporaryDirectory(prefix="dqmask-bench-scale-",
                                      dir=os.environ.get("DQMASK_BENCH_TMP")) as tmp:
@@ -182,11 +186,15 @@ def main() -> str:
                        "--output-dir", str(tmp / "warm"), "-q", "--scheduler",
                        cluster.scheduler_address]
                 subprocess.run(cmd, env=env, check=True, capture_output=True)
-                for mode in ("floor", "jobs1", "jobs2", "dask"):
-                    for n in SIZES:
-                        results[mode, n] = run_apply(
-                            paths[:n], region, tmp / "out", env, mode,
-                            cluster.scheduler_address, workers if mode == "dask" else [])
+                runs: dict[tuple[str, int], list[tuple[float, int]]] = {}
+                for _ in range(REPEAT):  # rounds interleaved: a slow spell hits every mode
+                    for mode in ("floor", "jobs1", "jobs2", "dask"):
+                        for n in SIZES:
+                            runs.setdefault((mode, n), []).append(run_apply(
+                                paths[:n], region, tmp / "out", env, mode,
+                                cluster.scheduler_address, workers if mode == "dask" else []))
+                results = {key: (statistics.median(t for t, _ in got), max(p for _, p in got))
+                           for key, got in runs.items()}
         finally:
             cluster.close()
     return _report(results, load_before, load())
@@ -204,7 +212,8 @@ def _report(results, load_before: str, load_after: str) -> str:
     labels = {"floor": "I/O floor (copy + fsync)", "jobs1": "--jobs 1", "jobs2": "--jobs 2",
               "dask": "dask LocalCluster (2x1)"}
     floor_growth = _growth(results, "floor")
-    out = ["# bench_scale: dqmask apply, full-frame NIRCam rate files, whole process",
+    out = [f"# bench_scale: dqmask apply, full-frame NIRCam rate files, whole process, "
+           f"medians of {REPEAT}",
            f"{'mode':<26s} {'files':>5s} {'seconds':>8s} {'files/s':>8s} {'s/file':>7s} "
            f"{'worker peak':>12s}"]
     figures = []
