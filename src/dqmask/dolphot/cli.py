@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..cli._common import EXIT_OK, SCHEDULER_ENV, configure_logging, run_batch
 from ..errors import DqmaskError, UsageError
 from ..io.atomic import refuse_output_is_input
+from ..pipeline import options as shared
 from ..pipeline.options import Option
 
 if TYPE_CHECKING:
@@ -110,16 +111,15 @@ ALLOWED = {"nircammask": _JWST, "nirissmask": _JWST, "acsmask": _ACS, "wfc3mask"
 #: dqmask's own options of the DOLPHOT commands, declared once (name, default, range,
 #: help): they apply to every file wherever they stand. DOLPHOT's flags (``-keepcr``,
 #: ``-exptime=``...) are kept as DOLPHOT spells them, in :data:`_FLAGS`.
-OUTPUT_DIR = Option("output_dir", "string", None, "write prepared copies into DIR instead of "
-                    "rewriting the inputs in place", metavar="DIR")
+OUTPUT_DIR = shared.OUTPUT_DIR.but(help="write prepared copies into DIR instead of rewriting "
+                                        "the inputs in place")
 PAM_DIR = Option("pam_dir", "string", None,
                  "DOLPHOT data root with acs/data/wfc1_pam.fits ... and "
                  "wfc3/data/UVIS1wfc3_map.fits ... (default: pixel area from the image's SIP "
                  "distortion)", metavar="DIR")
 DRY_RUN = Option("dry_run", "boolean", False, "do everything but write")
-JOBS = Option("jobs", "integer", 1, "worker processes", metavar="N")
-SCHEDULER = Option("scheduler", "string", None, "run on a dask.distributed cluster at ADDRESS "
-                   f"(default ${SCHEDULER_ENV})", metavar="ADDRESS")
+JOBS = shared.JOBS
+SCHEDULER = shared.SCHEDULER.but(help=f"{shared.SCHEDULER.help} (default ${SCHEDULER_ENV})")
 RUN_OPTIONS = (OUTPUT_DIR, PAM_DIR, DRY_RUN, JOBS, SCHEDULER)
 _SHORT = {"jobs": "j"}
 

@@ -229,6 +229,7 @@ def test_run_wide_options_are_built_from_their_declarations():
     their Option declarations; DOLPHOT's own flags keep DOLPHOT's spelling."""
     from dqmask.dolphot import cli
     from dqmask.errors import UsageError
+    from dqmask.pipeline import options as shared_options
 
     plan = cli.parse_tokens(["-keepcr", "a.fits", "--jobs=3", "--pam-dir", "P", "--dry-run"],
                             "acsmask")
@@ -238,7 +239,8 @@ def test_run_wide_options_are_built_from_their_declarations():
         cli.parse_tokens(["a.fits", "-j", "two"], "acsmask")
     assert {o.cli_flag for o in cli.RUN_OPTIONS} == {
         "--output-dir", "--pam-dir", "--dry-run", "--jobs", "--scheduler"}
-    assert cli.JOBS.cli_help_text() == "worker processes (default 1)"
+    assert cli.JOBS.cli_help_text() == "process files in N worker processes (default 1)"
+    assert cli.JOBS is shared_options.JOBS  # one declaration, shared with every batch command
 
 
 def test_splitgroups_kernel_copy_and_plain_reads_write_the_same_bytes(tmp_path, monkeypatch):
