@@ -20,6 +20,7 @@ from ..pipeline import _base
 from ..pipeline.options import Option, spec
 from .core import DetectParams, detect
 from .files import PARAMETERS
+from .options import EXCLUDE_REGION
 
 __all__ = ["ClawsStep", "OPTIONS"]
 
@@ -29,8 +30,7 @@ _SHARED = {o.name: o for o in APPLY_OPTIONS}
 OPTIONS = (
     Option("region", "force_list", None,
            "DS9 region file(s) to detect inside (include regions); may hold {root}"),
-    Option("exclude_region", "force_list", None,
-           "DS9 region file(s) never to detect inside; may hold {root}"),
+    EXCLUDE_REGION.but(help="DS9 region file(s) never to detect inside; may hold {root}"),
     *PARAMETERS,
     _SHARED["flags"], _SHARED["zero_data"], _SHARED["max_fraction"], _SHARED["force"],
 )

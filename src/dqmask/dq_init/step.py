@@ -21,7 +21,7 @@ from ..apply.step import OPTIONS as APPLY_OPTIONS
 from ..apply.step import ApplyStep, flags_value
 from ..errors import InputError
 from ..pipeline import _base
-from ..pipeline.options import Option, spec
+from ..pipeline.options import PASS_THROUGH, spec
 
 __all__ = ["UserDqStep", "OPTIONS"]
 
@@ -31,8 +31,7 @@ _KEEP = ("mask", "region", "mask_convention", "mask_flags", "flags", "grow", "ma
 #: Parameters: the ``dqmask apply`` ones that make the mask and its flags.
 OPTIONS = (
     *(o for o in APPLY_OPTIONS if o.name in _KEEP),
-    Option("pass_through", "boolean", False,
-           "return the input unchanged and save the user DQ (for use as a hook)"),
+    PASS_THROUGH.but(help="return the input unchanged and save the user DQ (for use as a hook)"),
 )
 
 

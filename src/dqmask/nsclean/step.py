@@ -21,7 +21,7 @@ from stdatamodels.jwst import datamodels
 from ..conventions import Convention, from_bad
 from ..errors import InputError
 from ..pipeline import _base
-from ..pipeline.options import Option, spec
+from ..pipeline.options import PASS_THROUGH, spec
 from . import core as bgalg
 from .files import PARAMETERS, UNUSABLE_FLAGS, Exposure, background_from_exposures
 from .files import _reference as reference_pixels
@@ -31,8 +31,7 @@ __all__ = ["BackgroundStep", "OPTIONS", "exposure_of"]
 #: Parameters, named as the ``dqmask background`` options.
 OPTIONS = (
     *(o for o in PARAMETERS if o.name != "border"),
-    Option("pass_through", "boolean", False,
-           "return the input unchanged and save the mask (for use as a hook)"),
+    PASS_THROUGH.but(help="return the input unchanged and save the mask (for use as a hook)"),
 )
 
 
