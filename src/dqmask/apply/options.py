@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..pipeline import options as shared
 from ..pipeline.options import BAD_FLAGS, FLAGS, FORCE, MASK_CONVENTION, MAX_FRACTION, Option
 
 __all__ = ["PARAMETERS", "JWST_DEFAULT_FLAGS", "HST_DEFAULT_FLAGS", "ALL_CHIPS", "DEFAULT_SUFFIX",
@@ -76,4 +77,4 @@ CHIP = Option("chip", "string", None,
               metavar="N|all", parse=chip_number)
 BACKUP = Option("backup", "boolean", False,
                 "with --in-place, keep the original as <name>_orig.fits (kept once)")
-DRY_RUN = Option("dry_run", "boolean", False, "report what would be flagged; write nothing")
+DRY_RUN = shared.DRY_RUN.but(help="report what would be flagged; write nothing")

@@ -117,7 +117,7 @@ PAM_DIR = Option("pam_dir", "string", None,
                  "DOLPHOT data root with acs/data/wfc1_pam.fits ... and "
                  "wfc3/data/UVIS1wfc3_map.fits ... (default: pixel area from the image's SIP "
                  "distortion)", metavar="DIR")
-DRY_RUN = Option("dry_run", "boolean", False, "do everything but write")
+DRY_RUN = shared.DRY_RUN
 JOBS = shared.JOBS
 SCHEDULER = shared.SCHEDULER.but(help=f"{shared.SCHEDULER.help} (default ${SCHEDULER_ENV})")
 RUN_OPTIONS = (OUTPUT_DIR, PAM_DIR, DRY_RUN, JOBS, SCHEDULER)

@@ -279,6 +279,9 @@ OUTPUT_DIR = Option("output_dir", "string", None, "write outputs into DIR", meta
 IN_PLACE = Option("in_place", "boolean", False, "rewrite the input file (atomically)")
 OUTPUT_SUFFIX = Option("output_suffix", "string", None, "output name suffix", metavar="S")
 
+# Commands that can show what they would do (apply, the DOLPHOT commands).
+DRY_RUN = Option("dry_run", "boolean", False, "do everything but write")
+
 # Steps used as a jwst pipeline hook (``dqmask_user_dq``, ``dqmask_background``).
 PASS_THROUGH = Option("pass_through", "boolean", False,
                       "return the input unchanged and save the result (for use as a hook)")
