@@ -118,10 +118,18 @@ def report(name: str, rows: list[tuple[str, float, int | None]], lines: list[str
         out.append(f"{label:<40s} {t:>9.3f}s {fmt_bytes(m) if m is not None else '-':>12s} "
                    f"{tr:>10.2f}x {mr:>9.2f}x")
     out += lines or []
-    text = "\n".join(out)
+    return publish(name, out)
+
+
+def publish(name: str, lines: list[str], figures: list[dict] | None = None) -> str:
+    """Print a benchmark's report, save it as ``results/<name>.txt`` and, when given, its
+    issue figures as ``results/<name>.json`` (:func:`save_figures`); return the text."""
+    text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.txt").write_text(text + "\n")
+    if figures is not None:
+        save_figures(name, figures)
     return text
 
 

@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ._util import dqmask_argv, fmt_bytes, load, median, run_process, save_figures
+from ._util import dqmask_argv, fmt_bytes, load, median, publish, run_process
 
 REPO = Path(__file__).resolve().parents[1]
 SRC_ENV = "DOLPHOT_SRC"
@@ -418,14 +418,7 @@ def _report(cases, floors, tools, build_note, lines, repeat, load_before, load_a
         *lines,
         f"load: before {load_before}; after {load_after}",
     ]
-    text = "\n".join(out)
-    print(text)
-    from ._util import RESULTS
-
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_dolphot.txt").write_text(text + "\n")
-    save_figures("bench_dolphot", figures)
-    return text
+    return publish("bench_dolphot", out, figures)
 
 
 def _why(case: Case, c: float, dq: float, proj: float, t_fits: float,

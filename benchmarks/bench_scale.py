@@ -39,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-from ._util import RESULTS, dqmask_argv, fmt_bytes, load, save_figures
+from ._util import dqmask_argv, fmt_bytes, load, publish
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = tuple(int(n) for n in os.environ.get("DQMASK_BENCH_SCALE_SIZES", "10,50,200").split(","))
@@ -260,12 +260,7 @@ def _report(results, load_before: str, load_after: str) -> str:
             "worker peak: --jobs 1 the command; --jobs 2 the largest pool process; dask the "
             "largest worker (VmHWM polled every 50 ms)",
             f"load: before {load_before}; after {load_after}"]
-    text = "\n".join(out)
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_scale.txt").write_text(text + "\n")
-    save_figures("bench_scale", figures)
-    return text
+    return publish("bench_scale", out, figures)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ._util import RESULTS, dqmask_argv, load, median, run_process, save_figures
+from ._util import dqmask_argv, load, median, publish, run_process
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("stdatamodels", "asdf", "scipy", "photutils", "regions", "matplotlib", "jwst",
@@ -150,12 +150,7 @@ def main(repeat: int | None = None) -> str:
               + (" ".join(mods) or "none of " + "/".join(NOT_FOR_HELP))
               for cmd, mods in help_sets.items()),
             f"load: before {before}; after {load()}"]
-    text = "\n".join(out)
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_startup.txt").write_text(text + "\n")
-    save_figures("bench_startup", figures)
-    return text
+    return publish("bench_startup", out, figures)
 
 
 if __name__ == "__main__":
