@@ -46,13 +46,14 @@ def bad_mask_file(path: Path, bad: np.ndarray) -> Path:
     return path
 
 
-def fresh_interpreter_json(code: str) -> Any:
-    """Run ``code`` in a new Python process (this checkout's ``src`` first on the path) and
-    return the JSON its last stdout line holds: what start-up tests read back (exit code,
-    ``sorted(sys.modules)``...) without this process's imports mixing in."""
+def fresh_interpreter_json(code: str, *, cwd: Path | None = None, timeout: float = 120
+                           ) -> Any:
+    """Run ``code`` in a new Python process (this checkout's ``src`` first on the path, in
+    ``cwd``) and return the JSON its last stdout line holds: what start-up tests read back
+    (exit code, ``sorted(sys.modules)``...) without this process's imports mixing in."""
     src = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=env, cwd=cwd, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import dqmask
 from dqmask import flags
 from dqmask.flags import (
     ACS,
@@ -25,17 +20,13 @@ from dqmask.flags import (
     parse_flags,
     table_width,
 )
+from dqmask.tests.helpers import fresh_interpreter_json
 
-SRC = Path(dqmask.__file__).resolve().parents[1]
 HST = (ACS, WFC3_UVIS, WFC3_IR, STIS)
 
 
 def _run(code: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return fresh_interpreter_json(code)
 
 
 def test_reading_a_jwst_flag_imports_neither_stdatamodels_nor_asdf():

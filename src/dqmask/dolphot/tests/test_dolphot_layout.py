@@ -7,22 +7,18 @@ bit against scipy where scipy is installed.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-import dqmask
 from dqmask.conftest import shared_file
 from dqmask.dolphot import hst_core, pixel_area
 from dqmask.dolphot.tests.test_dolphot_builders import hst_flt, pam_dir
+from dqmask.tests.helpers import fresh_interpreter_json
 
-SRC = Path(dqmask.__file__).resolve().parents[1]
 #: Packages an HST DOLPHOT run never needs (rich draws only on a terminal, and a test run
 #: has none).
 HEAVY = ("stdatamodels", "asdf", "jwst", "scipy", "regions", "photutils", "matplotlib",
@@ -32,11 +28,7 @@ DOLPHOT_PURE = ("core", "jwst_core", "hst_core", "pixel_area")
 
 def _run(code: str, cwd: Path) -> dict:
     """Run ``code`` in a fresh interpreter in ``cwd``; it prints one JSON line last."""
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return fresh_interpreter_json(code, cwd=cwd, timeout=300)
 
 
 def _after_cli(argv: list[str], cwd: Path) -> dict:

@@ -77,12 +77,9 @@ def test_acsmask_reads_a_float64_pam_file_as_float32_like_dolphot(tmp_path, run_
 def test_dolphot_command_module_imports_neither_numpy_nor_astropy():
     """Registering the DOLPHOT commands (all ``--help`` needs) loads no numeric stack: the
     step module is imported when a file is processed."""
-    import subprocess
-    import sys
+    from dqmask.tests.helpers import fresh_interpreter_json
 
-    code = ("import sys, dqmask.dolphot.cli\n"
-            "print(' '.join(m for m in ('numpy', 'astropy', 'stdatamodels') "
-            "if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert proc.stdout.strip() == ""
+    code = ("import json, sys, dqmask.dolphot.cli\n"
+            "print(json.dumps([m for m in ('numpy', 'astropy', 'stdatamodels') "
+            "if m in sys.modules]))")
+    assert fresh_interpreter_json(code) == []

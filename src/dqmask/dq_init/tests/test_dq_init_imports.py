@@ -10,20 +10,14 @@ says who brought it in.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import dqmask
 from dqmask.datasets import make_nircam_uncal
 from dqmask.dq_init.mask_ref import write_mask_ref, write_user_dq
-
-SRC = Path(dqmask.__file__).resolve().parents[1]
+from dqmask.tests.helpers import fresh_interpreter_json
 
 #: Not needed by dq_init's own modules, whatever the JWST flag table is loaded from.
 NOT_OURS = ("scipy", "regions", "photutils", "astropy.nddata", "jwst", "matplotlib")
@@ -69,11 +63,7 @@ print(json.dumps({{"code": code,
 def _run(argv: list[str]) -> dict:
     """Run ``dqmask ARGV`` in a fresh interpreter; its exit code and import sets."""
     watch = (*NOT_OURS, *SHARED_CHAINS, "numpy", "astropy")
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.run([sys.executable, "-c", _PROBE.format(watch=watch, argv=argv)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return fresh_interpreter_json(_PROBE.format(watch=watch, argv=argv), timeout=300)
 
 
 @pytest.fixture(scope="module")

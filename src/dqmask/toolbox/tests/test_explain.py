@@ -139,14 +139,8 @@ def test_explain_value_prints_each_flag_with_its_description(run_cli, argv, line
 
 
 def test_explain_help_imports_neither_numpy_nor_astropy():
-    import json
-    import os
-    import subprocess
-    import sys
+    from dqmask.tests.helpers import fresh_interpreter_json
 
-    import dqmask
-
-    src = str(Path(dqmask.__file__).resolve().parents[1])
     code = ("import contextlib, io, json, sys\n"
             "from dqmask.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -156,11 +150,7 @@ def test_explain_help_imports_neither_numpy_nor_astropy():
             "        pass\n"
             "import dqmask.toolbox.cli_explain\n"
             "print(json.dumps([m for m in ('numpy', 'astropy') if m in sys.modules]))\n")
-    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    assert fresh_interpreter_json(code) == []
 
 
 # --------------------------------------------------------------------------------------------
