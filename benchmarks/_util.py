@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import resource
 import time
 from collections.abc import Callable
@@ -239,3 +240,26 @@ def dqmask_argv() -> list[str]:
     ensure_bytecode()
     script = Path(sys.executable).with_name("dqmask")
     return [str(script)] if script.exists() else [sys.executable, "-m", "dqmask"]
+
+
+def write_durably(path: str | Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` as dqmask writes a file, and nothing more: a temporary
+    beside it, fsync, its pages dropped from the page cache (``dqmask.io.atomic.drop_cached``),
+    rename, fsync of the folder. The I/O floors of the benchmarks are made of this."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".floor-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

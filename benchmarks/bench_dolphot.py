@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ._util import dqmask_argv, fmt_bytes, load, median, publish, run_process
+from ._util import dqmask_argv, fmt_bytes, load, median, publish, run_process, write_durably
 
 REPO = Path(__file__).resolve().parents[1]
 SRC_ENV = "DOLPHOT_SRC"
@@ -202,12 +202,7 @@ def io_floor(sources: list[Path], out_bytes: int, folder: Path) -> float:
         data = src.read_bytes()
         payload = memoryview(data)[:per_file] if per_file <= len(data) else \
             data + bytes(per_file - len(data))
-        tmp = folder / f"floor{i}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / f"floor{i}.fits")
+        write_durably(folder / f"floor{i}.fits", payload)
         del payload, data
     seconds = time.perf_counter() - t0
     shutil.rmtree(folder, ignore_errors=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._util import best_time, fmt_bytes, peak_rss, report
+from ._util import best_time, fmt_bytes, peak_rss, report, write_durably
 
 REPO = Path(__file__).resolve().parents[1]
 #: ``$DQMASK_SHARED_DATA`` (as the tests' ``shared_data``), else ``../shared/data`` beside
@@ -98,13 +98,7 @@ def _best_fresh(fn, out: Path, repeat: int) -> float:
 
 
 def _copy_fsync(src: Path, dst: Path) -> None:
-    import os
-    import shutil
-
-    with open(src, "rb") as a, open(dst, "wb") as b:
-        shutil.copyfileobj(a, b, 4 << 20)
-        b.flush()
-        os.fsync(b.fileno())
+    write_durably(dst, src.read_bytes())
 
 
 JWST_SCRIPT = ("import sys, warnings\nwarnings.simplefilter('ignore')\n"
@@ -175,17 +169,10 @@ def whole_process(uncal: Path, mask: Path, tmp: Path, repeat: int) -> dict[str, 
 
 
 def _floor_fsync(src: Path, dst: Path, out_bytes: int) -> None:
-    """Read ``src`` and write ``out_bytes`` bytes to ``dst`` atomically with fsync."""
-    import os
-
+    """Read ``src`` and write ``out_bytes`` bytes to ``dst`` as dqmask writes a file."""
     data = src.read_bytes()
     payload = data[:out_bytes] if out_bytes <= len(data) else data + bytes(out_bytes - len(data))
-    tmp = dst.with_name(dst.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, dst)
+    write_durably(dst, payload)
 
 
 def check_same(ours: Path, theirs: Path) -> str:

@@ -18,8 +18,8 @@ reached in a process's last 50 ms can be missed.
 Per-file cost must not grow with the batch: the *marginal* cost per file from 50 to 200
 files is compared with that from 10 to 50 (the fixed start-up cancels); target <= 1.2x.
 The same is measured for the I/O floor (a Python process reading each input and writing its
-bytes as dqmask does: temporary, fsync, rename, folder fsync), so a growth that belongs to
-the disk (page cache, write-back of 6.6 GB) is told from one that belongs to dqmask.
+bytes as dqmask does: temporary, fsync, pages dropped from the page cache, rename, folder
+fsync), so a growth that belongs to the disk is told from one that belongs to dqmask.
 The batch sizes run interleaved (10, 50, 200 for each mode, modes in turn), ``REPEAT`` rounds
 (``DQMASK_BENCH_REPEAT``, default 3); seconds are the medians, peaks the largest.
 
@@ -50,25 +50,18 @@ GROWTH_TARGET = 1.2
 #: varies by tens of percent from one run to the next on this machine).
 REPEAT = int(os.environ.get("DQMASK_BENCH_REPEAT", "3"))
 #: The I/O floor as a whole process: read each input and write its bytes to the output folder
-#: as dqmask does (temporary, fsync, rename, folder fsync), nothing else. Its per-file cost
-#: growing with the batch is the disk's (page cache, write-back), not dqmask's.
+#: as dqmask writes a file (``_util.write_durably``: temporary, fsync, pages dropped from the
+#: page cache, rename, folder fsync), nothing else. Its per-file cost growing with the batch is
+#: the disk's, not dqmask's.
 FLOOR = ("import os, sys\n"
+         f"sys.path.insert(0, {str(REPO)!r})\n"
+         "from benchmarks._util import write_durably\n"
          "out = sys.argv[1]\n"
          "os.makedirs(out, exist_ok=True)\n"
          "for path in sys.argv[2:]:\n"
          "    with open(path, 'rb') as fh:\n"
          "        data = fh.read()\n"
-         "    dst = os.path.join(out, os.path.basename(path))\n"
-         "    fd = os.open(dst + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)\n"
-         "    view = memoryview(data)\n"
-         "    while view:\n"
-         "        view = view[os.write(fd, view):]\n"
-         "    os.fsync(fd)\n"
-         "    os.close(fd)\n"
-         "    os.rename(dst + '.tmp', dst)\n"
-         "    dfd = os.open(out, os.O_RDONLY)\n"
-         "    os.fsync(dfd)\n"
-         "    os.close(dfd)\n")
+         "    write_durably(os.path.join(out, os.path.basename(path)), data)\n")
 
 
 def _hwm(pid: int) -> int:
