@@ -1,7 +1,11 @@
 """Claw masks: ``detect`` on a 2048x2048 cal and ``apply`` on 10 full-frame rate files.
 
-Baselines are the Crab.Toolkit.JWST procedures re-implemented from the spec (claws.md §2, §3),
-since the toolkit is a set of scripts, not an installable package:
+Baselines are Crab.Toolkit.JWST's seed-image procedure written out here as its scripts do it
+(the toolkit is a set of scripts, not an installable package). That procedure finds claws
+inside a DS9 include region: it estimates the sky twice with photutils ``Background2D`` (the
+second pass leaving out pixels beyond 2 rms of the first), keeps the pixels above sky + 2 rms
+that have a bright 8-neighbour, smooths them with a Gaussian into a "seed image" and
+flags (DQ) and zeroes the rate-file pixels wherever the seed is positive. Step by step:
 
 * detection: regions ``to_mask().to_image()`` per shape, two Background2D passes, 8-neighbour
   count, astropy ``convolve`` with ``Gaussian2DKernel``, float64 outputs;
@@ -29,7 +33,7 @@ QUARTER_POLYGON = "polygon(200,300,1250,150,1350,1200,300,1150)"
 
 
 def _crab_detect(cal: Path, reg: Path, outdir: Path) -> None:
-    """Crab.Toolkit.JWST seed-image detection as the spec describes it (baseline)."""
+    """Crab.Toolkit.JWST seed-image detection, as its script does it (baseline)."""
     from astropy.convolution import Gaussian2DKernel, convolve
     from astropy.io import fits
     from photutils.background import Background2D
@@ -116,7 +120,7 @@ def main() -> None:
 
         rows = []
         for label, fn in (
-            ("detect: Crab-style script (spec)", lambda: _crab_detect(cal, reg, det_out)),
+            ("detect: Crab seed-image script", lambda: _crab_detect(cal, reg, det_out)),
             ("detect: dqmask detect", lambda: _dqmask_detect(cal, reg, det_out)),
         ):
             rows.append((label, best_time(fn, repeat=2), peak_rss(fn)))

@@ -439,9 +439,9 @@ _FULL = {"WFC": ((2048, 4096), "-wfc2sub=0,0"), "UVIS": ((2051, 4096), "-uvis2su
 
 def _demo_flags(path: Path, flags: list[str]) -> list[str]:
     """Small HST samples are not a DOLPHOT format: force a subarray at the chip origin."""
-    from astropy.io import fits
+    from ..io.fits import open_fits
 
-    with fits.open(path) as h:
+    with open_fits(path) as h:
         det = str(h[0].header.get("DETECTOR", "")).upper()
         shape = h["SCI", 1].data.shape if "SCI" in h else None
     if det in _FULL and shape is not None and shape != _FULL[det][0]:

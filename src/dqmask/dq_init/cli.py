@@ -155,8 +155,9 @@ def demo(workdir: Path, samples: dict[str, Path], say) -> None:
 
 
 def _header_of(path: Path) -> dict[str, Any]:
-    from astropy.io import fits
-    with fits.open(path) as hdul:
+    from ..io.fits import open_fits
+
+    with open_fits(path) as hdul:
         return {k: hdul[0].header[k] for k in ("INSTRUME", "DETECTOR", "SUBSIZE1", "SUBSIZE2")
                 if k in hdul[0].header}
 

@@ -17,7 +17,8 @@ Every file dqmask writes goes through :func:`atomic_output`:
   fsynced (and dropped from the page cache: :func:`drop_cached`), then renamed over the
   target (``os.replace`` is atomic on POSIX), and the directory entry is fsynced. It is removed on any error; one left by a writer that was
   killed (SIGKILL, power cut) is removed by the next write of the same target once its
-  process is gone (:func:`remove_stale_temporaries`).
+  process is gone (:func:`remove_stale_temporaries`), as is one left by dqmask 0.1.0
+  (``.<name>.dqmask-tmp-<8 random>``, no owner in its name) once provably abandoned.
 * **Operating-system failures** (no space left, quota, read-only file system, permission,
   too many open files...) while writing become one :class:`WriteError` line,
   ``FILE: no space left on device while writing OUT``, with the target untouched and no
@@ -359,24 +360,76 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: Seconds without a write after which a dqmask 0.1.0 temporary may be abandoned (its
+#: writer wrote it in one go, then renamed it at once; see :func:`_abandoned_v010`).
+V010_STALE_AGE = 3600.0
+
+
+def _v010_name(real: str) -> re.Pattern[str]:
+    """Names dqmask 0.1.0 gave the temporaries of target ``real``:
+    ``tempfile.mkstemp(prefix="." + basename + TMP_MARK)``, so the whole base name, the
+    marker and exactly 8 of mkstemp's characters (no ``-``: never a current name)."""
+    return re.compile(re.escape("." + os.path.basename(real) + TMP_MARK) + r"[a-z0-9_]{8}")
+
+
+def _abandoned_v010(path: str) -> bool:
+    """True when a dqmask 0.1.0 temporary is provably abandoned.
+
+    Its name holds no host or pid, so instead: a regular file of this user, not written
+    for :data:`V010_STALE_AGE` seconds, that no process has open (Linux: a write lease is
+    granted only on a file nobody else has open). Where that cannot be told (another
+    user's file, no lease support, e.g. NFS or not Linux) the file is kept.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # a symbolic link, gone, or unreadable
+        return False
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
+                or time.time() - st.st_mtime < V010_STALE_AGE
+                or not hasattr(fcntl, "F_SETLEASE")):
+            return False
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)  # EAGAIN: someone has it open
+        except OSError:
+            return False
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _stale(directory: str, name: str, prefix: str, v010: re.Pattern[str]) -> bool:
+    """True when ``name`` is a temporary of this target whose writer has gone."""
+    owner = _temp_owner(name, prefix)
+    if owner is not None:
+        return owner[0] == HOST and not _alive(owner[1])
+    return v010.fullmatch(name) is not None and _abandoned_v010(os.path.join(directory, name))
+
+
 def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
     """Remove temporary files of target ``path`` whose writer has gone; return their paths.
 
     Only files named as :func:`atomic_output` names them for this target, written on this
     host by a process that no longer exists (a writer on another host cannot be checked and
-    its file is left). Called by :func:`atomic_output` under the target's lock.
+    its file is left); and files named as dqmask 0.1.0 named them (``.<name>.dqmask-tmp-``
+    and 8 random characters) that are provably abandoned (:func:`_abandoned_v010`).
+    Called by :func:`atomic_output` under the target's lock.
     """
     real = os.path.realpath(os.fspath(path))
     directory = os.path.dirname(real)
     prefix = _temp_prefix(real)
+    v010 = _v010_name(real)
+    old_prefix = "." + os.path.basename(real) + TMP_MARK
     removed: list[str] = []
     try:
-        entries = [e.name for e in os.scandir(directory) if e.name.startswith(prefix)]
+        entries = [e.name for e in os.scandir(directory)
+                   if e.name.startswith(prefix) or e.name.startswith(old_prefix)]
     except OSError:
         return removed
     for name in entries:
-        owner = _temp_owner(name, prefix)
-        if owner is None or owner[0] != HOST or _alive(owner[1]):
+        if not _stale(directory, name, prefix, v010):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, name))

@@ -6,11 +6,12 @@ DQ arrays keep their dtype (uint32 ``dq`` / ``pixeldq``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..io.mask_file import read_fits_mask
 from ..io.regions import region_layers, region_warnings_to_log
 from ..toolbox.morphology import grow as grow_mask
 
-__all__ = ["DqmaskStep", "dq_attribute", "model_wcs", "exposure_name", "listed", "resolve_paths",
+__all__ = ["DqmaskStep", "dqmask_logs_to_stpipe", "dq_attribute", "model_wcs", "exposure_name", "listed", "resolve_paths",
            "regions_bad", "mask_bad", "has_step_record", "add_step_record", "flag_model",
            "grown"]
 
@@ -68,12 +69,61 @@ class DqmaskStep(Step):
     def get_stpipe_loggers() -> tuple[str, ...]:
         return (*Step.get_stpipe_loggers(), "dqmask")
 
+    def run(self, *args: Any) -> Any:
+        """stpipe's ``run``, with the ``dqmask`` loggers sent where stpipe's own messages go
+        for its duration (see :func:`dqmask_logs_to_stpipe`)."""
+        with dqmask_logs_to_stpipe():
+            return super().run(*args)
+
     def models(self, step_input: Any) -> tuple[Any, list]:
         """``(result, models)``: the prepared output and the datamodels in it, in order."""
         result = self.prepare_output(step_input)
         if hasattr(result, "meta"):
             return result, [result]
         return result, list(result)
+
+
+@contextlib.contextmanager
+def dqmask_logs_to_stpipe() -> Iterator[None]:
+    """Send the ``dqmask`` logger's records to the handlers stpipe configured, for the block.
+
+    ``strun dqmask_*`` and ``Step.call`` configure the ``dqmask`` logger themselves
+    (:meth:`DqmaskStep.get_stpipe_loggers`); a dqmask step run as a hook or inside a jwst
+    pipeline runs under the *pipeline's* logging set-up, which names ``stpipe``, ``jwst``...
+    but not ``dqmask``: its INFO messages were lost and its warnings printed bare, outside
+    stpipe's format and outside the step's ``log_records`` (jwst's ``cal_logs``). Here the
+    handlers that serve the ``stpipe`` logger and that a ``dqmask`` record does not already
+    reach (by propagation) are added to the ``dqmask`` logger, at ``stpipe``'s level, as
+    stpipe does for the loggers it names; both are undone when the block ends. Nothing is
+    added when stpipe already serves ``dqmask`` (no line twice) or configured no handler.
+    """
+    ours = logging.getLogger("dqmask")
+    added = [h for h in _reachable_handlers(logging.getLogger("stpipe"))
+             if h not in _reachable_handlers(ours)]
+    if not added:
+        yield
+        return
+    level = ours.level
+    for handler in added:
+        ours.addHandler(handler)
+    ours.setLevel(logging.getLogger("stpipe").getEffectiveLevel())
+    try:
+        yield
+    finally:
+        for handler in added:
+            ours.removeHandler(handler)
+        ours.setLevel(level)
+
+
+def _reachable_handlers(logger: logging.Logger) -> list[logging.Handler]:
+    """Every handler a record of ``logger`` reaches: its own, then its ancestors' while they
+    propagate (as :meth:`logging.Logger.callHandlers` walks them)."""
+    found: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        found.extend(h for h in current.handlers if h not in found)
+        current = current.parent if current.propagate else None
+    return found
 
 
 def exposure_name(model: Any) -> str:

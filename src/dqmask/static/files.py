@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -34,6 +35,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..errors import InputError, ParameterError
 from ..flags import FlagSpecError, parse_flags, table_for
+from ..io.files import open_regular
 from ..io.fits import Chip, FileInfo, add_provenance, classify_hdulist, open_fits, write_hdulist
 from . import core as sm
 from .options import PARAMETERS
@@ -131,6 +133,14 @@ def _chip_id(info: FileInfo, chip: Chip, header: fits.Header, primary: fits.Head
 # --------------------------------------------------------------------------------------------
 
 
+#: (device, inode, size, modification time in ns) of a file when it was checked
+_Identity = tuple[int, int, int, int]
+
+
+def _identity(st: os.stat_result) -> _Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @dataclass(frozen=True)
 class _Work:
     """One chip to process: where to read it and which mask it goes to."""
@@ -139,6 +149,7 @@ class _Work:
     chip: Chip
     key: str
     dq_bits: tuple[int, bool] | None
+    checked: _Identity | None = None  # the file as it was checked (see _reopen)
 
 
 def _select_chips(info: FileInfo, chips: Sequence[int] | None) -> list[Chip]:
@@ -170,6 +181,7 @@ def _resolve_bits(spec: str | int | None, info: FileInfo) -> tuple[int, bool] | 
 def _check_file(path: str, *, output_name: str | None, legacy_names: bool,
                 chips: Sequence[int] | None, dq_bits: str | int | None) -> list[_Work]:
     with open_fits(path) as hdul:
+        checked = _identity(os.stat(path))
         info = classify_hdulist(hdul, path)
         if not info.is_hst or info.instrument not in _SUPPORTED:
             raise InputError(path, f"not an HST {'/'.join(_SUPPORTED)} image "
@@ -180,7 +192,7 @@ def _check_file(path: str, *, output_name: str | None, legacy_names: bool,
         work = []
         for chip in _select_chips(info, chips):
             work.append(_check_chip(hdul, info, chip, output_name, legacy_names, bits))
-        return work
+        return [dataclasses.replace(w, checked=checked) for w in work]
 
 
 def _plan(paths: Sequence[str], **options) -> Iterator[_Work]:
@@ -273,7 +285,7 @@ def _mapped_chips(plan: Sequence[_Work]) -> Iterator[tuple[_Work, _Mapped]]:
     :func:`_reopen` are not thread-safe; the workers only read the arrays.
     """
     for item in plan:
-        with _reopen(item.path) as hdul:
+        with _reopen(item.path, item.checked) as hdul:
             mapped = (hdul[item.chip.sci].data,
                       hdul[item.chip.dq].data if item.dq_bits is not None else None)
         yield item, mapped
@@ -305,22 +317,38 @@ def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig:
 
 
 @contextlib.contextmanager
-def _reopen(path: str) -> Iterator[fits.HDUList]:
+def _reopen(path: str, checked: _Identity | None) -> Iterator[fits.HDUList]:
     """A file already checked by :func:`_check_file`, opened again to read its data.
 
     The headers were verified card by card when the plan was made (``open_fits``, the
-    costliest part of opening a file); here astropy only maps the file again.
+    costliest part of opening a file, about 5 times the cost of this reopening); here the
+    file is opened as a regular file only (never blocking on a FIFO put in its place) and
+    must still be the very file that was checked: same device, inode, size and
+    modification time, so a file truncated, rewritten or replaced in between is refused
+    in one line instead of being read as it now is. Then astropy only maps it again.
+
+    Raises
+    ------
+    InputError
+        The file is gone, no longer a regular file, or changed since it was checked.
     """
+    fh = open_regular(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyUserWarning)
-            hdul = fits.open(path, mode="readonly", memmap=None)
-    except Exception as exc:  # removed or replaced since it was checked
-        raise InputError(path, f"cannot be read again ({exc})") from None
-    try:
-        yield hdul
+        if checked is not None and _identity(os.fstat(fh.fileno())) != checked:
+            raise InputError(path, "changed since it was checked (size, time or inode "
+                                   "differ); not read")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyUserWarning)
+                hdul = fits.open(fh, mode="readonly", memmap=None)
+        except Exception as exc:  # astropy raises OSError, ValueError, TypeError...
+            raise InputError(path, f"cannot be read again ({exc})") from None
+        try:
+            yield hdul
+        finally:
+            hdul.close()
     finally:
-        hdul.close()
+        fh.close()
 
 
 def _chip_job(item: _Work, mapped: _Mapped, sig: float, out_path: str, buffers: _Buffers

@@ -248,7 +248,7 @@ def test_input_error_in_a_worker_is_a_one_line_error(acs, tmp_path, monkeypatch)
     from dqmask.errors import InputError
     from dqmask.static import files as st
 
-    def gone(path):
+    def gone(path, checked=None):
         raise InputError(path, "cannot be read again (gone)")
 
     monkeypatch.setattr(st, "_reopen", gone)  # what the worker threads call
