@@ -76,7 +76,9 @@ def test_every_module_logs_under_its_own_name():
     fixed = [f"{p.relative_to(PACKAGE)}: {m}" for p in _library_modules()
              for m in re.findall(r"getLogger\(([^)]*)\)", p.read_text())
              if m not in ("__name__", "")]
-    assert fixed == []
+    # the stpipe bridge (dqmask_logs_to_stpipe) names both loggers to join them; it logs nothing
+    bridge = {'pipeline/_base.py: "dqmask"', 'pipeline/_base.py: "stpipe"'}
+    assert sorted(set(fixed) - bridge) == []
 
 
 def test_png2fits_border_error_names_the_parameter_for_python(tmp_path):

@@ -21,6 +21,26 @@ WARNING = ("- dqmask.io.regions - WARNING - off.reg: region 2 (rectangle) lies e
            "the 64x64 image; ignored")
 
 
+@pytest.fixture(autouse=True)
+def fresh_dqmask_logger():
+    """The ``dqmask`` logger as a new process has it: earlier tests that ran the command line
+    in this process leave the CLI's console handler on it (a second destination on purpose,
+    which would print these lines twice)."""
+    ours = logging.getLogger("dqmask")
+    saved = (list(ours.handlers), ours.level, ours.propagate)
+    for handler in saved[0]:
+        ours.removeHandler(handler)
+    ours.setLevel(logging.NOTSET)
+    ours.propagate = True
+    yield
+    for handler in list(ours.handlers):
+        ours.removeHandler(handler)
+    for handler in saved[0]:
+        ours.addHandler(handler)
+    ours.setLevel(saved[1])
+    ours.propagate = saved[2]
+
+
 @pytest.fixture
 def no_crds(monkeypatch, tmp_path):
     import stpipe.crds_client as cc
