@@ -396,7 +396,11 @@ def _prepare_one(path: str, *, routine: str, options: step.MaskOptions,
 
 
 def _split_one(path: str, *, output_dir: str | None, dry_run: bool) -> str:
-    return _step().splitgroups(path, output_dir, dry_run=dry_run).summary()
+    # only .splitgroups: a plain file is split without numpy or astropy (dolphot.files
+    # would load both)
+    from .splitgroups import splitgroups
+
+    return splitgroups(path, output_dir, dry_run=dry_run).summary()
 
 
 def _dispatch(path: str, *, per_file: dict, **kw) -> str:
