@@ -235,7 +235,9 @@ def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool 
         Unknown flag, bad value, flag after the last file, no file.
     """
     plan = Plan(verbose=verbose, quiet=quiet)
-    options = _step().MaskOptions()
+    # splitgroups takes no DOLPHOT flag (ALLOWED is empty): no MaskOptions, so dolphot.files
+    # (numpy, astropy) is not imported
+    options: Any = None if command == "splitgroups" else _step().MaskOptions()
     pending: list[str] = []
     allowed = ALLOWED[command]
     i = 0
