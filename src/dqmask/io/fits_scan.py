@@ -353,22 +353,35 @@ def scan_plain(path: str | os.PathLike) -> tuple[RawHDU, ...] | None:
     it, and the card images, keywords and data offsets are astropy's.
     """
     try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return None
+        fh = _open_regular(path)
+        if fh is None:
+            return None
+        with fh:
             if fh.read(6).startswith(_MAGIC):
                 return None
-            return _scan(fh, st.st_size)
+            return _scan(fh, os.fstat(fh.fileno()).st_size)
     except (_Decline, OSError, ValueError):
         return None
+
+
+def _open_regular(path: str | os.PathLike) -> BinaryIO | None:
+    """The file opened for reading if it is a regular file, else None; never blocks (a
+    FIFO is opened non-blocking and let go)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")
 
 
 def why_not_plain(path: str | os.PathLike) -> str | None:
     """Why :func:`scan_plain` declines ``path`` (None if it does not): for tests and
     debugging."""
     try:
-        with open(path, "rb") as fh:
+        fh = _open_regular(path)
+        if fh is None:
+            return "not a regular file"
+        with fh:
             if fh.read(6).startswith(_MAGIC):
                 return "compressed"
             return None if _scan(fh, os.fstat(fh.fileno()).st_size) else "empty"
