@@ -261,7 +261,9 @@ def _structure(cards: list[str], values: dict[str, Value], primary: bool) -> tup
     if bitpix not in _BITPIX or naxis > _MAX_NAXIS or keys[1:3] != ["BITPIX", "NAXIS"]:
         raise _Decline("BITPIX / NAXIS")
     axes = tuple(_int(values, f"NAXIS{k}", 0) for k in range(1, naxis + 1))
-    if keys[3:3 + naxis] != [f"NAXIS{k}" for k in range(1, naxis + 1)]:
+    expected = [f"NAXIS{k}" for k in range(1, naxis + 1)]
+    if keys[3:3 + naxis] != expected or [k for k in keys if k.startswith("NAXIS")] != [
+            "NAXIS", *expected]:  # astropy's verify deletes NAXISj out of 1..NAXIS
         raise _Decline("NAXISn out of place")
     after = keys[3 + naxis:5 + naxis]
     if primary:
@@ -334,7 +336,16 @@ def _scan(fh: BinaryIO, size: int) -> tuple[RawHDU, ...]:
         hdus.append(hdu)
     if not hdus:
         raise _Decline("empty file")
+    if len(hdus) > 1 and _extend(hdus[0]) is not True:
+        # astropy sets EXTEND = T in the primary it read (HDUList.update_extend): its cards
+        # would no longer be the file's
+        raise _Decline("extensions without EXTEND = T in the primary")
     return tuple(hdus)
+
+
+def _extend(hdu: RawHDU) -> Value | None:
+    card = next((c for c in hdu.cards if c.startswith("EXTEND  ")), None)
+    return None if card is None else strict_value(card)
 
 
 def scan_plain(path: str | os.PathLike) -> tuple[RawHDU, ...] | None:
