@@ -253,10 +253,11 @@ def _structure(cards: list[str], values: dict[str, Value], primary: bool) -> tup
         raise _Decline("SIMPLE is not T")
     if values.get("GROUPS", False) is not False:
         raise _Decline("random groups")
-    xtension = None if primary else values["XTENSION"]
-    if not primary and (not isinstance(xtension, str) or not xtension
-                        or xtension in _LEFT_TO_ASTROPY or not _KEYWORD.match(xtension)):
-        raise _Decline(f"XTENSION={xtension!r}")
+    found = None if primary else values["XTENSION"]
+    if not primary and (not isinstance(found, str) or not found
+                        or found in _LEFT_TO_ASTROPY or not _KEYWORD.match(found)):
+        raise _Decline(f"XTENSION={found!r}")
+    xtension = found if isinstance(found, str) else None
     bitpix, naxis = _int(values, "BITPIX"), _int(values, "NAXIS", 0)
     if bitpix not in _BITPIX or naxis > _MAX_NAXIS or keys[1:3] != ["BITPIX", "NAXIS"]:
         raise _Decline("BITPIX / NAXIS")
@@ -327,8 +328,7 @@ def _scan(fh: BinaryIO, size: int) -> tuple[RawHDU, ...]:
         values = _header_values(cards)
         bitpix, axes, xtension, nbytes = _structure(cards, values, not hdus)
         extname = values.get("EXTNAME")
-        hdu = RawHDU(tuple(cards), pos, data_offset, nbytes, bitpix, axes,
-                     xtension if isinstance(xtension, str) else None,
+        hdu = RawHDU(tuple(cards), pos, data_offset, nbytes, bitpix, axes, xtension,
                      extname if isinstance(extname, str) else None)
         pos = data_offset + hdu.data_span
         if pos > size:
