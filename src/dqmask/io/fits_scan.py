@@ -105,13 +105,16 @@ def skip(stream: BinaryIO, n: int) -> int:
 class RawHDU:
     """One HDU of a file read by :func:`scan_plain`.
 
-    ``cards`` are the 80-character card images in file order (END excluded); ``keywords``
-    their keywords (``cards[i][:8].rstrip()``). ``data_span`` is the data's size padded to
+    ``cards`` are the card images in file order (END excluded): 80 characters, or 80 * n
+    for a long string with its CONTINUE cards (one card, as astropy groups them);
+    ``keywords`` their keywords as astropy names them (``DP1.AXIS.1`` for the record-valued
+    card ``DP1     = 'AXIS.1: 1'``). ``data_span`` is the data's size padded to
     whole blocks (astropy's ``fileinfo()['datSpan']``), ``data_bytes`` the unpadded size.
     ``xtension`` is None for the primary HDU; ``axes`` is ``(NAXIS1, NAXIS2, ...)``.
     """
 
     cards: tuple[str, ...]
+    keywords: tuple[str, ...]
     header_offset: int
     data_offset: int
     data_bytes: int
@@ -119,10 +122,6 @@ class RawHDU:
     axes: tuple[int, ...]
     xtension: str | None
     extname: str | None = None
-
-    @property
-    def keywords(self) -> tuple[str, ...]:
-        return tuple(card[:8].rstrip() for card in self.cards)
 
     @property
     def data_span(self) -> int:
@@ -150,8 +149,15 @@ _STRING = re.compile(r" *'((?:[^']|'')*)' *(/.*)?\Z")
 _LOGICAL = re.compile(r" *([TF]) *(/.*)?\Z")
 _INTEGER = re.compile(r" *([+-]?[0-9]+) *(/.*)?\Z")
 _REAL = re.compile(r" *([+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:E[+-]?[0-9]+)?) *(/.*)?\Z")
-#: astropy reads ``KEY = 'field: number'`` as a record-valued keyword card (keyword
-#: ``KEY.field``): leave such strings to it.
+#: astropy reads ``KEY = 'field: number'`` as a record-valued keyword card, named
+#: ``KEY.field`` (astropy.io.fits.Card._rvkc_keyword_val_comm_RE, ASCII only)...
+_RVKC_FIELD = r"[a-zA-Z_][a-zA-Z0-9_]*(?:\.[0-9]+)?"
+_RVKC = re.compile(rf" *'({_RVKC_FIELD}(?:\.{_RVKC_FIELD})*): +[+-]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)"
+                   r"(?:[DE][+-]?[0-9]+)?' *(?:/ *[ -~]*)?\Z")
+#: ... which scan_plain accepts for keywords it does not read ...
+_NOT_RECORD_VALUED = ("BSCALE", "BZERO", "BLANK", "EXTEND", "GROUPS", "NAXIS", "TFIELDS",
+                      "TFORM", "TDIM", "ZIMAGE", "DQM", "NEXTEND")
+#: ... and strings close to that form are left to astropy.
 _RECORD_VALUED = re.compile(r" *[A-Za-z0-9_.]+: +[+-]? *[0-9.]")
 _ONCE = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME", "EXTVER")
 _BITPIX = frozenset({8, 16, 32, 64, -32, -64})
@@ -223,22 +229,80 @@ def _read_header(fh: BinaryIO, offset: int) -> tuple[list[str], int]:
             raise _Decline("header of more than 16 MiB without END")
 
 
-def _header_values(cards: list[str]) -> dict[str, Value]:
-    """Keyword -> value of every non-commentary card, checking each card is standard."""
+_CONTINUE = re.compile(r"CONTINUE  '((?:[^']|'')*)' *(/.*)?\Z")
+
+
+def _long_strings(cards: list[str]) -> list[str]:
+    """The cards with each long string and its ``CONTINUE`` cards as one image (80 * n
+    characters), as astropy groups them. Only the plain form is accepted: a string card
+    without comment ending in ``&``, then CONTINUE strings, each but the last ending in
+    ``&`` and without comment; anything else with a CONTINUE card is declined."""
+    out: list[str] = []
+    parts = 0  # CONTINUE cards of the long string being read
+    open_string = False  # the last string part ends with "&" (more may follow)
+    for card in cards:
+        if card.startswith("CONTINUE"):
+            m = _CONTINUE.match(card)
+            if not open_string or m is None:
+                raise _Decline(f"CONTINUE card {card!r}")
+            out[-1] += card
+            parts += 1
+            open_string = m.group(1).rstrip().endswith("&")
+            if open_string and m.group(2) is not None:
+                raise _Decline(f"comment inside a long string {card!r}")
+            continue
+        if parts and open_string:
+            raise _Decline("a long string's last part ends with '&'")
+        parts, open_string = 0, False
+        if card[8:10] == "= " and card[:8].rstrip() not in _COMMENTARY:
+            m = _STRING.match(card[10:])
+            open_string = bool(m and m.group(1).rstrip().endswith("&") and m.group(2) is None)
+        out.append(card)
+    if parts and open_string:
+        raise _Decline("a long string's last part ends with '&'")
+    return out
+
+
+def _long_value(card: str) -> str:
+    """The value of a long string (its image is 80 * n characters), as astropy joins it."""
+    pieces = []
+    for i in range(0, len(card), CARD):
+        sub = card[i:i + CARD]
+        m = _STRING.match(sub[10:]) if i == 0 else _CONTINUE.match(sub)
+        assert m is not None  # checked by _long_strings
+        piece = m.group(1).rstrip()
+        pieces.append(piece[:-1] if piece.endswith("&") else piece)
+    raw = "".join(pieces)
+    if "' " in raw or "'/" in raw or _RECORD_VALUED.match(raw):
+        raise _Decline(f"long string astropy may split differently: {card[:80]!r}")
+    return raw.replace("''", "'").rstrip()
+
+
+def _header_values(cards: list[str]) -> tuple[dict[str, Value], list[str]]:
+    """Keyword -> value of every non-commentary card, checking each card is standard, and
+    every card's keyword as astropy names it."""
     values: dict[str, Value] = {}
+    keywords = []
     for card in cards:
         key = card[:8].rstrip()
         if not _KEYWORD.match(key):
             raise _Decline(f"keyword field {card[:8]!r}")
         if key in _COMMENTARY:
+            keywords.append(key)
             continue
         if key in ("HIERARCH", "CONTINUE", "END") or card[8:10] != "= ":
             raise _Decline(f"card {card!r}")
-        value = _value(card)
+        if len(card) == CARD and (m := _RVKC.match(card[10:])):
+            if key in _ONCE or key.startswith(_NOT_RECORD_VALUED):
+                raise _Decline(f"record-valued {key}")
+            keywords.append(f"{key}.{m.group(1)}")
+            continue
+        keywords.append(key)
+        value = _value(card) if len(card) == CARD else _long_value(card)
         if key in values and key in _ONCE:
             raise _Decline(f"{key} twice")
         values.setdefault(key, value)
-    return values
+    return values, keywords
 
 
 def _structure(cards: list[str], values: dict[str, Value], primary: bool) -> tuple[
@@ -325,10 +389,12 @@ def _scan(fh: BinaryIO, size: int) -> tuple[RawHDU, ...]:
             raise _Decline("too many HDUs")
         fh.seek(pos)
         cards, data_offset = _read_header(fh, pos)
-        values = _header_values(cards)
+        cards = _long_strings(cards)
+        values, keywords = _header_values(cards)
         bitpix, axes, xtension, nbytes = _structure(cards, values, not hdus)
         extname = values.get("EXTNAME")
-        hdu = RawHDU(tuple(cards), pos, data_offset, nbytes, bitpix, axes, xtension,
+        hdu = RawHDU(tuple(cards), tuple(keywords), pos, data_offset, nbytes, bitpix, axes,
+                     xtension,
                      extname if isinstance(extname, str) else None)
         pos = data_offset + hdu.data_span
         if pos > size:

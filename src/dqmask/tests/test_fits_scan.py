@@ -57,15 +57,31 @@ def assert_astropy_agrees(path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 _GOOD_VALUES = ["'SCI     '", "'O''Brien'", "''", "'a b c   '", "T", "F", "42", "-7", "+3",
-                "1.5", "-0.25E+03", "3.", ".5", "6.02E23", "'x/y'"]
+                "1.5", "-0.25E+03", "3.", ".5", "6.02E23", "'x/y'", "'AXIS.1: 1'",
+                "'EXTVER: 2'", "'NAXES:  2.5E3'"]
 _NEAR_VALUES = ["'unclosed", "'odd'quote'", "1.5e3", "1.5D3", "(1, 2)", "", "TRUE", "1.5.2",
-                "'a'' /b'", "'DP: 1.5'", "  ", "'x' junk", "0x10", "nan", "'it''s'"]
+                "'a'' /b'", "'DP: 1.5'", "  ", "'x' junk", "0x10", "nan", "'it''s'",
+                "'AXIS.1: 1e3'", "'A.B: x'", "'a b: 1'", "'AXIS.1 : 1'"]
 _GOOD_KEYS = ["OBSERVER", "EXPTIME", "FILTER1", "DATE-OBS", "A_2_0", "TARGNAME", "BUNIT",
               "NEXTEND", "DQM_VER", "DQMR0001"]
 #: Keys whose value or place matters to astropy (any value is drawn for them), and near misses
 _NEAR_KEYS = ["EXTNAME", "EXTVER", "BSCALE", "BZERO", "BLANK", "EXTEND", "lower", "MiXed", "HIERARCH", "CONTINUE", "END", "A B", " LEAD", "TOOLONGKEY",
               "BITPIX", "NAXIS", "SIMPLE", "XTENSION", "GROUPS", "PCOUNT", "GCOUNT", "NAXIS9",
               "TFIELDS", "TFORM1", "ZIMAGE", "TDIM1"]
+#: Long strings (astropy's and HST's spellings), then near misses: a CONTINUE after a part
+#: not ending in "&", a comment inside, a last part ending in "&", a CONTINUE alone.
+_LONG = [["S_REGION= 'POLYGON ICRS 137.86 -64.87 &'", "CONTINUE  '137.81 -64.88 &'",
+          "CONTINUE  '137.86 -64.87 '"],
+         ["TITLE   = 'NGC 346: Star Formation at Low &'", "CONTINUE  'Metallicity&'",
+          "CONTINUE  '' / Proposal title"],
+         ["EXTNAME = 'LONG&'", "CONTINUE  'NAME'"],
+         ["HDRNAME = 'a''b&'", "CONTINUE  ' c'"]]
+_LONG_NEAR = [["S_REGION= 'POLYGON'", "CONTINUE  'more'"],
+              ["S_REGION= 'POLYGON&' / comment", "CONTINUE  'more'"],
+              ["S_REGION= 'POLYGON&'", "CONTINUE  'more&' / inside", "CONTINUE  'end'"],
+              ["S_REGION= 'POLYGON&'", "CONTINUE  'more&'"],
+              ["CONTINUE  'alone'"], ["NAXIS1  = 'A&'", "CONTINUE  'B'"],
+              ["S_REGION= 'POLYGON&'", "CONTINUE  more"]]
 _COMMENTARY = ["HISTORY a step was run", "COMMENT  a note / with slash", " " * 80,
                "        free text under a blank key", "HISTORY", "COMMENT = 'looks like'"]
 
@@ -81,9 +97,12 @@ def extra_cards(draw, near: bool) -> list[str]:
     values = _GOOD_VALUES + (_NEAR_VALUES if near else [])
     cards = []
     for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.integers(0, 3))
+        kind = draw(st.integers(0, 4))
         if kind == 0:
             cards.append(draw(st.sampled_from(_COMMENTARY)).ljust(80)[:80])
+        elif kind == 4:
+            cards += [c.ljust(80) for c in draw(st.sampled_from(_LONG + (_LONG_NEAR if near
+                                                                           else [])))]
         else:
             comment = draw(st.one_of(st.none(), st.sampled_from(["", "a comment", "x/y",
                                                                  "O'Neil", "   padded"])))
@@ -166,7 +185,8 @@ def test_scan_plain_accepts_well_formed_files(tmp_path, raw):
     if reason is None:
         assert_astropy_agrees(path)
     else:  # only the value spellings scan_plain leaves to astropy on purpose
-        assert "may split differently" in reason, reason
+        assert any(ok in reason for ok in ("may split differently", "EXTNAME twice",
+                                           "record-valued")), reason
 
 
 def test_scan_plain_declines_every_malformed_file_of_the_corpus(tmp_path):
@@ -190,7 +210,10 @@ def test_scan_plain_declines_every_malformed_file_of_the_corpus(tmp_path):
     ("hst_acs_hrc_j8bt09jcq_raw.fits", True),
     ("jwst_fgs_acq1_uncal_jw01019.fits", True),
     ("jwst_nircam_mask_0026_nrca1_MASK_ref.fits", True),
-    ("hst_wfc3_uvis_f555w_ib4606c6q_flc_10x10.fits", False),  # long strings (CONTINUE)
+    ("hst_wfc3_uvis_f555w_ib4606c6q_flc_10x10.fits", True),  # long strings, DP1.AXIS.1 cards
+    ("hst_wfc3_ir_f110w_ib4606cpq_flt_10x10.fits", True),
+    ("jwst_nircam_nrcalong_f444w_cal_cutout_starbug2.fits", True),
+    ("jwst_nirspec_fs_cal_header_stub_2x5.fits", True),
     ("hst_acs_wfc_j94f05bgq_flt_ZEROED_DATA.fits.gz", False),  # compressed
 ])
 def test_scan_plain_on_real_files(name, plain):
