@@ -419,7 +419,8 @@ def scan_plain(path: str | os.PathLike) -> tuple[RawHDU, ...] | None:
 
     None means "not sure, use astropy": a compressed file, anything but a regular file,
     an unreadable one, a non-printable header byte, a non-standard keyword or value, a
-    HIERARCH, CONTINUE or record-valued card, a mandatory card out of its place, a keyword
+    HIERARCH card, a CONTINUE card not in astropy's plain long-string form, a record-valued
+    card on a keyword scan_plain reads, a mandatory card out of its place, a keyword
     of ``SIMPLE XTENSION BITPIX NAXIS PCOUNT GCOUNT EXTNAME EXTVER`` twice, a bad EXTVER,
     BSCALE, BZERO or BLANK, a random-groups HDU, an ASCII table or a compressed image, a
     header without END, a file shorter than its HDUs (padded) or longer (bytes after the
