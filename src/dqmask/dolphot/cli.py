@@ -235,7 +235,9 @@ def parse_tokens(tokens: list[str], command: str, verbose: int = 0, quiet: bool 
         Unknown flag, bad value, flag after the last file, no file.
     """
     plan = Plan(verbose=verbose, quiet=quiet)
-    options = _step().MaskOptions()
+    # splitgroups takes no DOLPHOT flag (ALLOWED is empty): no MaskOptions, so dolphot.files
+    # (numpy, astropy) is not imported
+    options: Any = None if command == "splitgroups" else _step().MaskOptions()
     pending: list[str] = []
     allowed = ALLOWED[command]
     i = 0
@@ -396,7 +398,11 @@ def _prepare_one(path: str, *, routine: str, options: step.MaskOptions,
 
 
 def _split_one(path: str, *, output_dir: str | None, dry_run: bool) -> str:
-    return _step().splitgroups(path, output_dir, dry_run=dry_run).summary()
+    # only .splitgroups: a plain file is split without numpy or astropy (dolphot.files
+    # would load both)
+    from .splitgroups import splitgroups
+
+    return splitgroups(path, output_dir, dry_run=dry_run).summary()
 
 
 def _dispatch(path: str, *, per_file: dict, **kw) -> str:

@@ -14,12 +14,15 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-from astropy.io import fits
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..io.atomic import atomic_output, refuse_output_is_input
-from ..io.fits import add_provenance, open_fits
+from ..io.fits_scan import BLOCK, CARD, scan_plain
+from ..io.provenance import add_provenance_cards, fixed_card, set_card
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 __all__ = ["SplitResult", "splitgroups", "split_name"]
 
@@ -73,25 +76,33 @@ def _structural(key: str) -> bool:
     return key in _STRUCTURAL or (key.startswith("NAXIS") and key[5:].isdigit())
 
 
-def _merged_header(primary: fits.Header, ext: fits.Header) -> fits.Header:
-    """Primary cards (values replaced by the extension's) then extension-only cards."""
-    out = fits.Header()
-    out["SIMPLE"] = (True, "conforms to FITS standard")
-    out["BITPIX"] = ext["BITPIX"]
-    out["NAXIS"] = ext["NAXIS"]
-    for k in range(1, int(ext["NAXIS"]) + 1):
-        out[f"NAXIS{k}"] = ext[f"NAXIS{k}"]
-    out["EXTEND"] = (False, "There are no standard extensions")
+#: One header card as (keyword, image); an image is 80 characters, more for a long string
+#: astropy read with its CONTINUE cards (kept whole).
+Card = tuple[str, str]
+_NO_EXTENSIONS = "There are no standard extensions"
+
+
+def _merged_header(primary: list[Card], ext: list[Card], bitpix: int,
+                   axes: tuple[int, ...]) -> list[Card]:
+    """Primary cards (values replaced by the extension's) then extension-only cards.
+
+    The structural cards are made afresh (SIMPLE, BITPIX, NAXIS, NAXISn, EXTEND = F) as
+    astropy formats them; the extension's BSCALE / BZERO / BLANK follow, copied as they are.
+    """
+    out: list[Card] = [("SIMPLE", fixed_card("SIMPLE", True, "conforms to FITS standard")),
+                       ("BITPIX", fixed_card("BITPIX", bitpix)),
+                       ("NAXIS", fixed_card("NAXIS", len(axes)))]
+    out += [(f"NAXIS{k}", fixed_card(f"NAXIS{k}", n)) for k, n in enumerate(axes, 1)]
+    out.append(("EXTEND", fixed_card("EXTEND", False, _NO_EXTENSIONS)))
     for key in ("BSCALE", "BZERO", "BLANK"):
-        if key in ext:
-            out.append(fits.Card(key, ext[key], ext.comments[key]))
-    ext_cards: dict[str, fits.Card] = {}
-    for card in ext.cards:
-        if card.keyword not in _COMMENTARY and not _structural(card.keyword):
-            ext_cards.setdefault(card.keyword, card)
+        out += [card for card in ext if card[0] == key][:1]
+    ext_cards: dict[str, Card] = {}
+    for card in ext:
+        if card[0] not in _COMMENTARY and not _structural(card[0]):
+            ext_cards.setdefault(card[0], card)
     used: set[str] = set()
-    for card in primary.cards:
-        key = card.keyword
+    for card in primary:
+        key = card[0]
         if _structural(key):
             continue
         if key not in _COMMENTARY and key in ext_cards:
@@ -99,20 +110,104 @@ def _merged_header(primary: fits.Header, ext: fits.Header) -> fits.Header:
                 continue
             used.add(key)
             card = ext_cards[key]
-        out.append(_copy_card(card), end=True)
-    for card in ext.cards:
-        key = card.keyword
+        out.append(card)
+    for card in ext:
+        key = card[0]
         if _structural(key) or (key not in _COMMENTARY and key in used):
             continue
         if key not in _COMMENTARY:
             used.add(key)
-        out.append(_copy_card(card), end=True)
+        out.append(card)
     return out
 
 
-def _copy_card(card: fits.Card) -> fits.Card:
-    """A copy keeping the card image byte for byte (long strings keep their CONTINUEs)."""
-    return fits.Card.fromstring(card.image)
+def _primary_chip(cards: list[Card]) -> list[Card] | None:
+    """The primary header as chip0's: EXTEND = F (astropy's update of the card), NEXTEND
+    removed; None where only astropy can tell how it re-formats EXTEND."""
+    out = list(cards)
+    if not set_card(out, "EXTEND", fixed_card("EXTEND", False, _NO_EXTENSIONS), False):
+        return None
+    nextend = [i for i, (key, _) in enumerate(out) if key == "NEXTEND"]
+    if nextend:
+        del out[nextend[0]]
+    return out
+
+
+def _header_bytes(cards: list[Card], params: dict[str, str]) -> bytes:
+    """The header with dqmask's provenance, as FITS bytes (END, blank-padded)."""
+    work = list(cards)
+    if add_provenance_cards(work, "splitgroups", params) is None:
+        return _astropy_header_bytes(cards, params)
+    text = "".join(image for _, image in work) + "END".ljust(CARD)
+    return (text + " " * (-len(text) % BLOCK)).encode("ascii")
+
+
+def _astropy_header_bytes(cards: list[Card], params: dict[str, str]) -> bytes:
+    """:func:`_header_bytes` by astropy, where the card images alone cannot be exact (a
+    DQMPnnnn long string, a card over 80 characters...)."""
+    from astropy.io import fits
+
+    from ..io.fits import add_provenance
+
+    header = fits.Header([fits.Card.fromstring(image) for _, image in cards])
+    add_provenance(header, "splitgroups", params)
+    return header.tostring().encode("ascii")
+
+
+@dataclass(frozen=True)
+class _Job:
+    out: str
+    cards: list[Card]
+    loc: int
+    span: int
+
+
+def _plan_plain(path: str, base: str) -> list[_Job] | None:
+    """The chips of a plain, well-formed file, read without astropy; None: ask astropy."""
+    if path.lower().endswith(".gz"):
+        return None
+    hdus = scan_plain(path)
+    if hdus is None:
+        return None
+    primary = list(zip(hdus[0].keywords, hdus[0].cards, strict=True))
+    jobs = []
+    for i, hdu in enumerate(hdus):
+        if not hdu.is_image_with_data:
+            continue
+        cards = (_primary_chip(primary) if i == 0 else
+                 _merged_header(primary, list(zip(hdu.keywords, hdu.cards, strict=True)),
+                                hdu.bitpix, hdu.axes))
+        if cards is None:
+            return None
+        jobs.append(_Job(f"{base}.chip{i}.fits", cards, hdu.data_offset, hdu.data_span))
+    return jobs
+
+
+def _plan_astropy(path: str, base: str) -> list[_Job]:
+    """The chips of any file :func:`~dqmask.io.fits.open_fits` accepts (its checks and
+    messages)."""
+    from ..io.fits import open_fits
+
+    with open_fits(path) as hdul:
+        primary = _cards(hdul[0].header)
+        jobs = []
+        for i, hdu in enumerate(hdul):
+            if not _has_image(hdu):
+                continue
+            info = hdu.fileinfo()
+            header = hdu.header
+            if i == 0:
+                cards = _primary_chip(primary) or _astropy_primary_chip(header)
+            else:
+                axes = tuple(int(header[f"NAXIS{k}"])
+                             for k in range(1, int(header["NAXIS"]) + 1))
+                cards = _merged_header(primary, _cards(header), int(header["BITPIX"]), axes)
+            jobs.append(_Job(f"{base}.chip{i}.fits", cards, info["datLoc"], info["datSpan"]))
+    return jobs
+
+
+def _cards(header: fits.Header) -> list[Card]:
+    return [(card.keyword, card.image) for card in header.cards]
 
 
 def _has_image(hdu) -> bool:
@@ -121,6 +216,13 @@ def _has_image(hdu) -> bool:
         return False
     n = int(header.get("NAXIS", 0))
     return n > 0 and all(int(header.get(f"NAXIS{k}", 0)) > 0 for k in range(1, n + 1))
+
+
+def _astropy_primary_chip(header: fits.Header) -> list[Card]:
+    out = header.copy()
+    out["EXTEND"] = (False, _NO_EXTENSIONS)
+    out.remove("NEXTEND", ignore_missing=True)
+    return _cards(out)
 
 
 def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = None, *,
@@ -145,35 +247,28 @@ def splitgroups(path: str | os.PathLike, output_dir: str | os.PathLike | None = 
     if output_dir is not None:
         os.makedirs(output_dir, exist_ok=True)
         base = os.path.join(os.fspath(output_dir), os.path.basename(base))
-    with open_fits(path) as hdul:
-        primary = hdul[0].header
-        jobs: list[tuple[str, fits.Header, int, int]] = []
-        for i, hdu in enumerate(hdul):
-            if not _has_image(hdu):
-                continue
-            info = hdu.fileinfo()
-            header = hdu.header.copy() if i == 0 else _merged_header(primary, hdu.header)
-            if i == 0:
-                header["EXTEND"] = (False, "There are no standard extensions")
-                header.remove("NEXTEND", ignore_missing=True)
-            jobs.append((f"{base}.chip{i}.fits", header, info["datLoc"], info["datSpan"]))
+    jobs = _plan_plain(path, base)
+    if jobs is None:
+        jobs = _plan_astropy(path, base)
     if not jobs:
         raise InputError(path, "no image extension with data to split")
-    for out, *_ in jobs:
-        refuse_output_is_input(out, [path], "rename the input or write to another folder")
+    for job in jobs:
+        refuse_output_is_input(job.out, [path], "rename the input or write to another folder")
+    outputs = tuple(job.out for job in jobs)
     if dry_run:
-        return SplitResult(path, tuple(j[0] for j in jobs), dry_run=True)
+        return SplitResult(path, outputs, dry_run=True)
+    params = {"source": os.path.basename(path)}
     with _Source(path) as source:
-        for out, header, loc, span in jobs:
-            add_provenance(header, "splitgroups", {"source": os.path.basename(path)})
-            with atomic_output(out) as fh:
-                fh.write(header.tostring().encode("ascii"))
-                written = _copy_range(source, loc, span, fh)
-                pad = (-written) % 2880
+        for job in jobs:
+            header = _header_bytes(job.cards, params)
+            with atomic_output(job.out) as fh:
+                fh.write(header)
+                written = _copy_range(source, job.loc, job.span, fh)
+                pad = (-written) % BLOCK
                 if pad:
                     fh.write(b"\0" * pad)
-            log.debug("%s: wrote %s", path, out)
-    return SplitResult(path, tuple(j[0] for j in jobs))
+            log.debug("%s: wrote %s", path, job.out)
+    return SplitResult(path, outputs)
 
 
 _CHUNK = 4 << 20

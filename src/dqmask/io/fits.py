@@ -18,9 +18,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
-import json
 import lzma
-import math
 import os
 import warnings
 import zipfile
@@ -43,6 +41,11 @@ from .files import (
     open_regular,
     require_regular_file,
 )
+from .fits_scan import next_header as _next_header  # the byte-level scan lives there
+from .fits_scan import skip as _skip
+from .provenance import HISTORY_WIDTH, history_line, params_digest  # noqa: F401 - re-exported
+from .provenance import PARAMS_PREFIX as _PARAMS_PREFIX
+from .provenance import RECORD_PREFIX as _RECORD_PREFIX
 
 __all__ = [
     "HDUKey",
@@ -254,60 +257,6 @@ def _scan_compressed(fh: BinaryIO, kind: str, path: str) -> int:
             NotImplementedError, RuntimeError, ValueError) as exc:
         raise InputError(path, f"truncated or corrupt compressed file ({_short(exc)})") from None
     return total
-
-
-def _next_header(stream: BinaryIO) -> tuple[bytes, int | None]:
-    """Read one FITS header from a stream: ``(its bytes, padded data size)``.
-
-    The size is None when what follows is not a complete, parseable FITS header (end of
-    the file, padding, garbage, no END card): the caller counts the rest as plain bytes.
-    """
-    block = stream.read(2880)
-    if len(block) < 2880 or not block.startswith((b"SIMPLE  ", b"XTENSION")):
-        return block, None
-    raw = bytearray()
-    cards: dict[str, str] = {}
-    while True:
-        raw += block
-        for i in range(0, 2880, 80):
-            card = block[i:i + 80].decode("ascii", "replace")
-            key = card[:8].rstrip()
-            if key == "END":
-                return bytes(raw), _data_size(cards)
-            if card[8:10] == "= " and key not in cards:
-                cards[key] = card[10:].split("/", 1)[0].strip()
-        if len(raw) > (1 << 24):  # 16 MiB of cards without END: not a FITS header
-            return bytes(raw), None
-        block = stream.read(2880)
-        if len(block) < 2880:
-            return bytes(raw) + block, None
-
-
-def _data_size(cards: Mapping[str, str]) -> int | None:
-    """Padded data bytes of an HDU from its header cards (FITS standard 4.4.1), or None."""
-    try:
-        bitpix, naxis = int(cards["BITPIX"]), int(cards.get("NAXIS", "0"))
-        axes = [int(cards[f"NAXIS{k}"]) for k in range(1, naxis + 1)]
-        pcount, gcount = int(cards.get("PCOUNT", "0")), int(cards.get("GCOUNT", "1"))
-    except (KeyError, ValueError):
-        return None
-    if naxis == 0:
-        return 0
-    if axes[0] == 0 and cards.get("GROUPS") == "T":  # random groups: NAXIS1 = 0
-        axes = axes[1:]
-    size = abs(bitpix) // 8 * gcount * (pcount + math.prod(axes))
-    return -(-size // 2880) * 2880 if size >= 0 else None
-
-
-def _skip(stream: BinaryIO, n: int) -> int:
-    """Read and drop ``n`` bytes of a stream in bounded chunks; the number actually read."""
-    done = 0
-    while done < n:
-        chunk = stream.read(min(_CHUNK, n - done))
-        if not chunk:
-            break
-        done += len(chunk)
-    return done
 
 
 _BITPIX = frozenset({8, 16, 32, 64, -32, -64})
@@ -715,35 +664,6 @@ def _classify_hst(hdul, path, primary, instrument, extnames) -> FileInfo:
 # Provenance
 # --------------------------------------------------------------------------------------------
 
-_RECORD_PREFIX = "DQMR"  # DQMR0001 ... DQMR9999: "<step> <record>"
-
-
-def _json_default(value: Any) -> Any:
-    """JSON form of values json does not know: numpy scalars/arrays as their Python values
-    (so ``np.int64(3)`` digests like ``3``), sets sorted, anything else as ``str``."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return str(value)
-
-
-def params_digest(params: Mapping[str, Any]) -> str:
-    """A stable 16-hex-digit digest of step parameters (canonical JSON, sha256).
-
-    Equal values give equal digests whatever their Python/numpy type (``3`` and
-    ``np.int64(3)``, ``True`` and ``np.bool_(True)``, ``"a/b"`` and ``Path("a/b")``).
-    """
-    import hashlib  # only when a record is made (a few ms of start-up otherwise)
-
-    text = json.dumps(params, sort_keys=True, default=_json_default, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def step_records(header: fits.Header, step: str | None = None) -> list[tuple[str, str]]:
     """The ``(step, record)`` pairs dqmask wrote into ``header``, oldest first."""
     out = []
@@ -758,40 +678,6 @@ def step_records(header: fits.Header, step: str | None = None) -> list[tuple[str
 def has_record(header: fits.Header, step: str, record: str) -> bool:
     """True if ``header`` holds exactly this step record (exact match, never a prefix)."""
     return (step, record) in step_records(header, step)
-
-
-#: Characters of one HISTORY card (80 minus the keyword field): stdatamodels reads every
-#: HISTORY card as one ``model.history`` entry, so a step's line must fit in one card.
-HISTORY_WIDTH = 72
-_PARAMS_PREFIX = "DQMP"  # DQMPnnnn: every parameter of step nnnn, when HISTORY cannot hold them
-
-
-def history_line(step: str, params: Mapping[str, Any], n: int) -> tuple[str, str | None]:
-    """The one-card HISTORY text of a step and, if it cannot hold every parameter, the full
-    ``k=v, ...`` text that goes into ``DQMPnnnn`` (else None).
-
-    The line is ``dqmask <version> <step>: k=v, k=v`` when that fits in
-    :data:`HISTORY_WIDTH` characters, else the parameters that fit (whole ones) followed by
-    ``... (see DQMPnnnn)``.
-    """
-    head = f"dqmask {__version__} {step}"
-    items = [f"{k}={v}" for k, v in params.items()]
-    full = ", ".join(items)
-    if not items:
-        return head[:HISTORY_WIDTH], None
-    line = f"{head}: {full}"
-    if len(line) <= HISTORY_WIDTH:
-        return line, None
-    tail = f" ... (see {_PARAMS_PREFIX}{n:04d})"
-    room = HISTORY_WIDTH - len(tail)
-    shown, sep = f"{head}:", " "
-    for item in items:
-        if len(shown) + len(sep) + len(item) > room:
-            break
-        shown, sep = f"{shown}{sep}{item}", ", "
-    if sep == " ":  # not even the first parameter fits whole: cut it
-        shown = f"{head}: {items[0]}"[:room]
-    return shown + tail, full
 
 
 def add_provenance(header: fits.Header, step: str, params: Mapping[str, Any],

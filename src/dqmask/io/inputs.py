@@ -32,7 +32,6 @@ from collections.abc import Iterable
 
 from ..errors import InputError
 from .files import open_regular, require_regular_file
-from .fits import open_fits
 
 __all__ = ["expand_inputs", "exposure_root", "expand_pattern", "is_pattern", "exposure_file"]
 
@@ -139,6 +138,8 @@ def _read_jwst_asn(path: str) -> list[str]:
 
 def _read_hst_asn(path: str) -> list[str]:
     """The ``EXP-*`` members present (``MEMPRSNT``) of an HST association table."""
+    from .fits import open_fits  # numpy + astropy only for a table: splitgroups needs neither
+
     require_regular_file(path, "association table")
     try:
         with open_fits(path) as hdul:

@@ -83,11 +83,29 @@ def test_hst_dolphot_run_imports_no_jwst_scipy_or_plotting_package(tmp_path, arg
     seen = _after_cli([*argv, "-q", str(files[sample])], tmp_path)
     assert seen["rc"] == 0
     assert _tops(seen["modules"]) & set(HEAVY) == set()
-    assert {"numpy", "astropy"} <= _tops(seen["modules"])  # the work did run
     ours = set(seen["modules"])
     assert "dqmask.dolphot.jwst" not in ours and "dqmask.dolphot.jwst_core" not in ours
-    if argv[0] == "splitgroups":  # bytes copied: no DOLPHOT arithmetic loaded
-        assert "dqmask.dolphot.hst" not in ours and "dqmask.dolphot.hst_core" not in ours
+    if argv[0] == "splitgroups":  # a plain file: card images and copied bytes only
+        assert _tops(seen["modules"]) & {"numpy", "astropy"} == set()
+        assert not {"dqmask.dolphot.files", "dqmask.io.fits", "dqmask.dolphot.hst"} & ours
+        assert len(list(tmp_path.glob("a_flt.chip*.fits"))) == 3  # the work did run
+    else:
+        assert {"numpy", "astropy"} <= _tops(seen["modules"])  # the work did run
+
+
+def test_splitgroups_of_a_gz_file_goes_through_astropy(tmp_path):
+    import gzip
+
+    plain = _small_hst(tmp_path)["acs"]
+    packed = tmp_path / "z_flt.fits.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    seen = _after_cli(["splitgroups", "-q", str(packed)], tmp_path)
+    assert seen["rc"] == 0
+    assert {"numpy", "astropy"} <= _tops(seen["modules"])  # the full FITS check ran
+    with fits.open(plain) as hdul:
+        for n in (1, 2, 3):
+            chip = fits.getdata(tmp_path / f"z_flt.chip{n}.fits")
+            assert chip.dtype == hdul[n].data.dtype and np.array_equal(chip, hdul[n].data)
 
 
 def test_dolphot_modules_import_no_heavy_package_and_no_rich(tmp_path):
