@@ -282,6 +282,7 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
                     raise InputError(path, f"HDU {i}: corrupt header card "
                                            f"{card.keyword or '(blank)'} ({_short(exc)})"
                                      ) from None
+                _check_not_record_valued(card, i, path)
         bitpix = hdu.header.get("BITPIX")  # before verify(), which "fixes" a wrong one to 8
         if bitpix not in _BITPIX or isinstance(bitpix, bool):  # while astropy decodes by it
             raise InputError(path, f"HDU {i}: BITPIX={bitpix!r} is not a FITS value")
@@ -317,6 +318,21 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
 _MAX_NAXIS = 64
 #: Keywords a header holds once; a second one means two headers ran together.
 _ONCE = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME", "EXTVER")
+
+
+#: Keywords whose value dqmask reads as they are: never a record-valued card.
+_PLAIN_VALUED = frozenset({*_ONCE, "EXTEND", "BSCALE", "BZERO", "BLANK"})
+
+
+def _check_not_record_valued(card: fits.Card, i: int, path: str) -> None:
+    """A structural card whose string value looks like ``'field: number'`` (e.g.
+    ``EXTNAME = 'AXIS.1: 1'``) is read by astropy as a record-valued keyword of the WCS
+    distortion convention (``EXTNAME.AXIS.1 = 1``): the keyword itself would then be missing."""
+    if card.field_specifier is not None and (card.rawkeyword in _PLAIN_VALUED
+                                             or card.rawkeyword.startswith("NAXIS")):
+        written = card.image[10:80].split("/", 1)[0].strip()
+        raise InputError(path, f"HDU {i}: {card.rawkeyword} = {written} reads as a "
+                               f"record-valued card, not as {card.rawkeyword}")
 
 
 def _check_scaling(header: fits.Header, i: int, path: str) -> None:

@@ -767,3 +767,20 @@ def test_mask_file_with_a_scaling_card_that_is_no_number_is_one_line(tmp_path, k
     assert_one_line_failure(code, err, mask, f"HDU 0: {key}=")
     assert f"is not a {kind}" in err
     assert mask.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["splitgroups", "explain"])
+def test_extname_that_reads_as_a_record_valued_card_is_one_line(tmp_path, command):
+    """``EXTNAME = 'AXIS.1: 1'`` is read by astropy as the record-valued keyword
+    ``EXTNAME.AXIS.1``: EXTNAME itself went missing and the command ended in an internal
+    KeyError ("Keyword 'EXTNAME' not found")."""
+    ext = fits.ImageHDU(np.zeros((4, 4), np.float32))
+    ext.header["EXTNAME"] = "AXIS.1: 1"
+    path = tmp_path / "rv.fits"
+    fits.HDUList([fits.PrimaryHDU(), ext]).writeto(path)
+    before = path.read_bytes()
+    code, _, err = run_guarded(command, path)
+    assert_one_line_failure(code, err, path, "HDU 1: EXTNAME = 'AXIS.1: 1' reads as a "
+                                             "record-valued card, not as EXTNAME")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rv.fits"]
