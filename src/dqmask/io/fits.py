@@ -42,6 +42,7 @@ from .files import (
     require_regular_file,
 )
 from .fits_scan import next_header as _next_header  # the byte-level scan lives there
+from .fits_scan import scan_open
 from .fits_scan import skip as _skip
 from .provenance import HISTORY_WIDTH, history_line, params_digest  # noqa: F401 - re-exported
 from .provenance import PARAMS_PREFIX as _PARAMS_PREFIX
@@ -115,6 +116,9 @@ def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.
             kind = _compression(fh)
             size = (_scan_compressed(fh, kind, path) if kind
                     else os.fstat(fh.fileno()).st_size)
+            # a plain file scan_open vouches for is one astropy reads as it is, silently:
+            # its cards need not be parsed and verified one by one (the costly checks)
+            vouched = not kind and scan_open(fh) is not None
             fh.seek(0)
         except InputError:
             raise
@@ -141,7 +145,7 @@ def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.
         except Exception as exc:  # astropy raises OSError, ValueError, TypeError, IndexError...
             raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
         try:
-            _check_complete(hdul, path, size)
+            _check_complete(hdul, path, size, headers_checked=vouched)
             yield hdul
         finally:
             hdul.close()
@@ -372,11 +376,15 @@ def _parse_header(hdu: fits.hdu.base._BaseHDU, i: int, path: str) -> None:
         raise InputError(path, f"HDU {i}: corrupt header ({_short(exc)})") from None
 
 
-def _check_complete(hdul: fits.HDUList, path: str, size: int) -> None:
-    """Every HDU's data fits in the ``size`` bytes the file holds (decompressed)."""
+def _check_complete(hdul: fits.HDUList, path: str, size: int, *,
+                    headers_checked: bool = False) -> None:
+    """Every header is sound (:func:`_check_headers`, unless ``headers_checked``: the file
+    passed :func:`~dqmask.io.fits_scan.scan_open`) and every HDU's data fits in the ``size``
+    bytes the file holds (decompressed)."""
     if len(hdul) == 0:
         raise InputError(path, "not a FITS file (no HDU)")
-    _check_headers(hdul, path)
+    if not headers_checked:
+        _check_headers(hdul, path)
     for i, hdu in enumerate(hdul):
         info = hdu.fileinfo()  # not hdul.fileinfo(i): that re-serialises every header
         if info is None:

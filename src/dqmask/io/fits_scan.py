@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["BLOCK", "CARD", "RawHDU", "data_size", "next_header", "scan_plain", "skip",
-           "strict_value"]
+__all__ = ["BLOCK", "CARD", "RawHDU", "data_size", "next_header", "scan_open", "scan_plain",
+           "skip", "strict_value"]
 
 #: Bytes of a FITS block and of a card image.
 BLOCK = 2880
@@ -435,9 +435,20 @@ def scan_plain(path: str | os.PathLike) -> tuple[RawHDU, ...] | None:
         if fh is None:
             return None
         with fh:
-            if fh.read(6).startswith(_MAGIC):
-                return None
-            return _scan(fh, os.fstat(fh.fileno()).st_size)
+            return scan_open(fh)
+    except OSError:
+        return None
+
+
+def scan_open(fh: BinaryIO) -> tuple[RawHDU, ...] | None:
+    """:func:`scan_plain` of a regular file already open for reading (binary, seekable):
+    what :func:`~dqmask.io.fits.open_fits` asks about the very file it then hands to
+    astropy. The position of ``fh`` is left anywhere."""
+    try:
+        fh.seek(0)
+        if fh.read(6).startswith(_MAGIC):
+            return None
+        return _scan(fh, os.fstat(fh.fileno()).st_size)
     except (_Decline, OSError, ValueError):
         return None
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from dqmask.conftest import shared_file
 from dqmask.errors import InputError
 from dqmask.io import fits_scan
-from dqmask.io.fits import open_fits
+from dqmask.io.fits import _check_headers, open_fits
 from dqmask.io.fits_scan import scan_plain, why_not_plain
 from dqmask.tests.malformed import build_corpus
 
@@ -48,7 +48,10 @@ def assert_astropy_agrees(path: Path) -> None:
                 hdu.verify("fix+warn")
                 assert [c.image for c in hdu.header.cards] == list(raw.cards)
     assert [str(w.message) for w in caught] == []
-    with open_fits(path) as hdul:  # dqmask's own checks accept it too
+    with fits.open(path) as hdul:  # dqmask's own card-by-card checks accept it too
+        _check_headers(hdul, str(path))  # (open_fits skips them for a file scan_open vouches for)
+        assert len(hdul) == len(hdus)
+    with open_fits(path) as hdul:
         assert len(hdul) == len(hdus)
 
 
@@ -249,3 +252,31 @@ def test_scan_plain_reads_headers_only(tmp_path, monkeypatch):
     assert hdus is not None and len(hdus) == 3
     assert sum(read) == 3 * 2880  # one header block each, never the 2 MiB of data
     assert [h.data_bytes for h in hdus] == [0, big.nbytes, big.nbytes]
+
+
+def test_open_fits_checks_card_by_card_only_what_the_scan_does_not_vouch_for(tmp_path,
+                                                                              monkeypatch):
+    """A plain file scan_open accepts skips the per-card parse and verify (the costly part
+    of opening); a compressed one, or one the scan declines, still gets every check."""
+    import gzip
+
+    from dqmask.io import fits as dqfits
+
+    checked: list[str] = []
+    real = dqfits._check_headers
+    def spy(hdul, path):
+        checked.append(path)
+        real(hdul, path)
+
+    monkeypatch.setattr(dqfits, "_check_headers", spy)
+    plain = tmp_path / "plain.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((4, 4), np.float32),
+                                                   name="SCI")]).writeto(plain)
+    packed = tmp_path / "packed.fits.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    odd = tmp_path / "odd.fits"  # bytes after the last HDU: the scan declines it
+    odd.write_bytes(plain.read_bytes() + bytes(2880))
+    for path in (plain, packed, odd):
+        with open_fits(path) as hdul:
+            assert hdul["SCI"].data.shape == (4, 4)
+    assert checked == [str(packed), str(odd)]
