@@ -27,7 +27,7 @@ from astropy.io import fits
 
 from ..errors import AlreadyDoneError, InputError
 from ..io.atomic import atomic_output, refuse_read_only, same_file, target_lock
-from ..io.fits import add_provenance, open_fits
+from ..io.fits import add_provenance, open_fits, standard_as_read
 from . import core as alg
 from .plans import (
     OPTION_FIELDS,
@@ -191,6 +191,7 @@ def _prepare(path: str, routine: str, options: MaskOptions, out: str, in_place: 
             _guard_any(hdul, path)
             routine = _routine_of(hdul, path)
         _guard(hdul, path, routine)
+        standard = standard_as_read(hdul)
         primary = hdul[0].header.copy()
         if routine in ("nircammask", "nirissmask"):
             from . import jwst  # only JWST runs load the JWST rules and flag table
@@ -202,7 +203,7 @@ def _prepare(path: str, routine: str, options: MaskOptions, out: str, in_place: 
             plans, kind = hst.plans(hdul, path, routine, options, pam_dir)
     hdus = _assemble(primary, plans, routine, options, pam_dir)
     if not dry_run:
-        _write(hdus, out, path)
+        _write(hdus, out, path, verify=not standard)
     bad = sum(int(np.count_nonzero(p.prepared.bad)) for p in plans)
     sat = sum(int(np.count_nonzero(p.prepared.sat)) for p in plans)
     first = plans[0].cards
@@ -238,6 +239,7 @@ def _guard_any(hdul: fits.HDUList, path: str) -> None:
 def _put_card(header: fits.Header, keyword: str, image: str) -> None:
     """Insert an exact card image, replacing a card of the same keyword in place."""
     card = fits.Card.fromstring(image)
+    card.verify("silentfix")  # as the whole-file verify before writing would (see _write)
     if keyword in header:
         idx = header.index(keyword)
         del header[idx]
@@ -271,13 +273,21 @@ def _assemble(primary: fits.Header, plans: list[ChipPlan], routine: str, options
     return fits.HDUList(hdus)
 
 
-def _write(hdul: fits.HDUList, out: str, path: str) -> None:
+def _write(hdul: fits.HDUList, out: str, path: str, *, verify: bool = True) -> None:
     """Write atomically (gzip-compressed for ``.gz``); a header astropy cannot make standard
-    (after its silent fixes) is an InputError and nothing is replaced."""
-    try:
-        hdul.verify("silentfix")
-    except fits.VerifyError as exc:
-        raise InputError(path, f"header cannot be written as standard FITS: {exc}") from None
+    (after its silent fixes) is an InputError and nothing is replaced.
+
+    ``verify=False`` when the input's cards were all standard as read
+    (:func:`~dqmask.io.fits.standard_as_read`): the cards added here are verified one by one
+    as they are made (:func:`_put_card`, and astropy's own setters), so checking every
+    copied card again would find nothing.
+    """
+    if verify:
+        try:
+            hdul.verify("silentfix")
+        except fits.VerifyError as exc:
+            raise InputError(path, f"header cannot be written as standard FITS: "
+                                   f"{exc}") from None
     # fixed above: astropy need not verify every card a second time while writing
     with atomic_output(out) as fh:
         if out.lower().endswith(".gz"):

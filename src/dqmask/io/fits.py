@@ -146,9 +146,25 @@ def open_fits(path: str | os.PathLike, *, memmap: bool = True) -> Iterator[fits.
             raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
         try:
             _check_complete(hdul, path, size, headers_checked=vouched)
+            if vouched:
+                _STANDARD_AS_READ.add(id(hdul))
             yield hdul
         finally:
+            _STANDARD_AS_READ.discard(id(hdul))
             hdul.close()
+
+
+#: ``id`` of the open HDULists (from :func:`open_fits`) whose file
+#: :func:`~dqmask.io.fits_scan.scan_open` vouched for.
+_STANDARD_AS_READ: set[int] = set()
+
+
+def standard_as_read(hdul: fits.HDUList) -> bool:
+    """Whether ``hdul`` (open, from :func:`open_fits`) is a plain file whose every card is
+    standard FITS as it was read: astropy's ``verify("fix")`` would change nothing in it
+    (the :func:`~dqmask.io.fits_scan.scan_plain` contract). A writer that copies its cards
+    need only verify the cards it adds."""
+    return id(hdul) in _STANDARD_AS_READ
 
 
 #: More HDUs than any JWST/HST product has: a file claiming more is damaged.
@@ -1135,13 +1151,13 @@ def row_reader(hdul: fits.HDUList, key: HDUKey) -> Callable[[int, int], np.ndarr
     def read(start: int, stop: int) -> np.ndarray:
         start, stop = max(0, int(start)), min(int(stop), shape[0])
         n = max(stop - start, 0)
-        buf = bytearray(per_row * n)
-        if buf:
+        buf = np.empty(per_row * n, np.uint8)  # not zero-filled: every byte is read into it
+        if n:
             with open_regular(name) as fh:
                 fh.seek(offset + start * per_row)
-                if fh.readinto(buf) != len(buf):  # type: ignore[attr-defined]  # a FileIO
+                if fh.readinto(buf) != buf.size:  # type: ignore[attr-defined]  # a FileIO
                     raise InputError(name, f"truncated FITS file: HDU {i} data is cut short")
-        raw = np.frombuffer(buf, dtype=raw_type).reshape((n,) + shape[1:])
+        raw = buf.view(raw_type).reshape((n,) + shape[1:])
         if raw_type.kind != dtype.kind:  # pseudo-unsigned (or int8): the sign bit flipped
             raw = raw.view(raw_type.str.replace("i", "u"))
             np.bitwise_xor(raw, raw.dtype.type(1 << (8 * dtype.itemsize - 1)), out=raw)

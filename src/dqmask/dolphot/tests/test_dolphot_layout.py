@@ -287,3 +287,35 @@ def test_chips_prepared_in_threads_write_the_same_file_as_one_after_the_other(
     serial = prepare_file(src, "acsmask", output=tmp_path / "serial.fits")
     assert (tmp_path / "threads.fits").read_bytes() == (tmp_path / "serial.fits").read_bytes()
     assert threads.images == 2 and threads.bad == serial.bad > 0 and threads.saturated > 0
+
+
+@pytest.mark.parametrize("sample, routine, sub", [("acs", "acsmask", "wfc1"),
+                                                  ("uvis", "wfc3mask", "uvis2"),
+                                                  ("ir", "wfc3mask", "ir")])
+def test_prepared_file_is_the_same_whether_every_copied_card_is_verified_or_not(
+        tmp_path, monkeypatch, sample, routine, sub):
+    """A plain input the FITS scan vouches for is written without astropy's whole-file
+    verify (only the cards dqmask adds are verified): the output bytes must be those of the
+    full verify, and astropy must find nothing to fix in them."""
+    from astropy.io import fits
+
+    from dqmask.dolphot import files as dolfiles
+    from dqmask.dolphot.plans import MaskOptions
+
+    src = _small_hst(tmp_path)[sample]
+    options = MaskOptions(subarray=(sub, 0, 0))  # as -wfc1sub=0,0 ...
+    seen: list[bool] = []
+    real = dolfiles.standard_as_read
+
+    def spy(hdul):
+        seen.append(real(hdul))
+        return seen[-1]
+
+    monkeypatch.setattr(dolfiles, "standard_as_read", spy)
+    fast = dolfiles.prepare_file(src, routine, options, output=tmp_path / "fast.fits")
+    monkeypatch.setattr(dolfiles, "standard_as_read", lambda hdul: False)
+    full = dolfiles.prepare_file(src, routine, options, output=tmp_path / "full.fits")
+    assert seen == [True]  # the fast route was taken
+    assert Path(fast.output).read_bytes() == Path(full.output).read_bytes()
+    with fits.open(fast.output) as hdul:
+        hdul.verify("exception")
