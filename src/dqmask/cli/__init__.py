@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -174,6 +175,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         if line and not (code == EXIT_OK and args.quiet):
             console_err(line)
         return code
+
+
+def console() -> None:
+    """The ``dqmask`` console script (and ``python -m dqmask``): :func:`main`, then exit.
+
+    Tearing down numpy's and astropy's modules when the interpreter exits takes about 50 ms,
+    as long as some commands' whole work. Once :func:`main` has returned, every output is
+    already closed and in place (writes are atomic: an output is renamed over its target only
+    after it is closed and fsynced), so the process runs the ``atexit`` functions (logging's
+    flush, finalizers of temporary folders, dask's), flushes stdout and stderr and leaves
+    with :func:`os._exit`, skipping only the module teardown (:func:`_leave`). The
+    interpreter exits the usual way when another thread still runs, under a tracer or
+    profiler (coverage, cProfile), or when a standard stream cannot be flushed.
+    """
+    _leave(main())
+
+
+def _leave(code: int) -> None:
+    threading = sys.modules.get("threading")
+    if (threading is not None and threading.active_count() > 1) or sys.gettrace() \
+            or sys.getprofile():
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # e.g. a closed pipe: Python's own exit reports it
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 def _outcome(exc: BaseException, flag_of) -> tuple[int, str]:
