@@ -219,7 +219,7 @@ def _env() -> dict[str, str]:
 #: The same ``dqmask`` main, with only the DOLPHOT command module registered.
 PROJECTION = ("import importlib, sys\nimport dqmask.cli as cli\n"
               "cli.command_modules = lambda: [importlib.import_module("
-              "'dqmask.dolphot.cli')]\nsys.exit(cli.main(sys.argv[1:]))")
+              "'dqmask.dolphot.cli')]\ncli.console()")
 
 
 def dq_command(case: Case, files: list[str], pam_dir: Path, projection: bool = False
