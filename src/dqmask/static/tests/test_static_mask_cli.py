@@ -13,17 +13,14 @@ from dqmask.io.atomic import TMP_MARK
 from dqmask.io.fits import has_record, step_records
 from dqmask.static.cli import demo
 from dqmask.static.core import chip_statistics, threshold
-from dqmask.static.tests.test_static_mask_inputs import hst_flt, sky_image
+from dqmask.static.tests.test_static_mask_inputs import acs_flts, hst_flt, sky_image
 
 SHAPE = (50, 70)
 
 
 @pytest.fixture
 def acs(tmp_path) -> list[Path]:
-    rng = np.random.default_rng(11)
-    return [hst_flt(tmp_path / f"jcli0{i}abq_flt.fits", "acs_wfc",
-                    [sky_image(rng, SHAPE, n_low=12), sky_image(rng, SHAPE, n_low=12)])
-            for i in range(2)]
+    return acs_flts(tmp_path, "jcli0", SHAPE, seed=11, n_low=12)
 
 
 def expected_good(paths: list[Path], ext: int, sig: float = 4.0) -> np.ndarray:

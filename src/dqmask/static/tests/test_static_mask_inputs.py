@@ -80,6 +80,16 @@ def _sci_header(ver: int, shape: tuple[int, int], nchips: int, bunit: str,
     return h
 
 
+def acs_flts(folder: Path, prefix: str, shape: tuple[int, int], *, seed: int, n_low: int,
+             count: int = 2) -> list[Path]:
+    """``count`` two-chip ACS/WFC flt files ``<prefix><i>abq_flt.fits`` of sky with ``n_low``
+    low pixels per chip (:func:`sky_image`)."""
+    rng = np.random.default_rng(seed)
+    return [hst_flt(folder / f"{prefix}{i}abq_flt.fits", "acs_wfc",
+                    [sky_image(rng, shape, n_low=n_low), sky_image(rng, shape, n_low=n_low)])
+            for i in range(count)]
+
+
 def hst_flt(path: Path, kind: str, chips: list[np.ndarray], *,
             dq: list[np.ndarray] | None = None) -> Path:
     """Write an HST flt-like file with one SCI/ERR/DQ imset per array in ``chips``.

@@ -11,17 +11,14 @@ import pytest
 from astropy.io import fits
 
 from dqmask.static import files as st
-from dqmask.static.tests.test_static_mask_inputs import hst_flt, sky_image
+from dqmask.static.tests.test_static_mask_inputs import acs_flts, hst_flt, sky_image
 
 SHAPE = (50, 70)
 
 
 @pytest.fixture
 def two_flts(tmp_path) -> list[Path]:
-    rng = np.random.default_rng(5)
-    return [hst_flt(tmp_path / f"jreo0{i}abq_flt.fits", "acs_wfc",
-                    [sky_image(rng, SHAPE, n_low=5), sky_image(rng, SHAPE, n_low=5)])
-            for i in range(2)]
+    return acs_flts(tmp_path, "jreo0", SHAPE, seed=5, n_low=5)
 
 
 def _after_check(monkeypatch, victim: Path, change) -> None:
