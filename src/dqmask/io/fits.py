@@ -41,6 +41,12 @@ from .files import (
     open_regular,
     require_regular_file,
 )
+from .fits_scan import BITPIX_VALUES as _BITPIX  # one set of FITS rules for both readers
+from .fits_scan import COMPRESSION_MAGIC as _MAGIC
+from .fits_scan import MAX_HDUS as _MAX_HDUS
+from .fits_scan import MAX_NAXIS as _MAX_NAXIS
+from .fits_scan import ONCE_KEYWORDS as _ONCE
+from .fits_scan import READ_CHUNK as _CHUNK
 from .fits_scan import next_header as _next_header  # the byte-level scan lives there
 from .fits_scan import scan_open
 from .fits_scan import skip as _skip
@@ -167,10 +173,6 @@ def standard_as_read(hdul: fits.HDUList) -> bool:
     return id(hdul) in _STANDARD_AS_READ
 
 
-#: More HDUs than any JWST/HST product has: a file claiming more is damaged.
-_MAX_HDUS = 10000
-
-
 def _load_all_hdus(hdul: fits.HDUList, path: str) -> None:
     """Read every HDU (as ``lazy_load_hdus=False`` would), refusing a file whose headers
     make astropy step backwards (a negative NAXISn, e.g. ``NAXIS2 = - 32``): astropy would
@@ -192,12 +194,6 @@ def _compressed(path: str) -> bool:
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
-
-
-#: First bytes of the compressed streams astropy decompresses (astropy.io.fits.file), and
-#: the name each goes by in messages.
-_MAGIC = ((b"\x1f\x8b\x08", "gzip"), (b"PK\x03\x04", "zip"), (b"BZ", "bzip2"),
-          (b"\xfd7zXZ\x00", "xz"))
 
 
 def _compression(fh: BinaryIO) -> str | None:
@@ -222,9 +218,6 @@ def _decompressed(fh: BinaryIO, kind: str, path: str) -> contextlib.AbstractCont
         raise InputError(path, f"zip archive holds {len(names)} files; dqmask reads a zip "
                                f"holding exactly one FITS file")
     return archive.open(names[0])
-
-
-_CHUNK = 1 << 22
 
 
 def _scan_compressed(fh: BinaryIO, kind: str, path: str) -> int:
@@ -279,9 +272,6 @@ def _scan_compressed(fh: BinaryIO, kind: str, path: str) -> int:
     return total
 
 
-_BITPIX = frozenset({8, 16, 32, 64, -32, -64})
-
-
 def _check_headers(hdul: fits.HDUList, path: str) -> None:
     """Every HDU is a standard one and every header card parses (else one-line InputError).
 
@@ -332,12 +322,6 @@ def _check_headers(hdul: fits.HDUList, path: str) -> None:
             name = _str(header, "EXTNAME") or "no EXTNAME"
             raise InputError(path, f"HDU {i} ({name}) has EXTVER={ver!r}; it must be a "
                                    f"positive integer")
-
-
-#: numpy's most dimensions (``numpy.ndarray`` refuses more): a FITS array may have 999.
-_MAX_NAXIS = 64
-#: Keywords a header holds once; a second one means two headers ran together.
-_ONCE = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME", "EXTVER")
 
 
 #: Keywords whose value dqmask reads as they are: never a record-valued card.

@@ -16,10 +16,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from ..errors import InputError
+from .files import open_regular
 
 __all__ = ["BLOCK", "CARD", "RawHDU", "data_size", "next_header", "scan_open", "scan_plain",
            "skip", "strict_value"]
@@ -27,11 +29,23 @@ __all__ = ["BLOCK", "CARD", "RawHDU", "data_size", "next_header", "scan_open", "
 #: Bytes of a FITS block and of a card image.
 BLOCK = 2880
 CARD = 80
-_CHUNK = 1 << 22
+#: Bytes read at a time where a stream is read through (4 MiB).
+READ_CHUNK = 1 << 22
 #: A header longer than this without END is not a FITS header (16 MiB).
 MAX_HEADER_BYTES = 1 << 24
 #: More HDUs than any JWST/HST product has (:func:`~dqmask.io.fits.open_fits` refuses more).
 MAX_HDUS = 10000
+#: numpy's most dimensions (``numpy.ndarray`` refuses more): a FITS array may have 999.
+MAX_NAXIS = 64
+#: The BITPIX values of the FITS standard.
+BITPIX_VALUES = frozenset({8, 16, 32, 64, -32, -64})
+#: Keywords a header holds once; a second one means two headers ran together.
+ONCE_KEYWORDS = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME",
+                 "EXTVER")
+#: First bytes of the compressed streams astropy decompresses (astropy.io.fits.file), and
+#: the name each goes by in messages.
+COMPRESSION_MAGIC = ((b"\x1f\x8b\x08", "gzip"), (b"PK\x03\x04", "zip"), (b"BZ", "bzip2"),
+                     (b"\xfd7zXZ\x00", "xz"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,7 +103,7 @@ def skip(stream: BinaryIO, n: int) -> int:
     """Read and drop ``n`` bytes of a stream in bounded chunks; the number actually read."""
     done = 0
     while done < n:
-        chunk = stream.read(min(_CHUNK, n - done))
+        chunk = stream.read(min(READ_CHUNK, n - done))
         if not chunk:
             break
         done += len(chunk)
@@ -138,7 +152,7 @@ class _Decline(Exception):
     """The file is not one :func:`scan_plain` is sure of (the message says why)."""
 
 
-_MAGIC = (b"\x1f\x8b", b"PK\x03\x04", b"BZ", b"\xfd7zXZ\x00")
+_MAGIC = tuple(start for start, _ in COMPRESSION_MAGIC)
 _PRINTABLE = re.compile(rb"[^ -~]")
 _KEYWORD = re.compile(r"[A-Z0-9_-]*\Z")
 _COMMENTARY = frozenset({"", "COMMENT", "HISTORY"})
@@ -159,9 +173,6 @@ _NOT_RECORD_VALUED = ("BSCALE", "BZERO", "BLANK", "EXTEND", "GROUPS", "NAXIS", "
                       "TFORM", "TDIM", "ZIMAGE", "DQM", "NEXTEND")
 #: ... and strings close to that form are left to astropy.
 _RECORD_VALUED = re.compile(r" *[A-Za-z0-9_.]+: +[+-]? *[0-9.]")
-_ONCE = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME", "EXTVER")
-_BITPIX = frozenset({8, 16, 32, 64, -32, -64})
-_MAX_NAXIS = 64
 #: XTENSION values scan_plain leaves to astropy: tables of text, A3DTABLE, FITS-in-FITS.
 _LEFT_TO_ASTROPY = frozenset({"TABLE", "A3DTABLE", "FOREIGN", "FITS", "IUEIMAGE", "DUMP"})
 _TFORM = re.compile(r"[0-9]*[LXBIJKAEDCM]\Z")
@@ -293,13 +304,13 @@ def _header_values(cards: list[str]) -> tuple[dict[str, Value], list[str]]:
         if key in ("HIERARCH", "CONTINUE", "END") or card[8:10] != "= ":
             raise _Decline(f"card {card!r}")
         if len(card) == CARD and (m := _RVKC.match(card[10:])):
-            if key in _ONCE or key.startswith(_NOT_RECORD_VALUED):
+            if key in ONCE_KEYWORDS or key.startswith(_NOT_RECORD_VALUED):
                 raise _Decline(f"record-valued {key}")
             keywords.append(f"{key}.{m.group(1)}")
             continue
         keywords.append(key)
         value = _value(card) if len(card) == CARD else _long_value(card)
-        if key in values and key in _ONCE:
+        if key in values and key in ONCE_KEYWORDS:
             raise _Decline(f"{key} twice")
         values.setdefault(key, value)
     return values, keywords
@@ -323,7 +334,7 @@ def _structure(cards: list[str], values: dict[str, Value], primary: bool) -> tup
         raise _Decline(f"XTENSION={found!r}")
     xtension = found if isinstance(found, str) else None
     bitpix, naxis = _int(values, "BITPIX"), _int(values, "NAXIS", 0)
-    if bitpix not in _BITPIX or naxis > _MAX_NAXIS or keys[1:3] != ["BITPIX", "NAXIS"]:
+    if bitpix not in BITPIX_VALUES or naxis > MAX_NAXIS or keys[1:3] != ["BITPIX", "NAXIS"]:
         raise _Decline("BITPIX / NAXIS")
     axes = tuple(_int(values, f"NAXIS{k}", 0) for k in range(1, naxis + 1))
     expected = [f"NAXIS{k}" for k in range(1, naxis + 1)]
@@ -431,12 +442,9 @@ def scan_plain(path: str | os.PathLike) -> tuple[RawHDU, ...] | None:
     it, and the card images, keywords and data offsets are astropy's.
     """
     try:
-        fh = _open_regular(path)
-        if fh is None:
-            return None
-        with fh:
+        with open_regular(path) as fh:
             return scan_open(fh)
-    except OSError:
+    except (InputError, OSError):  # not a regular file, or unreadable
         return None
 
 
@@ -445,35 +453,28 @@ def scan_open(fh: BinaryIO) -> tuple[RawHDU, ...] | None:
     what :func:`~dqmask.io.fits.open_fits` asks about the very file it then hands to
     astropy. The position of ``fh`` is left anywhere."""
     try:
-        fh.seek(0)
-        if fh.read(6).startswith(_MAGIC):
-            return None
-        return _scan(fh, os.fstat(fh.fileno()).st_size)
+        return _scan_file(fh)
     except (_Decline, OSError, ValueError):
         return None
 
 
-def _open_regular(path: str | os.PathLike) -> BinaryIO | None:
-    """The file opened for reading if it is a regular file, else None; never blocks (a
-    FIFO is opened non-blocking and let go)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return os.fdopen(fd, "rb")
+def _scan_file(fh: BinaryIO) -> tuple[RawHDU, ...]:
+    """The HDUs of an open file, or :class:`_Decline` saying why not."""
+    fh.seek(0)
+    if fh.read(6).startswith(_MAGIC):
+        raise _Decline("compressed")
+    return _scan(fh, os.fstat(fh.fileno()).st_size)
 
 
 def why_not_plain(path: str | os.PathLike) -> str | None:
     """Why :func:`scan_plain` declines ``path`` (None if it does not): for tests and
     debugging."""
     try:
-        fh = _open_regular(path)
-        if fh is None:
-            return "not a regular file"
-        with fh:
-            if fh.read(6).startswith(_MAGIC):
-                return "compressed"
-            return None if _scan(fh, os.fstat(fh.fileno()).st_size) else "empty"
+        with open_regular(path) as fh:
+            _scan_file(fh)
+        return None
+    except InputError as exc:  # not a regular file, missing, unreadable
+        return str(exc)
     except _Decline as exc:
         return str(exc)
     except (OSError, ValueError) as exc:
