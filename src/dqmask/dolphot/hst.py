@@ -21,6 +21,7 @@ from astropy.io import fits
 
 from ..errors import InputError
 from ..flags import table_for
+from ..io.files import file_identity
 from ..io.fits import classify_hdulist, open_fits, row_reader
 from . import core as alg
 from . import hst_core
@@ -553,7 +554,7 @@ def _pam_file(path: str, pam_path: str) -> _PamFile:
     input ``path`` when it holds no 2-D image."""
     try:
         st = os.stat(pam_path)
-        key: tuple = (pam_path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        key: tuple = (pam_path, *file_identity(st))
     except OSError:
         key = ()  # open_fits says what is wrong
     cached = _PAM_FILES_OPEN.get(key) if key else None

@@ -15,9 +15,9 @@ Every file dqmask writes goes through :func:`atomic_output`:
   in the target's directory: hidden and not ending in ``.fits``, so globs such as
   ``*_rate.fits`` never pick it up, and naming the process that writes it. It is flushed and
   fsynced (and dropped from the page cache: :func:`drop_cached`), then renamed over the
-  target (``os.replace`` is atomic on POSIX), and the directory entry is fsynced. It is removed on any error; one left by a writer that was
-  killed (SIGKILL, power cut) is removed by the next write of the same target once its
-  process is gone (:func:`remove_stale_temporaries`), as is one left by dqmask 0.1.0
+  target (``os.replace`` is atomic on POSIX), and the directory entry is fsynced. It is
+  removed on any error; one left by a writer that was killed (SIGKILL, power cut) is
+  removed by the next write of the same target once its process is gone (:func:`remove_stale_temporaries`), as is one left by dqmask 0.1.0
   (``.<name>.dqmask-tmp-<8 random>``, no owner in its name) once provably abandoned.
 * **Operating-system failures** (no space left, quota, read-only file system, permission,
   too many open files...) while writing become one :class:`WriteError` line,

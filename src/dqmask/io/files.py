@@ -116,6 +116,16 @@ def _opener(path: str, flags: int, what: str = "file") -> int:
     return fd
 
 
+#: A file's identity as :func:`file_identity` gives it.
+FileIdentity = tuple[int, int, int, int]
+
+
+def file_identity(st: os.stat_result) -> FileIdentity:
+    """(device, inode, size, modification time in ns): equal for the same, unchanged file,
+    different once it is replaced, truncated or rewritten."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def open_regular(path: str | os.PathLike, what: str = "file") -> BinaryIO:
     """Open a regular file for binary reading, never blocking on what the path turns out to be.
 

@@ -27,9 +27,9 @@ from ..io.mask_file import read_fits_mask
 from ..io.regions import region_layers, region_warnings_to_log
 from ..toolbox.morphology import grow as grow_mask
 
-__all__ = ["DqmaskStep", "dqmask_logs_to_stpipe", "dq_attribute", "model_wcs", "exposure_name", "listed", "resolve_paths",
-           "regions_bad", "mask_bad", "has_step_record", "add_step_record", "flag_model",
-           "grown"]
+__all__ = ["DqmaskStep", "dqmask_logs_to_stpipe", "dq_attribute", "model_wcs", "exposure_name",
+           "listed", "resolve_paths", "regions_bad", "mask_bad", "has_step_record",
+           "add_step_record", "flag_model", "grown"]
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..errors import InputError, ParameterError
 from ..flags import FlagSpecError, parse_flags, table_for
-from ..io.files import open_regular
+from ..io.files import FileIdentity, file_identity, open_regular
 from ..io.fits import Chip, FileInfo, add_provenance, classify_hdulist, open_fits, write_hdulist
 from . import core as sm
 from .options import PARAMETERS
@@ -133,14 +133,6 @@ def _chip_id(info: FileInfo, chip: Chip, header: fits.Header, primary: fits.Head
 # --------------------------------------------------------------------------------------------
 
 
-#: (device, inode, size, modification time in ns) of a file when it was checked
-_Identity = tuple[int, int, int, int]
-
-
-def _identity(st: os.stat_result) -> _Identity:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 @dataclass(frozen=True)
 class _Work:
     """One chip to process: where to read it and which mask it goes to."""
@@ -149,7 +141,7 @@ class _Work:
     chip: Chip
     key: str
     dq_bits: tuple[int, bool] | None
-    checked: _Identity | None = None  # the file as it was checked (see _reopen)
+    checked: FileIdentity | None = None  # the file as it was checked (see _reopen)
 
 
 def _select_chips(info: FileInfo, chips: Sequence[int] | None) -> list[Chip]:
@@ -181,7 +173,7 @@ def _resolve_bits(spec: str | int | None, info: FileInfo) -> tuple[int, bool] | 
 def _check_file(path: str, *, output_name: str | None, legacy_names: bool,
                 chips: Sequence[int] | None, dq_bits: str | int | None) -> list[_Work]:
     with open_fits(path) as hdul:
-        checked = _identity(os.stat(path))
+        checked = file_identity(os.stat(path))
         info = classify_hdulist(hdul, path)
         if not info.is_hst or info.instrument not in _SUPPORTED:
             raise InputError(path, f"not an HST {'/'.join(_SUPPORTED)} image "
@@ -317,7 +309,7 @@ def _process_chip(item: _Work, data: np.ndarray, dq_bad: np.ndarray | None, sig:
 
 
 @contextlib.contextmanager
-def _reopen(path: str, checked: _Identity | None) -> Iterator[fits.HDUList]:
+def _reopen(path: str, checked: FileIdentity | None) -> Iterator[fits.HDUList]:
     """A file already checked by :func:`_check_file`, opened again to read its data.
 
     The headers were verified card by card when the plan was made (``open_fits``, the
@@ -334,7 +326,7 @@ def _reopen(path: str, checked: _Identity | None) -> Iterator[fits.HDUList]:
     """
     fh = open_regular(path)
     try:
-        if checked is not None and _identity(os.fstat(fh.fileno())) != checked:
+        if checked is not None and file_identity(os.fstat(fh.fileno())) != checked:
             raise InputError(path, "changed since it was checked (size, time or inode "
                                    "differ); not read")
         try:
